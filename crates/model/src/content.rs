@@ -177,8 +177,10 @@ pub struct S3Location {
 /// An image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageBlock {
-    /// The short format name: `png`, `jpeg`, `gif`, `webp`.
-    pub format: String,
+    /// The short format name: `png`, `jpeg`, `gif`, `webp` (absent for an Anthropic URL
+    /// source, which names none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
     /// The image data.
     pub source: MediaSource,
     /// Keys this version does not interpret.

@@ -21,7 +21,7 @@ fn every_content_block_kind_survives_the_canonical_form() {
     let blocks = vec![
         ContentBlock::text(" keep  spaces\n"),
         ContentBlock::Image(ImageBlock {
-            format: "png".into(),
+            format: Some("png".into()),
             source: MediaSource::Bytes("iVBORw0KGgo=".into()),
             unmapped: Unmapped::only(
                 Dialect::Converse,

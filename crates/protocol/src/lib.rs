@@ -1,1 +1,28 @@
-//! x
+//! Pure wire logic for Bedrock Runtime: the Converse and Anthropic Messages codecs.
+//!
+//! - [`converse`] moves Converse JSON (request bodies, responses, message arrays) to and from
+//!   the [`verbatim_model`] types.
+//! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it.
+//!
+//! Both are lossless within their dialect: decoding then encoding gives an equal JSON value,
+//! with thinking text, signatures, redacted data and tool inputs unchanged (same string bytes,
+//! same key order). Across dialects, what the target cannot express is an [`EncodeError`],
+//! never a silent drop. Decoding errors name the JSON path of the offending place
+//! ([`JsonPath`], e.g. `messages[3].content[0]`).
+//!
+//! This crate does no I/O: bytes and values in, values out. It reads no clock, environment or
+//! randomness, and knows nothing of HTTP, storage or the engine.
+
+pub mod anthropic;
+pub mod converse;
+mod encode;
+mod error;
+mod json;
+mod path;
+mod thinking;
+
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+pub use path::{JsonPath, Segment};
+
+#[cfg(test)]
+mod tests;
