@@ -113,13 +113,14 @@ impl DecodeError {
     }
 
     pub(crate) fn syntax(error: &serde_json::Error) -> DecodeError {
+        // serde_json's message ends with the position, which is kept as fields instead.
+        let mut message = error.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
         DecodeError::new(
             JsonPath::root(),
-            DecodeErrorKind::Syntax {
-                message: error.to_string(),
-                line: error.line(),
-                column: error.column(),
-            },
+            DecodeErrorKind::Syntax { message, line: error.line(), column: error.column() },
         )
     }
 }
@@ -155,7 +156,7 @@ pub enum EncodeErrorKind {
     #[error("a cache point must follow a block it can be attached to")]
     DanglingCachePoint,
     /// A native field would overwrite a field the codec writes itself.
-    #[error("model field `{field}` collides with a field of the request itself")]
+    #[error("native field `{field}` collides with a field the codec writes itself")]
     FieldCollision {
         /// The key.
         field: String,

@@ -12,7 +12,7 @@ pub enum Segment {
 }
 
 /// Where in a JSON document something is, displayed as `messages[3].content[0].toolUse`
-/// (`$` for the document itself).
+/// (`$` for the document itself, `$[2].content` inside a top-level array).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct JsonPath(Vec<Segment>);
 
@@ -44,6 +44,9 @@ impl fmt::Display for JsonPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {
             return f.write_str("$");
+        }
+        if let Some(Segment::Index(_)) = self.0.first() {
+            f.write_str("$")?;
         }
         for (i, segment) in self.0.iter().enumerate() {
             match segment {

@@ -1,1 +1,9 @@
-//! Tests of the codecs.
+//! Tests of the codecs: recorded traffic, the project's own fixture files, malformed input and
+//! random conversations.
+
+mod cross_dialect;
+mod decode_errors;
+mod fixture_files;
+mod real_fixtures;
+mod round_trip_props;
+mod support;
