@@ -43,8 +43,9 @@ const REQUEST_KEYS: &[&str] = &[
     "stream",
 ];
 
-/// Top-level response keys the codec writes itself.
-const RESPONSE_KEYS: &[&str] = &["id", "type", "role", "model", "content", "stop_reason", "usage"];
+/// Top-level response keys the codec writes itself. `stop_reason` is not among them: a `null`
+/// one (as in a stream's `message_start`) is kept with the native fields.
+const RESPONSE_KEYS: &[&str] = &["id", "type", "role", "model", "content", "usage"];
 
 /// Document media types and the Converse format names they correspond to.
 const DOCUMENT_FORMATS: &[(&str, &str)] = &[
