@@ -1,1 +1,26 @@
-//! x
+//! verbatim: a chat-session engine for Amazon Bedrock that keeps every byte of a conversation.
+//!
+//! This facade re-exports what users need, so one dependency is enough:
+//!
+//! - [`model`]: the vocabulary of a conversation ([`Request`], [`Message`], [`ContentBlock`],
+//!   [`Response`], ...) and its canonical stored form.
+//! - [`protocol`]: the pure wire logic, starting with the lossless [`converse`] and
+//!   [`anthropic`] codecs.
+//!
+//! ```no_run
+//! let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
+//! let request = verbatim::converse::decode_request(body)?;
+//! let invoke_body = verbatim::anthropic::encode_request(&verbatim::Request {
+//!     inference: Some(verbatim::InferenceConfig { max_tokens: Some(512), ..Default::default() }),
+//!     ..request
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use verbatim_model as model;
+pub use verbatim_model::{
+    ContentBlock, Dialect, InferenceConfig, Message, Request, Response, Role, SessionId,
+    StopReason, ThinkingConfig, ThinkingMode, ToolUseId, Usage,
+};
+pub use verbatim_protocol as protocol;
+pub use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, converse};

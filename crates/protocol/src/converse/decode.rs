@@ -141,10 +141,7 @@ fn content_block(value: Value, at: &At<'_>) -> Result<ContentBlock> {
         "toolResult" => ContentBlock::ToolResult(tool_result(value, at)?),
         "guardContent" => ContentBlock::GuardContent(raw(value, at)?),
         "cachePoint" => ContentBlock::CachePoint(cache_point(value, at)?),
-        "reasoningContent" => match reasoning(value, at)? {
-            Reasoning::Block(block) => block,
-            Reasoning::Unknown(value) => unknown(member, value),
-        },
+        "reasoningContent" => reasoning(value, at)?,
         "citationsContent" => ContentBlock::CitationsContent(raw(value, at)?),
         "searchResult" => ContentBlock::SearchResult(raw(value, at)?),
         "toolAddition" => ContentBlock::ToolAddition(raw(value, at)?),
@@ -163,13 +160,8 @@ fn wrap(member: String, value: Value) -> Value {
     Value::Object(map)
 }
 
-enum Reasoning {
-    Block(ContentBlock),
-    /// A reasoning member this version does not know: the whole block is kept raw.
-    Unknown(Value),
-}
-
-fn reasoning(value: Value, at: &At<'_>) -> Result<Reasoning> {
+/// A reasoning member this version does not know keeps the whole block raw.
+fn reasoning(value: Value, at: &At<'_>) -> Result<ContentBlock> {
     let map = json::object(value, at)?;
     let (member, value) = json::sole_member(map, at, "ReasoningContentBlock", REASONING_MEMBERS)?;
     let inner = at.key(&member);
@@ -179,14 +171,14 @@ fn reasoning(value: Value, at: &At<'_>) -> Result<Reasoning> {
             let text = f.required("text", json::string)?;
             let signature = f.optional("signature", json::string)?;
             let unmapped = Unmapped::only(CONVERSE, f.rest());
-            Reasoning::Block(ContentBlock::Thinking(ThinkingBlock { text, signature, unmapped }))
+            ContentBlock::Thinking(ThinkingBlock { text, signature, unmapped })
         }
-        "redactedContent" => Reasoning::Block(ContentBlock::RedactedThinking(RedactedThinking {
+        "redactedContent" => ContentBlock::RedactedThinking(RedactedThinking {
             data: json::string(value, &inner)?,
             form: RedactedForm::ConverseBlob,
             unmapped: Unmapped::default(),
-        })),
-        _ => Reasoning::Unknown(wrap(member, value)),
+        }),
+        _ => unknown("reasoningContent".to_owned(), wrap(member, value)),
     })
 }
 
