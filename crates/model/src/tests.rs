@@ -1,3 +1,5 @@
+//! Tests of the canonical form and the identifiers.
+
 use serde_json::json;
 
 use super::*;
