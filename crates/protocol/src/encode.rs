@@ -61,9 +61,7 @@ pub(crate) fn put_fields(
 
 /// Refuses kept keys in a place where the target dialect has no room for any.
 pub(crate) fn no_unmapped(unmapped: &Unmapped, at: &At<'_>, target: Dialect) -> Result<()> {
-    let mut scratch = JsonMap::new();
-    put_unmapped(&mut scratch, unmapped, at, target)?;
-    match scratch.keys().next() {
+    match unmapped.converse.keys().chain(unmapped.anthropic.keys()).next() {
         None => Ok(()),
         Some(key) => Err(unrepresentable(&at.key(key), target, format!("field `{key}` here"))),
     }

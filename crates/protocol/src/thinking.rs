@@ -28,7 +28,8 @@ pub(crate) fn decode(value: Value, at: &At<'_>) -> Result<ThinkingConfig> {
     Ok(ThinkingConfig { mode, display, extra: f.rest() })
 }
 
-pub(crate) fn encode(thinking: &ThinkingConfig) -> Value {
+/// `Err` names an extra key that clashes with one the setting itself writes.
+pub(crate) fn encode(thinking: &ThinkingConfig) -> Result<Value, String> {
     let mut map = JsonMap::new();
     let kind = match thinking.mode {
         ThinkingMode::Disabled => "disabled",
@@ -43,9 +44,12 @@ pub(crate) fn encode(thinking: &ThinkingConfig) -> Value {
         map.insert("display".into(), display.clone().into());
     }
     for (key, value) in &thinking.extra {
-        map.entry(key.clone()).or_insert_with(|| value.clone());
+        if map.contains_key(key) {
+            return Err(format!("thinking.{key}"));
+        }
+        map.insert(key.clone(), value.clone());
     }
-    Value::Object(map)
+    Ok(Value::Object(map))
 }
 
 /// Moves `output_config.effort` out of the native fields into adaptive thinking, removing an

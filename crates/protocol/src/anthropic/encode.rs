@@ -55,7 +55,10 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         map.insert("tool_choice".into(), tool_choice(choice));
     }
     if let Some(thinking) = &request.thinking {
-        map.insert("thinking".into(), thinking::encode(thinking));
+        let thinking = thinking::encode(thinking).map_err(|field| {
+            encode::error(&at.key("thinking"), ANTHROPIC, EncodeErrorKind::FieldCollision { field })
+        })?;
+        map.insert("thinking".into(), thinking);
     }
     if let Some(beta) = &request.beta {
         map.insert("anthropic_beta".into(), beta.clone().into());
@@ -278,13 +281,13 @@ fn document(doc: &DocumentBlock, at: &At<'_>) -> Result<JsonMap> {
             ("data", data.clone().into()),
         ]),
         DocumentSource::Text(text) => {
-            if doc.format.as_deref().is_some_and(|f| f != "txt") {
-                let what = format!("a text source with format {:?}", doc.format);
-                return Err(encode::unrepresentable(&source_at, ANTHROPIC, what));
-            }
+            let media_type = match doc.format {
+                None => "text/plain",
+                Some(_) => media_type(doc.format.as_ref())?,
+            };
             object([
                 ("type", "text".into()),
-                ("media_type", "text/plain".into()),
+                ("media_type", media_type.into()),
                 ("data", text.clone().into()),
             ])
         }

@@ -387,7 +387,10 @@ fn additional_fields(request: &Request) -> Result<Option<JsonMap>> {
     let at = root.key("additionalModelRequestFields");
     let mut map = JsonMap::new();
     if let Some(thinking) = &request.thinking {
-        map.insert("thinking".into(), thinking::encode(thinking));
+        let thinking = thinking::encode(thinking).map_err(|field| {
+            encode::error(&at, CONVERSE, EncodeErrorKind::FieldCollision { field })
+        })?;
+        map.insert("thinking".into(), thinking);
     }
     if let Some(beta) = &request.beta {
         map.insert("anthropic_beta".into(), beta.clone().into());

@@ -139,3 +139,52 @@ fn keys_kept_from_one_dialect_are_never_written_into_the_other() {
     let error = anthropic::encode_messages(&messages).unwrap_err();
     assert_eq!(error.path.to_string(), "$[0].content[0].newField");
 }
+
+#[test]
+fn invoke_model_bodies_always_name_the_bedrock_version_and_never_model_or_stream() {
+    let body = anthropic::encode_request(&request(vec![Message::user_text("hi")])).unwrap();
+    assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
+    assert!(body.get("model").is_none() && body.get("stream").is_none(), "{body}");
+
+    // A native field cannot smuggle them in either.
+    for key in ["model", "stream", "anthropic_version"] {
+        let mut req = request(vec![Message::user_text("hi")]);
+        req.model_fields = Some(json!({key: true}).as_object().unwrap().clone());
+        let error = anthropic::encode_request(&req).unwrap_err();
+        assert_eq!(error.kind, EncodeErrorKind::FieldCollision { field: key.into() }, "{key}");
+    }
+}
+
+#[test]
+fn a_thinking_extra_key_that_clashes_is_refused_not_dropped() {
+    let mut req = request(vec![Message::user_text("hi")]);
+    let mut thinking = verbatim_model::ThinkingConfig::new(verbatim_model::ThinkingMode::Disabled);
+    thinking.extra.insert("type".into(), json!("enabled"));
+    req.thinking = Some(thinking);
+    let error = converse::encode_request(&req).unwrap_err();
+    assert_eq!(error.kind, EncodeErrorKind::FieldCollision { field: "thinking.type".into() });
+    assert!(anthropic::encode_request(&req).is_err());
+}
+
+#[test]
+fn converse_cache_counter_aliases_fill_in_when_the_main_name_is_absent() {
+    let body = json!({"output": {"message": {"role": "assistant", "content": [{"text": "ok"}]}},
+        "usage": {"inputTokens": 2, "outputTokens": 5, "cacheReadInputTokenCount": 7,
+                  "cacheWriteInputTokens": 3, "cacheWriteInputTokenCount": 3}});
+    let response = converse::decode_response_value(body).unwrap();
+    let usage = response.usage.unwrap();
+    assert_eq!(usage.cache_read_input_tokens, Some(7));
+    assert_eq!(usage.cache_write_input_tokens, Some(3));
+    // The aliases themselves are kept, so they are written back.
+    assert!(usage.unmapped.converse.contains_key("cacheReadInputTokenCount"));
+}
+
+#[test]
+fn text_document_sources_keep_their_media_type() {
+    let body = json!([{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/csv", "data": "a,b"}},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
+    ]}]);
+    let messages = anthropic::decode_messages_value(body.clone()).unwrap();
+    assert_eq!(anthropic::encode_messages(&messages).unwrap(), body);
+}

@@ -81,6 +81,17 @@ fn wire_of_response(body: &Value) -> Option<Wire> {
     (body.get("type").and_then(Value::as_str) == Some("message")).then_some(Wire::Anthropic)
 }
 
+/// The recording files of the folder, sorted by name.
+fn recordings(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
 fn documents(file: &Path) -> Vec<Document> {
     let text = std::fs::read_to_string(file).unwrap();
     let root: Value = serde_json::from_str(&text).unwrap();
@@ -115,12 +126,7 @@ fn documents(file: &Path) -> Vec<Document> {
 #[test]
 fn recorded_traffic_round_trips_unchanged() {
     let Some(dir) = fixtures_dir() else { return };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
+    let files = recordings(&dir);
 
     let mut checked = 0;
     let mut verbatim = 0;
@@ -160,9 +166,7 @@ fn recorded_traffic_round_trips_unchanged() {
 fn recorded_converse_requests_survive_the_anthropic_dialect() {
     let Some(dir) = fixtures_dir() else { return };
     let mut crossed = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for file in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+    for file in &recordings(&dir) {
         for doc in documents(file) {
             if (doc.wire, doc.kind) != (Wire::Converse, Kind::Request) {
                 continue;
