@@ -16,6 +16,7 @@
 
 mod content;
 mod ids;
+mod provenance;
 mod request;
 mod response;
 mod unmapped;
@@ -27,6 +28,7 @@ pub use content::{
     ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolUse, UnknownBlock,
 };
 pub use ids::{SessionId, SessionIdError, ToolUseId};
+pub use provenance::{Api, HistoryMessage, Provenance};
 pub use request::{
     Effort, InferenceConfig, Request, SystemBlock, SystemPrompt, SystemTool, ThinkingConfig,
     ThinkingMode, Tool, ToolChoice, ToolChoiceKind, ToolSpec,

@@ -14,11 +14,15 @@
 //! randomness, and knows nothing of HTTP, storage or the engine.
 
 pub mod anthropic;
+pub mod assemble;
+pub mod capability;
 pub mod converse;
 mod encode;
 mod error;
 mod json;
+pub mod model_id;
 mod path;
+pub mod rules;
 mod thinking;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};

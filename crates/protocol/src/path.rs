@@ -38,6 +38,66 @@ impl JsonPath {
         self.0.push(Segment::Index(index));
         self
     }
+
+    /// This path followed by `other`.
+    pub fn join(mut self, other: &JsonPath) -> JsonPath {
+        self.0.extend(other.0.iter().cloned());
+        self
+    }
+
+    /// The path in the dotted form Bedrock's messages use: `messages.3.content.0`.
+    pub fn dotted(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.0 {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            match segment {
+                Segment::Key(key) => out.push_str(key),
+                Segment::Index(index) => out.push_str(&index.to_string()),
+            }
+        }
+        out
+    }
+
+    /// Reads a path in the form [`Display`](fmt::Display) writes (`messages[3].content[0]`,
+    /// `$` for the root). Keys must not contain `.` or `[`.
+    pub fn parse(text: &str) -> Option<JsonPath> {
+        let mut segments = Vec::new();
+        let rest = text.strip_prefix('$').unwrap_or(text);
+        for part in rest.split('.') {
+            let (key, mut indexes) = match part.find('[') {
+                Some(at) => (&part[..at], &part[at..]),
+                None => (part, ""),
+            };
+            if !key.is_empty() {
+                segments.push(Segment::Key(key.to_owned()));
+            }
+            while let Some(inner) = indexes.strip_prefix('[') {
+                let close = inner.find(']')?;
+                segments.push(Segment::Index(inner[..close].parse().ok()?));
+                indexes = &inner[close + 1..];
+            }
+            if !indexes.is_empty() {
+                return None;
+            }
+        }
+        Some(JsonPath(segments))
+    }
+}
+
+impl serde::Serialize for JsonPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<JsonPath, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        JsonPath::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a JSON path: `{text}`")))
+    }
 }
 
 impl fmt::Display for JsonPath {

@@ -6,4 +6,5 @@ mod decode_errors;
 mod fixture_files;
 mod real_fixtures;
 mod round_trip_props;
+mod rule_cases;
 mod support;

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::support::{Failure, Kind, Wire, decode_encode, verbatim_strings};
+use verbatim_model::Api;
+
+use crate::assemble::{Severity, repair_body, validate_body};
 use crate::{anthropic, converse};
 
 fn repository_root() -> PathBuf {
@@ -52,6 +55,25 @@ struct Document {
     wire: Wire,
     kind: Kind,
     value: Value,
+    /// The model id of the request URI, percent-decoded.
+    model: Option<String>,
+}
+
+/// The `{modelId}` segment of a `/model/{modelId}/...` URI, percent-decoded.
+fn model_of_uri(uri: &str) -> Option<String> {
+    let rest = &uri[uri.find("/model/")? + "/model/".len()..];
+    let segment = &rest[..rest.find('/')?];
+    let mut out = Vec::new();
+    let mut bytes = segment.bytes();
+    while let Some(byte) = bytes.next() {
+        if byte == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(byte);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn wire_of_uri(uri: &str) -> Option<Wire> {
@@ -100,15 +122,17 @@ fn documents(file: &Path) -> Vec<Document> {
     if let Some(Value::Array(exchanges)) = root.get("exchanges") {
         for (i, exchange) in exchanges.iter().enumerate() {
             let request = &exchange["request"];
-            let wire = request.get("uri").and_then(Value::as_str).and_then(wire_of_uri);
-            let Some(wire) = wire else { continue };
+            let uri = request.get("uri").and_then(Value::as_str);
+            let Some(wire) = uri.and_then(wire_of_uri) else { continue };
+            let model = uri.and_then(model_of_uri);
             if let Some(value) = body(request) {
                 let label = format!("{name} exchange {i} request");
-                found.push(Document { label, wire, kind: Kind::Request, value });
+                let model = model.clone();
+                found.push(Document { label, wire, kind: Kind::Request, value, model });
             }
             if let Some(value) = body(&exchange["response"]) {
                 let label = format!("{name} exchange {i} response");
-                found.push(Document { label, wire, kind: Kind::Response, value });
+                found.push(Document { label, wire, kind: Kind::Response, value, model });
             }
         }
     }
@@ -117,7 +141,7 @@ fn documents(file: &Path) -> Vec<Document> {
             let Some(value) = body(&entry["response"]) else { continue };
             let Some(wire) = wire_of_response(&value) else { continue };
             let label = format!("{name} entry {i} response");
-            found.push(Document { label, wire, kind: Kind::Response, value });
+            found.push(Document { label, wire, kind: Kind::Response, value, model: None });
         }
     }
     found
@@ -199,4 +223,55 @@ fn recorded_converse_requests_survive_the_anthropic_dialect() {
         );
     }
     assert!(crossed >= 10, "only {crossed} recorded requests crossed dialects");
+}
+
+/// Every request the live service accepted (all recorded exchanges answered 200) validates
+/// with no error against the capability row of the model its URI names, and repair changes
+/// nothing in it because of an error.
+#[test]
+fn recorded_accepted_requests_validate_without_errors() {
+    let Some(dir) = fixtures_dir() else { return };
+    let mut validated = 0;
+    let mut warnings = 0;
+    for file in &recordings(&dir) {
+        for doc in documents(file) {
+            if doc.kind != Kind::Request {
+                continue;
+            }
+            let api = match doc.wire {
+                Wire::Converse => Api::Converse,
+                Wire::Anthropic => Api::InvokeModel,
+            };
+            let model = doc.model.as_deref();
+            assert!(model.is_some(), "{}: no model id in the URI", doc.label);
+            let body = serde_json::to_vec(&doc.value).unwrap();
+            let report = validate_body(api, model, &body).unwrap();
+            let errors: Vec<String> = report
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(ToString::to_string)
+                .collect();
+            assert!(errors.is_empty(), "{} ({model:?}): {errors:#?}", doc.label);
+            warnings += report.diagnostics.len();
+            let repaired = repair_body(api, model, &body).unwrap();
+            let changed: Vec<String> = repaired
+                .fixes
+                .iter()
+                .filter(|f| f.diagnostic.severity == Severity::Error)
+                .map(|f| f.diagnostic.to_string())
+                .collect();
+            assert!(
+                changed.is_empty(),
+                "{}: repair changed an accepted request: {changed:#?}",
+                doc.label
+            );
+            validated += 1;
+        }
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("real fixtures: {validated} accepted requests validated, {warnings} warnings");
+    }
+    assert!(validated >= 30, "only {validated} recorded requests found");
 }

@@ -1,0 +1,84 @@
+//! Where an assistant message came from, recorded beside it in the history.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Message, StopReason, ThinkingConfig, Usage};
+
+/// The Bedrock Runtime API a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// `Converse` / `ConverseStream`: Bedrock's own JSON.
+    Converse,
+    /// `InvokeModel` / `InvokeModelWithResponseStream` with an Anthropic Messages body.
+    InvokeModel,
+}
+
+impl Api {
+    /// The name used on the command line and in stored records: `converse` or `invoke`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Converse => "converse",
+            Api::InvokeModel => "invoke",
+        }
+    }
+}
+
+/// What produced an assistant message: the model, the API surface and the settings it was
+/// called with. Thinking blocks are bound to the model (and on newer models to the
+/// conversation prefix) that produced them, so the assembler reads this to decide which
+/// earlier thinking may be sent back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The model id or inference-profile id/ARN the request named.
+    pub model_id: String,
+    /// The API surface the message came back from.
+    pub api: Api,
+    /// The thinking setting of the request, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<ThinkingConfig>,
+    /// The region or inference profile the request went to, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The hash of the request prefix (system, tools, earlier messages) the message was
+    /// produced after, as computed by the assembler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_hash: Option<String>,
+    /// Why the model stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    /// Token usage of the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+impl Provenance {
+    /// Provenance naming only the model and API.
+    pub fn new(model_id: impl Into<String>, api: Api) -> Provenance {
+        Provenance {
+            model_id: model_id.into(),
+            api,
+            thinking: None,
+            region: None,
+            prefix_hash: None,
+            stop_reason: None,
+            usage: None,
+        }
+    }
+}
+
+/// A message of a stored conversation with what is known about where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// The message exactly as stored.
+    pub message: Message,
+    /// For assistant messages: the model and settings that produced it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+impl From<Message> for HistoryMessage {
+    fn from(message: Message) -> HistoryMessage {
+        HistoryMessage { message, provenance: None }
+    }
+}

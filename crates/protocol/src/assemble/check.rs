@@ -1,0 +1,1751 @@
+//! The checks, in the order of the rule set's checklist (§9): settings, message content,
+//! roles, tool pairing, thinking structure, cache points. Each finding carries the action
+//! repair would take, when there is one.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Number, Value};
+use verbatim_model::{
+    Api, CachePoint, ContentBlock, DocumentSource, InferenceConfig, MediaSource, Message, Role,
+    SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind,
+    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
+};
+
+use super::action::{Action, is_thinking};
+use super::wire::{self, Field, Setting};
+use super::{Context, Diagnostic, Severity, State};
+use crate::capability::ForcedToolChoice;
+use crate::model_id::base_model;
+use crate::rules::Rule;
+use crate::{DecodeError, DecodeErrorKind, EncodeError, JsonPath, anthropic, converse};
+
+/// Largest body Bedrock takes (the service model's `Body` blob maximum).
+pub(crate) const MAX_BODY_BYTES: usize = 25_000_000;
+/// Largest image, counted on its base64 text as the service does.
+const MAX_IMAGE_BASE64: usize = 5_242_880;
+/// Largest document: 4.5 MB raw, as base64 text.
+const MAX_DOCUMENT_BASE64: usize = 6_291_456;
+const MAX_IMAGES: usize = 20;
+const MAX_DOCUMENTS: usize = 5;
+const MAX_MESSAGES: usize = 100_000;
+const MAX_CACHE_POINTS: usize = 4;
+const MAX_STOP_SEQUENCES: usize = 2500;
+const MIN_BUDGET: u32 = 1024;
+const INTERLEAVED_BETA: &str = "interleaved-thinking-2025-05-14";
+const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
+const DOCUMENT_FORMATS: &[&str] =
+    &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+/// The text repair puts in a tool result that has none.
+pub(crate) const NO_OUTPUT: &str = "(no output)";
+/// The text of the error result repair adds for a tool use that has none.
+pub(crate) const INTERRUPTED: &str = "interrupted before completion: no result was recorded";
+/// Converse request members the model keeps as unmapped keys.
+const CONVERSE_TOP_LEVEL: &[&str] = &[
+    "requestMetadata",
+    "performanceConfig",
+    "guardrailConfig",
+    "outputConfig",
+    "additionalModelResponseFieldPaths",
+    "promptVariables",
+    "serviceTier",
+];
+/// Anthropic request members the model keeps as unmapped keys.
+const ANTHROPIC_TOP_LEVEL: &[&str] =
+    &["metadata", "output_config", "service_tier", "container", "context_management"];
+
+/// A violation and the action repair would take.
+pub(crate) struct Finding {
+    pub(crate) diagnostic: Diagnostic,
+    pub(crate) proposal: Option<Action>,
+}
+
+struct Out<'a> {
+    state: &'a State,
+    context: &'a Context<'a>,
+    findings: Vec<Finding>,
+}
+
+impl Out<'_> {
+    fn api(&self) -> Api {
+        self.context.api
+    }
+
+    fn request(&self) -> &verbatim_model::Request {
+        &self.state.request
+    }
+
+    /// Records a violation; `at` is the place Bedrock's text names.
+    #[allow(clippy::too_many_arguments)]
+    fn push_at(
+        &mut self,
+        rule: Rule,
+        severity: Severity,
+        path: JsonPath,
+        at: &JsonPath,
+        what: impl Into<String>,
+        detail: &str,
+        proposal: Option<Action>,
+    ) {
+        let what = what.into();
+        let bedrock = rule.bedrock_text(&at.dotted(), detail);
+        let message = match severity {
+            _ if bedrock.is_empty() => what,
+            Severity::Error => format!("{what}. Bedrock answers: {bedrock}"),
+            Severity::Warning => format!("{what}. Where Bedrock rejects it, it answers: {bedrock}"),
+        };
+        let diagnostic = Diagnostic { rule, severity, path, message };
+        self.findings.push(Finding { diagnostic, proposal });
+    }
+
+    fn push(
+        &mut self,
+        rule: Rule,
+        severity: Severity,
+        path: JsonPath,
+        what: impl Into<String>,
+        detail: &str,
+        proposal: Option<Action>,
+    ) {
+        let at = path.clone();
+        self.push_at(rule, severity, path, &at, what, detail, proposal);
+    }
+
+    fn error(&mut self, rule: Rule, path: JsonPath, what: impl Into<String>, detail: &str) {
+        self.push(rule, Severity::Error, path, what, detail, None);
+    }
+
+    fn fix(
+        &mut self,
+        rule: Rule,
+        path: JsonPath,
+        what: impl Into<String>,
+        detail: &str,
+        action: Action,
+    ) {
+        self.push(rule, Severity::Error, path, what, detail, Some(action));
+    }
+
+    fn block(&self, i: usize, j: usize) -> JsonPath {
+        wire::block(self.api(), self.request(), i, j)
+    }
+
+    fn field(&self, i: usize, j: usize, field: Field) -> JsonPath {
+        wire::field(self.api(), self.request(), i, j, field)
+    }
+
+    fn setting(&self, setting: Setting) -> JsonPath {
+        wire::setting(self.api(), setting)
+    }
+}
+
+/// Every violation in the request, in checklist order.
+pub(crate) fn check(state: &State, context: &Context<'_>) -> Vec<Finding> {
+    let mut out = Out { state, context, findings: Vec::new() };
+    let shape = Shape::of(&state.request, context);
+    settings(&mut out, &shape);
+    tools(&mut out);
+    system(&mut out);
+    messages(&mut out);
+    roles(&mut out);
+    pairing(&mut out);
+    thinking_structure(&mut out, &shape);
+    prefix_binding(&mut out);
+    cache_points(&mut out);
+    out.findings
+}
+
+/// Facts about the request several checks need.
+struct Shape {
+    /// Thinking is on for this request (asked for, or always on for the model).
+    thinking_on: bool,
+    /// Index of the first assistant message of the unfinished tool loop the request ends
+    /// with, if it ends with one.
+    open_turn: Option<usize>,
+    /// The request ends with an assistant message.
+    prefill: bool,
+}
+
+impl Shape {
+    fn of(request: &verbatim_model::Request, context: &Context<'_>) -> Shape {
+        let asked =
+            request.thinking.as_ref().is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled));
+        let thinking_on = asked || context.caps.thinking.always_on;
+        let messages = &request.messages;
+        let prefill = messages.last().is_some_and(|m| m.role == Role::Assistant);
+        let open_turn = open_turn(messages);
+        Shape { thinking_on, open_turn, prefill }
+    }
+}
+
+fn has_results(message: &Message) -> bool {
+    message.content.iter().any(|b| matches!(b, ContentBlock::ToolResult(_)))
+}
+
+/// The first assistant message of the tool loop the request ends with: walking back from a
+/// final user message that carries tool results, through assistant tool-use messages and the
+/// user result messages between them, to the user message that started the turn.
+fn open_turn(messages: &[Message]) -> Option<usize> {
+    let last = messages.last()?;
+    if last.role != Role::User || !has_results(last) {
+        return None;
+    }
+    let mut first = None;
+    let mut i = messages.len() - 1;
+    while i > 0 {
+        let previous = &messages[i - 1];
+        match previous.role {
+            Role::Assistant => first = Some(i - 1),
+            Role::User if has_results(previous) => {}
+            _ => break,
+        }
+        i -= 1;
+    }
+    first
+}
+
+fn starts_with_thinking(message: &Message) -> bool {
+    message.content.first().is_some_and(is_thinking)
+}
+
+fn has_thinking(message: &Message) -> bool {
+    message.content.iter().any(is_thinking)
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings
+
+fn settings(out: &mut Out<'_>, shape: &Shape) {
+    let request = out.request().clone();
+    let caps = out.context.caps;
+    if let Some(id) = out.context.model_id
+        && (id.is_empty() || id.len() > 2048)
+    {
+        let what = format!("the model id is {} characters long; it must be 1 to 2048", id.len());
+        out.error(Rule::ModelId, JsonPath::root(), what, "");
+    }
+    if request.messages.is_empty() {
+        out.error(Rule::NoMessages, JsonPath::root().key("messages"), "there are no messages", "");
+    } else if request.messages.len() > MAX_MESSAGES {
+        let what =
+            format!("{} messages; at most {MAX_MESSAGES} are accepted", request.messages.len());
+        out.error(Rule::TooManyMessages, JsonPath::root().key("messages"), what.clone(), &what);
+    }
+    unknown_top_level(out);
+    thinking_mode(out, &request);
+    let inference = request.inference.clone().unwrap_or_default();
+    let max_tokens = inference.max_tokens;
+    // max_tokens present, in range, and required on InvokeModel.
+    match max_tokens {
+        None if out.api() == Api::InvokeModel => {
+            let what = "InvokeModel requires max_tokens";
+            let detail = "Malformed input request: #: required key [max_tokens] not found";
+            out.error(Rule::MaxTokens, JsonPath::root().key("max_tokens"), what, detail);
+        }
+        None if shape.thinking_on => {
+            let what = "thinking is on but maxTokens is not set; the model's default may be lower than the thinking budget";
+            let path = out.setting(Setting::MaxTokens);
+            out.push(Rule::MaxTokens, Severity::Warning, path, what, "", None);
+        }
+        Some(0) => {
+            let detail = "Invalid value for parameter inferenceConfig.maxTokens, value: 0, valid min value: 1";
+            out.error(Rule::MaxTokens, out.setting(Setting::MaxTokens), "max_tokens is 0", detail);
+        }
+        Some(n) => {
+            if let Some(max) = caps.max_output_tokens
+                && n > max
+            {
+                let what = format!("max_tokens {n} is above the {} maximum of {max}", caps.family);
+                let detail = format!(
+                    "max_tokens: {n} > {max}, which is the maximum allowed number of output tokens for {}",
+                    caps.family
+                );
+                let action = Action::SetInference {
+                    inference: Some(InferenceConfig { max_tokens: Some(max), ..inference.clone() }),
+                };
+                out.fix(Rule::MaxTokens, out.setting(Setting::MaxTokens), what, &detail, action);
+            }
+        }
+        None => {}
+    }
+    if let Some(ThinkingConfig { mode: ThinkingMode::Enabled { budget_tokens }, .. }) =
+        &request.thinking
+    {
+        budget(out, &request, *budget_tokens, max_tokens);
+    }
+    if shape.thinking_on {
+        sampling_with_thinking(out, &request, &inference);
+    }
+    ranges(out, &inference);
+    tool_choice(out, &request, shape);
+}
+
+fn unknown_top_level(out: &mut Out<'_>) {
+    let (known, own) = match out.api() {
+        Api::Converse => (CONVERSE_TOP_LEVEL, &out.request().unmapped.converse),
+        Api::InvokeModel => (ANTHROPIC_TOP_LEVEL, &out.request().unmapped.anthropic),
+    };
+    let unknown: Vec<String> =
+        own.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+    for key in unknown {
+        let what = format!("`{key}` is not a field of the request this version knows");
+        let path = JsonPath::root().key(key.clone());
+        out.push(Rule::UnknownKey, Severity::Warning, path, what, &key, None);
+    }
+}
+
+fn thinking_mode(out: &mut Out<'_>, request: &verbatim_model::Request) {
+    let caps = out.context.caps;
+    let Some(config) = &request.thinking else { return };
+    let path = out.setting(Setting::Thinking);
+    let with_mode = |mode| Some(ThinkingConfig { mode, ..config.clone() });
+    match &config.mode {
+        ThinkingMode::Enabled { .. } if !caps.thinking.enabled => {
+            let (what, thinking) = if caps.thinking.adaptive {
+                let what = format!(
+                    "{} takes only adaptive thinking; manual thinking (`enabled` with budget_tokens) returns 400",
+                    caps.family
+                );
+                (what, with_mode(ThinkingMode::Adaptive { effort: None }))
+            } else {
+                (format!("{} does not support thinking", caps.family), None)
+            };
+            let detail = "type `enabled` is not supported for this model";
+            out.fix(Rule::ThinkingMode, path, what, detail, Action::SetThinking { thinking });
+        }
+        ThinkingMode::Adaptive { .. } if !caps.thinking.adaptive => {
+            let (what, thinking) = if caps.thinking.enabled {
+                let what = format!(
+                    "{} does not support adaptive thinking; it takes `enabled` with budget_tokens",
+                    caps.family
+                );
+                let mode = ThinkingMode::Enabled { budget_tokens: MIN_BUDGET };
+                (what, Some(ThinkingConfig::new(mode)))
+            } else {
+                (format!("{} does not support thinking", caps.family), None)
+            };
+            let detail = "type `adaptive` is not supported for this model";
+            out.fix(Rule::ThinkingMode, path, what, detail, Action::SetThinking { thinking });
+        }
+        ThinkingMode::Disabled if !caps.thinking.disabled => {
+            let what = if caps.thinking.always_on {
+                format!(
+                    "thinking cannot be disabled on {}; leaving the setting out keeps its default",
+                    caps.family
+                )
+            } else {
+                format!("{} does not accept `disabled`; leave thinking out instead", caps.family)
+            };
+            let detail = "type `disabled` is not supported for this model";
+            out.fix(Rule::ThinkingMode, path, what, detail, Action::SetThinking { thinking: None });
+        }
+        _ => {}
+    }
+}
+
+fn budget(
+    out: &mut Out<'_>,
+    request: &verbatim_model::Request,
+    budget: u32,
+    max_tokens: Option<u32>,
+) {
+    let config = request.thinking.clone().expect("called with manual thinking");
+    let path = out.setting(Setting::Budget);
+    let set = |budget_tokens| Action::SetThinking {
+        thinking: Some(ThinkingConfig {
+            mode: ThinkingMode::Enabled { budget_tokens },
+            ..config.clone()
+        }),
+    };
+    if budget < MIN_BUDGET {
+        let what = format!("budget_tokens is {budget}; the minimum is {MIN_BUDGET}");
+        let detail =
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024";
+        out.fix(Rule::ThinkingBudget, path, what, detail, set(MIN_BUDGET));
+        return;
+    }
+    let interleaved = out.context.caps.interleaved_by_default
+        || request.beta.as_ref().is_some_and(|b| b.iter().any(|f| f == INTERLEAVED_BETA));
+    if let Some(max) = max_tokens
+        && budget >= max
+        && !interleaved
+    {
+        let what = format!("budget_tokens {budget} is not below max_tokens {max}");
+        let detail = "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size";
+        let proposal = (max > MIN_BUDGET).then(|| set(max - 1));
+        out.push(Rule::ThinkingBudget, Severity::Error, path, what, detail, proposal);
+    }
+}
+
+fn sampling_with_thinking(
+    out: &mut Out<'_>,
+    request: &verbatim_model::Request,
+    inference: &InferenceConfig,
+) {
+    let one = Number::from(1);
+    if let Some(t) = &inference.temperature
+        && t.as_f64() != one.as_f64()
+    {
+        let what = format!("temperature {t} is set while thinking is on");
+        let detail = "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking";
+        let inference = InferenceConfig { temperature: None, ..inference.clone() };
+        let action = Action::SetInference { inference: Some(inference) };
+        out.fix(Rule::ThinkingSampling, out.setting(Setting::Temperature), what, detail, action);
+        return;
+    }
+    if inference.top_p.is_some() {
+        let detail = "top_p must be unset when thinking is enabled.";
+        let inference = InferenceConfig { top_p: None, ..inference.clone() };
+        let action = Action::SetInference { inference: Some(inference) };
+        let what = "top_p is set while thinking is on";
+        out.fix(Rule::ThinkingSampling, out.setting(Setting::TopP), what, detail, action);
+        return;
+    }
+    if request.top_k.is_some() {
+        let detail = "`top_k` must be unset when thinking is enabled.";
+        let what = "top_k is set while thinking is on";
+        let action = Action::SetTopK { top_k: None };
+        out.fix(Rule::ThinkingSampling, out.setting(Setting::TopK), what, detail, action);
+    }
+}
+
+fn ranges(out: &mut Out<'_>, inference: &InferenceConfig) {
+    for (setting, value, name) in [
+        (Setting::Temperature, &inference.temperature, "temperature"),
+        (Setting::TopP, &inference.top_p, "top_p"),
+    ] {
+        let Some(v) = value.as_ref().and_then(Number::as_f64) else { continue };
+        if (0.0..=1.0).contains(&v) {
+            continue;
+        }
+        let clamped = if v < 0.0 { Number::from(0) } else { Number::from(1) };
+        let mut fixed = inference.clone();
+        match setting {
+            Setting::Temperature => fixed.temperature = Some(clamped),
+            _ => fixed.top_p = Some(clamped),
+        }
+        let what = format!("{name} is {v}; it must be between 0 and 1");
+        let detail = format!("{name}: Input should be less than or equal to 1");
+        let action = Action::SetInference { inference: Some(fixed) };
+        out.fix(Rule::Sampling, out.setting(setting), what, &detail, action);
+        return;
+    }
+    if let Some(stops) = &inference.stop_sequences {
+        let path = out.setting(Setting::StopSequences);
+        if let Some(k) = stops.iter().position(String::is_empty) {
+            let mut fixed = inference.clone();
+            fixed.stop_sequences = Some(stops.iter().filter(|s| !s.is_empty()).cloned().collect());
+            let detail = format!(
+                "Invalid length for parameter inferenceConfig.stopSequences[{k}], value: 0, valid min length: 1"
+            );
+            let action = Action::SetInference { inference: Some(fixed) };
+            out.fix(Rule::Sampling, path.index(k), "an empty stop sequence", &detail, action);
+        } else if stops.len() > MAX_STOP_SEQUENCES {
+            let what = format!("{} stop sequences; at most {MAX_STOP_SEQUENCES}", stops.len());
+            out.error(Rule::Sampling, path, what.clone(), &what);
+        }
+    }
+}
+
+fn declared_tool_names(request: &verbatim_model::Request) -> Vec<&str> {
+    request
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(|t| match t {
+            Tool::Spec(spec) => Some(spec.name.as_str()),
+            Tool::System(system) => Some(system.name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tool_choice(out: &mut Out<'_>, request: &verbatim_model::Request, shape: &Shape) {
+    let Some(choice) = &request.tool_choice else { return };
+    let path = out.setting(Setting::ToolChoice);
+    if let ToolChoiceKind::Tool { name } = &choice.kind
+        && !declared_tool_names(request).contains(&name.as_str())
+    {
+        let what = format!("tool choice names `{name}`, which the request does not declare");
+        let detail = format!("tool_choice.name: tool `{name}` not found in tools");
+        out.error(Rule::ToolChoiceUnknown, path.clone(), what, &detail);
+    }
+    if !matches!(choice.kind, ToolChoiceKind::Any | ToolChoiceKind::Tool { .. }) {
+        return;
+    }
+    let caps = out.context.caps;
+    let manual =
+        matches!(request.thinking, Some(ThinkingConfig { mode: ThinkingMode::Enabled { .. }, .. }));
+    let forbidden = match caps.forced_tool_choice {
+        ForcedToolChoice::Never => true,
+        ForcedToolChoice::WithoutThinking => shape.thinking_on,
+        ForcedToolChoice::AdaptiveOrNone => shape.thinking_on && manual,
+    };
+    if !forbidden {
+        return;
+    }
+    let auto = Action::SetToolChoice {
+        tool_choice: Some(ToolChoice { kind: ToolChoiceKind::Auto, ..choice.clone() }),
+    };
+    let at_boundary = shape.open_turn.is_none() && !shape.prefill;
+    let (what, action) = if caps.forced_tool_choice == ForcedToolChoice::Never {
+        (format!("{} rejects forced tool use", caps.family), auto)
+    } else if at_boundary && !caps.thinking.always_on {
+        (
+            "a forced tool choice with thinking on; thinking is turned off for this request"
+                .to_owned(),
+            Action::SetThinking { thinking: None },
+        )
+    } else {
+        ("a forced tool choice with thinking on inside a tool loop; the tool choice becomes auto".to_owned(), auto)
+    };
+    out.fix(Rule::ForcedToolChoice, path, what, "", action);
+}
+
+// ---------------------------------------------------------------------------------------
+// Tools and system
+
+fn valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_tool_use_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn tools(out: &mut Out<'_>) {
+    let Some(tools) = out.request().tools.clone() else { return };
+    let root = out.setting(Setting::Tools);
+    if tools.is_empty() {
+        let detail = "Invalid length for parameter toolConfig.tools, value: 0, valid min length: 1";
+        let action = Action::SetTools { tools: None };
+        out.fix(Rule::ToolSpec, root, "an empty tools list", detail, action);
+        return;
+    }
+    for (k, tool) in tools.iter().enumerate() {
+        let path = wire::tool(out.api(), out.request(), k);
+        match tool {
+            Tool::Spec(spec) => {
+                if !valid_tool_name(&spec.name) {
+                    let what = format!("tool name `{}` must be 1-64 of [a-zA-Z0-9_-]", spec.name);
+                    let name_path = wire::tool_spec_field(out.api(), out.request(), k, "name");
+                    out.error(Rule::ToolName, name_path, what, &spec.name);
+                }
+                if spec.description.as_deref() == Some("") {
+                    let mut fixed = tools.clone();
+                    if let Tool::Spec(s) = &mut fixed[k] {
+                        s.description = None;
+                    }
+                    let detail = format!(
+                        "Invalid length for parameter toolConfig.tools[{k}].toolSpec.description, value: 0, valid min length: 1"
+                    );
+                    let action = Action::SetTools { tools: Some(fixed) };
+                    let description =
+                        wire::tool_spec_field(out.api(), out.request(), k, "description");
+                    out.fix(
+                        Rule::ToolSpec,
+                        description,
+                        "an empty tool description",
+                        &detail,
+                        action,
+                    );
+                    return;
+                }
+                let schema_ok = spec
+                    .input_schema
+                    .as_object()
+                    .is_some_and(|schema| schema.get("type").is_none_or(|t| t == "object"));
+                if !schema_ok {
+                    let what = "the input schema must be a JSON object whose type is object";
+                    let detail = format!(
+                        "The format of the value at toolConfig.tools.{k}.toolSpec.inputSchema.json is invalid. Provide a json object for the field and try again."
+                    );
+                    out.error(Rule::ToolSpec, path.clone(), what, &detail);
+                }
+            }
+            Tool::CachePoint(point) => {
+                if !out.context.caps.cache_point_in_tools {
+                    let fixed: Vec<Tool> = tools
+                        .iter()
+                        .enumerate()
+                        .filter(|(n, _)| *n != k)
+                        .map(|(_, t)| t.clone())
+                        .collect();
+                    let what = format!("{} cannot cache tools", out.context.caps.family);
+                    let detail = format!(
+                        "Malformed input request: #/toolConfig/tools/{k}: extraneous key [cachePoint] is not permitted, please reformat your input"
+                    );
+                    let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
+                    out.fix(Rule::CachePlacement, path, what, &detail, action);
+                    return;
+                }
+                if k == 0 {
+                    let fixed: Vec<Tool> = tools[1..].to_vec();
+                    let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
+                    out.fix(
+                        Rule::CachePlacement,
+                        path,
+                        "a cache point first in the tools, with nothing before it",
+                        "There is nothing available to cache",
+                        action,
+                    );
+                    return;
+                }
+                if let Some(ttl) = bad_ttl(point) {
+                    let mut fixed = tools.clone();
+                    fixed[k] = Tool::CachePoint(CachePoint { ttl: None });
+                    let action = Action::SetTools { tools: Some(fixed) };
+                    out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
+                    return;
+                }
+            }
+            Tool::System(_) | Tool::Unknown(_) => {}
+        }
+    }
+}
+
+fn system(out: &mut Out<'_>) {
+    let Some(system) = out.request().system.clone() else { return };
+    let blocks = match system {
+        SystemPrompt::Text(text) => {
+            if text.trim().is_empty() {
+                let action = Action::SetSystem { system: None };
+                let detail =
+                    "Invalid length for parameter system[0].text, value: 0, valid min length: 1";
+                out.fix(
+                    Rule::BlankText,
+                    JsonPath::root().key("system"),
+                    "a blank system prompt",
+                    detail,
+                    action,
+                );
+            }
+            return;
+        }
+        SystemPrompt::Blocks(blocks) => blocks,
+    };
+    let without = |k: usize| {
+        let rest: Vec<SystemBlock> =
+            blocks.iter().enumerate().filter(|(n, _)| *n != k).map(|(_, b)| b.clone()).collect();
+        Action::SetSystem { system: (!rest.is_empty()).then_some(SystemPrompt::Blocks(rest)) }
+    };
+    for (k, block) in blocks.iter().enumerate() {
+        let path = wire::system_block(out.api(), out.request(), k);
+        match block {
+            SystemBlock::Text(text) if text.text.trim().is_empty() => {
+                let detail = format!(
+                    "Invalid length for parameter system[{k}].text, value: 0, valid min length: 1"
+                );
+                out.fix(Rule::BlankText, path, "a blank system text block", &detail, without(k));
+                return;
+            }
+            SystemBlock::CachePoint(_) if k == 0 => {
+                out.fix(
+                    Rule::CachePlacement,
+                    path,
+                    "a cache point first in the system prompt, with nothing before it",
+                    "There is nothing available to cache",
+                    without(k),
+                );
+                return;
+            }
+            SystemBlock::CachePoint(point) => {
+                if let Some(ttl) = bad_ttl(point) {
+                    let mut fixed = blocks.clone();
+                    fixed[k] = SystemBlock::CachePoint(CachePoint { ttl: None });
+                    let action = Action::SetSystem { system: Some(SystemPrompt::Blocks(fixed)) };
+                    out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn bad_ttl(point: &CachePoint) -> Option<&str> {
+    point.ttl.as_deref().filter(|ttl| !matches!(*ttl, "5m" | "1h"))
+}
+
+fn ttl_what(ttl: &str) -> String {
+    format!("cache point ttl `{ttl}`; it must be 5m or 1h")
+}
+
+fn ttl_detail(ttl: &str) -> String {
+    format!("cachePoint.ttl: Input should be '5m' or '1h' (got '{ttl}')")
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages and their blocks
+
+fn messages(out: &mut Out<'_>) {
+    let request = out.request().clone();
+    let api = out.api();
+    let caps = out.context.caps;
+    let mut tool_use_ids: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut images = 0;
+    let mut documents = 0;
+    let mut document_names: HashSet<&str> = HashSet::new();
+    for (i, message) in request.messages.iter().enumerate() {
+        let mpath = wire::message(i);
+        if message.role == Role::System {
+            let what =
+                "a system message inside messages; put instructions in the top-level system field";
+            out.error(Rule::Role, mpath.clone().key("role"), what, "unknown role `system`");
+        }
+        if !message.unmapped.is_empty() {
+            let keys = unmapped_keys(&message.unmapped);
+            let what = format!("message keys the API does not define: {keys}");
+            out.fix(
+                Rule::UnknownKey,
+                mpath.clone(),
+                what,
+                &keys,
+                Action::DropMessageUnmapped { message: i },
+            );
+        }
+        if message.content.is_empty() {
+            out.fix(
+                Rule::EmptyMessage,
+                mpath.clone(),
+                "a message with no content",
+                "",
+                Action::DropMessage { message: i },
+            );
+            continue;
+        }
+        let has_text = message
+            .content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::Text(t) if !t.text.trim().is_empty()));
+        for (j, block) in message.content.iter().enumerate() {
+            let path = out.block(i, j);
+            let drop =
+                Action::DropBlock { message: i, block: j, kind: block.kind_name().to_owned() };
+            if let Some(keys) = block_unmapped(block) {
+                let what = format!("block keys the API does not define: {keys}");
+                let proposal = (!is_thinking(block)).then(|| {
+                    let mut clean = block.clone();
+                    clear_unmapped(&mut clean);
+                    Action::ReplaceBlock {
+                        message: i,
+                        block: j,
+                        kind: block.kind_name().to_owned(),
+                        content: clean,
+                    }
+                });
+                out.push(Rule::UnknownKey, Severity::Error, path.clone(), what, &keys, proposal);
+            }
+            match block {
+                ContentBlock::Text(text)
+                    if text.text.is_empty()
+                        || (text.text.trim().is_empty() && message.role == Role::Assistant) =>
+                {
+                    let what = if text.text.is_empty() {
+                        "an empty text block"
+                    } else {
+                        "a whitespace-only text block in an assistant message"
+                    };
+                    out.fix(Rule::BlankText, path, what, "", drop);
+                }
+                ContentBlock::Text(text) if text.text.trim().is_empty() => {
+                    // Recorded traffic shows Bedrock accepting "\n" in a user message; reports
+                    // show it rejecting whitespace-only assistant text.
+                    let what = "a whitespace-only text block in a user message (accepted in recorded traffic, rejected in some reports)";
+                    out.push(Rule::BlankText, Severity::Warning, path, what, "", None);
+                }
+                ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_)
+                    if message.role != Role::Assistant =>
+                {
+                    let detail = "User messages cannot contain reasoning content. Please remove the reasoning content and try again.";
+                    out.fix(Rule::BlockRole, path, "reasoning in a user message", detail, drop);
+                }
+                ContentBlock::Thinking(thinking) => {
+                    if thinking.signature.as_deref().is_none_or(str::is_empty) {
+                        let what = "thinking without a signature cannot be sent back";
+                        out.fix(
+                            Rule::ThinkingUnsigned,
+                            out.field(i, j, Field::Signature),
+                            what,
+                            "",
+                            Action::DropThinking { message: i },
+                        );
+                    } else if let Some(producer) = foreign_producer(out, i) {
+                        let what = format!(
+                            "thinking produced by `{producer}` cannot be sent to another model"
+                        );
+                        out.push_at(
+                            Rule::ThinkingForeign,
+                            Severity::Error,
+                            path.clone(),
+                            &path,
+                            what,
+                            "",
+                            Some(Action::DropThinking { message: i }),
+                        );
+                    }
+                }
+                ContentBlock::RedactedThinking(_) => {
+                    if let Some(producer) = foreign_producer(out, i) {
+                        let what = format!(
+                            "redacted thinking produced by `{producer}` cannot be sent to another model"
+                        );
+                        out.fix(
+                            Rule::ThinkingForeign,
+                            path,
+                            what,
+                            "",
+                            Action::DropThinking { message: i },
+                        );
+                    }
+                }
+                ContentBlock::Image(image) => {
+                    images += 1;
+                    if message.role != Role::User {
+                        out.error(
+                            Rule::BlockRole,
+                            path.clone(),
+                            "an image in an assistant message",
+                            "You can only include images and documents if the role is user.",
+                        );
+                    }
+                    if let Some(format) = &image.format
+                        && !IMAGE_FORMATS.contains(&format.as_str())
+                    {
+                        let what = format!("image format `{format}`; use png, jpeg, gif or webp");
+                        out.error(
+                            Rule::Image,
+                            out.field(i, j, Field::ImageFormat),
+                            what.clone(),
+                            &what,
+                        );
+                    }
+                    if let MediaSource::Bytes(data) = &image.source
+                        && data.len() > MAX_IMAGE_BASE64
+                    {
+                        let what = format!("image of {} base64 bytes", data.len());
+                        let detail = format!(
+                            "The model returned the following errors: {}: image exceeds 5 MB maximum: {} bytes > {MAX_IMAGE_BASE64} bytes",
+                            out.field(i, j, Field::ImageSource).dotted(),
+                            data.len()
+                        );
+                        out.error(Rule::Image, out.field(i, j, Field::ImageSource), what, &detail);
+                    }
+                }
+                ContentBlock::Document(doc) => {
+                    documents += 1;
+                    if message.role != Role::User {
+                        out.error(
+                            Rule::BlockRole,
+                            path.clone(),
+                            "a document in an assistant message",
+                            "You can only include images and documents if the role is user.",
+                        );
+                    }
+                    if !has_text {
+                        out.error(
+                            Rule::Document,
+                            path.clone(),
+                            "a document needs a text block in the same message",
+                            "A text block must be included when using documents.",
+                        );
+                    }
+                    if let Some(name) = &doc.name {
+                        if !valid_document_name(name) {
+                            let what = format!(
+                                "document name `{name}` (a dot, slash or other character outside letters, digits, single spaces, hyphens, underscores, parentheses and brackets)"
+                            );
+                            let detail = "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character. Check that the file name conforms to these restrictions and retry your request.";
+                            out.error(
+                                Rule::Document,
+                                out.field(i, j, Field::DocumentName),
+                                what,
+                                detail,
+                            );
+                        } else if !document_names.insert(name) {
+                            let what = format!("document name `{name}` is used twice");
+                            out.error(Rule::Document, out.field(i, j, Field::DocumentName), what, "Messages can't contain duplicate document names. Rename the document and retry your request.");
+                        }
+                    }
+                    match &doc.format {
+                        Some(format) if !DOCUMENT_FORMATS.contains(&format.as_str()) => {
+                            let what = format!(
+                                "document format `{format}`; use one of {}",
+                                DOCUMENT_FORMATS.join(", ")
+                            );
+                            out.error(
+                                Rule::Document,
+                                out.field(i, j, Field::DocumentFormat),
+                                what.clone(),
+                                &what,
+                            );
+                        }
+                        None if api == Api::Converse => {
+                            let what =
+                                "a document without a format (older service versions require it)";
+                            out.push(
+                                Rule::Document,
+                                Severity::Warning,
+                                out.field(i, j, Field::DocumentFormat),
+                                what,
+                                "format is required",
+                                None,
+                            );
+                        }
+                        _ => {}
+                    }
+                    if let DocumentSource::Bytes(data) = &doc.source
+                        && data.len() > MAX_DOCUMENT_BASE64
+                    {
+                        let what =
+                            format!("document of {} base64 bytes; the limit is 4.5 MB", data.len());
+                        out.error(Rule::Document, path.clone(), what.clone(), &what);
+                    }
+                }
+                ContentBlock::Video(_) | ContentBlock::Audio(_) => {
+                    let (kind, ok) = match block {
+                        ContentBlock::Video(_) => ("video", caps.video),
+                        _ => ("audio", caps.audio),
+                    };
+                    if !ok {
+                        let what = format!("{} does not take {kind}", caps.family);
+                        out.error(Rule::Media, path, what, kind);
+                    }
+                }
+                ContentBlock::ToolUse(tool_use) => {
+                    if message.role != Role::Assistant {
+                        out.error(
+                            Rule::BlockRole,
+                            path.clone(),
+                            "tool use in a user message",
+                            "toolUse blocks are only allowed in assistant messages",
+                        );
+                    }
+                    let id = tool_use.id.as_str();
+                    if !valid_tool_use_id(id) {
+                        let what = format!("tool use id `{id}` must be 1-64 of [a-zA-Z0-9_.:-]");
+                        out.error(Rule::ToolUseId, out.field(i, j, Field::ToolUseId), what, id);
+                    }
+                    if !valid_tool_name(&tool_use.name) {
+                        let what =
+                            format!("tool name `{}` must be 1-64 of [a-zA-Z0-9_-]", tool_use.name);
+                        out.error(
+                            Rule::ToolName,
+                            out.field(i, j, Field::ToolName),
+                            what,
+                            &tool_use.name,
+                        );
+                    }
+                    if !tool_use.input.is_object() {
+                        let what = format!(
+                            "tool input is a JSON {}, not an object",
+                            crate::json::type_name(&tool_use.input)
+                        );
+                        out.error(Rule::ToolInput, out.field(i, j, Field::ToolInput), what, "");
+                    }
+                    if let Some(&(first_i, first_j)) = tool_use_ids.get(id) {
+                        let what = format!(
+                            "tool use id `{id}` is also used at {}",
+                            out.block(first_i, first_j)
+                        );
+                        let at = wire::message(i).key("content");
+                        out.push_at(
+                            Rule::DuplicateToolUseId,
+                            Severity::Error,
+                            path,
+                            &at,
+                            what,
+                            id,
+                            None,
+                        );
+                    } else {
+                        tool_use_ids.insert(id, (i, j));
+                    }
+                }
+                ContentBlock::ToolResult(result) => {
+                    if message.role != Role::User {
+                        out.error(
+                            Rule::BlockRole,
+                            path.clone(),
+                            "a tool result in an assistant message",
+                            "toolResult blocks are only allowed in user messages",
+                        );
+                    }
+                    tool_result(out, i, j, result);
+                }
+                ContentBlock::CachePoint(point) => cache_point(out, message, i, j, point),
+                _ => {}
+            }
+        }
+    }
+    if images > MAX_IMAGES || documents > MAX_DOCUMENTS {
+        let what = format!(
+            "{images} images and {documents} documents; at most {MAX_IMAGES} images and {MAX_DOCUMENTS} documents"
+        );
+        let detail = format!("{images} + {documents} > {MAX_IMAGES}");
+        out.error(Rule::MediaCount, JsonPath::root().key("messages"), what, &detail);
+    }
+}
+
+fn valid_document_name(name: &str) -> bool {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '(' | ')' | '[' | ']');
+    (1..=200).contains(&name.chars().count())
+        && name.chars().all(|c| allowed(c) || c == ' ')
+        && !name.contains("  ")
+        && name.chars().any(allowed)
+}
+
+/// The model that produced the thinking of message `i`, when it is not the target model.
+fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
+    let target = out.context.model_id?;
+    let producer = out.state.provenance.get(i)?.as_ref()?;
+    (base_model(&producer.model_id) != base_model(target)).then(|| producer.model_id.clone())
+}
+
+fn unmapped_keys(unmapped: &verbatim_model::Unmapped) -> String {
+    let keys: Vec<&str> =
+        unmapped.converse.keys().chain(unmapped.anthropic.keys()).map(String::as_str).collect();
+    keys.join(", ")
+}
+
+fn block_unmapped(block: &ContentBlock) -> Option<String> {
+    let unmapped = match block {
+        ContentBlock::Text(b) => &b.unmapped,
+        ContentBlock::Image(b) => &b.unmapped,
+        ContentBlock::Document(b) => &b.unmapped,
+        ContentBlock::Video(b) | ContentBlock::Audio(b) => &b.unmapped,
+        ContentBlock::ToolUse(b) => &b.unmapped,
+        ContentBlock::ToolResult(b) => &b.unmapped,
+        ContentBlock::Thinking(b) => &b.unmapped,
+        ContentBlock::RedactedThinking(b) => &b.unmapped,
+        _ => return None,
+    };
+    (!unmapped.is_empty()).then(|| unmapped_keys(unmapped))
+}
+
+fn clear_unmapped(block: &mut ContentBlock) {
+    let unmapped = match block {
+        ContentBlock::Text(b) => &mut b.unmapped,
+        ContentBlock::Image(b) => &mut b.unmapped,
+        ContentBlock::Document(b) => &mut b.unmapped,
+        ContentBlock::Video(b) | ContentBlock::Audio(b) => &mut b.unmapped,
+        ContentBlock::ToolUse(b) => &mut b.unmapped,
+        ContentBlock::ToolResult(b) => &mut b.unmapped,
+        _ => return,
+    };
+    *unmapped = Default::default();
+}
+
+fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
+    let replace = |content: ToolResult| Action::ReplaceBlock {
+        message: i,
+        block: j,
+        kind: "toolResult".to_owned(),
+        content: ContentBlock::ToolResult(content),
+    };
+    let placeholder = || {
+        Some(ToolResultContent::Blocks(vec![ToolResultBlock::Text { text: NO_OUTPUT.to_owned() }]))
+    };
+    let path = out.block(i, j);
+    if result.status.is_some() && !out.context.caps.tool_result_status {
+        let what = format!("{} does not take toolResult.status", out.context.caps.family);
+        let action = replace(ToolResult { status: None, ..result.clone() });
+        out.fix(Rule::ToolResultStatus, out.field(i, j, Field::ToolResultStatus), what, "", action);
+        return;
+    }
+    let empty = match &result.content {
+        None => true,
+        Some(ToolResultContent::Blocks(blocks)) => blocks.is_empty(),
+        Some(ToolResultContent::Text(text)) => text.is_empty(),
+    };
+    if empty {
+        let action = replace(ToolResult { content: placeholder(), ..result.clone() });
+        if result.status == Some(ToolResultStatus::Error) {
+            let detail = format!(
+                "The content field at {}.toolResult cannot be empty when status value is error.",
+                path.dotted()
+            );
+            out.fix(
+                Rule::ToolResultContent,
+                path,
+                "an error result with no content",
+                &detail,
+                action,
+            );
+        } else {
+            let what = "a tool result with no content (some models reject it)";
+            out.push(
+                Rule::ToolResultContent,
+                Severity::Warning,
+                path,
+                what,
+                "messages: text content blocks must be non-empty",
+                Some(action),
+            );
+        }
+        return;
+    }
+    let Some(ToolResultContent::Blocks(blocks)) = &result.content else { return };
+    for (k, item) in blocks.iter().enumerate() {
+        let item_path = out.field(i, j, Field::ToolResultContent(k));
+        match item {
+            ToolResultBlock::Json { json } if !json.is_object() => {
+                let mut fixed = blocks.clone();
+                fixed[k] = ToolResultBlock::Text { text: json.to_string() };
+                let action = replace(ToolResult {
+                    content: Some(ToolResultContent::Blocks(fixed)),
+                    ..result.clone()
+                });
+                let what = format!(
+                    "tool result json is a JSON {}, not an object",
+                    crate::json::type_name(json)
+                );
+                let detail = format!(
+                    "The format of the value at {}.json is invalid. Provide a json object for the field and try again.",
+                    item_path.dotted()
+                );
+                out.fix(Rule::ToolResultContent, item_path, what, &detail, action);
+                return;
+            }
+            ToolResultBlock::Text { text } if text.trim().is_empty() => {
+                let mut fixed = blocks.clone();
+                fixed[k] = ToolResultBlock::Text { text: NO_OUTPUT.to_owned() };
+                let action = replace(ToolResult {
+                    content: Some(ToolResultContent::Blocks(fixed)),
+                    ..result.clone()
+                });
+                let what = "blank text in a tool result (some models reject it)";
+                out.push(
+                    Rule::ToolResultContent,
+                    Severity::Warning,
+                    item_path,
+                    what,
+                    "messages: text content blocks must be non-empty",
+                    Some(action),
+                );
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn cache_point(out: &mut Out<'_>, message: &Message, i: usize, j: usize, point: &CachePoint) {
+    let path = out.block(i, j);
+    let drop = Action::DropBlock { message: i, block: j, kind: "cachePoint".to_owned() };
+    let previous = j.checked_sub(1).map(|p| &message.content[p]);
+    match previous {
+        None => out.fix(Rule::CachePlacement, path, "a cache point first in its message, with nothing before it", "There is nothing available to cache", drop),
+        Some(b) if is_thinking(b) => out.fix(Rule::CachePlacement, path, "a cache point right after a reasoning block", "Cache point cannot be inserted after reasoning block. Please remove the invalid cache point and try again.", drop),
+        Some(ContentBlock::CachePoint(_)) => out.fix(Rule::CachePlacement, path, "two cache points in a row", "A maximum of one cache point per block", drop),
+        Some(ContentBlock::Document(doc)) if doc.format.as_deref() != Some("pdf") => {
+            let detail = format!("{}.type: Field required", path.dotted());
+            out.fix(Rule::CachePlacement, path, "a cache point right after a non-PDF document", &detail, drop);
+        }
+        Some(_) => {
+            if let Some(ttl) = bad_ttl(point) {
+                let action = Action::ReplaceBlock { message: i, block: j, kind: "cachePoint".to_owned(), content: ContentBlock::CachePoint(CachePoint { ttl: None }) };
+                out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Roles
+
+fn roles(out: &mut Out<'_>) {
+    let request = out.request().clone();
+    let caps = out.context.caps;
+    let messages = &request.messages;
+    if let Some(first) = messages.first()
+        && first.role != Role::User
+    {
+        let what = format!("the conversation starts with a {} message", first.role.as_str());
+        // Leading assistant turns are trimmed (a window that starts mid-conversation); a
+        // misplaced system message is reported, never dropped.
+        let proposal =
+            (first.role == Role::Assistant).then_some(Action::DropMessage { message: 0 });
+        out.push(
+            Rule::FirstUser,
+            Severity::Error,
+            wire::message(0).key("role"),
+            what,
+            "",
+            proposal,
+        );
+    }
+    for i in 1..messages.len() {
+        let (a, b) = (&messages[i - 1], &messages[i]);
+        if a.role != b.role || a.role == Role::System {
+            continue;
+        }
+        let both_think = has_thinking(a) && has_thinking(b);
+        let (severity, what) = match a.role {
+            Role::Assistant if both_think => (
+                Severity::Error,
+                "two assistant messages in a row that both carry thinking; merging them would build a block layout the model never produced",
+            ),
+            Role::Assistant => (
+                Severity::Warning,
+                "two assistant messages in a row (accepted by Bedrock in 2026 recordings, rejected in older reports)",
+            ),
+            _ => (Severity::Error, "two user messages in a row"),
+        };
+        let proposal = (!both_think).then_some(Action::MergeWithNext { message: i - 1 });
+        out.push(Rule::Alternation, severity, wire::message(i).key("role"), what, "", proposal);
+    }
+    let Some(last) = messages.last() else { return };
+    let i = messages.len() - 1;
+    if last.role != Role::Assistant {
+        return;
+    }
+    if !caps.prefill {
+        let reasoning_only = last.content.iter().all(is_thinking);
+        let what = if reasoning_only {
+            format!(
+                "the conversation ends with a reasoning-only assistant message, which {} takes as a prefill",
+                caps.family
+            )
+        } else {
+            format!(
+                "the conversation ends with an assistant message (a prefill), which {} rejects",
+                caps.family
+            )
+        };
+        let proposal = reasoning_only.then_some(Action::DropMessage { message: i });
+        out.push(Rule::Prefill, Severity::Error, wire::message(i), what, "", proposal);
+    }
+    if let Some(ContentBlock::Text(text)) = last.content.last()
+        && text.text != text.text.trim_end()
+        && !text.text.trim().is_empty()
+    {
+        let j = last.content.len() - 1;
+        let mut trimmed = text.clone();
+        trimmed.text.truncate(text.text.trim_end().len());
+        let action = Action::ReplaceBlock {
+            message: i,
+            block: j,
+            kind: "text".to_owned(),
+            content: ContentBlock::Text(trimmed),
+        };
+        out.fix(
+            Rule::PrefillWhitespace,
+            out.block(i, j),
+            "the final assistant text ends with whitespace",
+            "",
+            action,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tool pairing
+
+fn tool_uses(message: &Message) -> Vec<&str> {
+    message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ToolUse(u) => Some(u.id.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn interrupted(id: &str) -> ContentBlock {
+    ContentBlock::ToolResult(ToolResult {
+        tool_use_id: id.into(),
+        content: Some(ToolResultContent::Blocks(vec![ToolResultBlock::Text {
+            text: INTERRUPTED.to_owned(),
+        }])),
+        status: Some(ToolResultStatus::Error),
+        unmapped: Default::default(),
+    })
+}
+
+fn pairing(out: &mut Out<'_>) {
+    let request = out.request().clone();
+    let messages = &request.messages;
+    let status_ok = out.context.caps.tool_result_status;
+    let synthesized = |id: &str| {
+        let mut block = interrupted(id);
+        if let ContentBlock::ToolResult(r) = &mut block
+            && !status_ok
+        {
+            r.status = None;
+        }
+        block
+    };
+    for (i, message) in messages.iter().enumerate() {
+        if message.role != Role::User || !has_results(message) {
+            continue;
+        }
+        let uses: Vec<&str> = match i.checked_sub(1).map(|p| &messages[p]) {
+            Some(previous) if previous.role == Role::Assistant => tool_uses(previous),
+            _ => Vec::new(),
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut leading = true;
+        for (j, block) in message.content.iter().enumerate() {
+            let ContentBlock::ToolResult(result) = block else {
+                leading = false;
+                continue;
+            };
+            let id = result.tool_use_id.as_str();
+            let drop = Action::DropBlock { message: i, block: j, kind: "toolResult".to_owned() };
+            if !uses.contains(&id) {
+                let what = format!("a result for `{id}`, which the previous message did not call");
+                let at = wire::message(i).key("content").index(j);
+                out.push_at(
+                    Rule::ResultUnexpected,
+                    Severity::Error,
+                    out.block(i, j),
+                    &at,
+                    what,
+                    id,
+                    Some(drop),
+                );
+                return;
+            }
+            if !seen.insert(id) {
+                let what = format!("a second result for `{id}`");
+                let at = wire::message(i).key("content");
+                out.push_at(
+                    Rule::ResultCount,
+                    Severity::Error,
+                    out.block(i, j),
+                    &at,
+                    what,
+                    "",
+                    Some(drop),
+                );
+                return;
+            }
+            if !leading {
+                let what = "tool results after other content; results come first";
+                let missing = message
+                    .content
+                    .iter()
+                    .filter(|b| matches!(b, ContentBlock::ToolResult(_)))
+                    .count();
+                out.fix(
+                    Rule::ResultsFirst,
+                    out.block(i, j),
+                    what,
+                    &missing.to_string(),
+                    Action::ResultsFirst { message: i },
+                );
+                return;
+            }
+        }
+    }
+    for (i, message) in messages.iter().enumerate() {
+        if message.role != Role::Assistant {
+            continue;
+        }
+        let uses = tool_uses(message);
+        if uses.is_empty() {
+            continue;
+        }
+        let next = messages.get(i + 1).filter(|m| m.role == Role::User);
+        let answered: HashSet<&str> = next
+            .map(|m| {
+                m.content
+                    .iter()
+                    .filter_map(|b| match b {
+                        ContentBlock::ToolResult(r) => Some(r.tool_use_id.as_str()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = uses.iter().copied().filter(|id| !answered.contains(id)).collect();
+        let Some(first) = missing.first() else { continue };
+        let j = message
+            .content
+            .iter()
+            .position(|b| matches!(b, ContentBlock::ToolUse(u) if u.id.as_str() == *first))
+            .expect("a use of the message");
+        let what = format!("no result for tool use {}", missing.join(", "));
+        let action = match next {
+            Some(next) => {
+                let at = next
+                    .content
+                    .iter()
+                    .take_while(|b| matches!(b, ContentBlock::ToolResult(_)))
+                    .count();
+                Action::InsertBlock { message: i + 1, block: at, content: synthesized(first) }
+            }
+            None => Action::InsertMessage {
+                message: i + 1,
+                content: Message::new(Role::User, vec![synthesized(first)]),
+            },
+        };
+        out.push_at(
+            Rule::ResultMissing,
+            Severity::Error,
+            out.block(i, j),
+            &wire::message(i),
+            what,
+            &missing.join(", "),
+            Some(action),
+        );
+        return;
+    }
+    let history_tools: Vec<&str> = messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|b| match b {
+            ContentBlock::ToolUse(u) => Some(u.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let any_results = messages.iter().any(has_results);
+    let declared = declared_tool_names(&request);
+    if (!history_tools.is_empty() || any_results) && declared.is_empty() {
+        let mut specs: Vec<ToolSpec> = out.context.recorded_tools.to_vec();
+        for name in history_tools {
+            if !specs.iter().any(|s| s.name == name) {
+                specs.push(ToolSpec {
+                    name: name.to_owned(),
+                    description: None,
+                    input_schema: serde_json::json!({"type": "object"}),
+                    strict: None,
+                    unmapped: Default::default(),
+                });
+            }
+        }
+        if specs.is_empty() {
+            specs.push(ToolSpec {
+                name: "none".to_owned(),
+                description: Some("No tool is available.".to_owned()),
+                input_schema: serde_json::json!({"type": "object"}),
+                strict: None,
+                unmapped: Default::default(),
+            });
+        }
+        let mut tools: Vec<Tool> = request.tools.clone().unwrap_or_default();
+        tools.splice(0..0, specs.into_iter().map(Tool::Spec));
+        let what = "the history holds tool use or results but the request declares no tools";
+        out.fix(
+            Rule::ToolConfigMissing,
+            out.setting(Setting::Tools),
+            what,
+            "",
+            Action::SetTools { tools: Some(tools) },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Thinking structure
+
+fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
+    let request = out.request().clone();
+    let messages = &request.messages;
+    let caps = out.context.caps;
+    let last_assistant = messages.iter().rposition(|m| m.role == Role::Assistant);
+    let protected = |i: usize| Some(i) == last_assistant || Some(i) == shape.open_turn;
+    for (i, message) in messages.iter().enumerate() {
+        if message.role != Role::Assistant || !has_thinking(message) {
+            continue;
+        }
+        let only_thinking = message.content.iter().all(is_thinking);
+        if !starts_with_thinking(message) {
+            let found = wire::kind(out.api(), &message.content[0]);
+            let what = format!("an assistant message with thinking starts with {found}");
+            let proposal = (!protected(i)).then_some(Action::DropThinking { message: i });
+            out.push(Rule::ThinkingFirst, Severity::Error, out.block(i, 0), what, found, proposal);
+            return;
+        }
+        // Consecutive assistant messages are read as one (see roles.alternate), so thinking
+        // may end a message that another assistant message follows.
+        let continued = messages.get(i + 1).is_some_and(|m| m.role == Role::Assistant);
+        if message.content.last().is_some_and(is_thinking) && !continued {
+            let j = message.content.len() - 1;
+            let what = if only_thinking {
+                "an assistant message that holds only thinking"
+            } else {
+                "an assistant message that ends with thinking"
+            };
+            let proposal = if only_thinking {
+                Some(Action::DropMessage { message: i })
+            } else {
+                (!protected(i)).then_some(Action::DropThinking { message: i })
+            };
+            out.push_at(
+                Rule::ThinkingLast,
+                Severity::Error,
+                out.block(i, j),
+                &wire::message(i),
+                what,
+                "",
+                proposal,
+            );
+            return;
+        }
+    }
+    if shape.prefill {
+        let i = messages.len() - 1;
+        let last = &messages[i];
+        if shape.thinking_on && !starts_with_thinking(last) {
+            let found = wire::kind(out.api(), &last.content[0]);
+            let what = "thinking is on and the final assistant message (a prefill) does not start with thinking";
+            out.push(
+                Rule::ThinkingFinalAssistant,
+                Severity::Error,
+                out.block(i, 0),
+                what,
+                found,
+                None,
+            );
+        } else if !shape.thinking_on && has_thinking(last) {
+            let what = "thinking is off and the final assistant message carries thinking";
+            out.fix(
+                Rule::ThinkingWhileDisabled,
+                out.block(i, 0),
+                what,
+                "",
+                Action::DropThinking { message: i },
+            );
+        }
+        return;
+    }
+    let Some(l) = shape.open_turn else { return };
+    let starts = starts_with_thinking(&messages[l]);
+    let path = out.block(l, 0);
+    if shape.thinking_on && !starts {
+        let found = wire::kind(out.api(), &messages[l].content[0]);
+        let what = "thinking is on but the unfinished tool loop was produced without it (a tool loop is one assistant turn; thinking may change at the next user turn)";
+        let proposal = (!caps.thinking.always_on && request.thinking.is_some())
+            .then_some(Action::SetThinking { thinking: None });
+        out.push(Rule::ThinkingFinalAssistant, Severity::Error, path, what, found, proposal);
+        return;
+    }
+    let started = out.context.open_turn_thinking.cloned();
+    if !shape.thinking_on && starts {
+        let what = "thinking is off but the unfinished tool loop was produced with it; the setting may change at the next user turn";
+        let proposal = match started {
+            Some(Some(config)) => Some(Action::SetThinking { thinking: Some(config) }),
+            _ => None,
+        };
+        out.push(Rule::ThinkingToggle, Severity::Error, path, what, "", proposal);
+        return;
+    }
+    if let Some(Some(config)) = started
+        && shape.thinking_on
+        && request.thinking.as_ref() != Some(&config)
+    {
+        let what = "the thinking setting changed inside an unfinished tool loop; it may change at the next user turn";
+        out.fix(
+            Rule::ThinkingToggle,
+            out.setting(Setting::Thinking),
+            what,
+            "",
+            Action::SetThinking { thinking: Some(config) },
+        );
+    }
+}
+
+/// On models that bind thinking to the conversation prefix, thinking may only be sent back
+/// while the prefix it was produced after (recorded in its provenance) is unchanged.
+fn prefix_binding(out: &mut Out<'_>) {
+    if !out.context.caps.prefix_binding {
+        return;
+    }
+    let request = out.request();
+    let recorded = |i: usize| {
+        let message = &request.messages[i];
+        let provenance = out.state.provenance.get(i)?.as_ref()?;
+        (message.role == Role::Assistant && has_thinking(message))
+            .then_some(provenance.prefix_hash.as_deref()?)
+    };
+    if !(0..request.messages.len()).any(|i| recorded(i).is_some()) {
+        return;
+    }
+    let hashes = super::prefix::prefix_hashes(request);
+    let changed =
+        (0..request.messages.len()).find(|&i| recorded(i).is_some_and(|h| h != hashes[i]));
+    if let Some(i) = changed {
+        let what = "thinking produced after a prefix that has since changed (system, tools or an earlier message)";
+        let path = out.block(i, 0);
+        out.fix(Rule::ThinkingPrefix, path, what, "", Action::DropThinking { message: i });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cache points across the request
+
+fn cache_points(out: &mut Out<'_>) {
+    let request = out.request().clone();
+    // (path, ttl, location) in the order Bedrock reads them: tools, system, messages.
+    enum Where {
+        Tool(usize),
+        System(usize),
+        Block(usize, usize),
+    }
+    let mut points: Vec<(Where, Option<&str>)> = Vec::new();
+    for (k, tool) in request.tools.iter().flatten().enumerate() {
+        if let Tool::CachePoint(p) = tool {
+            points.push((Where::Tool(k), p.ttl.as_deref()));
+        }
+    }
+    if let Some(SystemPrompt::Blocks(blocks)) = &request.system {
+        for (k, block) in blocks.iter().enumerate() {
+            if let SystemBlock::CachePoint(p) = block {
+                points.push((Where::System(k), p.ttl.as_deref()));
+            }
+        }
+    }
+    for (i, message) in request.messages.iter().enumerate() {
+        for (j, block) in message.content.iter().enumerate() {
+            if let ContentBlock::CachePoint(p) = block {
+                points.push((Where::Block(i, j), p.ttl.as_deref()));
+            }
+        }
+    }
+    let path_of = |out: &Out<'_>, at: &Where| match *at {
+        Where::Tool(k) => wire::tool(out.api(), out.request(), k),
+        Where::System(k) => wire::system_block(out.api(), out.request(), k),
+        Where::Block(i, j) => out.block(i, j),
+    };
+    if points.len() > MAX_CACHE_POINTS {
+        let found = points.len().to_string();
+        let what = format!(
+            "{found} cache points; at most {MAX_CACHE_POINTS} across tools, system and messages"
+        );
+        let first_in_messages = points.iter().find(|(w, _)| matches!(w, Where::Block(..)));
+        let (path, proposal) = match first_in_messages {
+            Some((at @ Where::Block(i, j), _)) => (
+                path_of(out, at),
+                Some(Action::DropBlock { message: *i, block: *j, kind: "cachePoint".to_owned() }),
+            ),
+            _ => (path_of(out, &points[MAX_CACHE_POINTS].0), None),
+        };
+        out.push(Rule::CacheCount, Severity::Error, path, what, &found, proposal);
+        return;
+    }
+    let mut seen_short = false;
+    for (at, ttl) in &points {
+        let long = *ttl == Some("1h");
+        if long && seen_short {
+            let what = "a 1h cache point after a 5m one; TTLs may not grow from tools to system to messages";
+            let detail = "cachePoint.ttl: a 1h cache point may not follow a 5m cache point";
+            let proposal = match at {
+                Where::Block(i, j) => Some(Action::ReplaceBlock {
+                    message: *i,
+                    block: *j,
+                    kind: "cachePoint".to_owned(),
+                    content: ContentBlock::CachePoint(CachePoint { ttl: Some("5m".to_owned()) }),
+                }),
+                Where::System(k) => {
+                    let Some(SystemPrompt::Blocks(mut blocks)) = request.system.clone() else {
+                        unreachable!("a system cache point")
+                    };
+                    blocks[*k] = SystemBlock::CachePoint(CachePoint { ttl: Some("5m".to_owned()) });
+                    Some(Action::SetSystem { system: Some(SystemPrompt::Blocks(blocks)) })
+                }
+                Where::Tool(k) => {
+                    let mut tools = request.tools.clone().unwrap_or_default();
+                    tools[*k] = Tool::CachePoint(CachePoint { ttl: Some("5m".to_owned()) });
+                    Some(Action::SetTools { tools: Some(tools) })
+                }
+            };
+            out.push(Rule::CacheTtl, Severity::Error, path_of(out, at), what, detail, proposal);
+            return;
+        }
+        seen_short |= !long;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw bodies and encoding
+
+/// The diagnostic for a request the target dialect cannot express.
+pub(crate) fn unrepresentable(error: EncodeError) -> Diagnostic {
+    let message =
+        format!("{}. Bedrock answers: the request cannot be sent on this API", error.kind);
+    Diagnostic { rule: Rule::Unrepresentable, severity: Severity::Error, path: error.path, message }
+}
+
+pub(crate) fn body_too_large(len: usize) -> Diagnostic {
+    let detail = format!("the body is {len} bytes; Bedrock takes at most {MAX_BODY_BYTES}");
+    let message =
+        format!("{detail}. Bedrock answers: {}", Rule::BodySize.bedrock_text("", &detail));
+    Diagnostic { rule: Rule::BodySize, severity: Severity::Error, path: JsonPath::root(), message }
+}
+
+/// The shape errors of a body that does not decode: each message is decoded on its own, and
+/// the rest of the body without its messages, so one broken block does not hide another.
+pub(crate) fn shape_errors(api: Api, mut value: Value) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let messages = value
+        .as_object_mut()
+        .and_then(|body| body.insert("messages".into(), Value::Array(Vec::new())));
+    let top = match api {
+        Api::Converse => converse::decode_request_value(value).map(drop),
+        Api::InvokeModel => anthropic::decode_request_value(value).map(drop),
+    };
+    if let Err(error) = top {
+        errors.push(shape_error(error, &JsonPath::root()));
+    }
+    match messages {
+        Some(Value::Array(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let decoded = match api {
+                    Api::Converse => converse::decode_message_value(item).map(drop),
+                    Api::InvokeModel => anthropic::decode_message_value(item).map(drop),
+                };
+                if let Err(error) = decoded {
+                    errors.push(shape_error(error, &wire::message(i)));
+                }
+            }
+        }
+        Some(other) => {
+            let found = crate::json::type_name(&other);
+            let kind = DecodeErrorKind::WrongType { expected: "array", found };
+            errors.push(shape_error(
+                DecodeError::new(JsonPath::root().key("messages"), kind),
+                &JsonPath::root(),
+            ));
+        }
+        None => {}
+    }
+    errors
+}
+
+fn shape_error(error: DecodeError, base: &JsonPath) -> Diagnostic {
+    let mut path = base.clone().join(&error.path);
+    if let DecodeErrorKind::Forbidden { field, .. } = &error.kind {
+        path = path.key(*field);
+    }
+    let rule = match &error.kind {
+        DecodeErrorKind::UnionMembers { .. } => Rule::Union,
+        DecodeErrorKind::UnknownField { .. } => Rule::UnknownKey,
+        DecodeErrorKind::UnknownRole { .. } => Rule::Role,
+        DecodeErrorKind::Forbidden { .. } => Rule::InvokeBody,
+        _ if path.segments().first() == Some(&crate::Segment::Key("anthropic_version".into())) => {
+            Rule::InvokeBody
+        }
+        _ => Rule::Malformed,
+    };
+    let detail = match &error.kind {
+        DecodeErrorKind::UnionMembers { allowed, .. } => {
+            format!("Can only set one of the following keys: {}.", allowed.join(", "))
+        }
+        DecodeErrorKind::UnknownField { field, .. } => field.clone(),
+        DecodeErrorKind::Forbidden { field, .. } => format!(
+            "Malformed input request: #: extraneous key [{field}] is not permitted, please reformat your input and try again."
+        ),
+        other => other.to_string(),
+    };
+    let bedrock = match rule {
+        Rule::Union => rule.bedrock_text(&path.to_string(), &detail),
+        _ => rule.bedrock_text(&path.dotted(), &detail),
+    };
+    let message = format!("{}. Bedrock answers: {bedrock}", error.kind);
+    Diagnostic { rule, severity: Severity::Error, path, message }
+}

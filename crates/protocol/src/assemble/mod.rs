@@ -1,0 +1,361 @@
+//! The turn assembler: builds the request body Bedrock will accept from a stored conversation
+//! and a turn configuration, or says precisely why it cannot.
+//!
+//! - [`assemble`] takes the history ([`HistoryMessage`]s) and a [`TurnConfig`] and gives an
+//!   [`Assembly`]: the request, its body for Converse or InvokeModel, the [`Fix`]es applied and
+//!   the [`Diagnostic`]s that remain.
+//! - [`validate_body`] and [`repair_body`] do the same for a raw request body, as it would be
+//!   POSTed (a raw body can hold what the typed model cannot, such as a block with two members).
+//!
+//! Every diagnostic names a [`Rule`](crate::rules::Rule) with a stable id, a [`Severity`], the
+//! JSON path of the offending place in the request as it would be sent, and a message that
+//! includes the text Bedrock would have answered.
+//!
+//! Under [`Policy::Strict`] nothing changes. Under [`Policy::Repair`] each fixable violation
+//! is fixed in the order of the rule set, one [`Action`] at a time, and the request checked
+//! again; signed thinking is never edited and reasoning is never turned into text. A fix is a
+//! plain value: the store records the history-changing ones ([`Action::changes_history`]) and
+//! passes them back as [`TurnConfig::recorded_fixes`], so a repair decided once is replayed
+//! identically on every later request. Repair is deterministic: no clock, no randomness.
+
+mod action;
+mod check;
+mod prefix;
+mod wire;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use verbatim_model::{
+    Api, HistoryMessage, InferenceConfig, Provenance, Request, SystemPrompt, ThinkingConfig, Tool,
+    ToolChoice, ToolSpec,
+};
+
+pub use action::{Action, ReplayError};
+pub use prefix::prefix_hash;
+
+use crate::capability::{Capabilities, capabilities};
+use crate::rules::Rule;
+use crate::{DecodeError, JsonPath, anthropic, converse};
+
+/// How bad a violation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Bedrock may accept it, but it is fragile (recorded traffic shows both outcomes).
+    Warning,
+    /// Bedrock rejects it.
+    Error,
+}
+
+/// One violation of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// The rule broken.
+    pub rule: Rule,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Where, in the request as it would be sent (`messages[3].content[0]`).
+    pub path: JsonPath,
+    /// What is wrong, ending with the text Bedrock would have answered.
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{severity}[{}] {}: {}", self.rule, self.path, self.message)
+    }
+}
+
+/// A repair: the violation found and the change made. Paths refer to the request as it was
+/// when this fix was applied (fixes apply in order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fix {
+    /// The violation.
+    #[serde(flatten)]
+    pub diagnostic: Diagnostic,
+    /// The change made.
+    pub action: Action,
+}
+
+/// Whether to change the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Report every violation; change nothing.
+    Strict,
+    /// Fix what can be fixed without touching a signed block and report each fix; what cannot
+    /// be fixed stays a diagnostic.
+    Repair,
+}
+
+/// Everything about the next request except the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnConfig {
+    /// The model id, inference-profile id or ARN.
+    pub model_id: String,
+    /// The API the request goes to.
+    pub api: Api,
+    /// The system prompt.
+    pub system: Option<SystemPrompt>,
+    /// The tools offered.
+    pub tools: Option<Vec<Tool>>,
+    /// The tool choice.
+    pub tool_choice: Option<ToolChoice>,
+    /// Inference parameters.
+    pub inference: Option<InferenceConfig>,
+    /// Anthropic's `top_k`.
+    pub top_k: Option<u32>,
+    /// The thinking setting asked for.
+    pub thinking: Option<ThinkingConfig>,
+    /// Anthropic beta flags (sent in the body on Bedrock).
+    pub beta: Option<Vec<String>>,
+    /// Further model-specific fields (`additionalModelRequestFields` on Converse, top-level
+    /// keys on InvokeModel).
+    pub model_fields: Option<verbatim_model::JsonMap>,
+    /// The tool specs the session declared before, used when the history holds tool blocks
+    /// but this turn offers no tools.
+    pub recorded_tools: Vec<ToolSpec>,
+    /// The thinking setting the unfinished tool loop at the end of the history started with,
+    /// when known (`Some(None)`: it started without thinking). A tool loop is one assistant
+    /// turn, so the setting may only change at the next user turn.
+    pub open_turn_thinking: Option<Option<ThinkingConfig>>,
+    /// Fixes decided on earlier requests, replayed first and in order.
+    pub recorded_fixes: Vec<Action>,
+}
+
+impl TurnConfig {
+    /// A configuration naming only the model and API.
+    pub fn new(model_id: impl Into<String>, api: Api) -> TurnConfig {
+        TurnConfig {
+            model_id: model_id.into(),
+            api,
+            system: None,
+            tools: None,
+            tool_choice: None,
+            inference: None,
+            top_k: None,
+            thinking: None,
+            beta: None,
+            model_fields: None,
+            recorded_tools: Vec::new(),
+            open_turn_thinking: None,
+            recorded_fixes: Vec::new(),
+        }
+    }
+}
+
+/// The outcome of assembling or checking a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assembly {
+    /// The request (after the fixes, under [`Policy::Repair`]).
+    pub request: Request,
+    /// The request body for the API, when no error remains.
+    pub body: Option<Value>,
+    /// The fixes applied, in order (empty under [`Policy::Strict`]).
+    pub fixes: Vec<Fix>,
+    /// The violations that remain, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Assembly {
+    /// True when no error remains (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.iter().all(|d| d.severity != Severity::Error)
+    }
+}
+
+/// The context checks read besides the request.
+pub(crate) struct Context<'a> {
+    pub(crate) api: Api,
+    pub(crate) model_id: Option<&'a str>,
+    pub(crate) caps: &'static Capabilities,
+    pub(crate) open_turn_thinking: Option<&'a Option<ThinkingConfig>>,
+    pub(crate) recorded_tools: &'a [ToolSpec],
+}
+
+/// The request under repair with the provenance of each of its messages.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) request: Request,
+    pub(crate) provenance: Vec<Option<Provenance>>,
+}
+
+/// Builds the request for the next turn from the history and the configuration, checks it
+/// against every rule and, under [`Policy::Repair`], fixes what can be fixed.
+pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
+    let request = Request {
+        messages: history.iter().map(|h| h.message.clone()).collect(),
+        system: turn.system.clone(),
+        tools: turn.tools.clone(),
+        tool_choice: turn.tool_choice.clone(),
+        inference: turn.inference.clone(),
+        top_k: turn.top_k,
+        thinking: turn.thinking.clone(),
+        beta: turn.beta.clone(),
+        model_fields: turn.model_fields.clone(),
+        unmapped: Default::default(),
+    };
+    let mut state =
+        State { request, provenance: history.iter().map(|h| h.provenance.clone()).collect() };
+    let mut replay_failure = None;
+    for (i, action) in turn.recorded_fixes.iter().enumerate() {
+        if let Err(error) = action.apply(&mut state) {
+            replay_failure = Some(Diagnostic {
+                rule: Rule::Malformed,
+                severity: Severity::Error,
+                path: JsonPath::root(),
+                message: format!("recorded fix {i} does not apply to this history: {error}"),
+            });
+            break;
+        }
+    }
+    let context = Context {
+        api: turn.api,
+        model_id: Some(&turn.model_id),
+        caps: capabilities(Some(&turn.model_id)),
+        open_turn_thinking: turn.open_turn_thinking.as_ref(),
+        recorded_tools: &turn.recorded_tools,
+    };
+    let mut assembly = run(state, &context, policy);
+    if let Some(failure) = replay_failure {
+        assembly.diagnostics.insert(0, failure);
+    }
+    if assembly.is_valid() {
+        match encode(turn.api, &assembly.request) {
+            Ok(body) => assembly.body = Some(body),
+            Err(error) => assembly.diagnostics.insert(0, check::unrepresentable(error)),
+        }
+    }
+    assembly
+}
+
+/// Checks a typed request as it would be sent to `api` for `model_id` (the conservative
+/// capability row when `None`), changing nothing.
+pub fn validate_request(api: Api, model_id: Option<&str>, request: &Request) -> Vec<Diagnostic> {
+    let state = State { request: request.clone(), provenance: Vec::new() };
+    let context = context(api, model_id);
+    run(state, &context, Policy::Strict).diagnostics
+}
+
+/// A raw body that cannot be checked at all: not JSON, or not a JSON object.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unusable request body: {0}")]
+pub struct Unusable(pub DecodeError);
+
+/// The result of checking or repairing a raw body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyReport {
+    /// The request decoded from the body (repaired under [`Policy::Repair`]); `None` when its
+    /// shape is broken.
+    pub request: Option<Request>,
+    /// The fixes applied.
+    pub fixes: Vec<Fix>,
+    /// The violations that remain, errors first.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl BodyReport {
+    /// True when no error remains.
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.iter().all(|d| d.severity != Severity::Error)
+    }
+}
+
+/// Checks a raw request body as it would be POSTed to `api` for `model_id`.
+pub fn validate_body(
+    api: Api,
+    model_id: Option<&str>,
+    body: &[u8],
+) -> Result<BodyReport, Unusable> {
+    check_body(api, model_id, body, Policy::Strict)
+}
+
+/// Repairs a raw request body; see [`Policy::Repair`]. Shape errors (a block with two
+/// members, wrong types) are not repaired.
+pub fn repair_body(api: Api, model_id: Option<&str>, body: &[u8]) -> Result<BodyReport, Unusable> {
+    check_body(api, model_id, body, Policy::Repair)
+}
+
+fn check_body(
+    api: Api,
+    model_id: Option<&str>,
+    body: &[u8],
+    policy: Policy,
+) -> Result<BodyReport, Unusable> {
+    let value = crate::json::parse(body).map_err(Unusable)?;
+    if !value.is_object() {
+        let found = crate::json::type_name(&value);
+        let kind = crate::DecodeErrorKind::WrongType { expected: "object", found };
+        return Err(Unusable(DecodeError::new(JsonPath::root(), kind)));
+    }
+    let mut size = Vec::new();
+    if body.len() > check::MAX_BODY_BYTES {
+        size.push(check::body_too_large(body.len()));
+    }
+    let decoded = match api {
+        Api::Converse => converse::decode_request_value(value.clone()),
+        Api::InvokeModel => anthropic::decode_request_value(value.clone()),
+    };
+    match decoded {
+        Ok(request) => {
+            let state = State { request, provenance: Vec::new() };
+            let assembly = run(state, &context(api, model_id), policy);
+            let mut diagnostics = size;
+            diagnostics.extend(assembly.diagnostics);
+            Ok(BodyReport { request: Some(assembly.request), fixes: assembly.fixes, diagnostics })
+        }
+        Err(_) => {
+            let mut diagnostics = size;
+            diagnostics.extend(check::shape_errors(api, value));
+            Ok(BodyReport { request: None, fixes: Vec::new(), diagnostics })
+        }
+    }
+}
+
+fn context(api: Api, model_id: Option<&str>) -> Context<'_> {
+    Context {
+        api,
+        model_id,
+        caps: capabilities(model_id),
+        open_turn_thinking: None,
+        recorded_tools: &[],
+    }
+}
+
+/// Encodes a request in the dialect of `api`.
+pub fn encode(api: Api, request: &Request) -> Result<Value, crate::EncodeError> {
+    match api {
+        Api::Converse => converse::encode_request(request),
+        Api::InvokeModel => anthropic::encode_request(request),
+    }
+}
+
+/// The most fixes one repair applies before it stops (a guard against fixes that undo each
+/// other; each fix removes or settles one violation, so real requests stay far below it).
+const MAX_FIXES: usize = 100_000;
+
+fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
+    let mut fixes = Vec::new();
+    loop {
+        let mut findings = check::check(&state, context);
+        let next = match policy {
+            Policy::Repair if fixes.len() < MAX_FIXES => {
+                findings.iter().position(|f| f.proposal.is_some())
+            }
+            _ => None,
+        };
+        let Some(next) = next else {
+            let mut diagnostics: Vec<Diagnostic> =
+                findings.into_iter().map(|f| f.diagnostic).collect();
+            diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
+            return Assembly { request: state.request, body: None, fixes, diagnostics };
+        };
+        let finding = findings.swap_remove(next);
+        let action = finding.proposal.expect("found by its proposal");
+        action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
+        fixes.push(Fix { diagnostic: finding.diagnostic, action });
+    }
+}

@@ -1,0 +1,182 @@
+//! Where things sit in the request as it is sent: the JSON path of a message, a block, a field
+//! or a setting in the Converse or the Anthropic dialect.
+//!
+//! Messages map one to one. Content blocks do too in Converse; in Anthropic a cache point is
+//! not a block but a `cache_control` key on the block before it, so block indexes shift.
+
+use verbatim_model::{Api, ContentBlock, Request, SystemBlock, SystemPrompt, Tool};
+
+use crate::JsonPath;
+
+/// A field inside a content block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    ToolUseId,
+    ToolName,
+    ToolInput,
+    ToolResultStatus,
+    ToolResultContent(usize),
+    Signature,
+    ImageSource,
+    ImageFormat,
+    DocumentName,
+    DocumentFormat,
+}
+
+/// A top-level setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setting {
+    MaxTokens,
+    Temperature,
+    TopP,
+    TopK,
+    StopSequences,
+    Thinking,
+    Budget,
+    ToolChoice,
+    Tools,
+}
+
+pub(crate) fn message(index: usize) -> JsonPath {
+    JsonPath::root().key("messages").index(index)
+}
+
+/// The path of `messages[i].content[j]` (of the model) in the wire request.
+pub(crate) fn block(api: Api, request: &Request, i: usize, j: usize) -> JsonPath {
+    let content = request.messages.get(i).map_or(&[][..], |m| &m.content[..]);
+    let path = message(i).key("content");
+    match api {
+        Api::Converse => path.index(j),
+        Api::InvokeModel => {
+            let before = content.iter().take(j).filter(|b| !is_cache_point(b)).count();
+            match content.get(j) {
+                Some(ContentBlock::CachePoint(_)) => {
+                    path.index(before.saturating_sub(1)).key("cache_control")
+                }
+                _ => path.index(before),
+            }
+        }
+    }
+}
+
+fn is_cache_point(block: &ContentBlock) -> bool {
+    matches!(block, ContentBlock::CachePoint(_))
+}
+
+/// The path of a field of `messages[i].content[j]`.
+pub(crate) fn field(api: Api, request: &Request, i: usize, j: usize, field: Field) -> JsonPath {
+    let at = block(api, request, i, j);
+    match (api, field) {
+        (Api::Converse, Field::ToolUseId) => at.key("toolUse").key("toolUseId"),
+        (Api::Converse, Field::ToolName) => at.key("toolUse").key("name"),
+        (Api::Converse, Field::ToolInput) => at.key("toolUse").key("input"),
+        (Api::Converse, Field::ToolResultStatus) => at.key("toolResult").key("status"),
+        (Api::Converse, Field::ToolResultContent(k)) => {
+            at.key("toolResult").key("content").index(k)
+        }
+        (Api::Converse, Field::Signature) => {
+            at.key("reasoningContent").key("reasoningText").key("signature")
+        }
+        (Api::Converse, Field::ImageSource) => at.key("image").key("source"),
+        (Api::Converse, Field::ImageFormat) => at.key("image").key("format"),
+        (Api::Converse, Field::DocumentName) => at.key("document").key("name"),
+        (Api::Converse, Field::DocumentFormat) => at.key("document").key("format"),
+        (Api::InvokeModel, Field::ToolUseId) => at.key("id"),
+        (Api::InvokeModel, Field::ToolName) => at.key("name"),
+        (Api::InvokeModel, Field::ToolInput) => at.key("input"),
+        (Api::InvokeModel, Field::ToolResultStatus) => at.key("is_error"),
+        (Api::InvokeModel, Field::ToolResultContent(k)) => at.key("content").index(k),
+        (Api::InvokeModel, Field::Signature) => at.key("signature"),
+        (Api::InvokeModel, Field::ImageSource) => at.key("source"),
+        (Api::InvokeModel, Field::ImageFormat) => at.key("source").key("media_type"),
+        (Api::InvokeModel, Field::DocumentName) => at.key("title"),
+        (Api::InvokeModel, Field::DocumentFormat) => at.key("source").key("media_type"),
+    }
+}
+
+/// The path of a top-level setting.
+pub(crate) fn setting(api: Api, setting: Setting) -> JsonPath {
+    let root = JsonPath::root();
+    match (api, setting) {
+        (Api::Converse, Setting::MaxTokens) => root.key("inferenceConfig").key("maxTokens"),
+        (Api::Converse, Setting::Temperature) => root.key("inferenceConfig").key("temperature"),
+        (Api::Converse, Setting::TopP) => root.key("inferenceConfig").key("topP"),
+        (Api::Converse, Setting::StopSequences) => root.key("inferenceConfig").key("stopSequences"),
+        (Api::Converse, Setting::TopK) => root.key("additionalModelRequestFields").key("top_k"),
+        (Api::Converse, Setting::Thinking) => {
+            root.key("additionalModelRequestFields").key("thinking")
+        }
+        (Api::Converse, Setting::Budget) => {
+            root.key("additionalModelRequestFields").key("thinking").key("budget_tokens")
+        }
+        (Api::Converse, Setting::ToolChoice) => root.key("toolConfig").key("toolChoice"),
+        (Api::Converse, Setting::Tools) => root.key("toolConfig").key("tools"),
+        (Api::InvokeModel, Setting::MaxTokens) => root.key("max_tokens"),
+        (Api::InvokeModel, Setting::Temperature) => root.key("temperature"),
+        (Api::InvokeModel, Setting::TopP) => root.key("top_p"),
+        (Api::InvokeModel, Setting::StopSequences) => root.key("stop_sequences"),
+        (Api::InvokeModel, Setting::TopK) => root.key("top_k"),
+        (Api::InvokeModel, Setting::Thinking) => root.key("thinking"),
+        (Api::InvokeModel, Setting::Budget) => root.key("thinking").key("budget_tokens"),
+        (Api::InvokeModel, Setting::ToolChoice) => root.key("tool_choice"),
+        (Api::InvokeModel, Setting::Tools) => root.key("tools"),
+    }
+}
+
+/// The path of `system[k]` (of the model).
+pub(crate) fn system_block(api: Api, request: &Request, k: usize) -> JsonPath {
+    let root = JsonPath::root().key("system");
+    let blocks = match &request.system {
+        Some(SystemPrompt::Blocks(blocks)) => blocks,
+        _ => return root,
+    };
+    match api {
+        Api::Converse => root.index(k),
+        Api::InvokeModel => {
+            let point = |b: &SystemBlock| matches!(b, SystemBlock::CachePoint(_));
+            let before = blocks.iter().take(k).filter(|b| !point(b)).count();
+            match blocks.get(k) {
+                Some(b) if point(b) => root.index(before.saturating_sub(1)).key("cache_control"),
+                _ => root.index(before),
+            }
+        }
+    }
+}
+
+/// The path of `tools[k]` (of the model).
+pub(crate) fn tool(api: Api, request: &Request, k: usize) -> JsonPath {
+    let tools = request.tools.as_deref().unwrap_or(&[]);
+    let root = setting(api, Setting::Tools);
+    match api {
+        Api::Converse => root.index(k),
+        Api::InvokeModel => {
+            let point = |t: &Tool| matches!(t, Tool::CachePoint(_));
+            let before = tools.iter().take(k).filter(|t| !point(t)).count();
+            match tools.get(k) {
+                Some(t) if point(t) => root.index(before.saturating_sub(1)).key("cache_control"),
+                _ => root.index(before),
+            }
+        }
+    }
+}
+
+/// The name of a block kind in the dialect, for messages (`text`, `tool_use`, `toolUse`, …).
+pub(crate) fn kind(api: Api, block: &ContentBlock) -> &'static str {
+    match (api, block) {
+        (Api::Converse, block) => block.kind_name(),
+        (Api::InvokeModel, ContentBlock::ToolUse(_)) => "tool_use",
+        (Api::InvokeModel, ContentBlock::ToolResult(_)) => "tool_result",
+        (Api::InvokeModel, ContentBlock::Thinking(_)) => "thinking",
+        (Api::InvokeModel, ContentBlock::RedactedThinking(_)) => "redacted_thinking",
+        (Api::InvokeModel, block) => block.kind_name(),
+    }
+}
+
+/// The path of a field of the tool specification `tools[k]`.
+pub(crate) fn tool_spec_field(api: Api, request: &Request, k: usize, name: &str) -> JsonPath {
+    let at = tool(api, request, k);
+    match api {
+        Api::Converse => at.key("toolSpec").key(name),
+        Api::InvokeModel => at.key(name),
+    }
+}

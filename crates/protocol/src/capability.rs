@@ -1,0 +1,446 @@
+//! What each model family accepts, as data: the rules of `bedrock-rules.md` that differ by
+//! model are read from one row of [`TABLE`], never from scattered `if model == …` branches.
+
+use crate::model_id::base_model;
+
+/// Whether a forced tool choice (`any` or a named tool) may be sent, and with which thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedToolChoice {
+    /// Forced tool use is an error on this model, with or without thinking.
+    Never,
+    /// Allowed without thinking only (`Thinking may not be enabled when tool_choice forces
+    /// tool use.`).
+    WithoutThinking,
+    /// Allowed without thinking and with adaptive thinking, not with manual (`enabled`)
+    /// thinking.
+    AdaptiveOrNone,
+}
+
+/// The thinking modes a model accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThinkingModes {
+    /// `{"type":"enabled","budget_tokens":N}` (manual extended thinking).
+    pub enabled: bool,
+    /// `{"type":"adaptive"}`.
+    pub adaptive: bool,
+    /// An explicit `{"type":"disabled"}`.
+    pub disabled: bool,
+    /// The request may leave `thinking` out (on models where thinking is always on, leaving
+    /// it out still means thinking).
+    pub may_omit: bool,
+    /// Thinking cannot be switched off on this model: it is always on.
+    pub always_on: bool,
+}
+
+impl ThinkingModes {
+    /// True when the model accepts some form of thinking.
+    pub fn any(&self) -> bool {
+        self.enabled || self.adaptive || self.always_on
+    }
+}
+
+/// One row of the capability table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A short name for the family, shown in diagnostics.
+    pub family: &'static str,
+    /// False for the conservative row given to ids the table does not know.
+    pub known: bool,
+    /// Thinking modes accepted.
+    pub thinking: ThinkingModes,
+    /// Whether a final assistant message (prefill) is accepted.
+    pub prefill: bool,
+    /// Forced tool choice and thinking.
+    pub forced_tool_choice: ForcedToolChoice,
+    /// Whether `toolResult.status` is accepted.
+    pub tool_result_status: bool,
+    /// Whether replayed thinking is bound to the conversation prefix ("preserved thinking"):
+    /// system, tools and every earlier message must be sent unchanged.
+    pub prefix_binding: bool,
+    /// Whether thinking is interleaved with tool calls without a beta flag (adaptive models);
+    /// interleaving lets `budget_tokens` exceed `max_tokens`.
+    pub interleaved_by_default: bool,
+    /// The model's output-token maximum, when known.
+    pub max_output_tokens: Option<u32>,
+    /// Whether video blocks are accepted.
+    pub video: bool,
+    /// Whether audio blocks are accepted.
+    pub audio: bool,
+    /// Whether a `cachePoint` may appear in `toolConfig.tools`.
+    pub cache_point_in_tools: bool,
+}
+
+const fn modes(enabled: bool, adaptive: bool, disabled: bool, always_on: bool) -> ThinkingModes {
+    ThinkingModes { enabled, adaptive, disabled, may_omit: true, always_on }
+}
+
+const NO_THINKING: ThinkingModes = modes(false, false, true, false);
+const MANUAL: ThinkingModes = modes(true, false, true, false);
+const MANUAL_OR_ADAPTIVE: ThinkingModes = modes(true, true, true, false);
+const ADAPTIVE_ONLY: ThinkingModes = modes(false, true, false, false);
+const ALWAYS_ADAPTIVE: ThinkingModes = modes(false, true, false, true);
+
+const CLAUDE: Capabilities = Capabilities {
+    family: "claude",
+    known: true,
+    thinking: MANUAL,
+    prefill: true,
+    forced_tool_choice: ForcedToolChoice::AdaptiveOrNone,
+    tool_result_status: true,
+    prefix_binding: false,
+    interleaved_by_default: false,
+    max_output_tokens: None,
+    video: false,
+    audio: false,
+    cache_point_in_tools: true,
+};
+
+/// The row for ids the table does not know (application inference profiles, new models):
+/// on each question the answer that Bedrock rejects least often. No thinking mode is
+/// accepted everywhere, so modes are not judged; everything else takes the strict side.
+pub const CONSERVATIVE: Capabilities = Capabilities {
+    family: "unknown model",
+    known: false,
+    thinking: modes(true, true, true, false),
+    prefill: false,
+    forced_tool_choice: ForcedToolChoice::WithoutThinking,
+    tool_result_status: false,
+    prefix_binding: true,
+    interleaved_by_default: false,
+    max_output_tokens: None,
+    video: false,
+    audio: false,
+    cache_point_in_tools: true,
+};
+
+/// The table: a model matches the first row whose pattern its base id
+/// ([`base_model`]) contains. More specific patterns come first.
+pub const TABLE: &[(&str, Capabilities)] = &[
+    // Always-adaptive 5.x models: thinking cannot be disabled, forced tool use is an error,
+    // replayed thinking is bound to the prefix (bedrock-rules R3.7, R4.1, R4.8).
+    (
+        "claude-opus-5-5",
+        row(
+            "claude-opus-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-sonnet-5-5",
+        row(
+            "claude-sonnet-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-haiku-5-5",
+        row(
+            "claude-haiku-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-fable-5-1",
+        row(
+            "claude-fable-5.1",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-fable-5-2",
+        row(
+            "claude-fable-5.2",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            true,
+            128_000,
+        ),
+    ),
+    // Adaptive-only models (R4.1): manual and disabled thinking return 400.
+    (
+        "claude-mythos",
+        row(
+            "claude-mythos",
+            ADAPTIVE_ONLY,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-fable-5",
+        row(
+            "claude-fable-5",
+            ADAPTIVE_ONLY,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-opus-5",
+        row(
+            "claude-opus-5",
+            ADAPTIVE_ONLY,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-opus-4-7",
+        row(
+            "claude-opus-4.7",
+            ADAPTIVE_ONLY,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-opus-4-8",
+        row(
+            "claude-opus-4.8",
+            ADAPTIVE_ONLY,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    // Sonnet 5 and the 4.6 models: adaptive recommended, manual still accepted, no prefill.
+    (
+        "claude-sonnet-5",
+        row(
+            "claude-sonnet-5",
+            MANUAL_OR_ADAPTIVE,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-opus-4-6",
+        row(
+            "claude-opus-4.6",
+            MANUAL_OR_ADAPTIVE,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    (
+        "claude-sonnet-4-6",
+        row(
+            "claude-sonnet-4.6",
+            MANUAL_OR_ADAPTIVE,
+            false,
+            ForcedToolChoice::AdaptiveOrNone,
+            false,
+            true,
+            128_000,
+        ),
+    ),
+    // Claude 4 / 4.1 / 4.5 and 3.7: manual thinking only, prefill allowed.
+    (
+        "claude-opus-4-5",
+        row(
+            "claude-opus-4.5",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            64_000,
+        ),
+    ),
+    (
+        "claude-sonnet-4-5",
+        row(
+            "claude-sonnet-4.5",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            64_000,
+        ),
+    ),
+    (
+        "claude-haiku-4-5",
+        row(
+            "claude-haiku-4.5",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            64_000,
+        ),
+    ),
+    (
+        "claude-opus-4-1",
+        row(
+            "claude-opus-4.1",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            32_000,
+        ),
+    ),
+    (
+        "claude-opus-4",
+        row("claude-opus-4", MANUAL, true, ForcedToolChoice::WithoutThinking, false, false, 32_000),
+    ),
+    (
+        "claude-sonnet-4",
+        row(
+            "claude-sonnet-4",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            64_000,
+        ),
+    ),
+    (
+        "claude-3-7-sonnet",
+        row(
+            "claude-3.7-sonnet",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            64_000,
+        ),
+    ),
+    // Older Claude: no thinking.
+    (
+        "claude-3-5",
+        row(
+            "claude-3.5",
+            NO_THINKING,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            false,
+            8_192,
+        ),
+    ),
+    (
+        "claude-3",
+        row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, false, 4_096),
+    ),
+    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9).
+    (
+        "amazon.nova",
+        Capabilities {
+            family: "amazon-nova",
+            thinking: NO_THINKING,
+            cache_point_in_tools: false,
+            ..CLAUDE
+        },
+    ),
+];
+
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    family: &'static str,
+    thinking: ThinkingModes,
+    prefill: bool,
+    forced_tool_choice: ForcedToolChoice,
+    prefix_binding: bool,
+    interleaved_by_default: bool,
+    max_output_tokens: u32,
+) -> Capabilities {
+    Capabilities {
+        family,
+        thinking,
+        prefill,
+        forced_tool_choice,
+        prefix_binding,
+        interleaved_by_default,
+        max_output_tokens: Some(max_output_tokens),
+        ..CLAUDE
+    }
+}
+
+/// The capability row for a model id, inference-profile id or ARN; [`CONSERVATIVE`] when
+/// the id matches no row (or is absent).
+pub fn capabilities(model_id: Option<&str>) -> &'static Capabilities {
+    let Some(id) = model_id else { return &CONSERVATIVE };
+    let base = base_model(id);
+    TABLE.iter().find(|(pattern, _)| base.contains(pattern)).map_or(&CONSERVATIVE, |(_, row)| row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_find_their_family_and_unknown_ids_get_the_conservative_row() {
+        let family = |id| capabilities(Some(id)).family;
+        assert_eq!(family("us.anthropic.claude-sonnet-4-20250514-v1:0"), "claude-sonnet-4");
+        assert_eq!(family("anthropic.claude-sonnet-4-5-20250929-v1:0"), "claude-sonnet-4.5");
+        assert_eq!(family("global.anthropic.claude-opus-4-6-v1"), "claude-opus-4.6");
+        assert_eq!(family("us.anthropic.claude-3-7-sonnet-20250219-v1:0"), "claude-3.7-sonnet");
+        assert_eq!(family("anthropic.claude-3-5-haiku-20241022-v1:0"), "claude-3.5");
+        assert_eq!(family("anthropic.claude-opus-5-5"), "claude-opus-5.5");
+        assert_eq!(family("us.amazon.nova-2-lite-v1:0"), "amazon-nova");
+        let app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1";
+        assert_eq!(capabilities(Some(app)), &CONSERVATIVE);
+        assert_eq!(capabilities(None), &CONSERVATIVE);
+    }
+
+    #[test]
+    fn rows_differ_where_the_rules_say_they_do() {
+        let sonnet4 = capabilities(Some("anthropic.claude-sonnet-4-20250514-v1:0"));
+        let opus47 = capabilities(Some("anthropic.claude-opus-4-7"));
+        let opus55 = capabilities(Some("anthropic.claude-opus-5-5"));
+        assert!(sonnet4.prefill && !opus47.prefill && !opus55.prefill);
+        assert!(sonnet4.thinking.enabled && !sonnet4.thinking.adaptive);
+        assert!(!opus47.thinking.enabled && opus47.thinking.adaptive && !opus47.thinking.disabled);
+        assert!(opus55.thinking.always_on && !opus47.thinking.always_on);
+        assert_eq!(opus55.forced_tool_choice, ForcedToolChoice::Never);
+        assert!(opus55.prefix_binding && !sonnet4.prefix_binding);
+    }
+}

@@ -1,0 +1,605 @@
+//! The rules the validator checks, as data: a stable id, the section of the rule set it comes
+//! from, the text Bedrock answers when it is broken, its cause and what verbatim does about it.
+//! [`explain`] maps an error message back to its rules.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What one rule is about.
+#[derive(Debug)]
+pub struct RuleInfo {
+    /// The stable id, e.g. `tool.result_missing`.
+    pub id: &'static str,
+    /// The section of the Bedrock rule set, e.g. `R3.1`.
+    pub spec: &'static str,
+    /// What Bedrock answers when the rule is broken. `{at}` stands for the place
+    /// (`messages.2.content.0`), `{detail}` for specifics such as ids or counts.
+    pub bedrock: &'static str,
+    /// Why it happens.
+    pub cause: &'static str,
+    /// What verbatim does: what strict validation reports and what repair changes.
+    pub action: &'static str,
+    /// Lower-case fragments of Bedrock or Anthropic error messages that identify the rule.
+    patterns: &'static [&'static str],
+}
+
+macro_rules! rules {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident {
+            id: $id:literal,
+            spec: $spec:literal,
+            bedrock: $bedrock:literal,
+            cause: $cause:literal,
+            action: $action:literal,
+            patterns: [$($pattern:literal),* $(,)?] $(,)?
+        }
+    ),* $(,)?) => {
+        /// A rule of the Bedrock request rule set. Its [`id`](Rule::id) is stable: stored
+        /// repairs and scripts refer to rules by it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Rule {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Rule {
+            /// Every rule, in the order of the rule set.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
+
+            /// What the rule is about.
+            pub fn info(self) -> &'static RuleInfo {
+                match self {
+                    $(Rule::$variant => &RuleInfo {
+                        id: $id,
+                        spec: $spec,
+                        bedrock: $bedrock,
+                        cause: $cause,
+                        action: $action,
+                        patterns: &[$($pattern),*],
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    /// A tagged union (content block, source, tool, tool choice, …) with other than one member.
+    Union {
+        id: "shape.union",
+        spec: "R1.1",
+        bedrock: "Invalid number of parameters set for tagged union structure {at}. {detail}",
+        cause: "A block carries two members (or none), e.g. reasoningText and redactedContent together, or text and image in one content block.",
+        action: "Reported with the members found and allowed. Not repaired: which member was meant cannot be known.",
+        patterns: ["tagged union", "unionstructure", "does not match any of the expected tags"],
+    },
+    /// A key the API does not define.
+    UnknownKey {
+        id: "shape.unknown_key",
+        spec: "R1.1",
+        bedrock: "Malformed input request: #/{at}: extraneous key [{detail}] is not permitted, please reformat your input and try again.",
+        cause: "Bedrock accepts a strict subset of fields per block; keys from another dialect or a newer SDK are rejected.",
+        action: "Repair removes the key, except inside thinking blocks, which are never changed.",
+        patterns: ["extraneous key", "unknown parameter", "extra inputs are not permitted"],
+    },
+    /// A body the codec cannot read: wrong types, missing required fields, unknown roles.
+    Malformed {
+        id: "shape.malformed",
+        spec: "R1",
+        bedrock: "Malformed input request: {detail}, please reformat your input and try again.",
+        cause: "A field has the wrong type or a required field is missing.",
+        action: "Reported with its path. Not repaired.",
+        patterns: ["malformed input request", "field required", "required key", "failed to satisfy constraint"],
+    },
+    /// The history holds something the chosen API cannot express.
+    Unrepresentable {
+        id: "shape.unrepresentable",
+        spec: "R5",
+        bedrock: "{detail}",
+        cause: "A block or setting exists in one dialect only (Converse guardContent or video on InvokeModel, tool choice none on Converse, redacted thinking recorded on the other API).",
+        action: "Reported; never dropped silently. Send on the API the history came from.",
+        patterns: [],
+    },
+    /// A text block that is empty or only whitespace.
+    BlankText {
+        id: "text.blank",
+        spec: "R1.2",
+        bedrock: "The text field in the ContentBlock object at {at} is blank. Add text to the text field, and try again.",
+        cause: "Empty or whitespace-only text, often a model's own \"\\n\" reply replayed, or an emptied message.",
+        action: "Repair drops the block (an emptied message is dropped and pairing re-checked); blank system text is dropped too.",
+        patterns: ["is blank", "text content blocks must be non-empty", "text content blocks must contain non-whitespace text", "valid min length: 1"],
+    },
+    /// A message with no content blocks.
+    EmptyMessage {
+        id: "message.empty",
+        spec: "R2.4",
+        bedrock: "The content field in the Message object at {at} is empty. Add a ContentBlock object to the content field and try again.",
+        cause: "A message emptied by filtering, or an assistant turn stored with no blocks.",
+        action: "Repair drops the message and re-checks alternation and tool pairing.",
+        patterns: ["is empty. add a contentblock", "all messages must have non-empty content"],
+    },
+    /// No messages at all.
+    NoMessages {
+        id: "messages.none",
+        spec: "R2.2",
+        bedrock: "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        cause: "The request has an empty messages array.",
+        action: "Reported. Not repaired.",
+        patterns: [],
+    },
+    /// Too many messages.
+    TooManyMessages {
+        id: "messages.too_many",
+        spec: "§8",
+        bedrock: "messages: {detail}",
+        cause: "More than 100,000 messages in one request.",
+        action: "Reported. Trim whole turns before sending.",
+        patterns: [],
+    },
+    /// A role the model does not take in `messages`.
+    Role {
+        id: "roles.unknown",
+        spec: "R2.1",
+        bedrock: "Malformed input request: {at}.role: {detail}",
+        cause: "A `system` (or other) role inside messages; Claude takes instructions in the top-level system field.",
+        action: "Reported. Not repaired.",
+        patterns: ["unknown role"],
+    },
+    /// The first message is not a user message.
+    FirstUser {
+        id: "roles.first_user",
+        spec: "R2.2",
+        bedrock: "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        cause: "History trimmed or compacted so that an assistant turn comes first.",
+        action: "Repair drops leading messages up to the first user message that is not only tool results (tool pairs stay whole).",
+        patterns: ["must start with a user message", "first message must use the \"user\" role"],
+    },
+    /// Two neighbouring messages with the same role.
+    Alternation {
+        id: "roles.alternate",
+        spec: "R2.3",
+        bedrock: "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        cause: "Two user messages in a row (a tool result followed by injected text) or two assistant messages (reasoning and tool use stored apart). Bedrock accepted consecutive assistant messages in 2026 recordings, so that case is a warning.",
+        action: "Repair merges neighbours: tool results first in a merged user message; assistant messages that both carry thinking are not merged (an error remains).",
+        patterns: ["must alternate between user and assistant", "roles must alternate"],
+    },
+    /// A final assistant message on a model that forbids prefill.
+    Prefill {
+        id: "prefill.unsupported",
+        spec: "R2.5",
+        bedrock: "This model does not support assistant message prefill. The conversation must end with a user message.",
+        cause: "The request ends with an assistant message (a prefill, or a reasoning-only reply stored as a turn) and the model is Opus/Sonnet 4.6 or newer.",
+        action: "Repair drops a final assistant message that holds only thinking (a reasoning-only turn); any other prefill stays an error.",
+        patterns: ["does not support assistant message prefill"],
+    },
+    /// A final assistant message ending in whitespace.
+    PrefillWhitespace {
+        id: "prefill.trailing_whitespace",
+        spec: "R2.5",
+        bedrock: "final assistant content cannot end with trailing whitespace",
+        cause: "The prefill text ends with a space or newline.",
+        action: "Repair trims the trailing whitespace of that text block (never of thinking).",
+        patterns: ["cannot end with trailing whitespace"],
+    },
+    /// A block in a message whose role may not carry it.
+    BlockRole {
+        id: "content.role",
+        spec: "R2.6",
+        bedrock: "{detail}",
+        cause: "Images and documents belong in user messages, tool use in assistant messages, tool results in user messages, reasoning in assistant messages.",
+        action: "Repair drops reasoning found in a user message; the other cases stay errors.",
+        patterns: ["user messages cannot contain reasoning content", "you can only include images and documents if the role is user"],
+    },
+    /// A tool use without its result in the next message.
+    ResultMissing {
+        id: "tool.result_missing",
+        spec: "R3.1",
+        bedrock: "The model returned the following errors: {at}: `tool_use` ids were found without `tool_result` blocks immediately after: {detail}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+        cause: "A crash or cancellation between a tool call and its result, or parallel results split across turns.",
+        action: "Repair adds an error result (\"interrupted before completion\") first in the next user message, or as a new user message.",
+        patterns: ["ids were found without `tool_result`", "ids were found without tool_result", "expected toolresult blocks at", "did not find"],
+    },
+    /// A tool result whose id no tool use in the previous message has.
+    ResultUnexpected {
+        id: "tool.result_unexpected",
+        spec: "R3.2",
+        bedrock: "The model returned the following errors: {at}: unexpected `tool_use_id` found in `tool_result` blocks: {detail}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
+        cause: "A stale result from a retried turn, or a result whose tool use was trimmed away.",
+        action: "Repair drops the result.",
+        patterns: ["unexpected `tool_use_id`", "unexpected tool_use_id"],
+    },
+    /// More results than uses, or the same result twice.
+    ResultCount {
+        id: "tool.result_count",
+        spec: "R3.3",
+        bedrock: "The number of toolResult blocks at {at} exceeds the number of toolUse blocks of previous turn.",
+        cause: "A result stored twice (a retried append) or a stale result beside a fresh one.",
+        action: "Repair keeps the first result for each id and drops the others.",
+        patterns: ["exceeds the number of tooluse blocks"],
+    },
+    /// Tool results after other blocks in their message.
+    ResultsFirst {
+        id: "tool.results_first",
+        spec: "R3.4",
+        bedrock: "Did not find {detail} tool_result block(s) at the beginning of this message. Messages following tool_use blocks must begin with a matching number of tool_result blocks.",
+        cause: "Text written before the tool results in the same user message.",
+        action: "Repair moves the results to the front, keeping their order and the order of the rest.",
+        patterns: ["at the beginning of this message", "must begin with a matching number of tool_result blocks"],
+    },
+    /// A tool use id used twice in the request.
+    DuplicateToolUseId {
+        id: "tool.use_id_duplicate",
+        spec: "R3.5",
+        bedrock: "The toolUse blocks at {at} contain duplicate Ids: {detail}",
+        cause: "A provider that reuses ids across turns, or the same call stored twice.",
+        action: "Reported. Not repaired: tool ids sit in signed turns.",
+        patterns: ["contain duplicate ids", "ids must be unique"],
+    },
+    /// History holds tool blocks but the request declares no tools.
+    ToolConfigMissing {
+        id: "tool.config_missing",
+        spec: "R3.6",
+        bedrock: "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        cause: "Tools were removed for this call (a summary, tool choice none) while the history holds tool use.",
+        action: "Repair declares the session's recorded tool specs, or minimal specs named after the tools in the history.",
+        patterns: ["toolconfig field must be defined"],
+    },
+    /// Forced tool choice where the model or the thinking setting forbids it.
+    ForcedToolChoice {
+        id: "tool.choice_forced",
+        spec: "R3.7",
+        bedrock: "The model returned the following errors: Thinking may not be enabled when tool_choice forces tool use.",
+        cause: "tool_choice any/tool with manual thinking (or on models that reject forced tool use).",
+        action: "Repair turns thinking off for this request at a turn boundary when the model allows; otherwise it sets tool choice to auto.",
+        patterns: ["tool_choice forces tool use", "forced tool use"],
+    },
+    /// Tool choice naming a tool that is not declared.
+    ToolChoiceUnknown {
+        id: "tool.choice_unknown",
+        spec: "R1.14",
+        bedrock: "{detail}",
+        cause: "tool choice names a tool that toolConfig does not declare.",
+        action: "Reported. Not repaired.",
+        patterns: [],
+    },
+    /// A tool name that breaks the length or pattern limit.
+    ToolName {
+        id: "tool.name_invalid",
+        spec: "R1.6",
+        bedrock: "1 validation error detected: Value '{detail}' at '{at}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+",
+        cause: "Names with spaces, dots or more than 64 characters, often from another provider or an MCP server.",
+        action: "Reported. Not repaired: names in history must match the declared tools.",
+        patterns: ["tooluse.name", "toolspec.name"],
+    },
+    /// A tool use id that breaks the length or pattern limit.
+    ToolUseId {
+        id: "tool.use_id_invalid",
+        spec: "R1.6",
+        bedrock: "1 validation error detected: Value '{detail}' at '{at}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.:-]+",
+        cause: "Ids from other providers: OpenAI call ids of about 90 characters, ids with `|`, empty ids.",
+        action: "Reported. Not repaired.",
+        patterns: ["tooluseid"],
+    },
+    /// Tool input that is not a JSON object.
+    ToolInput {
+        id: "tool.input_not_object",
+        spec: "R1.6",
+        bedrock: "The format of the value at {at} is invalid. Provide a json object for the field and try again.",
+        cause: "Tool input stored as a JSON string or array instead of an object.",
+        action: "Reported. Not repaired: tool inputs are never rebuilt.",
+        patterns: [],
+    },
+    /// A tool specification Bedrock rejects.
+    ToolSpec {
+        id: "tool.spec_invalid",
+        spec: "R1.13",
+        bedrock: "{detail}",
+        cause: "An empty tools list, an input schema that is not a JSON object with type object, or an empty description.",
+        action: "Repair removes an empty description; other cases are reported.",
+        patterns: ["inputschema.json is invalid", "toolconfig.tools, value: 0", "tools, value: 0"],
+    },
+    /// A tool result Bedrock rejects.
+    ToolResultContent {
+        id: "tool_result.content",
+        spec: "R1.7",
+        bedrock: "{detail}",
+        cause: "An error result with no content, an empty content array, empty text, or json that is not an object.",
+        action: "Repair puts \"(no output)\" in empty results and turns non-object json into text holding the same JSON.",
+        patterns: ["cannot be empty when status value is error", "toolresult.content", "provide a json object"],
+    },
+    /// `toolResult.status` on a model that does not take it.
+    ToolResultStatus {
+        id: "tool_result.status",
+        spec: "R1.7",
+        bedrock: "This model doesn't support the status field. Remove status and try again.",
+        cause: "status is only documented for Claude 3/4 and Nova.",
+        action: "Repair removes the field.",
+        patterns: ["status field"],
+    },
+    /// A thinking mode the model does not accept.
+    ThinkingMode {
+        id: "thinking.mode",
+        spec: "R4.1",
+        bedrock: "The model returned the following errors: thinking: {detail}",
+        cause: "Manual thinking on adaptive-only models, adaptive on older ones, disabling thinking where it is always on, or thinking on a model without it.",
+        action: "Repair picks the mode the model accepts: adaptive for enabled on adaptive-only models, enabled with the minimum budget for adaptive on manual-only models, no thinking on models without it.",
+        patterns: ["adaptive thinking", "thinking.type", "does not support thinking"],
+    },
+    /// budget_tokens below 1024 or not below max_tokens.
+    ThinkingBudget {
+        id: "thinking.budget",
+        spec: "R4.2",
+        bedrock: "The model returned the following errors: {detail}",
+        cause: "budget_tokens under 1024, or max_tokens not greater than budget_tokens without interleaved thinking.",
+        action: "Repair raises the budget to 1024 and lowers it below max_tokens when max_tokens allows; otherwise an error remains.",
+        patterns: ["budget_tokens: input should be greater than or equal to 1024", "must be greater than `thinking.budget_tokens`", "must be greater than thinking.budget_tokens"],
+    },
+    /// max_tokens missing, below 1 or above the model maximum.
+    MaxTokens {
+        id: "inference.max_tokens",
+        spec: "R4.2",
+        bedrock: "{detail}",
+        cause: "maxTokens missing, below 1, or above the model's output maximum.",
+        action: "Repair lowers max_tokens to the model maximum; a missing value is a warning on Converse and an error on InvokeModel.",
+        patterns: ["maxtokens", "max_tokens: field required", "valid min value: 1"],
+    },
+    /// temperature, top_p or top_k set with thinking on.
+    ThinkingSampling {
+        id: "thinking.sampling",
+        spec: "R4.4",
+        bedrock: "The model returned the following errors: {detail}",
+        cause: "Sampling parameters kept from a call without thinking.",
+        action: "Repair removes them (temperature 1 is allowed and kept).",
+        patterns: ["may only be set to 1 when thinking is enabled", "must be unset when thinking is enabled"],
+    },
+    /// Sampling parameters out of range.
+    Sampling {
+        id: "inference.range",
+        spec: "R1.15",
+        bedrock: "{detail}",
+        cause: "temperature or top_p outside [0, 1], or an empty stop sequence.",
+        action: "Repair clamps into range and drops empty stop sequences.",
+        patterns: ["inferenceconfig.temperature", "inferenceconfig.topp", "stopsequences"],
+    },
+    /// An assistant message with thinking that does not start with it.
+    ThinkingFirst {
+        id: "thinking.first_block",
+        spec: "R4.5",
+        bedrock: "{at}: If an assistant message contains any thinking blocks, the first block must be thinking or redacted_thinking. Found {detail}.",
+        cause: "A converter rebuilt the message with text or tool use before the reasoning.",
+        action: "Never reordered. Repair drops the thinking of such a message when it is not the message the request continues from; otherwise an error remains.",
+        patterns: ["the first block must be thinking"],
+    },
+    /// An assistant message whose last block is thinking.
+    ThinkingLast {
+        id: "thinking.last_block",
+        spec: "R4.5",
+        bedrock: "The model returned the following errors: {at}: The final block in an assistant message cannot be `thinking`.",
+        cause: "A reasoning-only reply (stopped at max_tokens or by a cancelled stream) stored as a turn.",
+        action: "Repair drops a reasoning-only assistant message; in other messages it drops the thinking when the message is not the one the request continues from.",
+        patterns: ["final block in an assistant message cannot be"],
+    },
+    /// Thinking on, and the assistant message the request continues from does not start with thinking.
+    ThinkingFinalAssistant {
+        id: "thinking.final_assistant",
+        spec: "R4.6",
+        bedrock: "The model returned the following errors: {at}.type: Expected `thinking` or `redacted_thinking`, but found `{detail}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+        cause: "Thinking switched on in the middle of a tool loop, thinking dropped from the turn, or a text prefill with thinking on.",
+        action: "Repair keeps the loop's thinking setting until the next user turn (thinking off for this request) when the model allows it; otherwise an error remains.",
+        patterns: ["expected `thinking` or `redacted_thinking`", "expected thinking or redacted_thinking", "must start with a thinking block"],
+    },
+    /// Thinking off, and the final assistant message carries thinking.
+    ThinkingWhileDisabled {
+        id: "thinking.final_while_disabled",
+        spec: "R4.6",
+        bedrock: "The model returned the following errors: {at}: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
+        cause: "A prefill that carries thinking sent with thinking off.",
+        action: "Repair drops the thinking blocks of that final message.",
+        patterns: ["when thinking is disabled"],
+    },
+    /// The thinking setting changed inside a tool loop.
+    ThinkingToggle {
+        id: "thinking.toggle_in_tool_loop",
+        spec: "R4.7",
+        bedrock: "The model returned the following errors: {at}: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
+        cause: "Thinking turned off (or its budget changed) while the request continues an unfinished tool loop; a tool loop is one assistant turn.",
+        action: "Repair keeps the setting the loop started with until the next user turn, when that setting is known.",
+        patterns: ["one thinking configuration per assistant turn"],
+    },
+    /// Thinking without a signature.
+    ThinkingUnsigned {
+        id: "thinking.unsigned",
+        spec: "R1.8",
+        bedrock: "The model returned the following errors: {at}.thinking.signature: Field required",
+        cause: "A stream aborted before the signature delta, or reasoning from a model that does not sign it (DeepSeek, tag-extracted).",
+        action: "Repair drops the block and the other thinking of its message (never turned into text).",
+        patterns: ["signature: field required", "thinking.signature"],
+    },
+    /// Thinking produced by another model.
+    ThinkingForeign {
+        id: "thinking.foreign_model",
+        spec: "R4.9",
+        bedrock: "The model returned the following errors: {at}: Invalid signature in thinking block",
+        cause: "The model changed between turns; signatures are bound to the model that produced them.",
+        action: "Repair drops thinking produced by another model (never turned into text).",
+        patterns: ["invalid signature in thinking block", "invalid `signature` in `thinking` block"],
+    },
+    /// Thinking replayed after a changed prefix on a prefix-binding model.
+    ThinkingPrefix {
+        id: "thinking.prefix_changed",
+        spec: "R4.8",
+        bedrock: "{at}: Invalid `signature` in `thinking` block. The block is bound to a different conversation. Remove the block, or set `thinking.block_binding.prefix_mismatch_behavior` to \"drop_block\".",
+        cause: "System, tools or an earlier message changed after the block was produced (a date in the system prompt, an edited message, compaction).",
+        action: "Repair drops the thinking produced after the change (never turned into text).",
+        patterns: ["bound to a different conversation", "prefix_mismatch_behavior", "cannot be modified"],
+    },
+    /// More than four cache points.
+    CacheCount {
+        id: "cache.count",
+        spec: "R1.9",
+        bedrock: "A maximum of 4 blocks with cache_control may be provided. Found {detail}.",
+        cause: "Cache points added per turn without removing older ones.",
+        action: "Repair keeps the cache points in tools and system and the latest ones in messages, dropping the earliest message cache points.",
+        patterns: ["blocks with cache_control may be provided"],
+    },
+    /// A cache point TTL that is unknown or longer than an earlier one.
+    CacheTtl {
+        id: "cache.ttl",
+        spec: "R1.9",
+        bedrock: "{detail}",
+        cause: "ttl other than 5m or 1h, or a 1h point after a 5m point (order tools, system, messages).",
+        action: "Repair removes an unknown ttl and shortens an out-of-order 1h ttl to 5m.",
+        patterns: ["cachepoint.ttl"],
+    },
+    /// A cache point where nothing can be cached.
+    CachePlacement {
+        id: "cache.placement",
+        spec: "R1.9",
+        bedrock: "{detail}",
+        cause: "A cache point first in its list, after a reasoning block, after a non-PDF document, or in tools of a model that cannot cache them.",
+        action: "Repair drops the cache point.",
+        patterns: ["cache point cannot be inserted after reasoning block", "nothing available to cache"],
+    },
+    /// An image Bedrock rejects.
+    Image {
+        id: "content.image",
+        spec: "R1.3",
+        bedrock: "{detail}",
+        cause: "A format other than png, jpeg, gif or webp, or more than 5 MB of base64.",
+        action: "Reported. Not repaired.",
+        patterns: ["image exceeds 5 mb maximum", "image exceed"],
+    },
+    /// A document Bedrock rejects.
+    Document {
+        id: "content.document",
+        spec: "R1.4",
+        bedrock: "{detail}",
+        cause: "A name with characters outside letters, digits, whitespace, hyphens, parentheses and brackets (a file extension's dot), a duplicate name, a missing text block beside it, or an unknown format.",
+        action: "Reported. Not repaired.",
+        patterns: ["document file name", "duplicate document names", "a text block must be included when using documents"],
+    },
+    /// Too many images or documents.
+    MediaCount {
+        id: "content.count",
+        spec: "§8",
+        bedrock: "too many images and documents: {detail}",
+        cause: "More than 20 images or 5 documents in one request.",
+        action: "Reported. Not repaired.",
+        patterns: ["too many images and documents"],
+    },
+    /// Video or audio on a model that does not take it.
+    Media {
+        id: "content.media",
+        spec: "R1.5",
+        bedrock: "This model doesn't support the {detail} content block that you provided. Update the content block and try again.",
+        cause: "Video or audio sent to Claude.",
+        action: "Reported. Not repaired.",
+        patterns: ["content block that you provided"],
+    },
+    /// The InvokeModel body's version or fields.
+    InvokeBody {
+        id: "invoke.body",
+        spec: "R5.1",
+        bedrock: "{detail}",
+        cause: "anthropic_version missing or not bedrock-2023-05-31, `model` or `stream` in the body, or max_tokens missing.",
+        action: "The assembler always writes bedrock-2023-05-31 and never model or stream; a raw body is reported.",
+        patterns: ["invalid api version", "extraneous key [stream]", "extraneous key [model]", "anthropic_version"],
+    },
+    /// A request body larger than Bedrock takes.
+    BodySize {
+        id: "request.size",
+        spec: "R5.1",
+        bedrock: "{detail}",
+        cause: "The body exceeds 25,000,000 bytes (20 MB per the AWS Messages page).",
+        action: "Reported. Not repaired.",
+        patterns: ["input is too long", "too many total text bytes"],
+    },
+    /// A model id Bedrock cannot route.
+    ModelId {
+        id: "model.id",
+        spec: "R5.2",
+        bedrock: "The provided model identifier is invalid.",
+        cause: "An empty id or one longer than 2048 characters; an unencoded `/` in the URL path gives UnknownOperationException.",
+        action: "Reported. The transport encodes the id as one path segment.",
+        patterns: ["model identifier is invalid", "unknownoperationexception"],
+    },
+}
+
+impl Rule {
+    /// The stable id, e.g. `tool.result_missing`.
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+
+    /// The rule with this id.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|rule| rule.id() == id)
+    }
+
+    /// Bedrock's answer with `{at}` and `{detail}` filled in.
+    pub fn bedrock_text(self, at: &str, detail: &str) -> String {
+        self.info().bedrock.replace("{at}", at).replace("{detail}", detail)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        Rule::from_id(&id).ok_or_else(|| serde::de::Error::custom(format!("unknown rule `{id}`")))
+    }
+}
+
+/// The rules an error message from Bedrock or Anthropic points to, best match first. Matching
+/// ignores case; a rule matches when one of its known fragments occurs in the message, and
+/// longer fragments rank higher.
+pub fn explain(message: &str) -> Vec<Rule> {
+    let text = message.to_lowercase();
+    let mut found: Vec<(usize, Rule)> = Rule::ALL
+        .iter()
+        .filter_map(|&rule| {
+            let best = rule
+                .info()
+                .patterns
+                .iter()
+                .filter(|pattern| text.contains(*pattern))
+                .map(|pattern| pattern.len())
+                .max()?;
+            Some((best, rule))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    found.into_iter().map(|(_, rule)| rule).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_round_trip() {
+        let mut ids: Vec<&str> = Rule::ALL.iter().map(|rule| rule.id()).collect();
+        ids.sort_unstable();
+        let count = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "duplicate rule ids");
+        for &rule in Rule::ALL {
+            assert_eq!(Rule::from_id(rule.id()), Some(rule));
+            let json = serde_json::to_string(&rule).unwrap();
+            assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), rule);
+            assert!(rule.info().patterns.iter().all(|p| *p == p.to_lowercase()), "{rule}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! One table, one row per case file in `test_data/rules`: each names a rule, a request body
+//! that breaks it (with the path and severity the diagnostic must carry) and a near miss that
+//! must pass. Every rule has at least one row, except the few that a raw body cannot show
+//! (they need the history's provenance or a body too large for a file); those have named
+//! tests in `assembler.rs`.
+
+use serde_json::Value;
+use verbatim_model::Api;
+
+use super::support::test_data;
+use crate::assemble::{BodyReport, Severity, repair_body, validate_body};
+use crate::rules::Rule;
+
+/// Rules shown by named tests instead of case files.
+pub(crate) const SHOWN_ELSEWHERE: &[Rule] = &[
+    Rule::Unrepresentable,
+    Rule::TooManyMessages,
+    Rule::ThinkingForeign,
+    Rule::ThinkingPrefix,
+    Rule::BodySize,
+];
+
+struct Case {
+    file: String,
+    rule: Rule,
+    api: Api,
+    model: Option<String>,
+    breaks: Value,
+    path: String,
+    severity: Severity,
+    near_miss: Value,
+    near_model: Option<String>,
+    repairable: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let mut files: Vec<_> = std::fs::read_dir(test_data("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let rule = Rule::from_id(doc["rule"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("{file}: unknown rule {}", doc["rule"]));
+            assert!(
+                file.starts_with(&format!("{}.", rule.id())),
+                "{file}: named after another rule"
+            );
+            let api = match doc["api"].as_str() {
+                Some("converse") => Api::Converse,
+                Some("invoke") => Api::InvokeModel,
+                other => panic!("{file}: api {other:?}"),
+            };
+            let severity = serde_json::from_value(doc["breaks"]["severity"].clone()).unwrap();
+            Case {
+                rule,
+                api,
+                model: doc["model"].as_str().map(str::to_owned),
+                breaks: doc["breaks"]["body"].clone(),
+                path: doc["breaks"]["path"].as_str().unwrap().to_owned(),
+                severity,
+                near_miss: doc["near_miss"]["body"].clone(),
+                near_model: doc["near_miss"]["model"].as_str().map(str::to_owned),
+                repairable: doc["repairable"].as_bool().unwrap_or(false),
+                file,
+            }
+        })
+        .collect()
+}
+
+fn validate(api: Api, model: Option<&str>, body: &Value) -> BodyReport {
+    validate_body(api, model, &serde_json::to_vec(body).unwrap()).unwrap()
+}
+
+fn listing(report: &BodyReport) -> String {
+    report.diagnostics.iter().map(|d| format!("\n  {d}")).collect()
+}
+
+#[test]
+fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
+    let cases = cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let model = case.model.as_deref();
+        let report = validate(case.api, model, &case.breaks);
+        match report.diagnostics.iter().find(|d| d.rule == case.rule) {
+            None => failures.push(format!(
+                "{}: no {} diagnostic; got:{}",
+                case.file,
+                case.rule,
+                listing(&report)
+            )),
+            Some(hit) if hit.path.to_string() != case.path || hit.severity != case.severity => {
+                failures.push(format!(
+                    "{}: expected {:?} at {}, got {hit}",
+                    case.file, case.severity, case.path
+                ));
+            }
+            Some(_) if report.is_valid() != (case.severity == Severity::Warning) => {
+                failures.push(format!(
+                    "{}: validity disagrees with severity:{}",
+                    case.file,
+                    listing(&report)
+                ));
+            }
+            Some(_) => {}
+        }
+        let near_model = case.near_model.as_deref().or(model);
+        let near = validate(case.api, near_model, &case.near_miss);
+        if !near.diagnostics.iter().all(|d| d.severity == Severity::Warning && d.rule != case.rule)
+        {
+            failures.push(format!("{}: the near miss does not pass:{}", case.file, listing(&near)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let covered: std::collections::HashSet<Rule> = cases.iter().map(|c| c.rule).collect();
+    for rule in Rule::ALL {
+        assert!(
+            covered.contains(rule) || SHOWN_ELSEWHERE.contains(rule),
+            "rule {rule} has no case file in test_data/rules"
+        );
+    }
+}
+
+#[test]
+fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let model = case.model.as_deref();
+        let body = serde_json::to_vec(&case.breaks).unwrap();
+        let report = repair_body(case.api, model, &body).unwrap();
+        let still_broken = report.diagnostics.iter().any(|d| d.rule == case.rule);
+        if !case.repairable {
+            if !still_broken {
+                failures.push(format!("{}: marked unrepairable but repair removed it", case.file));
+            }
+            continue;
+        }
+        if still_broken || !report.is_valid() {
+            failures.push(format!("{}: not repaired:{}", case.file, listing(&report)));
+            continue;
+        }
+        if !report.fixes.iter().any(|f| f.diagnostic.rule == case.rule) {
+            failures.push(format!("{}: no fix names {}", case.file, case.rule));
+        }
+        // The repaired request passes strict validation as a raw body too.
+        let request = report.request.expect("a repaired request");
+        let repaired = crate::assemble::encode(case.api, &request).unwrap();
+        let strict = validate(case.api, model, &repaired);
+        if !strict.is_valid() {
+            failures.push(format!("{}: repaired body fails:{}", case.file, listing(&strict)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
