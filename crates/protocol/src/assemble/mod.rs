@@ -7,7 +7,7 @@
 //! - [`validate_body`] and [`repair_body`] do the same for a raw request body, as it would be
 //!   POSTed (a raw body can hold what the typed model cannot, such as a block with two members).
 //!
-//! Every diagnostic names a [`Rule`](crate::rules::Rule) with a stable id, a [`Severity`], the
+//! Every diagnostic names a [`Rule`] with a stable id, a [`Severity`], the
 //! JSON path of the offending place in the request as it would be sent, and a message that
 //! includes the text Bedrock would have answered.
 //!
