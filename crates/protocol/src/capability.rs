@@ -370,13 +370,14 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-3",
         row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, false, 4_096),
     ),
-    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9).
+    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input.
     (
         "amazon.nova",
         Capabilities {
             family: "amazon-nova",
             thinking: NO_THINKING,
             cache_point_in_tools: false,
+            video: true,
             ..CLAUDE
         },
     ),

@@ -1,6 +1,7 @@
 //! Tests of the codecs: recorded traffic, the project's own fixture files, malformed input and
 //! random conversations.
 
+mod assembler;
 mod cross_dialect;
 mod decode_errors;
 mod fixture_files;
