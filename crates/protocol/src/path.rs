@@ -13,8 +13,14 @@ pub enum Segment {
 
 /// Where in a JSON document something is, displayed as `messages[3].content[0].toolUse`
 /// (`$` for the document itself, `$[2].content` inside a top-level array).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct JsonPath(Vec<Segment>);
+
+impl fmt::Debug for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JsonPath({self})")
+    }
+}
 
 impl JsonPath {
     /// The document itself.

@@ -161,7 +161,7 @@ rules! {
         spec: "R2.3",
         bedrock: "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
         cause: "Two user messages in a row (a tool result followed by injected text) or two assistant messages (reasoning and tool use stored apart). Bedrock accepted consecutive assistant messages in 2026 recordings, so that case is a warning.",
-        action: "Repair merges neighbours: tool results first in a merged user message; assistant messages that both carry thinking are not merged (an error remains).",
+        action: "Repair merges neighbours: tool results first in a merged user message; assistant messages are not merged when the second carries thinking (an error remains).",
         patterns: ["must alternate between user and assistant", "roles must alternate"],
     },
     /// A final assistant message on a model that forbids prefill.

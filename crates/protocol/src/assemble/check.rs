@@ -148,6 +148,9 @@ pub(crate) fn check(state: &State, context: &Context<'_>) -> Vec<Finding> {
     messages(&mut out);
     roles(&mut out);
     pairing(&mut out);
+    // Decided after the history is settled: whether the request continues a tool loop
+    // decides how a forced tool choice is resolved.
+    tool_choice(&mut out, &state.request, &shape);
     thinking_structure(&mut out, &shape);
     prefix_binding(&mut out);
     cache_points(&mut out);
@@ -203,6 +206,11 @@ fn open_turn(messages: &[Message]) -> Option<usize> {
     first
 }
 
+/// The dialect's name for the first block of a message (`nothing` when it is empty).
+fn first_kind(api: Api, message: &Message) -> &'static str {
+    message.content.first().map_or("nothing", |b| wire::kind(api, b))
+}
+
 fn starts_with_thinking(message: &Message) -> bool {
     message.content.first().is_some_and(is_thinking)
 }
@@ -215,7 +223,8 @@ fn has_thinking(message: &Message) -> bool {
 // Settings
 
 fn settings(out: &mut Out<'_>, shape: &Shape) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     let caps = out.context.caps;
     if let Some(id) = out.context.model_id
         && (id.is_empty() || id.len() > 2048)
@@ -231,7 +240,7 @@ fn settings(out: &mut Out<'_>, shape: &Shape) {
         out.error(Rule::TooManyMessages, JsonPath::root().key("messages"), what.clone(), &what);
     }
     unknown_top_level(out);
-    thinking_mode(out, &request);
+    thinking_mode(out, request);
     let inference = request.inference.clone().unwrap_or_default();
     let max_tokens = inference.max_tokens;
     // max_tokens present, in range, and required on InvokeModel.
@@ -270,13 +279,12 @@ fn settings(out: &mut Out<'_>, shape: &Shape) {
     if let Some(ThinkingConfig { mode: ThinkingMode::Enabled { budget_tokens }, .. }) =
         &request.thinking
     {
-        budget(out, &request, *budget_tokens, max_tokens);
+        budget(out, request, *budget_tokens, max_tokens);
     }
     if shape.thinking_on {
-        sampling_with_thinking(out, &request, &inference);
+        sampling_with_thinking(out, request, &inference);
     }
     ranges(out, &inference);
-    tool_choice(out, &request, shape);
 }
 
 fn unknown_top_level(out: &mut Out<'_>) {
@@ -680,7 +688,8 @@ fn ttl_detail(ttl: &str) -> String {
 // Messages and their blocks
 
 fn messages(out: &mut Out<'_>) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     let api = out.api();
     let caps = out.context.caps;
     let mut tool_use_ids: HashMap<&str, (usize, usize)> = HashMap::new();
@@ -764,12 +773,15 @@ fn messages(out: &mut Out<'_>) {
                 ContentBlock::Thinking(thinking) => {
                     if thinking.signature.as_deref().is_none_or(str::is_empty) {
                         let what = "thinking without a signature cannot be sent back";
-                        out.fix(
+                        let at = path.clone();
+                        out.push_at(
                             Rule::ThinkingUnsigned,
+                            Severity::Error,
                             out.field(i, j, Field::Signature),
+                            &at,
                             what,
                             "",
-                            Action::DropThinking { message: i },
+                            Some(Action::DropThinking { message: i }),
                         );
                     } else if let Some(producer) = foreign_producer(out, i) {
                         let what = format!(
@@ -1157,7 +1169,8 @@ fn cache_point(out: &mut Out<'_>, message: &Message, i: usize, j: usize, point: 
 // Roles
 
 fn roles(out: &mut Out<'_>) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     let caps = out.context.caps;
     let messages = &request.messages;
     if let Some(first) = messages.first()
@@ -1182,11 +1195,14 @@ fn roles(out: &mut Out<'_>) {
         if a.role != b.role || a.role == Role::System {
             continue;
         }
-        let both_think = has_thinking(a) && has_thinking(b);
+        // Merging puts the second message's blocks after the first's: when the second
+        // carries thinking, that builds a layout the model never produced (thinking after
+        // other blocks, or two responses' thinking run together).
+        let thinking_second = a.role == Role::Assistant && has_thinking(b);
         let (severity, what) = match a.role {
-            Role::Assistant if both_think => (
+            Role::Assistant if thinking_second => (
                 Severity::Error,
-                "two assistant messages in a row that both carry thinking; merging them would build a block layout the model never produced",
+                "two assistant messages in a row, the second carrying thinking; as one message its thinking would follow other blocks",
             ),
             Role::Assistant => (
                 Severity::Warning,
@@ -1194,7 +1210,7 @@ fn roles(out: &mut Out<'_>) {
             ),
             _ => (Severity::Error, "two user messages in a row"),
         };
-        let proposal = (!both_think).then_some(Action::MergeWithNext { message: i - 1 });
+        let proposal = (!thinking_second).then_some(Action::MergeWithNext { message: i - 1 });
         out.push(Rule::Alternation, severity, wire::message(i).key("role"), what, "", proposal);
     }
     let Some(last) = messages.last() else { return };
@@ -1267,7 +1283,8 @@ fn interrupted(id: &str) -> ContentBlock {
 }
 
 fn pairing(out: &mut Out<'_>) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     let messages = &request.messages;
     let status_ok = out.context.caps.tool_result_status;
     let synthesized = |id: &str| {
@@ -1404,7 +1421,7 @@ fn pairing(out: &mut Out<'_>) {
         })
         .collect();
     let any_results = messages.iter().any(has_results);
-    let declared = declared_tool_names(&request);
+    let declared = declared_tool_names(request);
     if (!history_tools.is_empty() || any_results) && declared.is_empty() {
         let mut specs: Vec<ToolSpec> = out.context.recorded_tools.to_vec();
         for name in history_tools {
@@ -1444,11 +1461,16 @@ fn pairing(out: &mut Out<'_>) {
 // Thinking structure
 
 fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     let messages = &request.messages;
     let caps = out.context.caps;
-    let last_assistant = messages.iter().rposition(|m| m.role == Role::Assistant);
-    let protected = |i: usize| Some(i) == last_assistant || Some(i) == shape.open_turn;
+    // Thinking of earlier, finished turns may be left out (the API ignores or strips it);
+    // the message the request continues from (an unfinished tool loop's first assistant
+    // message, or a final prefill) must keep its thinking as it was produced.
+    let continued_from =
+        if shape.prefill { messages.len().checked_sub(1) } else { shape.open_turn };
+    let protected = |i: usize| Some(i) == continued_from;
     for (i, message) in messages.iter().enumerate() {
         if message.role != Role::Assistant || !has_thinking(message) {
             continue;
@@ -1491,8 +1513,11 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
     if shape.prefill {
         let i = messages.len() - 1;
         let last = &messages[i];
+        if last.content.is_empty() {
+            return;
+        }
         if shape.thinking_on && !starts_with_thinking(last) {
-            let found = wire::kind(out.api(), &last.content[0]);
+            let found = first_kind(out.api(), last);
             let what = "thinking is on and the final assistant message (a prefill) does not start with thinking";
             out.push(
                 Rule::ThinkingFinalAssistant,
@@ -1518,7 +1543,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
     let starts = starts_with_thinking(&messages[l]);
     let path = out.block(l, 0);
     if shape.thinking_on && !starts {
-        let found = wire::kind(out.api(), &messages[l].content[0]);
+        let found = first_kind(out.api(), &messages[l]);
         let what = "thinking is on but the unfinished tool loop was produced without it (a tool loop is one assistant turn; thinking may change at the next user turn)";
         let proposal = (!caps.thinking.always_on && request.thinking.is_some())
             .then_some(Action::SetThinking { thinking: None });
@@ -1580,7 +1605,8 @@ fn prefix_binding(out: &mut Out<'_>) {
 // Cache points across the request
 
 fn cache_points(out: &mut Out<'_>) {
-    let request = out.request().clone();
+    let state = out.state;
+    let request = &state.request;
     // (path, ttl, location) in the order Bedrock reads them: tools, system, messages.
     enum Where {
         Tool(usize),
