@@ -81,7 +81,7 @@ rules! {
         bedrock: "Malformed input request: #/{at}: extraneous key [{detail}] is not permitted, please reformat your input and try again.",
         cause: "Bedrock accepts a strict subset of fields per block; keys from another dialect or a newer SDK are rejected.",
         action: "Repair removes the key, except inside thinking blocks, which are never changed.",
-        patterns: ["extraneous key", "unknown parameter", "extra inputs are not permitted"],
+        patterns: ["extraneous key", "is not permitted", "unknown parameter", "extra inputs are not permitted"],
     },
     /// A body the codec cannot read: wrong types, missing required fields, unknown roles.
     Malformed {
@@ -563,8 +563,8 @@ impl<'de> Deserialize<'de> for Rule {
 }
 
 /// The rules an error message from Bedrock or Anthropic points to, best match first. Matching
-/// ignores case; a rule matches when one of its known fragments occurs in the message, and
-/// longer fragments rank higher.
+/// ignores case; a rule matches when its known fragments occur in the message, and the rule
+/// whose fragments cover more of the message ranks higher.
 pub fn explain(message: &str) -> Vec<Rule> {
     let text = message.to_lowercase();
     let mut found: Vec<(usize, Rule)> = Rule::ALL
@@ -576,8 +576,8 @@ pub fn explain(message: &str) -> Vec<Rule> {
                 .iter()
                 .filter(|pattern| text.contains(*pattern))
                 .map(|pattern| pattern.len())
-                .max()?;
-            Some((best, rule))
+                .sum::<usize>();
+            (best > 0).then_some((best, rule))
         })
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

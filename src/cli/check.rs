@@ -1,0 +1,96 @@
+//! `verbatim validate` and `verbatim repair`.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use verbatim_model::Api;
+use verbatim_protocol::assemble::{self, BodyReport, Diagnostic, Severity};
+
+use super::CheckArgs;
+
+const INVALID: u8 = 1;
+const UNUSABLE: u8 = 2;
+
+/// Reads the body named by `file` (`-` for standard input).
+fn read(file: &str) -> Result<Vec<u8>, String> {
+    if file == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        return Ok(body);
+    }
+    std::fs::read(file).map_err(|e| format!("reading {file}: {e}"))
+}
+
+fn report(args: &CheckArgs, repair: bool) -> Result<BodyReport, ExitCode> {
+    let body = read(&args.file).map_err(|e| {
+        eprintln!("verbatim: {e}");
+        ExitCode::from(UNUSABLE)
+    })?;
+    let api = Api::from(args.api);
+    let model = args.model.as_deref();
+    let checked = if repair {
+        assemble::repair_body(api, model, &body)
+    } else {
+        assemble::validate_body(api, model, &body)
+    };
+    checked.map_err(|e| {
+        eprintln!("verbatim: {}: {e}", args.file);
+        ExitCode::from(UNUSABLE)
+    })
+}
+
+fn diagnostics_json(diagnostics: &[Diagnostic]) -> Value {
+    serde_json::to_value(diagnostics).expect("diagnostics serialize")
+}
+
+fn status(valid: bool) -> ExitCode {
+    if valid { ExitCode::SUCCESS } else { ExitCode::from(INVALID) }
+}
+
+pub(super) fn validate(args: &CheckArgs) -> ExitCode {
+    let report = match report(args, false) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    if args.json {
+        let out = json!({"valid": report.is_valid(), "diagnostics": diagnostics_json(&report.diagnostics)});
+        println!("{out}");
+    } else {
+        for diagnostic in &report.diagnostics {
+            println!("{diagnostic}");
+        }
+        let errors = report.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        let warnings = report.diagnostics.len() - errors;
+        println!("{}: {errors} error(s), {warnings} warning(s)", args.file);
+    }
+    status(report.is_valid())
+}
+
+pub(super) fn repair(args: &CheckArgs) -> ExitCode {
+    let report = match report(args, true) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
+    let api = Api::from(args.api);
+    let request = match &report.request {
+        Some(request) => match assemble::encode(api, request) {
+            Ok(body) => body,
+            Err(e) => {
+                eprintln!("verbatim: {}: {e}", args.file);
+                return ExitCode::from(INVALID);
+            }
+        },
+        None => Value::Null,
+    };
+    let fixes = serde_json::to_value(&report.fixes).expect("fixes serialize");
+    let out = json!({
+        "request": request,
+        "fixes": fixes,
+        "diagnostics": diagnostics_json(&report.diagnostics),
+    });
+    println!("{out}");
+    status(report.is_valid())
+}

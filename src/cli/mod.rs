@@ -1,0 +1,76 @@
+//! Command-line parsing and the subcommands. Output goes to stdout; problems with the input
+//! itself go to stderr with exit status 2.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod check;
+mod explain;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use verbatim_model::Api;
+
+/// A chat-session engine for Amazon Bedrock that keeps every byte of a conversation.
+#[derive(Debug, Parser)]
+#[command(name = "verbatim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a raw request body as it would be POSTed to Bedrock. Exit status: 0 no errors
+    /// (warnings allowed), 1 errors, 2 unusable input.
+    Validate(CheckArgs),
+    /// Repair a raw request body and print {"request", "fixes", "diagnostics"}. Exit status: 0
+    /// when the repaired request is valid, 1 otherwise, 2 unusable input.
+    Repair(CheckArgs),
+    /// Map a Bedrock or Anthropic error message to the rule behind it, its cause and what
+    /// verbatim does about it. Exit status 1 when no rule matches.
+    Explain(explain::ExplainArgs),
+}
+
+/// Arguments shared by `validate` and `repair`.
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The API the body is for.
+    #[arg(long, value_enum, default_value_t = ApiArg::Converse)]
+    api: ApiArg,
+    /// The model id, inference-profile id or ARN (unknown or absent ids get the
+    /// conservative capability row).
+    #[arg(long)]
+    model: Option<String>,
+    /// Print JSON instead of text (`repair` always prints JSON).
+    #[arg(long)]
+    json: bool,
+    /// The body to read, or `-` for standard input.
+    file: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ApiArg {
+    /// Converse / ConverseStream (Bedrock JSON).
+    Converse,
+    /// InvokeModel / InvokeModelWithResponseStream (Anthropic Messages JSON).
+    Invoke,
+}
+
+impl From<ApiArg> for Api {
+    fn from(api: ApiArg) -> Api {
+        match api {
+            ApiArg::Converse => Api::Converse,
+            ApiArg::Invoke => Api::InvokeModel,
+        }
+    }
+}
+
+/// Parses the command line and runs the subcommand.
+pub(crate) fn run() -> ExitCode {
+    match Cli::parse().command {
+        Command::Validate(args) => check::validate(&args),
+        Command::Repair(args) => check::repair(&args),
+        Command::Explain(args) => explain::explain(&args),
+    }
+}

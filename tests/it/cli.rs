@@ -1,0 +1,188 @@
+//! The `verbatim validate`, `repair` and `explain` commands, run as a user runs them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const SONNET4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/data").join(name)
+}
+
+/// Runs `verbatim` with `args` (and `stdin` piped in when given): exit code and stdout.
+fn verbatim(args: &[&str], stdin: Option<&[u8]>) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the verbatim binary runs");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().expect("an exit code"), String::from_utf8(out.stdout).unwrap())
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn validate_reports_rule_severity_and_path_and_exits_1_on_errors() {
+    let file = data("tool_loop_crash.converse.json");
+    let (code, out) =
+        verbatim(&["validate", "--model", SONNET4, "--json", file.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{out}");
+    let out = json(&out);
+    assert_eq!(out["valid"], false);
+    let first = &out["diagnostics"][0];
+    assert_eq!(first["rule"], "tool.result_missing");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["path"], "messages[1].content[1]");
+    assert!(first["message"].as_str().unwrap().contains("tool_use` ids were found without"));
+
+    // Text output names the same diagnostic.
+    let (code, text) = verbatim(&["validate", "--model", SONNET4, file.to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert!(text.contains("error[tool.result_missing] messages[1].content[1]"), "{text}");
+}
+
+#[test]
+fn validate_reads_raw_bodies_a_typed_model_cannot_hold() {
+    let file = data("two_member_block.converse.json");
+    let (code, out) = verbatim(&["validate", "--json", file.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{out}");
+    let out = json(&out);
+    let paths: Vec<(&str, &str)> = out["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["rule"].as_str().unwrap(), d["path"].as_str().unwrap()))
+        .collect();
+    // Both broken blocks are reported, not only the first.
+    assert_eq!(
+        paths,
+        vec![("shape.union", "messages[0].content[0]"), ("shape.union", "messages[1].content[0]")]
+    );
+}
+
+#[test]
+fn validate_exits_0_on_a_valid_body_and_2_on_unusable_input() {
+    let file = data("simple_turn.invoke.json");
+    let (code, out) = verbatim(
+        &["validate", "--api", "invoke", "--model", SONNET4, "--json", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(json(&out), serde_json::json!({"valid": true, "diagnostics": []}));
+    // The same body read from standard input.
+    let body = std::fs::read(&file).unwrap();
+    assert_eq!(verbatim(&["validate", "--api", "invoke", "-"], Some(&body)).0, 0);
+
+    assert_eq!(verbatim(&["validate", "-"], Some(b"{not json")).0, 2);
+    assert_eq!(verbatim(&["validate", "-"], Some(b"[1, 2]")).0, 2);
+    assert_eq!(verbatim(&["validate", "/no/such/file.json"], None).0, 2);
+}
+
+#[test]
+fn repair_prints_the_fixed_request_with_its_fixes_and_the_result_validates() {
+    let file = data("tool_loop_crash.converse.json");
+    let (code, out) = verbatim(&["repair", "--model", SONNET4, file.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}");
+    let out = json(&out);
+    assert_eq!(out["diagnostics"], serde_json::json!([]));
+    let fix = &out["fixes"][0];
+    assert_eq!(fix["rule"], "tool.result_missing");
+    assert_eq!(fix["action"]["op"], "insert_block");
+    let request = &out["request"];
+    let results = &request["messages"][2]["content"];
+    assert_eq!(results[0]["toolResult"]["toolUseId"], "tooluse_1");
+    assert_eq!(results[1]["text"], "Are you still there?");
+    // The thinking went through untouched.
+    let original = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(request["messages"][1], original["messages"][1]);
+
+    let repaired = serde_json::to_vec(request).unwrap();
+    assert_eq!(verbatim(&["validate", "--model", SONNET4, "-"], Some(&repaired)).0, 0);
+
+    // What cannot be fixed stays an error, with exit status 1.
+    let broken = data("two_member_block.converse.json");
+    let (code, out) = verbatim(&["repair", broken.to_str().unwrap()], None);
+    assert_eq!(code, 1);
+    assert_eq!(json(&out)["diagnostics"][0]["rule"], "shape.union");
+}
+
+#[test]
+fn explain_maps_bedrock_errors_to_their_rules() {
+    let (code, out) = verbatim(
+        &[
+            "explain",
+            "--json",
+            "ValidationException: The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let out = json(&out);
+    assert_eq!(out["rules"][0]["rule"], "tool.config_missing");
+    assert!(out["rules"][0]["action"].as_str().unwrap().contains("recorded tool specs"));
+    assert_eq!(verbatim(&["explain", "the weather is nice"], None).0, 1);
+}
+
+/// The error messages users reported from Bedrock (in the shared recordings) each map to the
+/// rule of their category.
+#[test]
+fn explain_knows_every_reported_error() {
+    let dir = match std::env::var_os("VERBATIM_REAL_FIXTURES") {
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/real"),
+    };
+    let file = dir.join("errors_reported_in_issues.json");
+    if !file.is_file() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping reported errors: {} is absent", file.display());
+        }
+        assert!(std::env::var_os("VERBATIM_REAL_FIXTURES").is_none(), "{} missing", file.display());
+        return;
+    }
+    let reported = json(&std::fs::read_to_string(&file).unwrap());
+    let mut checked = 0;
+    for error in reported["errors"].as_array().unwrap() {
+        let message = error["message"].as_str().unwrap();
+        let (code, out) = verbatim(&["explain", "--json", message], None);
+        assert_eq!(code, 0, "no rule for: {message}");
+        let first = json(&out)["rules"][0]["rule"].as_str().unwrap().to_owned();
+        let category = error["category"].as_str().unwrap();
+        let expected = match category {
+            c if c.starts_with("thinking: final assistant") => "thinking.final_assistant",
+            "thinking: blocks in latest assistant message modified" => "thinking.prefix_changed",
+            "thinking: missing signature" => "thinking.unsigned",
+            "thinking: first block must be thinking" => "thinking.first_block",
+            "thinking vs tool_choice" => "tool.choice_forced",
+            "thinking budget" => "thinking.budget",
+            "role alternation" => "roles.alternate",
+            "tool ordering: missing toolResult" => "tool.result_missing",
+            "tool config required" => "tool.config_missing",
+            c if c.starts_with("tool result") => "tool_result.content",
+            "empty text block" => "text.blank",
+            c if c.starts_with("schema") || c.starts_with("tagged union") => {
+                assert!(
+                    first == "shape.unknown_key" || first == "invoke.body",
+                    "{category}: {first}"
+                );
+                checked += 1;
+                continue;
+            }
+            other => panic!("a category this test does not know: {other}"),
+        };
+        assert_eq!(first, expected, "{category}: {message}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} reported errors");
+}
