@@ -4,8 +4,8 @@
 //!
 //! - [`model`]: the vocabulary of a conversation ([`Request`], [`Message`], [`ContentBlock`],
 //!   [`Response`], ...) and its canonical stored form.
-//! - [`protocol`]: the pure wire logic, starting with the lossless [`converse`] and
-//!   [`anthropic`] codecs.
+//! - [`protocol`]: the pure wire logic: the lossless [`converse`] and [`anthropic`] codecs, and
+//!   the turn assembler ([`assemble`]) that checks and repairs requests against the [`rules`].
 //!
 //! ```no_run
 //! let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
@@ -23,4 +23,6 @@ pub use verbatim_model::{
     StopReason, ThinkingConfig, ThinkingMode, ToolUseId, Usage,
 };
 pub use verbatim_protocol as protocol;
-pub use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, converse};
+pub use verbatim_protocol::{
+    DecodeError, EncodeError, JsonPath, anthropic, assemble, capability, converse, rules,
+};
