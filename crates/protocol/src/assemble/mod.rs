@@ -333,16 +333,21 @@ pub fn encode(api: Api, request: &Request) -> Result<Value, crate::EncodeError> 
     }
 }
 
-/// The most fixes one repair applies before it stops (a guard against fixes that undo each
-/// other; each fix removes or settles one violation, so real requests stay far below it).
-const MAX_FIXES: usize = 100_000;
+/// The most fixes one repair applies: a few per message and block, plus the settings. Each
+/// fix removes or settles one violation, so a repair that reaches the bound has fixes undoing
+/// each other; it stops there and reports what remains instead of running on.
+fn max_fixes(request: &Request) -> usize {
+    let blocks: usize = request.messages.iter().map(|m| m.content.len()).sum();
+    64 + 4 * (request.messages.len() + blocks)
+}
 
 fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
     let mut fixes = Vec::new();
+    let limit = max_fixes(&state.request);
     loop {
         let mut findings = check::check(&state, context);
         let next = match policy {
-            Policy::Repair if fixes.len() < MAX_FIXES => {
+            Policy::Repair if fixes.len() < limit => {
                 findings.iter().position(|f| f.proposal.is_some())
             }
             _ => None,
