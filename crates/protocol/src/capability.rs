@@ -57,9 +57,6 @@ pub struct Capabilities {
     /// Whether replayed thinking is bound to the conversation prefix ("preserved thinking"):
     /// system, tools and every earlier message must be sent unchanged.
     pub prefix_binding: bool,
-    /// Whether thinking is interleaved with tool calls without a beta flag (adaptive models);
-    /// interleaving lets `budget_tokens` exceed `max_tokens`.
-    pub interleaved_by_default: bool,
     /// The model's output-token maximum, when known.
     pub max_output_tokens: Option<u32>,
     /// Whether video blocks are accepted.
@@ -88,7 +85,6 @@ const CLAUDE: Capabilities = Capabilities {
     forced_tool_choice: ForcedToolChoice::AdaptiveOrNone,
     tool_result_status: true,
     prefix_binding: false,
-    interleaved_by_default: false,
     max_output_tokens: None,
     video: false,
     audio: false,
@@ -106,7 +102,6 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     forced_tool_choice: ForcedToolChoice::WithoutThinking,
     tool_result_status: false,
     prefix_binding: true,
-    interleaved_by_default: false,
     max_output_tokens: None,
     video: false,
     audio: false,
@@ -120,63 +115,23 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     // replayed thinking is bound to the prefix (bedrock-rules R3.7, R4.1, R4.8).
     (
         "claude-opus-5-5",
-        row(
-            "claude-opus-5.5",
-            ALWAYS_ADAPTIVE,
-            false,
-            ForcedToolChoice::Never,
-            true,
-            true,
-            128_000,
-        ),
+        row("claude-opus-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
     ),
     (
         "claude-sonnet-5-5",
-        row(
-            "claude-sonnet-5.5",
-            ALWAYS_ADAPTIVE,
-            false,
-            ForcedToolChoice::Never,
-            true,
-            true,
-            128_000,
-        ),
+        row("claude-sonnet-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
     ),
     (
         "claude-haiku-5-5",
-        row(
-            "claude-haiku-5.5",
-            ALWAYS_ADAPTIVE,
-            false,
-            ForcedToolChoice::Never,
-            true,
-            true,
-            128_000,
-        ),
+        row("claude-haiku-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
     ),
     (
         "claude-fable-5-1",
-        row(
-            "claude-fable-5.1",
-            ALWAYS_ADAPTIVE,
-            false,
-            ForcedToolChoice::Never,
-            true,
-            true,
-            128_000,
-        ),
+        row("claude-fable-5.1", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
     ),
     (
         "claude-fable-5-2",
-        row(
-            "claude-fable-5.2",
-            ALWAYS_ADAPTIVE,
-            false,
-            ForcedToolChoice::Never,
-            true,
-            true,
-            128_000,
-        ),
+        row("claude-fable-5.2", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
     ),
     // Adaptive-only models (R4.1): manual and disabled thinking return 400.
     (
@@ -187,7 +142,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -199,7 +153,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -211,7 +164,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -223,7 +175,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -235,7 +186,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -248,7 +198,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -260,7 +209,6 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
@@ -272,103 +220,46 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
-            true,
             128_000,
         ),
     ),
     // Claude 4 / 4.1 / 4.5 and 3.7: manual thinking only, prefill allowed.
     (
         "claude-opus-4-5",
-        row(
-            "claude-opus-4.5",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            64_000,
-        ),
+        row("claude-opus-4.5", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     (
         "claude-sonnet-4-5",
-        row(
-            "claude-sonnet-4.5",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            64_000,
-        ),
+        row("claude-sonnet-4.5", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     (
         "claude-haiku-4-5",
-        row(
-            "claude-haiku-4.5",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            64_000,
-        ),
+        row("claude-haiku-4.5", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     (
         "claude-opus-4-1",
-        row(
-            "claude-opus-4.1",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            32_000,
-        ),
+        row("claude-opus-4.1", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 32_000),
     ),
     (
         "claude-opus-4",
-        row("claude-opus-4", MANUAL, true, ForcedToolChoice::WithoutThinking, false, false, 32_000),
+        row("claude-opus-4", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 32_000),
     ),
     (
         "claude-sonnet-4",
-        row(
-            "claude-sonnet-4",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            64_000,
-        ),
+        row("claude-sonnet-4", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     (
         "claude-3-7-sonnet",
-        row(
-            "claude-3.7-sonnet",
-            MANUAL,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            64_000,
-        ),
+        row("claude-3.7-sonnet", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     // Older Claude: no thinking.
     (
         "claude-3-5",
-        row(
-            "claude-3.5",
-            NO_THINKING,
-            true,
-            ForcedToolChoice::WithoutThinking,
-            false,
-            false,
-            8_192,
-        ),
+        row("claude-3.5", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 8_192),
     ),
     (
         "claude-3",
-        row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, false, 4_096),
+        row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096),
     ),
     // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input.
     (
@@ -383,14 +274,12 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ),
 ];
 
-#[allow(clippy::too_many_arguments)]
 const fn row(
     family: &'static str,
     thinking: ThinkingModes,
     prefill: bool,
     forced_tool_choice: ForcedToolChoice,
     prefix_binding: bool,
-    interleaved_by_default: bool,
     max_output_tokens: u32,
 ) -> Capabilities {
     Capabilities {
@@ -399,7 +288,6 @@ const fn row(
         prefill,
         forced_tool_choice,
         prefix_binding,
-        interleaved_by_default,
         max_output_tokens: Some(max_output_tokens),
         ..CLAUDE
     }

@@ -129,6 +129,22 @@ impl Action {
         )
     }
 
+    /// The first message the action changes, for actions that change the history.
+    pub fn message_index(&self) -> Option<usize> {
+        match self {
+            Action::DropBlock { message, .. }
+            | Action::DropThinking { message }
+            | Action::DropMessage { message }
+            | Action::MergeWithNext { message }
+            | Action::ResultsFirst { message }
+            | Action::InsertBlock { message, .. }
+            | Action::InsertMessage { message, .. }
+            | Action::ReplaceBlock { message, .. }
+            | Action::DropMessageUnmapped { message } => Some(*message),
+            _ => None,
+        }
+    }
+
     pub(crate) fn apply(&self, state: &mut State) -> Result<(), ReplayError> {
         let request = &mut state.request;
         match self {
@@ -214,12 +230,19 @@ pub(crate) fn is_thinking(block: &ContentBlock) -> bool {
     matches!(block, ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_))
 }
 
-/// Stable partition: tool results first.
+/// Stable partition: tool results first. A cache point stays with the block before it (in
+/// Anthropic it is that block's `cache_control`).
 pub(crate) fn results_first(content: &mut Vec<ContentBlock>) {
-    let (mut results, rest): (Vec<_>, Vec<_>) =
-        content.drain(..).partition(|b| matches!(b, ContentBlock::ToolResult(_)));
-    results.extend(rest);
-    *content = results;
+    let mut units: Vec<Vec<ContentBlock>> = Vec::new();
+    for block in content.drain(..) {
+        match (&block, units.last_mut()) {
+            (ContentBlock::CachePoint(_), Some(unit)) => unit.push(block),
+            _ => units.push(vec![block]),
+        }
+    }
+    let (results, rest): (Vec<_>, Vec<_>) =
+        units.into_iter().partition(|unit| matches!(unit[0], ContentBlock::ToolResult(_)));
+    content.extend(results.into_iter().chain(rest).flatten());
 }
 
 fn check_message(messages: &[Message], index: usize) -> Result<(), ReplayError> {

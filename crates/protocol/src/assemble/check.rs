@@ -50,8 +50,14 @@ const CONVERSE_TOP_LEVEL: &[&str] = &[
     "serviceTier",
 ];
 /// Anthropic request members the model keeps as unmapped keys.
-const ANTHROPIC_TOP_LEVEL: &[&str] =
-    &["metadata", "output_config", "service_tier", "container", "context_management"];
+const ANTHROPIC_TOP_LEVEL: &[&str] = &[
+    "metadata",
+    "output_config",
+    "service_tier",
+    "container",
+    "context_management",
+    "mcp_servers",
+];
 
 /// A violation and the action repair would take.
 pub(crate) struct Finding {
@@ -87,7 +93,7 @@ impl Out<'_> {
         proposal: Option<Action>,
     ) {
         let what = what.into();
-        let bedrock = rule.bedrock_text(&at.dotted(), detail);
+        let bedrock = rule.bedrock_text_for(self.api(), &at.dotted(), detail);
         let message = match severity {
             _ if bedrock.is_empty() => what,
             Severity::Error => format!("{what}. Bedrock answers: {bedrock}"),
@@ -206,7 +212,8 @@ fn open_turn(messages: &[Message]) -> Option<usize> {
     first
 }
 
-/// The dialect's name for the first block of a message (`nothing` when it is empty).
+/// The dialect's name for the first block of a message (`nothing` when it is empty). Thinking
+/// errors come from the Anthropic layer and name blocks its way (`tool_use`) on both APIs.
 fn first_kind(api: Api, message: &Message) -> &'static str {
     message.content.first().map_or("nothing", |b| wire::kind(api, b))
 }
@@ -288,12 +295,22 @@ fn settings(out: &mut Out<'_>, shape: &Shape) {
 }
 
 fn unknown_top_level(out: &mut Out<'_>) {
-    let (known, own) = match out.api() {
-        Api::Converse => (CONVERSE_TOP_LEVEL, &out.request().unmapped.converse),
-        Api::InvokeModel => (ANTHROPIC_TOP_LEVEL, &out.request().unmapped.anthropic),
+    let request = out.request();
+    // On InvokeModel, top-level keys the model has no field for are kept as model fields.
+    let (known, keys): (&[&str], Vec<&String>) = match out.api() {
+        Api::Converse => (CONVERSE_TOP_LEVEL, request.unmapped.converse.keys().collect()),
+        Api::InvokeModel => (
+            ANTHROPIC_TOP_LEVEL,
+            request
+                .unmapped
+                .anthropic
+                .keys()
+                .chain(request.model_fields.iter().flat_map(|fields| fields.keys()))
+                .collect(),
+        ),
     };
     let unknown: Vec<String> =
-        own.keys().filter(|k| !known.contains(&k.as_str())).cloned().collect();
+        keys.into_iter().filter(|k| !known.contains(&k.as_str())).cloned().collect();
     for key in unknown {
         let what = format!("`{key}` is not a field of the request this version knows");
         let path = JsonPath::root().key(key.clone());
@@ -371,8 +388,10 @@ fn budget(
         out.fix(Rule::ThinkingBudget, path, what, detail, set(MIN_BUDGET));
         return;
     }
-    let interleaved = out.context.caps.interleaved_by_default
-        || request.beta.as_ref().is_some_and(|b| b.iter().any(|f| f == INTERLEAVED_BETA));
+    // Interleaved thinking (a beta flag with manual thinking) budgets the whole turn, so the
+    // budget may exceed max_tokens; adaptive thinking has no budget to check.
+    let interleaved =
+        request.beta.as_ref().is_some_and(|b| b.iter().any(|f| f == INTERLEAVED_BETA));
     if let Some(max) = max_tokens
         && budget >= max
         && !interleaved
@@ -517,9 +536,14 @@ fn valid_tool_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn valid_tool_use_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+/// Converse takes `[a-zA-Z0-9_.:-]{1,64}`; the Anthropic layer behind InvokeModel takes only
+/// `[a-zA-Z0-9_-]`.
+fn valid_tool_use_id(api: Api, id: &str) -> bool {
+    let extra = |b: u8| match api {
+        Api::Converse => matches!(b, b'_' | b'.' | b':' | b'-'),
+        Api::InvokeModel => matches!(b, b'_' | b'-'),
+    };
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || extra(b))
 }
 
 fn tools(out: &mut Out<'_>) {
@@ -796,6 +820,8 @@ fn messages(out: &mut Out<'_>) {
                             "",
                             Some(Action::DropThinking { message: i }),
                         );
+                    } else if first_thinking(message) == Some(j) {
+                        other_surface(out, i, path);
                     }
                 }
                 ContentBlock::RedactedThinking(_) => {
@@ -810,6 +836,8 @@ fn messages(out: &mut Out<'_>) {
                             "",
                             Action::DropThinking { message: i },
                         );
+                    } else if first_thinking(message) == Some(j) {
+                        other_surface(out, i, path);
                     }
                 }
                 ContentBlock::Image(image) => {
@@ -935,8 +963,12 @@ fn messages(out: &mut Out<'_>) {
                         );
                     }
                     let id = tool_use.id.as_str();
-                    if !valid_tool_use_id(id) {
-                        let what = format!("tool use id `{id}` must be 1-64 of [a-zA-Z0-9_.:-]");
+                    if !valid_tool_use_id(api, id) {
+                        let pattern = match api {
+                            Api::Converse => "[a-zA-Z0-9_.:-]",
+                            Api::InvokeModel => "[a-zA-Z0-9_-]",
+                        };
+                        let what = format!("tool use id `{id}` must be 1-64 of {pattern}");
                         out.error(Rule::ToolUseId, out.field(i, j, Field::ToolUseId), what, id);
                     }
                     if !valid_tool_name(&tool_use.name) {
@@ -1016,6 +1048,26 @@ fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
     (base_model(&producer.model_id) != base_model(target)).then(|| producer.model_id.clone())
 }
 
+fn first_thinking(message: &Message) -> Option<usize> {
+    message.content.iter().position(is_thinking)
+}
+
+/// Thinking produced on the other API surface is sent converted (redacted data base64-decoded
+/// or encoded once). The mapping follows the recordings but was never confirmed live, so the
+/// switch is reported rather than made silently.
+fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
+    let Some(Some(producer)) = out.state.provenance.get(i) else { return };
+    if producer.api == out.api() {
+        return;
+    }
+    let what = format!(
+        "thinking produced on {} is sent on {}; send a turn with thinking on the API that produced it",
+        producer.api.as_str(),
+        out.api().as_str()
+    );
+    out.push(Rule::ThinkingForeign, Severity::Warning, path, what, "", None);
+}
+
 fn unmapped_keys(unmapped: &verbatim_model::Unmapped) -> String {
     let keys: Vec<&str> =
         unmapped.converse.keys().chain(unmapped.anthropic.keys()).map(String::as_str).collect();
@@ -1074,7 +1126,8 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
     };
     if empty {
         let action = replace(ToolResult { content: placeholder(), ..result.clone() });
-        if result.status == Some(ToolResultStatus::Error) {
+        // The empty-error-result rejection is Bedrock's own (Converse) validation.
+        if result.status == Some(ToolResultStatus::Error) && out.api() == Api::Converse {
             let detail = format!(
                 "The content field at {}.toolResult cannot be empty when status value is error.",
                 path.dotted()
@@ -1211,7 +1264,14 @@ fn roles(out: &mut Out<'_>) {
             _ => (Severity::Error, "two user messages in a row"),
         };
         let proposal = (!thinking_second).then_some(Action::MergeWithNext { message: i - 1 });
-        out.push(Rule::Alternation, severity, wire::message(i).key("role"), what, "", proposal);
+        out.push(
+            Rule::Alternation,
+            severity,
+            wire::message(i).key("role"),
+            what,
+            a.role.as_str(),
+            proposal,
+        );
     }
     let Some(last) = messages.last() else { return };
     let i = messages.len() - 1;
@@ -1308,7 +1368,8 @@ fn pairing(out: &mut Out<'_>) {
         let mut leading = true;
         for (j, block) in message.content.iter().enumerate() {
             let ContentBlock::ToolResult(result) = block else {
-                leading = false;
+                // A cache point belongs to the block before it (Anthropic's cache_control).
+                leading &= matches!(block, ContentBlock::CachePoint(_));
                 continue;
             };
             let id = result.tool_use_id.as_str();
@@ -1392,7 +1453,9 @@ fn pairing(out: &mut Out<'_>) {
                 let at = next
                     .content
                     .iter()
-                    .take_while(|b| matches!(b, ContentBlock::ToolResult(_)))
+                    .take_while(|b| {
+                        matches!(b, ContentBlock::ToolResult(_) | ContentBlock::CachePoint(_))
+                    })
                     .count();
                 Action::InsertBlock { message: i + 1, block: at, content: synthesized(first) }
             }
@@ -1477,7 +1540,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
         }
         let only_thinking = message.content.iter().all(is_thinking);
         if !starts_with_thinking(message) {
-            let found = wire::kind(out.api(), &message.content[0]);
+            let found = wire::kind(Api::InvokeModel, &message.content[0]);
             let what = format!("an assistant message with thinking starts with {found}");
             let proposal = (!protected(i)).then_some(Action::DropThinking { message: i });
             out.push(Rule::ThinkingFirst, Severity::Error, out.block(i, 0), what, found, proposal);
@@ -1517,7 +1580,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
             return;
         }
         if shape.thinking_on && !starts_with_thinking(last) {
-            let found = first_kind(out.api(), last);
+            let found = first_kind(Api::InvokeModel, last);
             let what = "thinking is on and the final assistant message (a prefill) does not start with thinking";
             out.push(
                 Rule::ThinkingFinalAssistant,
@@ -1543,7 +1606,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
     let starts = starts_with_thinking(&messages[l]);
     let path = out.block(l, 0);
     if shape.thinking_on && !starts {
-        let found = first_kind(out.api(), &messages[l]);
+        let found = first_kind(Api::InvokeModel, &messages[l]);
         let what = "thinking is on but the unfinished tool loop was produced without it (a tool loop is one assistant turn; thinking may change at the next user turn)";
         let proposal = (!caps.thinking.always_on && request.thinking.is_some())
             .then_some(Action::SetThinking { thinking: None });
@@ -1551,27 +1614,41 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
         return;
     }
     let started = out.context.open_turn_thinking.cloned();
+    // The loop's own setting is restored only where this model accepts it; otherwise the mode
+    // check and this one would undo each other.
+    let restorable = |config: &ThinkingConfig| match config.mode {
+        ThinkingMode::Enabled { .. } => caps.thinking.enabled,
+        ThinkingMode::Adaptive { .. } => caps.thinking.adaptive,
+        ThinkingMode::Disabled => caps.thinking.disabled,
+    };
     if !shape.thinking_on && starts {
         let what = "thinking is off but the unfinished tool loop was produced with it; the setting may change at the next user turn";
         let proposal = match started {
-            Some(Some(config)) => Some(Action::SetThinking { thinking: Some(config) }),
+            Some(Some(config)) if restorable(&config) => {
+                Some(Action::SetThinking { thinking: Some(config) })
+            }
             _ => None,
         };
         out.push(Rule::ThinkingToggle, Severity::Error, path, what, "", proposal);
         return;
     }
+    let kind = |config: Option<&ThinkingConfig>| config.map(|c| std::mem::discriminant(&c.mode));
     if let Some(Some(config)) = started
         && shape.thinking_on
         && request.thinking.as_ref() != Some(&config)
     {
-        let what = "the thinking setting changed inside an unfinished tool loop; it may change at the next user turn";
-        out.fix(
-            Rule::ThinkingToggle,
-            out.setting(Setting::Thinking),
-            what,
-            "",
-            Action::SetThinking { thinking: Some(config) },
-        );
+        let path = out.setting(Setting::Thinking);
+        if kind(request.thinking.as_ref()) != kind(Some(&config)) {
+            let what = "the thinking mode changed inside an unfinished tool loop; it may change at the next user turn";
+            let proposal =
+                restorable(&config).then_some(Action::SetThinking { thinking: Some(config) });
+            out.push(Rule::ThinkingToggle, Severity::Error, path, what, "", proposal);
+        } else {
+            // A budget or effort change: documented as a turn-boundary change, but other
+            // rules (budget below max_tokens) may have asked for it, so it is only reported.
+            let what = "the thinking budget or effort changed inside an unfinished tool loop; the documentation asks to change it at the next user turn";
+            out.push(Rule::ThinkingToggle, Severity::Warning, path, what, "", None);
+        }
     }
 }
 
@@ -1706,7 +1783,7 @@ pub(crate) fn body_too_large(len: usize) -> Diagnostic {
 
 /// The shape errors of a body that does not decode: each message is decoded on its own, and
 /// the rest of the body without its messages, so one broken block does not hide another.
-pub(crate) fn shape_errors(api: Api, mut value: Value) -> Vec<Diagnostic> {
+pub(crate) fn shape_errors(api: Api, mut value: Value, error: DecodeError) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     let messages = value
         .as_object_mut()
@@ -1738,7 +1815,14 @@ pub(crate) fn shape_errors(api: Api, mut value: Value) -> Vec<Diagnostic> {
                 &JsonPath::root(),
             ));
         }
-        None => {}
+        None => {
+            let kind = DecodeErrorKind::MissingField { field: "messages" };
+            errors.push(shape_error(DecodeError::new(JsonPath::root(), kind), &JsonPath::root()));
+        }
+    }
+    if errors.is_empty() {
+        // The parts decode on their own but not together: report the whole body's error.
+        errors.push(shape_error(error, &JsonPath::root()));
     }
     errors
 }

@@ -307,9 +307,9 @@ fn check_body(
             diagnostics.extend(assembly.diagnostics);
             Ok(BodyReport { request: Some(assembly.request), fixes: assembly.fixes, diagnostics })
         }
-        Err(_) => {
+        Err(error) => {
             let mut diagnostics = size;
-            diagnostics.extend(check::shape_errors(api, value));
+            diagnostics.extend(check::shape_errors(api, value, error));
             Ok(BodyReport { request: None, fixes: Vec::new(), diagnostics })
         }
     }
@@ -342,14 +342,17 @@ fn max_fixes(request: &Request) -> usize {
 }
 
 fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
-    let mut fixes = Vec::new();
+    let mut fixes: Vec<Fix> = Vec::new();
     let limit = max_fixes(&state.request);
     loop {
         let mut findings = check::check(&state, context);
         let next = match policy {
-            Policy::Repair if fixes.len() < limit => {
-                findings.iter().position(|f| f.proposal.is_some())
-            }
+            Policy::Repair if fixes.len() < limit => findings.iter().position(|f| {
+                f.proposal.as_ref().is_some_and(|action| {
+                    (f.diagnostic.severity == Severity::Error || harmless(&state, context, action))
+                        && !repeats_setting(&fixes, action)
+                })
+            }),
             _ => None,
         };
         let Some(next) = next else {
@@ -363,4 +366,21 @@ fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
         action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
         fixes.push(Fix { diagnostic: finding.diagnostic, action });
     }
+}
+
+/// Whether repair may apply the fix of a warning. Bedrock may accept what a warning names, so
+/// its fix must cost nothing: on models that bind thinking to the conversation prefix, an edit
+/// to the history before a message that carries thinking would invalidate that thinking.
+fn harmless(state: &State, context: &Context<'_>, action: &Action) -> bool {
+    if !action.changes_history() || !context.caps.prefix_binding {
+        return true;
+    }
+    let from = action.message_index().unwrap_or(0);
+    !state.request.messages.iter().skip(from).any(|m| m.content.iter().any(action::is_thinking))
+}
+
+/// A settings fix applied before and proposed again means two rules undo each other; repair
+/// stops there and reports what remains.
+fn repeats_setting(fixes: &[Fix], action: &Action) -> bool {
+    !action.changes_history() && fixes.iter().any(|fix| &fix.action == action)
 }

@@ -208,7 +208,7 @@ fn thinking_enabled_mid_loop_is_deferred_to_the_next_user_turn() {
     assert!(
         strict.diagnostics[0]
             .message
-            .contains("Expected `thinking` or `redacted_thinking`, but found `toolUse`")
+            .contains("Expected `thinking` or `redacted_thinking`, but found `tool_use`")
     );
     let repaired = assemble(&history, &turn, Policy::Repair);
     assert!(repaired.is_valid());
