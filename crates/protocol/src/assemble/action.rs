@@ -114,6 +114,12 @@ pub enum Action {
 #[error("{0}")]
 pub struct ReplayError(String);
 
+impl ReplayError {
+    pub(crate) fn new(message: String) -> ReplayError {
+        ReplayError(message)
+    }
+}
+
 impl Action {
     /// True for actions that change the conversation history (to be recorded and replayed on
     /// every later request); false for those that only change this request's settings.
@@ -145,6 +151,21 @@ impl Action {
         }
     }
 
+    /// A digest of the messages this history change reads in `state` (the message it edits;
+    /// both messages of a merge; the message an inserted one follows). `None` for settings.
+    pub(crate) fn guard(&self, state: &State) -> Option<String> {
+        let messages = &state.request.messages;
+        let index = self.message_index()?;
+        let read: Vec<&Message> = match self {
+            Action::MergeWithNext { .. } => messages.iter().skip(index).take(2).collect(),
+            Action::InsertMessage { .. } => {
+                index.checked_sub(1).and_then(|i| messages.get(i)).into_iter().collect()
+            }
+            _ => messages.get(index).into_iter().collect(),
+        };
+        Some(super::prefix::digest(&read))
+    }
+
     pub(crate) fn apply(&self, state: &mut State) -> Result<(), ReplayError> {
         let request = &mut state.request;
         match self {
@@ -166,14 +187,14 @@ impl Action {
             }
             Action::MergeWithNext { message } => {
                 check_message(&request.messages, *message + 1)?;
-                let next = request.messages.remove(*message + 1);
-                let first = &mut request.messages[*message];
-                if first.role != next.role {
+                if request.messages[*message].role != request.messages[*message + 1].role {
                     return Err(ReplayError(format!(
                         "messages {message} and {} have different roles",
                         message + 1
                     )));
                 }
+                let next = request.messages.remove(*message + 1);
+                let first = &mut request.messages[*message];
                 first.content.extend(next.content);
                 if first.role == Role::User {
                     results_first(&mut first.content);

@@ -79,6 +79,10 @@ pub struct Fix {
     pub diagnostic: Diagnostic,
     /// The change made.
     pub action: Action,
+    /// For a history change: a digest of the messages it read, so replaying it on another
+    /// history fails instead of editing the wrong message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
 }
 
 /// Whether to change the request.
@@ -122,8 +126,10 @@ pub struct TurnConfig {
     /// when known (`Some(None)`: it started without thinking). A tool loop is one assistant
     /// turn, so the setting may only change at the next user turn.
     pub open_turn_thinking: Option<Option<ThinkingConfig>>,
-    /// Fixes decided on earlier requests, replayed first and in order.
-    pub recorded_fixes: Vec<Action>,
+    /// Fixes decided on earlier requests, in order. Those that change the history
+    /// ([`Action::changes_history`]) are replayed first, each checked against its guard;
+    /// settings fixes are decided again for every request.
+    pub recorded_fixes: Vec<Fix>,
 }
 
 impl TurnConfig {
@@ -201,8 +207,18 @@ pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -
     let mut state =
         State { request, provenance: history.iter().map(|h| h.provenance.clone()).collect() };
     let mut replay_failure = None;
-    for (i, action) in turn.recorded_fixes.iter().enumerate() {
-        if let Err(error) = action.apply(&mut state) {
+    for (i, fix) in turn.recorded_fixes.iter().enumerate() {
+        if !fix.action.changes_history() {
+            continue;
+        }
+        let guarded = match (&fix.guard, fix.action.guard(&state)) {
+            (Some(expected), Some(found)) if *expected != found => Err(ReplayError::new(format!(
+                "messages[{}] is not the message the fix was decided on",
+                fix.action.message_index().unwrap_or(0)
+            ))),
+            _ => Ok(()),
+        };
+        if let Err(error) = guarded.and_then(|()| fix.action.apply(&mut state)) {
             replay_failure = Some(Diagnostic {
                 rule: Rule::Malformed,
                 severity: Severity::Error,
@@ -363,8 +379,9 @@ fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
         };
         let finding = findings.swap_remove(next);
         let action = finding.proposal.expect("found by its proposal");
+        let guard = action.guard(&state);
         action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
-        fixes.push(Fix { diagnostic: finding.diagnostic, action });
+        fixes.push(Fix { diagnostic: finding.diagnostic, action, guard });
     }
 }
 

@@ -1,7 +1,7 @@
 //! Prefix hashes: what a thinking block is bound to on models with preserved thinking.
 
 use sha2::{Digest, Sha256};
-use verbatim_model::Request;
+use verbatim_model::{Message, Request};
 
 /// The hash of the prefix of `request` that precedes message `upto`: its system prompt, its
 /// tools and its first `upto` messages, in their canonical (stored) form. An assistant
@@ -42,4 +42,14 @@ fn feed<T: serde::Serialize>(hasher: &mut Sha256, value: &T) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A short digest of some messages (128 bits of SHA-256 over their canonical form), used to
+/// check that a recorded fix is replayed on the messages it was decided on.
+pub(crate) fn digest(messages: &[&Message]) -> String {
+    let mut hasher = Sha256::new();
+    for message in messages {
+        feed(&mut hasher, message);
+    }
+    hex(&hasher.finalize()[..16])
 }

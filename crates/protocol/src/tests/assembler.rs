@@ -10,7 +10,7 @@ use verbatim_model::{
 };
 
 use crate::assemble::{
-    Action, Assembly, Policy, Severity, TurnConfig, assemble, prefix_hash, validate_body,
+    Action, Assembly, Fix, Policy, Severity, TurnConfig, assemble, prefix_hash, validate_body,
 };
 use crate::rules::Rule;
 
@@ -101,8 +101,8 @@ fn thinking_of(messages: &[Message]) -> Vec<(String, Option<String>)> {
 /// of the same history must give the same request with nothing left to fix.
 fn assert_replays(history: &[HistoryMessage], turn: &TurnConfig, assembly: &Assembly) {
     let mut replay = turn.clone();
-    replay.recorded_fixes =
-        assembly.fixes.iter().map(|f| f.action.clone()).filter(Action::changes_history).collect();
+    // The store records every fix; only history changes are replayed.
+    replay.recorded_fixes = assembly.fixes.clone();
     // Settings fixes are decided per request; take them as the settings of this turn.
     for fix in assembly.fixes.iter().filter(|f| !f.action.changes_history()) {
         match &fix.action {
@@ -173,13 +173,16 @@ fn repair_is_replayed_identically_on_a_longer_history() {
     ];
     let turn = turn(SONNET4);
     let first = assemble(&history, &turn, Policy::Repair);
-    let recorded: Vec<Action> =
-        first.fixes.iter().map(|f| f.action.clone()).filter(Action::changes_history).collect();
+    // Stored and read back as JSON, as the store does.
+    let recorded: Vec<Fix> =
+        serde_json::from_value(serde_json::to_value(&first.fixes).unwrap()).unwrap();
+    assert_eq!(recorded, first.fixes);
     assert_eq!(recorded.len(), 1);
+    assert!(recorded[0].guard.is_some());
     history.push(assistant(SONNET4, vec![thinking("Answer now."), ContentBlock::text("Yes.")]));
     history.push(user(vec![ContentBlock::text("Thanks")]));
     let mut later = turn.clone();
-    later.recorded_fixes = recorded;
+    later.recorded_fixes = recorded.clone();
     let second = assemble(&history, &later, Policy::Repair);
     assert!(second.fixes.is_empty(), "{:?}", second.fixes);
     assert!(second.is_valid());
@@ -187,11 +190,52 @@ fn repair_is_replayed_identically_on_a_longer_history() {
 
     // A recorded fix that does not fit the history is an error, not a silent edit.
     let mut wrong = turn.clone();
-    wrong.recorded_fixes =
-        vec![Action::DropBlock { message: 0, block: 0, kind: "toolUse".to_owned() }];
+    let mut misplaced = recorded[0].clone();
+    misplaced.action = Action::DropBlock { message: 0, block: 0, kind: "toolUse".to_owned() };
+    misplaced.guard = None;
+    wrong.recorded_fixes = vec![misplaced];
     let refused = assemble(&history, &wrong, Policy::Strict);
     assert!(!refused.is_valid());
     assert!(refused.diagnostics[0].message.contains("recorded fix 0 does not apply"));
+}
+
+#[test]
+fn recorded_fixes_replayed_on_another_history_are_refused() {
+    // Fixes decided on one history: a leading assistant message dropped, then the two user
+    // messages it separated merged.
+    let decided_on = vec![
+        user(vec![ContentBlock::text("Hi")]),
+        user(vec![ContentBlock::text("Hello?")]),
+        assistant(SONNET4, vec![ContentBlock::text("Hello.")]),
+        user(vec![ContentBlock::text("Bye")]),
+    ];
+    let mut turn = turn(SONNET4);
+    turn.thinking = None;
+    let repaired = assemble(&decided_on, &turn, Policy::Repair);
+    assert_eq!(repaired.fixes.len(), 1);
+    assert_eq!(repaired.fixes[0].action, Action::MergeWithNext { message: 0 });
+
+    // The same actions on a history whose first messages differ must not apply.
+    let other = vec![
+        user(vec![ContentBlock::text("Something else")]),
+        user(vec![ContentBlock::text("Entirely")]),
+        assistant(SONNET4, vec![ContentBlock::text("important answer")]),
+        user(vec![ContentBlock::text("Bye")]),
+    ];
+    let mut replay = turn.clone();
+    replay.recorded_fixes = repaired.fixes.clone();
+    let refused = assemble(&other, &replay, Policy::Strict);
+    assert!(!refused.is_valid());
+    assert!(refused.diagnostics[0].message.contains("not the message the fix was decided on"));
+    assert_eq!(refused.request.messages.len(), 4, "nothing was merged");
+    // Without the guard, structural checks still refuse a merge of different roles.
+    let mut unguarded = repaired.fixes[0].clone();
+    unguarded.guard = None;
+    unguarded.action = Action::MergeWithNext { message: 1 };
+    replay.recorded_fixes = vec![unguarded];
+    let refused = assemble(&other, &replay, Policy::Strict);
+    assert!(refused.diagnostics[0].message.contains("different roles"));
+    assert_eq!(refused.request.messages.len(), 4);
 }
 
 #[test]

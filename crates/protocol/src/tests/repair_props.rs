@@ -422,8 +422,7 @@ fn thinking_blocks(messages: &[Message]) -> Vec<(String, String)> {
 
 fn replay(history: &[HistoryMessage], turn: &TurnConfig, repaired: &Assembly) -> Assembly {
     let mut replay = turn.clone();
-    replay.recorded_fixes =
-        repaired.fixes.iter().map(|f| f.action.clone()).filter(Action::changes_history).collect();
+    replay.recorded_fixes = repaired.fixes.clone();
     for fix in &repaired.fixes {
         match &fix.action {
             Action::SetThinking { thinking } => replay.thinking = thinking.clone(),
