@@ -417,7 +417,6 @@ fn sampling_with_thinking(
         let inference = InferenceConfig { temperature: None, ..inference.clone() };
         let action = Action::SetInference { inference: Some(inference) };
         out.fix(Rule::ThinkingSampling, out.setting(Setting::Temperature), what, detail, action);
-        return;
     }
     if inference.top_p.is_some() {
         let detail = "top_p must be unset when thinking is enabled.";
@@ -425,7 +424,6 @@ fn sampling_with_thinking(
         let action = Action::SetInference { inference: Some(inference) };
         let what = "top_p is set while thinking is on";
         out.fix(Rule::ThinkingSampling, out.setting(Setting::TopP), what, detail, action);
-        return;
     }
     if request.top_k.is_some() {
         let detail = "`top_k` must be unset when thinking is enabled.";
@@ -454,7 +452,6 @@ fn ranges(out: &mut Out<'_>, inference: &InferenceConfig) {
         let detail = format!("{name}: Input should be less than or equal to 1");
         let action = Action::SetInference { inference: Some(fixed) };
         out.fix(Rule::Sampling, out.setting(setting), what, &detail, action);
-        return;
     }
     if let Some(stops) = &inference.stop_sequences {
         let path = out.setting(Setting::StopSequences);
@@ -582,7 +579,6 @@ fn tools(out: &mut Out<'_>) {
                         &detail,
                         action,
                     );
-                    return;
                 }
                 let schema_ok = spec
                     .input_schema
@@ -610,9 +606,7 @@ fn tools(out: &mut Out<'_>) {
                     );
                     let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
                     out.fix(Rule::CachePlacement, path, what, &detail, action);
-                    return;
-                }
-                if k == 0 {
+                } else if k == 0 {
                     let fixed: Vec<Tool> = tools[1..].to_vec();
                     let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
                     out.fix(
@@ -622,14 +616,11 @@ fn tools(out: &mut Out<'_>) {
                         "There is nothing available to cache",
                         action,
                     );
-                    return;
-                }
-                if let Some(ttl) = bad_ttl(point) {
+                } else if let Some(ttl) = bad_ttl(point) {
                     let mut fixed = tools.clone();
                     fixed[k] = Tool::CachePoint(CachePoint { ttl: None });
                     let action = Action::SetTools { tools: Some(fixed) };
                     out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
-                    return;
                 }
             }
             Tool::System(_) | Tool::Unknown(_) => {}
@@ -670,7 +661,6 @@ fn system(out: &mut Out<'_>) {
                     "Invalid length for parameter system[{k}].text, value: 0, valid min length: 1"
                 );
                 out.fix(Rule::BlankText, path, "a blank system text block", &detail, without(k));
-                return;
             }
             SystemBlock::CachePoint(_) if k == 0 => {
                 out.fix(
@@ -680,7 +670,6 @@ fn system(out: &mut Out<'_>) {
                     "There is nothing available to cache",
                     without(k),
                 );
-                return;
             }
             SystemBlock::CachePoint(point) => {
                 if let Some(ttl) = bad_ttl(point) {
@@ -688,7 +677,6 @@ fn system(out: &mut Out<'_>) {
                     fixed[k] = SystemBlock::CachePoint(CachePoint { ttl: None });
                     let action = Action::SetSystem { system: Some(SystemPrompt::Blocks(fixed)) };
                     out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
-                    return;
                 }
             }
             _ => {}
@@ -1117,7 +1105,6 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
         let what = format!("{} does not take toolResult.status", out.context.caps.family);
         let action = replace(ToolResult { status: None, ..result.clone() });
         out.fix(Rule::ToolResultStatus, out.field(i, j, Field::ToolResultStatus), what, "", action);
-        return;
     }
     let empty = match &result.content {
         None => true,
@@ -1172,7 +1159,7 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
                     item_path.dotted()
                 );
                 out.fix(Rule::ToolResultContent, item_path, what, &detail, action);
-                return;
+                continue;
             }
             ToolResultBlock::Text { text } if text.trim().is_empty() => {
                 let mut fixed = blocks.clone();
@@ -1190,7 +1177,7 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
                     "messages: text content blocks must be non-empty",
                     Some(action),
                 );
-                return;
+                continue;
             }
             _ => {}
         }
@@ -1386,7 +1373,7 @@ fn pairing(out: &mut Out<'_>) {
                     id,
                     Some(drop),
                 );
-                return;
+                continue;
             }
             if !seen.insert(id) {
                 let what = format!("a second result for `{id}`");
@@ -1400,7 +1387,7 @@ fn pairing(out: &mut Out<'_>) {
                     "",
                     Some(drop),
                 );
-                return;
+                continue;
             }
             if !leading {
                 let what = "tool results after other content; results come first";
@@ -1416,7 +1403,7 @@ fn pairing(out: &mut Out<'_>) {
                     &missing.to_string(),
                     Action::ResultsFirst { message: i },
                 );
-                return;
+                break;
             }
         }
     }
@@ -1473,7 +1460,7 @@ fn pairing(out: &mut Out<'_>) {
             &missing.join(", "),
             Some(action),
         );
-        return;
+        continue;
     }
     let history_tools: Vec<&str> = messages
         .iter()
@@ -1544,7 +1531,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
             let what = format!("an assistant message with thinking starts with {found}");
             let proposal = (!protected(i)).then_some(Action::DropThinking { message: i });
             out.push(Rule::ThinkingFirst, Severity::Error, out.block(i, 0), what, found, proposal);
-            return;
+            continue;
         }
         // Consecutive assistant messages are read as one (see roles.alternate), so thinking
         // may end a message that another assistant message follows.
@@ -1570,7 +1557,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
                 "",
                 proposal,
             );
-            return;
+            continue;
         }
     }
     if shape.prefill {
@@ -1729,7 +1716,6 @@ fn cache_points(out: &mut Out<'_>) {
             _ => (path_of(out, &points[MAX_CACHE_POINTS].0), None),
         };
         out.push(Rule::CacheCount, Severity::Error, path, what, &found, proposal);
-        return;
     }
     let mut seen_short = false;
     for (at, ttl) in &points {
@@ -1758,7 +1744,6 @@ fn cache_points(out: &mut Out<'_>) {
                 }
             };
             out.push(Rule::CacheTtl, Severity::Error, path_of(out, at), what, detail, proposal);
-            return;
         }
         seen_short |= !long;
     }
