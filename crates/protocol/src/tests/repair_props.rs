@@ -6,12 +6,15 @@
 use proptest::prelude::*;
 use serde_json::{Number, json};
 use verbatim_model::{
-    Api, CachePoint, ContentBlock, HistoryMessage, InferenceConfig, Message, Provenance, Role,
-    ThinkingBlock, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind, ToolResult,
-    ToolResultBlock, ToolResultContent, ToolSpec, ToolUse, Unmapped,
+    Api, CachePoint, ContentBlock, HistoryMessage, InferenceConfig, Message, Provenance,
+    RedactedForm, RedactedThinking, Role, ThinkingBlock, ThinkingConfig, ThinkingMode, Tool,
+    ToolChoice, ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolSpec, ToolUse,
+    Unmapped,
 };
 
-use crate::assemble::{Action, Assembly, Policy, TurnConfig, assemble, encode, validate_body};
+use crate::assemble::{
+    Action, Assembly, Policy, TurnConfig, assemble, encode, prefix_hash, validate_body,
+};
 
 /// Models with different capability rows, and the thinking each takes.
 const MODELS: &[(&str, Option<ThinkingMode>)] = &[
@@ -103,6 +106,20 @@ fn thinking(text: String, n: usize) -> ContentBlock {
     })
 }
 
+/// Redacted thinking in the form the API returned it (Converse wraps Anthropic's data in one
+/// more layer of base64).
+fn redacted(api: Api, n: usize) -> ContentBlock {
+    use base64::Engine as _;
+    let data = format!("EuoBCkYIBxgC{n:04}redacted");
+    let (data, form) = match api {
+        Api::Converse => {
+            (base64::engine::general_purpose::STANDARD.encode(data), RedactedForm::ConverseBlob)
+        }
+        Api::InvokeModel => (data, RedactedForm::AnthropicData),
+    };
+    ContentBlock::RedactedThinking(RedactedThinking { data, form, unmapped: Unmapped::default() })
+}
+
 fn tool_use(id: &str) -> ContentBlock {
     ContentBlock::ToolUse(ToolUse {
         id: id.into(),
@@ -128,7 +145,7 @@ fn ok_result(id: &str) -> ContentBlock {
 
 /// A valid conversation: user turns, tool loops, thinking first in every assistant message
 /// when thinking is on; it may end with an unfinished tool loop.
-fn conversation(tape: &mut Tape, model: &str, thinks: bool) -> Vec<HistoryMessage> {
+fn conversation(tape: &mut Tape, model: &str, api: Api, thinks: bool) -> Vec<HistoryMessage> {
     let mut out: Vec<HistoryMessage> = Vec::new();
     let mut ids = 0;
     let mut signatures = 0;
@@ -138,11 +155,14 @@ fn conversation(tape: &mut Tape, model: &str, thinks: bool) -> Vec<HistoryMessag
             // Arbitrary reasoning text: whitespace, CRLF and non-ASCII included.
             let texts = ["", " step\r\n", "×✓ plan", "<thinking>\n", "a  b"];
             blocks.push(thinking(texts[tape.next(texts.len())].to_owned(), signatures));
+            if tape.chance(20) {
+                blocks.push(redacted(api, signatures));
+            }
         }
     };
     let assistant = |blocks: Vec<ContentBlock>| HistoryMessage {
         message: Message::new(Role::Assistant, blocks),
-        provenance: Some(Provenance::new(model, Api::Converse)),
+        provenance: Some(Provenance::new(model, api)),
     };
     let turns = 1 + tape.next(4);
     for turn in 0..turns {
@@ -274,8 +294,14 @@ fn apply(tape: &mut Tape, history: &mut Vec<HistoryMessage>, turn: &mut TurnConf
             }
         }
         Break::SplitAssistant => {
-            if let Some(i) = pick(tape, history, Role::Assistant, |m| m.content.len() >= 2) {
-                let rest = history[i].message.content.split_off(1);
+            // Stored the way some clients store a turn: its reasoning in one message, the
+            // rest in the next (recorded traffic shows Bedrock accepting it).
+            let leading =
+                |m: &Message| m.content.iter().take_while(|b| is_thinking(b)).count().max(1);
+            if let Some(i) = pick(tape, history, Role::Assistant, |m| m.content.len() > leading(m))
+            {
+                let at = leading(&history[i].message);
+                let rest = history[i].message.content.split_off(at);
                 let mut second = history[i].clone();
                 second.message.content = rest;
                 history.insert(i + 1, second);
@@ -396,7 +422,35 @@ fn case(tape: Vec<u8>, fixable_only: bool) -> (Vec<HistoryMessage>, TurnConfig) 
     })]);
     let thinks =
         turn.thinking.is_some() || crate::capability::capabilities(Some(model)).thinking.always_on;
-    let mut history = conversation(&mut tape, model, thinks);
+    let mut history = conversation(&mut tape, model, api, thinks);
+    if !fixable_only {
+        // What a store records beside the history, and what can make a repair impossible:
+        // the prefix each thinking turn was produced after, another model's turns, and the
+        // setting an unfinished tool loop started with.
+        if tape.chance(40) {
+            let sent = assemble(&history, &turn, Policy::Strict).request;
+            for (i, item) in history.iter_mut().enumerate() {
+                if let Some(provenance) = &mut item.provenance {
+                    provenance.prefix_hash = Some(prefix_hash(&sent, i));
+                }
+            }
+        }
+        if tape.chance(25)
+            && let Some(i) = pick(&mut tape, &history, Role::Assistant, |_| true)
+        {
+            let other = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+            history[i].provenance = Some(Provenance::new(other, api));
+        }
+        if tape.chance(30) {
+            let options = [
+                None,
+                turn.thinking.clone(),
+                Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens: 9000 })),
+                Some(ThinkingConfig::new(ThinkingMode::Adaptive { effort: None })),
+            ];
+            turn.open_turn_thinking = Some(options[tape.next(options.len())].clone());
+        }
+    }
     for _ in 0..1 + tape.next(4) {
         let breaks: Vec<Break> =
             BREAKS.iter().copied().filter(|b| !fixable_only || always_fixable(*b)).collect();
@@ -406,7 +460,8 @@ fn case(tape: Vec<u8>, fixable_only: bool) -> (Vec<HistoryMessage>, TurnConfig) 
     (history, turn)
 }
 
-/// Every thinking block sent, with its text and signature, in order.
+/// Every thinking and redacted thinking block sent, with its text and signature (or data), in
+/// order.
 fn thinking_blocks(messages: &[Message]) -> Vec<(String, String)> {
     messages
         .iter()
@@ -415,12 +470,15 @@ fn thinking_blocks(messages: &[Message]) -> Vec<(String, String)> {
             ContentBlock::Thinking(t) => {
                 Some((t.text.clone(), t.signature.clone().unwrap_or_default()))
             }
+            ContentBlock::RedactedThinking(r) => Some((String::new(), r.data.clone())),
             _ => None,
         })
         .collect()
 }
 
-fn replay(history: &[HistoryMessage], turn: &TurnConfig, repaired: &Assembly) -> Assembly {
+/// The turn configuration with the fixes of `repaired` recorded and its settings fixes taken
+/// as the settings of the turn.
+fn replay_turn(turn: &TurnConfig, repaired: &Assembly) -> TurnConfig {
     let mut replay = turn.clone();
     replay.recorded_fixes = repaired.fixes.clone();
     for fix in &repaired.fixes {
@@ -434,7 +492,7 @@ fn replay(history: &[HistoryMessage], turn: &TurnConfig, repaired: &Assembly) ->
             _ => {}
         }
     }
-    assemble(history, &replay, Policy::Strict)
+    replay
 }
 
 /// The properties every repair has, whether or not it could fix everything: what it sends
@@ -443,11 +501,14 @@ fn replay(history: &[HistoryMessage], turn: &TurnConfig, repaired: &Assembly) ->
 fn check_repair(history: &[HistoryMessage], turn: &TurnConfig) -> Result<Assembly, TestCaseError> {
     let repaired = assemble(history, turn, Policy::Repair);
 
-    // Nothing fixable is left behind, and strict validation finds exactly what repair reports.
-    let replayed = replay(history, turn, &repaired);
+    // The recorded fixes replay to the same request, strict validation finds exactly what
+    // repair reports, and repairing again finds nothing left to fix.
+    let replay = replay_turn(turn, &repaired);
+    let replayed = assemble(history, &replay, Policy::Strict);
     prop_assert_eq!(&replayed.request, &repaired.request);
     prop_assert_eq!(&replayed.diagnostics, &repaired.diagnostics);
-    prop_assert!(replayed.fixes.is_empty());
+    let again = assemble(history, &replay, Policy::Repair);
+    prop_assert!(again.fixes.is_empty(), "repair is not idempotent: {:#?}", again.fixes);
 
     if let Some(body) = &repaired.body {
         prop_assert_eq!(&encode(turn.api, &repaired.request).unwrap(), body);

@@ -28,6 +28,8 @@ struct Case {
     breaks: Value,
     path: String,
     severity: Severity,
+    /// A fragment of Bedrock's answer the diagnostic must quote, when the case names one.
+    bedrock: Option<String>,
     near_miss: Value,
     near_model: Option<String>,
     repairable: bool,
@@ -64,6 +66,7 @@ fn cases() -> Vec<Case> {
                 breaks: doc["breaks"]["body"].clone(),
                 path: doc["breaks"]["path"].as_str().unwrap().to_owned(),
                 severity,
+                bedrock: doc["breaks"]["bedrock"].as_str().map(str::to_owned),
                 near_miss: doc["near_miss"]["body"].clone(),
                 near_model: doc["near_miss"]["model"].as_str().map(str::to_owned),
                 repairable: doc["repairable"].as_bool().unwrap_or(false),
@@ -99,6 +102,19 @@ fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
                 failures.push(format!(
                     "{}: expected {:?} at {}, got {hit}",
                     case.file, case.severity, case.path
+                ));
+            }
+            Some(hit)
+                if case
+                    .bedrock
+                    .as_ref()
+                    .is_some_and(|text| !hit.message.contains(text.as_str())) =>
+            {
+                failures.push(format!(
+                    "{}: the message does not quote {:?}: {}",
+                    case.file,
+                    case.bedrock.as_ref().unwrap(),
+                    hit.message
                 ));
             }
             Some(_) if report.is_valid() != (case.severity == Severity::Warning) => {
