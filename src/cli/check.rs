@@ -57,14 +57,14 @@ pub(super) fn validate(args: &CheckArgs) -> ExitCode {
     };
     if args.json {
         let out = json!({"valid": report.is_valid(), "diagnostics": diagnostics_json(&report.diagnostics)});
-        println!("{out}");
+        say!("{out}");
     } else {
         for diagnostic in &report.diagnostics {
-            println!("{diagnostic}");
+            say!("{diagnostic}");
         }
         let errors = report.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
         let warnings = report.diagnostics.len() - errors;
-        println!("{}: {errors} error(s), {warnings} warning(s)", args.file);
+        say!("{}: {errors} error(s), {warnings} warning(s)", args.file);
     }
     status(report.is_valid())
 }
@@ -91,6 +91,6 @@ pub(super) fn repair(args: &CheckArgs) -> ExitCode {
         "fixes": fixes,
         "diagnostics": diagnostics_json(&report.diagnostics),
     });
-    println!("{out}");
+    say!("{out}");
     status(report.is_valid())
 }

@@ -35,19 +35,19 @@ pub(super) fn explain(args: &ExplainArgs) -> ExitCode {
                 })
             })
             .collect();
-        println!("{}", json!({ "rules": items }));
+        say!("{}", json!({ "rules": items }));
     } else if found.is_empty() {
-        println!("No known rule matches this message.");
+        say!("No known rule matches this message.");
     } else {
         for (n, &rule) in found.iter().enumerate() {
             let info = rule.info();
             if n > 0 {
-                println!();
+                say!("");
             }
-            println!("rule:     {} ({} in the Bedrock rule set)", info.id, info.spec);
-            println!("bedrock:  {}", template(rule));
-            println!("cause:    {}", info.cause);
-            println!("verbatim: {}", info.action);
+            say!("rule:     {} ({} in the Bedrock rule set)", info.id, info.spec);
+            say!("bedrock:  {}", template(rule));
+            say!("cause:    {}", info.cause);
+            say!("verbatim: {}", info.action);
         }
     }
     if found.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS }

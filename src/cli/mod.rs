@@ -1,7 +1,16 @@
 //! Command-line parsing and the subcommands. Output goes to stdout; problems with the input
 //! itself go to stderr with exit status 2.
 
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
+
+/// Writes a line to standard output. A closed pipe (`verbatim validate x | head`) is not an
+/// error of the command: the line is dropped and the exit status still tells the result.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 mod check;
 mod explain;

@@ -151,6 +151,16 @@ impl Action {
         }
     }
 
+    /// Where the action applies, as (message, block) for ordering; settings come first.
+    pub(crate) fn place(&self) -> (usize, usize) {
+        match self {
+            Action::DropBlock { message, block, .. }
+            | Action::ReplaceBlock { message, block, .. }
+            | Action::InsertBlock { message, block, .. } => (*message, *block),
+            other => (other.message_index().unwrap_or(0), 0),
+        }
+    }
+
     /// A digest of the messages this history change reads in `state` (the message it edits;
     /// both messages of a merge; the message an inserted one follows). `None` for settings.
     pub(crate) fn guard(&self, state: &State) -> Option<String> {

@@ -377,12 +377,60 @@ fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
             diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
             return Assembly { request: state.request, body: None, fixes, diagnostics };
         };
-        let finding = findings.swap_remove(next);
-        let action = finding.proposal.expect("found by its proposal");
-        let guard = action.guard(&state);
-        action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
-        fixes.push(Fix { diagnostic: finding.diagnostic, action, guard });
+        let rule = findings[next].diagnostic.rule;
+        let batchable =
+            LOCAL_RULES.contains(&rule) && findings[next].proposal.as_ref().is_some_and(local);
+        let batch: Vec<check::Finding> = if batchable {
+            // Fixes of a local rule touch only their own block or message and do not depend
+            // on each other: apply them all, last place first so earlier indexes hold.
+            let mut batch: Vec<check::Finding> = findings
+                .into_iter()
+                .filter(|f| {
+                    f.diagnostic.rule == rule
+                        && f.proposal.as_ref().is_some_and(|action| {
+                            local(action)
+                                && (f.diagnostic.severity == Severity::Error
+                                    || harmless(&state, context, action))
+                        })
+                })
+                .collect();
+            batch.sort_by_key(|f| std::cmp::Reverse(f.proposal.as_ref().map(Action::place)));
+            batch
+        } else {
+            vec![findings.swap_remove(next)]
+        };
+        for finding in batch {
+            let action = finding.proposal.expect("found by its proposal");
+            let guard = action.guard(&state);
+            action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
+            fixes.push(Fix { diagnostic: finding.diagnostic, action, guard });
+        }
     }
+}
+
+/// Rules whose violations sit in one block or message each and are fixed there, independently
+/// of one another; repair fixes all of them in one round (otherwise a history with thousands
+/// of blank blocks would be checked thousands of times).
+const LOCAL_RULES: &[Rule] = &[
+    Rule::BlankText,
+    Rule::EmptyMessage,
+    Rule::UnknownKey,
+    Rule::ToolResultContent,
+    Rule::ToolResultStatus,
+    Rule::BlockRole,
+    Rule::CacheTtl,
+    Rule::CachePlacement,
+];
+
+/// Actions that change one block or remove one message.
+fn local(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::DropBlock { .. }
+            | Action::ReplaceBlock { .. }
+            | Action::DropMessage { .. }
+            | Action::DropMessageUnmapped { .. }
+    )
 }
 
 /// Whether repair may apply the fix of a warning. Bedrock may accept what a warning names, so
