@@ -193,6 +193,11 @@ fn has_results(message: &Message) -> bool {
 /// The first assistant message of the tool loop the request ends with: walking back from a
 /// final user message that carries tool results, through assistant tool-use messages and the
 /// user result messages between them, to the user message that started the turn.
+///
+/// The rule set (§4.6) names the assistant message holding the lastmost tool_use set. Claude
+/// may skip thinking in later steps of one loop (peers scenario 29), and a history the API
+/// itself produced must stay sendable, so the thinking-first requirement is applied to the
+/// message that opened the loop: the turn's thinking setting is the one it was opened with.
 fn open_turn(messages: &[Message]) -> Option<usize> {
     let last = messages.last()?;
     if last.role != Role::User || !has_results(last) {
@@ -741,9 +746,10 @@ fn messages(out: &mut Out<'_>) {
             .iter()
             .any(|b| matches!(b, ContentBlock::Text(t) if !t.text.trim().is_empty()));
         for (j, block) in message.content.iter().enumerate() {
-            let path = out.block(i, j);
+            // Built only when a finding needs them (most blocks have none).
+            let path = || wire::block(api, request, i, j);
             let drop =
-                Action::DropBlock { message: i, block: j, kind: block.kind_name().to_owned() };
+                || Action::DropBlock { message: i, block: j, kind: block.kind_name().to_owned() };
             if let Some(keys) = block_unmapped(block) {
                 let what = format!("block keys the API does not define: {keys}");
                 let proposal = (!is_thinking(block)).then(|| {
@@ -756,7 +762,7 @@ fn messages(out: &mut Out<'_>) {
                         content: clean,
                     }
                 });
-                out.push(Rule::UnknownKey, Severity::Error, path.clone(), what, &keys, proposal);
+                out.push(Rule::UnknownKey, Severity::Error, path(), what, &keys, proposal);
             }
             match block {
                 ContentBlock::Text(text)
@@ -768,24 +774,24 @@ fn messages(out: &mut Out<'_>) {
                     } else {
                         "a whitespace-only text block in an assistant message"
                     };
-                    out.fix(Rule::BlankText, path, what, "", drop);
+                    out.fix(Rule::BlankText, path(), what, "", drop());
                 }
                 ContentBlock::Text(text) if text.text.trim().is_empty() => {
                     // Recorded traffic shows Bedrock accepting "\n" in a user message; reports
                     // show it rejecting whitespace-only assistant text.
                     let what = "a whitespace-only text block in a user message (accepted in recorded traffic, rejected in some reports)";
-                    out.push(Rule::BlankText, Severity::Warning, path, what, "", None);
+                    out.push(Rule::BlankText, Severity::Warning, path(), what, "", None);
                 }
                 ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_)
                     if message.role != Role::Assistant =>
                 {
                     let detail = "User messages cannot contain reasoning content. Please remove the reasoning content and try again.";
-                    out.fix(Rule::BlockRole, path, "reasoning in a user message", detail, drop);
+                    out.fix(Rule::BlockRole, path(), "reasoning in a user message", detail, drop());
                 }
                 ContentBlock::Thinking(thinking) => {
                     if thinking.signature.as_deref().is_none_or(str::is_empty) {
                         let what = "thinking without a signature cannot be sent back";
-                        let at = path.clone();
+                        let at = path();
                         out.push_at(
                             Rule::ThinkingUnsigned,
                             Severity::Error,
@@ -802,14 +808,14 @@ fn messages(out: &mut Out<'_>) {
                         out.push_at(
                             Rule::ThinkingForeign,
                             Severity::Error,
-                            path.clone(),
-                            &path,
+                            path(),
+                            &path(),
                             what,
                             "",
                             Some(Action::DropThinking { message: i }),
                         );
                     } else if first_thinking(message) == Some(j) {
-                        other_surface(out, i, path);
+                        other_surface(out, i, path());
                     }
                 }
                 ContentBlock::RedactedThinking(_) => {
@@ -819,13 +825,13 @@ fn messages(out: &mut Out<'_>) {
                         );
                         out.fix(
                             Rule::ThinkingForeign,
-                            path,
+                            path(),
                             what,
                             "",
                             Action::DropThinking { message: i },
                         );
                     } else if first_thinking(message) == Some(j) {
-                        other_surface(out, i, path);
+                        other_surface(out, i, path());
                     }
                 }
                 ContentBlock::Image(image) => {
@@ -833,7 +839,7 @@ fn messages(out: &mut Out<'_>) {
                     if message.role != Role::User {
                         out.error(
                             Rule::BlockRole,
-                            path.clone(),
+                            path(),
                             "an image in an assistant message",
                             "You can only include images and documents if the role is user.",
                         );
@@ -866,7 +872,7 @@ fn messages(out: &mut Out<'_>) {
                     if message.role != Role::User {
                         out.error(
                             Rule::BlockRole,
-                            path.clone(),
+                            path(),
                             "a document in an assistant message",
                             "You can only include images and documents if the role is user.",
                         );
@@ -874,7 +880,7 @@ fn messages(out: &mut Out<'_>) {
                     if !has_text {
                         out.error(
                             Rule::Document,
-                            path.clone(),
+                            path(),
                             "a document needs a text block in the same message",
                             "A text block must be included when using documents.",
                         );
@@ -928,7 +934,7 @@ fn messages(out: &mut Out<'_>) {
                     {
                         let what =
                             format!("document of {} base64 bytes; the limit is 4.5 MB", data.len());
-                        out.error(Rule::Document, path.clone(), what.clone(), &what);
+                        out.error(Rule::Document, path(), what.clone(), &what);
                     }
                 }
                 ContentBlock::Video(_) | ContentBlock::Audio(_) => {
@@ -938,14 +944,14 @@ fn messages(out: &mut Out<'_>) {
                     };
                     if !ok {
                         let what = format!("{} does not take {kind}", caps.family);
-                        out.error(Rule::Media, path, what, kind);
+                        out.error(Rule::Media, path(), what, kind);
                     }
                 }
                 ContentBlock::ToolUse(tool_use) => {
                     if message.role != Role::Assistant {
                         out.error(
                             Rule::BlockRole,
-                            path.clone(),
+                            path(),
                             "tool use in a user message",
                             "toolUse blocks are only allowed in assistant messages",
                         );
@@ -985,7 +991,7 @@ fn messages(out: &mut Out<'_>) {
                         out.push_at(
                             Rule::DuplicateToolUseId,
                             Severity::Error,
-                            path,
+                            path(),
                             &at,
                             what,
                             id,
@@ -999,7 +1005,7 @@ fn messages(out: &mut Out<'_>) {
                     if message.role != Role::User {
                         out.error(
                             Rule::BlockRole,
-                            path.clone(),
+                            path(),
                             "a tool result in an assistant message",
                             "toolResult blocks are only allowed in user messages",
                         );
@@ -1033,6 +1039,9 @@ fn valid_document_name(name: &str) -> bool {
 fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
     let target = out.context.model_id?;
     let producer = out.state.provenance.get(i)?.as_ref()?;
+    if producer.model_id == target {
+        return None;
+    }
     (base_model(&producer.model_id) != base_model(target)).then(|| producer.model_id.clone())
 }
 

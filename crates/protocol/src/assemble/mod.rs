@@ -9,7 +9,8 @@
 //!
 //! Every diagnostic names a [`Rule`] with a stable id, a [`Severity`], the
 //! JSON path of the offending place in the request as it would be sent, and a message that
-//! includes the text Bedrock would have answered.
+//! includes the text Bedrock would have answered. Paths follow the body verbatim sends: an
+//! Anthropic string `content` is sent as a one-block list, so its text is `content[0]`.
 //!
 //! Under [`Policy::Strict`] nothing changes. Under [`Policy::Repair`] each fixable violation
 //! is fixed in the order of the rule set, one [`Action`] at a time, and the request checked
