@@ -44,23 +44,29 @@ pub(crate) fn message(index: usize) -> JsonPath {
 /// The path of `messages[i].content[j]` (of the model) in the wire request.
 pub(crate) fn block(api: Api, request: &Request, i: usize, j: usize) -> JsonPath {
     let content = request.messages.get(i).map_or(&[][..], |m| &m.content[..]);
-    let path = message(i).key("content");
+    let is_point = |b: &ContentBlock| matches!(b, ContentBlock::CachePoint(_));
+    item(api, message(i).key("content"), content, j, is_point)
+}
+
+/// The path of item `k` of a list under `root`. In Anthropic a cache point is not an item but
+/// the `cache_control` of the item before it, so the items after one move up.
+fn item<T>(
+    api: Api,
+    root: JsonPath,
+    items: &[T],
+    k: usize,
+    is_point: impl Fn(&T) -> bool,
+) -> JsonPath {
     match api {
-        Api::Converse => path.index(j),
+        Api::Converse => root.index(k),
         Api::InvokeModel => {
-            let before = content.iter().take(j).filter(|b| !is_cache_point(b)).count();
-            match content.get(j) {
-                Some(ContentBlock::CachePoint(_)) => {
-                    path.index(before.saturating_sub(1)).key("cache_control")
-                }
-                _ => path.index(before),
+            let before = items.iter().take(k).filter(|t| !is_point(t)).count();
+            match items.get(k) {
+                Some(t) if is_point(t) => root.index(before.saturating_sub(1)).key("cache_control"),
+                _ => root.index(before),
             }
         }
     }
-}
-
-fn is_cache_point(block: &ContentBlock) -> bool {
-    matches!(block, ContentBlock::CachePoint(_))
 }
 
 /// The path of a field of `messages[i].content[j]`.
@@ -126,38 +132,18 @@ pub(crate) fn setting(api: Api, setting: Setting) -> JsonPath {
 /// The path of `system[k]` (of the model).
 pub(crate) fn system_block(api: Api, request: &Request, k: usize) -> JsonPath {
     let root = JsonPath::root().key("system");
-    let blocks = match &request.system {
-        Some(SystemPrompt::Blocks(blocks)) => blocks,
-        _ => return root,
-    };
-    match api {
-        Api::Converse => root.index(k),
-        Api::InvokeModel => {
-            let point = |b: &SystemBlock| matches!(b, SystemBlock::CachePoint(_));
-            let before = blocks.iter().take(k).filter(|b| !point(b)).count();
-            match blocks.get(k) {
-                Some(b) if point(b) => root.index(before.saturating_sub(1)).key("cache_control"),
-                _ => root.index(before),
-            }
+    match &request.system {
+        Some(SystemPrompt::Blocks(blocks)) => {
+            item(api, root, blocks, k, |b| matches!(b, SystemBlock::CachePoint(_)))
         }
+        _ => root,
     }
 }
 
 /// The path of `tools[k]` (of the model).
 pub(crate) fn tool(api: Api, request: &Request, k: usize) -> JsonPath {
     let tools = request.tools.as_deref().unwrap_or(&[]);
-    let root = setting(api, Setting::Tools);
-    match api {
-        Api::Converse => root.index(k),
-        Api::InvokeModel => {
-            let point = |t: &Tool| matches!(t, Tool::CachePoint(_));
-            let before = tools.iter().take(k).filter(|t| !point(t)).count();
-            match tools.get(k) {
-                Some(t) if point(t) => root.index(before.saturating_sub(1)).key("cache_control"),
-                _ => root.index(before),
-            }
-        }
-    }
+    item(api, setting(api, Setting::Tools), tools, k, |t| matches!(t, Tool::CachePoint(_)))
 }
 
 /// The name of a block kind in the dialect, for messages (`text`, `tool_use`, `toolUse`, …).

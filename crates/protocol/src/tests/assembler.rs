@@ -9,6 +9,7 @@ use verbatim_model::{
     ToolResultBlock, ToolResultContent, ToolSpec, ToolUse, Unmapped,
 };
 
+use super::support::replay_turn;
 use crate::assemble::{
     Action, Assembly, Fix, Policy, Severity, TurnConfig, assemble, prefix_hash, validate_body,
 };
@@ -100,22 +101,7 @@ fn thinking_of(messages: &[Message]) -> Vec<(String, Option<String>)> {
 /// Replays the history-changing fixes of `assembly` as recorded fixes: the strict assembly
 /// of the same history must give the same request with nothing left to fix.
 fn assert_replays(history: &[HistoryMessage], turn: &TurnConfig, assembly: &Assembly) {
-    let mut replay = turn.clone();
-    // The store records every fix; only history changes are replayed.
-    replay.recorded_fixes = assembly.fixes.clone();
-    // Settings fixes are decided per request; take them as the settings of this turn.
-    for fix in assembly.fixes.iter().filter(|f| !f.action.changes_history()) {
-        match &fix.action {
-            Action::SetThinking { thinking } => replay.thinking = thinking.clone(),
-            Action::SetTools { tools } => replay.tools = tools.clone(),
-            Action::SetInference { inference } => replay.inference = inference.clone(),
-            Action::SetTopK { top_k } => replay.top_k = *top_k,
-            Action::SetToolChoice { tool_choice } => replay.tool_choice = tool_choice.clone(),
-            Action::SetSystem { system } => replay.system = system.clone(),
-            other => unreachable!("{other:?} changes history"),
-        }
-    }
-    let strict = assemble(history, &replay, Policy::Strict);
+    let strict = assemble(history, &replay_turn(turn, assembly), Policy::Strict);
     assert_eq!(strict.request, assembly.request, "replayed fixes give another request");
     assert!(strict.is_valid(), "replayed request invalid: {:?}", strict.diagnostics);
     assert_eq!(strict.body, assembly.body);

@@ -12,9 +12,8 @@ use verbatim_model::{
     Unmapped,
 };
 
-use crate::assemble::{
-    Action, Assembly, Policy, TurnConfig, assemble, encode, prefix_hash, validate_body,
-};
+use super::support::replay_turn;
+use crate::assemble::{Assembly, Policy, TurnConfig, assemble, encode, prefix_hash, validate_body};
 
 /// Models with different capability rows, and the thinking each takes.
 const MODELS: &[(&str, Option<ThinkingMode>)] = &[
@@ -474,25 +473,6 @@ fn thinking_blocks(messages: &[Message]) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
-}
-
-/// The turn configuration with the fixes of `repaired` recorded and its settings fixes taken
-/// as the settings of the turn.
-fn replay_turn(turn: &TurnConfig, repaired: &Assembly) -> TurnConfig {
-    let mut replay = turn.clone();
-    replay.recorded_fixes = repaired.fixes.clone();
-    for fix in &repaired.fixes {
-        match &fix.action {
-            Action::SetThinking { thinking } => replay.thinking = thinking.clone(),
-            Action::SetTools { tools } => replay.tools = tools.clone(),
-            Action::SetInference { inference } => replay.inference = inference.clone(),
-            Action::SetTopK { top_k } => replay.top_k = *top_k,
-            Action::SetToolChoice { tool_choice } => replay.tool_choice = tool_choice.clone(),
-            Action::SetSystem { system } => replay.system = system.clone(),
-            _ => {}
-        }
-    }
-    replay
 }
 
 /// The properties every repair has, whether or not it could fix everything: what it sends
