@@ -421,3 +421,25 @@ fn a_body_over_25_mb_is_refused() {
             .unwrap();
     assert!(validate_body(Api::Converse, Some(SONNET4), &small).unwrap().diagnostics.is_empty());
 }
+
+#[test]
+fn images_over_5_mb_of_base64_are_refused() {
+    let body = |len: usize| {
+        let data = "A".repeat(len);
+        let image = json!({"image": {"format": "png", "source": {"bytes": data}}});
+        serde_json::to_vec(
+            &json!({"messages": [{"role": "user", "content": [{"text": "see"}, image]}]}),
+        )
+        .unwrap()
+    };
+    let over = validate_body(Api::Converse, Some(SONNET4), &body(5_242_884)).unwrap();
+    assert_eq!(over.diagnostics[0].rule, Rule::Image);
+    assert_eq!(over.diagnostics[0].path.to_string(), "messages[0].content[1].image.source");
+    assert!(
+        over.diagnostics[0]
+            .message
+            .contains("image exceeds 5 MB maximum: 5242884 bytes > 5242880 bytes")
+    );
+    let at_limit = validate_body(Api::Converse, Some(SONNET4), &body(5_242_880)).unwrap();
+    assert!(at_limit.diagnostics.is_empty(), "{:?}", at_limit.diagnostics);
+}
