@@ -266,6 +266,11 @@ fn recorded_accepted_requests_validate_without_errors() {
                 "{}: repair changed an accepted request: {changed:#?}",
                 doc.label
             );
+            // What repair may still do to an accepted request (merge a split turn) keeps every
+            // thinking text, signature, redacted blob and tool input, in order.
+            let request = repaired.request.expect("an accepted request decodes");
+            let sent = crate::assemble::encode(api, &request).unwrap();
+            assert_eq!(verbatim_strings(&sent), verbatim_strings(&doc.value), "{}", doc.label);
             validated += 1;
         }
     }
