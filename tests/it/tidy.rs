@@ -41,6 +41,11 @@ fn dependencies_point_inward() {
         "model depends on no workspace crate"
     );
     assert_eq!(workspace_deps("protocol"), ["verbatim-model"], "protocol depends only on model");
+    assert_eq!(
+        workspace_deps("store"),
+        ["verbatim-model", "verbatim-protocol"],
+        "the store depends only on the pure core"
+    );
 }
 
 #[test]

@@ -1,0 +1,31 @@
+//! Durable, append-only chat sessions.
+//!
+//! A session is a log of typed [`Entry`]s, each stored as a [`Record`] with a per-session
+//! sequence number (1, 2, 3, ...; never ordered by wall clock): messages with their provenance,
+//! configuration changes, tool-call lifecycle steps, the fixes the assembler applied, forks and
+//! rewinds. Nothing is ever rewritten: an edit is an append, a rewind sets history aside in an
+//! archive. Appends are atomic, name the version they expect (a stale writer gets
+//! [`StoreError::Conflict`] and writes nothing) and may carry an idempotency key.
+//!
+//! [`SessionStore`] is the trait every backend implements; [`SledStore`] is the embedded
+//! default (one directory, durable appends with group commit); [`MemoryStore`] is the
+//! in-memory reference the conformance suite checks backends against.
+
+mod durable;
+mod entry;
+mod memory;
+mod sled_store;
+mod store;
+
+pub use entry::{
+    Config, ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
+    ToolCallState,
+};
+pub use memory::MemoryStore;
+pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledStore};
+pub use store::{
+    Append, Appended, Cursor, ListQuery, Page, Rewound, SessionStore, StoreError, new_session_id,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! An in-memory store: the reference the conformance suite checks backends against, and a
+//! store for tests and short-lived programs. Nothing survives the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use verbatim_model::SessionId;
+
+use crate::store::{check_numbering, listing_order, new_session_id, now, page};
+use crate::{
+    Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
+    SessionInfo, SessionStore, StoreError,
+};
+
+#[derive(Debug, Clone)]
+struct Stored {
+    session: Session,
+    keys: HashMap<String, Appended>,
+}
+
+/// Sessions in a map behind a mutex.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    sessions: Mutex<BTreeMap<SessionId, Stored>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<SessionId, Stored>) -> T) -> T {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut sessions)
+    }
+}
+
+fn get(sessions: &BTreeMap<SessionId, Stored>, id: SessionId) -> Result<&Stored, StoreError> {
+    sessions.get(&id).ok_or(StoreError::NotFound(id))
+}
+
+fn fresh(start: NewSession, origin: Option<Origin>) -> Result<SessionInfo, StoreError> {
+    let now = now();
+    Ok(SessionInfo {
+        id: new_session_id()?,
+        start,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+        origin,
+    })
+}
+
+/// Appends `entries` to `stored`, numbering them after its last record.
+fn push(stored: &mut Stored, entries: Vec<Entry>) -> Appended {
+    let now = now();
+    let first_seq = stored.session.info.version + 1;
+    for entry in entries {
+        let seq = stored.session.info.version + 1;
+        stored.session.records.push(Record { seq, at: now, entry });
+        stored.session.info.version = seq;
+    }
+    stored.session.info.updated_at = now;
+    Appended { first_seq, version: stored.session.info.version }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
+        let info = fresh(new, None)?;
+        self.with(|sessions| {
+            let session = Session { info: info.clone(), records: Vec::new() };
+            sessions.insert(info.id, Stored { session, keys: HashMap::new() });
+        });
+        Ok(info)
+    }
+
+    async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
+        self.with(|sessions| {
+            let stored = sessions.get_mut(&id).ok_or(StoreError::NotFound(id))?;
+            if let Some(done) = append.idempotency_key.as_ref().and_then(|k| stored.keys.get(k)) {
+                return Ok(*done);
+            }
+            let actual = stored.session.info.version;
+            if actual != append.expected_version {
+                return Err(StoreError::Conflict { id, expected: append.expected_version, actual });
+            }
+            if append.entries.is_empty() {
+                return Err(StoreError::Invalid("an append needs at least one entry".into()));
+            }
+            let done = push(stored, append.entries);
+            if let Some(key) = append.idempotency_key {
+                stored.keys.insert(key, done);
+            }
+            Ok(done)
+        })
+    }
+
+    async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
+        self.with(|sessions| Ok(get(sessions, id)?.session.info.clone()))
+    }
+
+    async fn load(&self, id: SessionId) -> Result<Session, StoreError> {
+        self.with(|sessions| Ok(get(sessions, id)?.session.clone()))
+    }
+
+    async fn load_range(
+        &self,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.with(|sessions| {
+            let records = &get(sessions, id)?.session.records;
+            let to = to.unwrap_or(u64::MAX);
+            Ok(records.iter().filter(|r| r.seq >= from && r.seq <= to).cloned().collect())
+        })
+    }
+
+    async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
+        self.with(|sessions| {
+            let records = &get(sessions, id)?.session.records;
+            Ok(records[records.len().saturating_sub(n)..].to_vec())
+        })
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let mut all: Vec<SessionInfo> =
+            self.with(|sessions| sessions.values().map(|s| s.session.info.clone()).collect());
+        all.sort_by(listing_order);
+        Ok(page(all.into_iter(), query))
+    }
+
+    async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
+        self.with(|sessions| {
+            let source = &get(sessions, id)?.session;
+            if at > source.info.version {
+                return Err(StoreError::Invalid(format!(
+                    "session {id} has {} records; cannot fork at {at}",
+                    source.info.version
+                )));
+            }
+            let mut info = fresh(source.info.start.clone(), Some(Origin::Fork { from: id, at }))?;
+            let records: Vec<Record> = source.records[..at as usize].to_vec();
+            info.version = at;
+            let mut stored = Stored { session: Session { info, records }, keys: HashMap::new() };
+            push(&mut stored, vec![Entry::Forked { from: id, through: at }]);
+            let info = stored.session.info.clone();
+            sessions.insert(info.id, stored);
+            Ok(info)
+        })
+    }
+
+    async fn rewind(
+        &self,
+        id: SessionId,
+        expected_version: u64,
+        to: u64,
+    ) -> Result<Rewound, StoreError> {
+        self.with(|sessions| {
+            let source = &get(sessions, id)?.session;
+            let actual = source.info.version;
+            if actual != expected_version {
+                return Err(StoreError::Conflict { id, expected: expected_version, actual });
+            }
+            if to > actual {
+                return Err(StoreError::Invalid(format!(
+                    "session {id} has {actual} records; cannot rewind to {to}"
+                )));
+            }
+            let origin = Origin::Archive { from: id, at: actual };
+            let mut archive = fresh(source.info.start.clone(), Some(origin))?;
+            archive.version = actual;
+            archive.updated_at = source.info.updated_at;
+            let records = source.records.clone();
+            let archived = Stored {
+                session: Session { info: archive.clone(), records },
+                keys: HashMap::new(),
+            };
+            sessions.insert(archive.id, archived);
+            let stored = sessions.get_mut(&id).expect("read above");
+            push(stored, vec![Entry::Rewind { to, archive: archive.id }]);
+            Ok(Rewound { info: stored.session.info.clone(), archive })
+        })
+    }
+
+    async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
+        self.with(|sessions| sessions.remove(&id).map(drop).ok_or(StoreError::NotFound(id)))
+    }
+
+    async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {
+        check_numbering(&session)?;
+        self.with(|sessions| {
+            let id = session.info.id;
+            if sessions.contains_key(&id) {
+                return Err(StoreError::AlreadyExists(id));
+            }
+            let info = session.info.clone();
+            sessions.insert(id, Stored { session, keys: HashMap::new() });
+            Ok(info)
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! The `SessionStore` trait every backend implements, and the values it takes and gives.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use verbatim_model::SessionId;
+
+use crate::{Entry, NewSession, Record, Session, SessionInfo};
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No session has this id.
+    #[error("no session {0}")]
+    NotFound(SessionId),
+    /// The session moved on since the caller read it: nothing was written.
+    #[error("session {id} is at version {actual}, not {expected}: reload and retry")]
+    Conflict {
+        /// The session.
+        id: SessionId,
+        /// The version the append expected.
+        expected: u64,
+        /// The version the session is at.
+        actual: u64,
+    },
+    /// A session with this id already exists.
+    #[error("session {0} already exists")]
+    AlreadyExists(SessionId),
+    /// A request that names records the session does not have, or is otherwise unusable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store's files are in use by another process.
+    #[error("the store at {path} is in use by another process ({detail})")]
+    Locked {
+        /// The store's directory.
+        path: String,
+        /// What the system said.
+        detail: String,
+    },
+    /// The store was written by a newer version of verbatim.
+    #[error(
+        "the store at {path} has schema version {found}; this version of verbatim reads up to {supported}"
+    )]
+    NewerSchema {
+        /// The store's directory.
+        path: String,
+        /// The version found.
+        found: u32,
+        /// The newest version this code reads.
+        supported: u32,
+    },
+    /// Stored bytes that do not read back as what was written.
+    #[error("corrupt record in session {id} at {key}: {detail}")]
+    Corrupt {
+        /// The session.
+        id: String,
+        /// Which record or key.
+        key: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The backend failed (I/O, database).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// A batch of entries to append, all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Append {
+    /// The version the caller last saw; the append fails with [`StoreError::Conflict`] (and
+    /// writes nothing) if the session is at another.
+    pub expected_version: u64,
+    /// The entries, in order.
+    pub entries: Vec<Entry>,
+    /// When set, a second append with the same key writes nothing and returns the first
+    /// append's result (a retry after a timeout must not duplicate a turn).
+    pub idempotency_key: Option<String>,
+}
+
+impl Append {
+    /// An append of `entries` expecting `expected_version`.
+    pub fn new(expected_version: u64, entries: Vec<Entry>) -> Append {
+        Append { expected_version, entries, idempotency_key: None }
+    }
+
+    /// The same append with an idempotency key.
+    pub fn idempotent(mut self, key: impl Into<String>) -> Append {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Appended {
+    /// The sequence number of its first record.
+    pub first_seq: u64,
+    /// The session's version after it (the sequence number of its last record).
+    pub version: u64,
+}
+
+/// Which sessions to list: newest update first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    /// Only sessions with this tag.
+    pub tag: Option<String>,
+    /// Only sessions updated at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// At most this many (0 means 100).
+    pub limit: usize,
+    /// Continue after this cursor (from the previous [`Page`]).
+    pub after: Option<Cursor>,
+}
+
+/// Where a listing stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// The update time of the last session listed.
+    pub updated_at: DateTime<Utc>,
+    /// Its id (to order sessions updated at the same time).
+    pub id: SessionId,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The sessions, newest update first.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+/// The outcome of a rewind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rewound {
+    /// The rewound session, one [`Entry::Rewind`] record longer.
+    pub info: SessionInfo,
+    /// The archive keeping every record the session had before.
+    pub archive: SessionInfo,
+}
+
+/// Persistent sessions: each an append-only log of typed records with a per-session sequence
+/// number. Every backend passes the same conformance suite.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates an empty session with a new random id.
+    async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError>;
+
+    /// Appends entries atomically: all are written or none.
+    async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError>;
+
+    /// The session's info.
+    async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError>;
+
+    /// The whole session.
+    async fn load(&self, id: SessionId) -> Result<Session, StoreError>;
+
+    /// The records with sequence numbers in `from..=to` (to the end when `to` is `None`).
+    async fn load_range(
+        &self,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// The last `n` records.
+    async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError>;
+
+    /// Sessions, newest update first, a page at a time.
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+
+    /// A new session whose history is this one's records up to `at`, followed by an
+    /// [`Entry::Forked`] record.
+    async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError>;
+
+    /// Sets aside the history after record `to`: every record is first copied to an archive
+    /// session, then an [`Entry::Rewind`] record is appended (so nothing is lost).
+    async fn rewind(
+        &self,
+        id: SessionId,
+        expected_version: u64,
+        to: u64,
+    ) -> Result<Rewound, StoreError>;
+
+    /// Deletes a session and its records.
+    async fn delete(&self, id: SessionId) -> Result<(), StoreError>;
+
+    /// Stores a whole session as given (an import): its id must be new, its records numbered
+    /// 1, 2, 3, ... .
+    async fn put(&self, session: Session) -> Result<SessionInfo, StoreError>;
+}
+
+/// The current time, to the microsecond (what every backend can store exactly).
+pub(crate) fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A new random (version 4) session id from the operating system's generator.
+pub fn new_session_id() -> Result<SessionId, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("random id: {e}")))?;
+    Ok(SessionId::from_random_bytes(bytes))
+}
+
+/// Checks that a session to be stored whole has its records numbered 1, 2, 3, ... and a
+/// version equal to its last record.
+pub(crate) fn check_numbering(session: &Session) -> Result<(), StoreError> {
+    for (i, record) in session.records.iter().enumerate() {
+        if record.seq != i as u64 + 1 {
+            return Err(StoreError::Invalid(format!(
+                "session {}: record {} has sequence number {}",
+                session.info.id,
+                i + 1,
+                record.seq
+            )));
+        }
+    }
+    if session.info.version != session.records.len() as u64 {
+        return Err(StoreError::Invalid(format!(
+            "session {}: version {} but {} records",
+            session.info.id,
+            session.info.version,
+            session.records.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Orders sessions for listing: newest update first, then by id.
+pub(crate) fn listing_order(a: &SessionInfo, b: &SessionInfo) -> std::cmp::Ordering {
+    b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id))
+}
+
+/// Whether `info` comes after `cursor` in listing order.
+pub(crate) fn after_cursor(info: &SessionInfo, cursor: &Cursor) -> bool {
+    (info.updated_at, info.id) < (cursor.updated_at, cursor.id)
+}
+
+/// Applies a query to sessions already in listing order.
+pub(crate) fn page(sorted: impl Iterator<Item = SessionInfo>, query: &ListQuery) -> Page {
+    let limit = if query.limit == 0 { 100 } else { query.limit };
+    let mut sessions: Vec<SessionInfo> = sorted
+        .filter(|s| query.tag.as_ref().is_none_or(|t| s.start.tags.contains(t)))
+        .filter(|s| query.updated_since.is_none_or(|since| s.updated_at >= since))
+        .filter(|s| query.after.as_ref().is_none_or(|c| after_cursor(s, c)))
+        .take(limit + 1)
+        .collect();
+    let next = if sessions.len() > limit {
+        sessions.truncate(limit);
+        sessions.last().map(|s| Cursor { updated_at: s.updated_at, id: s.id })
+    } else {
+        None
+    };
+    Page { sessions, next }
+}

@@ -1,0 +1,7 @@
+//! Tests of the store: the conformance suite every backend passes, run here on the in-memory
+//! reference and on sled, and sled's own durability and crash tests.
+
+mod conformance;
+mod fixtures;
+mod memory;
+mod sled;

@@ -1,0 +1,110 @@
+//! The sled backend: the conformance suite, random operations against the reference, and what
+//! only a durable store must do (reopen, schema versions, one process at a time, syncs).
+
+use proptest::prelude::*;
+
+use super::conformance::{self, op};
+use crate::{Append, Durability, Entry, NewSession, SessionStore, SledStore, StoreError};
+use verbatim_model::Message;
+
+fn user(text: &str) -> Entry {
+    Entry::Message(Message::user_text(text).into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sled_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    conformance::suite(&store).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sled_matches_the_reference_on_random_operations(ops in prop::collection::vec(op(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open_with(dir.path(), Durability::Relaxed).unwrap();
+        runtime.block_on(conformance::random_operations(&store, &ops));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let info = store.create(NewSession::new("m")).await.unwrap();
+        store.append(info.id, Append::new(0, vec![user("kept")])).await.unwrap();
+        info.id
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    let session = store.load(id).await.unwrap();
+    assert_eq!(session.records.len(), 1);
+    assert_eq!(session.records[0].entry, user("kept"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"verbatim.schema", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    match SledStore::open(dir.path()) {
+        Err(StoreError::NewerSchema { found: 99, supported: 1, .. }) => {}
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn durable_appends_sync_and_relaxed_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let info = store.create(NewSession::new("m")).await.unwrap();
+    let before = store.sync_count();
+    for n in 0..5 {
+        store.append(info.id, Append::new(n, vec![user("x")])).await.unwrap();
+    }
+    assert_eq!(store.sync_count() - before, 5, "one sync per sequential durable append");
+    drop(store);
+
+    let relaxed = SledStore::open_with(dir.path(), Durability::Relaxed).unwrap();
+    let before = relaxed.sync_count();
+    relaxed.append(info.id, Append::new(5, vec![user("y")])).await.unwrap();
+    assert_eq!(relaxed.sync_count(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_that_arrive_together_share_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..16 {
+        sessions.push(store.create(NewSession::new("m")).await.unwrap().id);
+    }
+    let before = store.sync_count();
+    let rounds = 20;
+    let tasks: Vec<_> = sessions
+        .iter()
+        .map(|&id| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..rounds {
+                    store.append(id, Append::new(n, vec![user("x")])).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let syncs = store.sync_count() - before;
+    let appends = 16 * rounds;
+    assert!(syncs < appends, "{syncs} syncs for {appends} appends: no group commit");
+    for id in sessions {
+        assert_eq!(store.info(id).await.unwrap().version, rounds);
+    }
+}
