@@ -13,6 +13,7 @@
 
 mod durable;
 mod entry;
+pub mod export;
 mod memory;
 mod sled_store;
 mod store;

@@ -92,7 +92,8 @@ pub(crate) fn conversations() -> Option<Vec<Recorded>> {
                     (request.messages, response.message)
                 }
             };
-            let model = uri.split("/model/").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+            let segment = uri.split("/model/").nth(1).unwrap_or("").split('/').next().unwrap_or("");
+            let model = segment.replace("%3A", ":").replace("%2F", "/");
             let mut history: Vec<HistoryMessage> = messages.into_iter().map(Into::into).collect();
             assert_eq!(reply.role, Role::Assistant);
             history.push(HistoryMessage {
