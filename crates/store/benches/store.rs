@@ -1,0 +1,275 @@
+//! Store figures, printed in one run (`cargo bench -p verbatim-store --bench store`):
+//!
+//! - durable append latency (median, p99) at history lengths 10, 1,000 and 100,000 messages of
+//!   an agent conversation (~3 KB messages: ~2 KB thinking with its signature, tool loops);
+//! - cold load time of 1,000- and 10,000-turn sessions (a turn: a user message and an
+//!   assistant reply);
+//! - appends per second with 1 and with 16 sessions appending concurrently;
+//! - bytes on disk per byte of JSON;
+//! - for comparison on the same machine: raw sled insert + flush + `fdatasync`, and a plain
+//!   append-only file with `fdatasync`.
+//!
+//! `VERBATIM_BENCH_MESSAGES` lowers the longest history (default 100,000).
+
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use verbatim_model::{
+    Api, ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, ThinkingBlock,
+    ToolResult, ToolResultBlock, ToolResultContent, ToolUse, Unmapped, Usage,
+};
+use verbatim_store::{Append, Durability, Entry, NewSession, SessionStore, SledStore};
+
+const MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// Message `n` of an agent conversation: user question, assistant thinking + tool call, tool
+/// result, assistant thinking + answer, and again.
+fn message(n: u64) -> Entry {
+    let thinking = |n: u64| {
+        ContentBlock::Thinking(ThinkingBlock {
+            text: format!("Step {n}: check the figures against the previous quarter. ").repeat(30),
+            signature: Some(format!("EqQBCkYIBxgCKkD{n:08}").repeat(24)),
+            unmapped: Unmapped::default(),
+        })
+    };
+    let assistant = |blocks| {
+        let mut provenance = Provenance::new(MODEL, Api::Converse);
+        provenance.usage = Some(Usage {
+            input_tokens: Some(1200),
+            output_tokens: Some(400),
+            ..Default::default()
+        });
+        Entry::Message(HistoryMessage {
+            message: Message::new(Role::Assistant, blocks),
+            provenance: Some(provenance),
+        })
+    };
+    let id = format!("tooluse_{}", n / 4);
+    match n % 4 {
+        0 => Entry::Message(
+            Message::user_text(
+                format!("Question {n}: what changed in section {}? ", n % 97).repeat(8),
+            )
+            .into(),
+        ),
+        1 => assistant(vec![
+            thinking(n),
+            ContentBlock::ToolUse(ToolUse {
+                id: id.as_str().into(),
+                name: "query_report".into(),
+                input: json!({"section": n % 97, "filters": ["revenue", "cost"], "limit": 50}),
+                kind: None,
+                unmapped: Unmapped::default(),
+            }),
+        ]),
+        2 => Entry::Message(
+            Message::new(
+                Role::User,
+                vec![ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: id.as_str().into(),
+                    content: Some(ToolResultContent::Blocks(vec![ToolResultBlock::Text {
+                        text: format!("row {n},revenue,cost,delta\n").repeat(100),
+                    }])),
+                    status: None,
+                    unmapped: Unmapped::default(),
+                })],
+            )
+            .into(),
+        ),
+        _ => assistant(vec![
+            thinking(n),
+            ContentBlock::text(format!("Section {} changed in three places.", n % 97)),
+        ]),
+    }
+}
+
+fn percentile(times: &mut [Duration], p: f64) -> Duration {
+    times.sort();
+    times[((times.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() { dir_size(&e.path()) } else { meta.len() }
+        })
+        .sum()
+}
+
+/// Appends `count` messages after `from` in relaxed mode, in batches (to build long histories).
+async fn prefill(store: &SledStore, id: SessionId, from: u64, count: u64) -> u64 {
+    let mut version = from;
+    while version < from + count {
+        let batch: Vec<Entry> = (version..(version + 500).min(from + count)).map(message).collect();
+        version = store.append(id, Append::new(version, batch)).await.unwrap().version;
+    }
+    version
+}
+
+/// Median and p99 of `rounds` durable single-message appends to `id`.
+async fn append_latency(
+    store: &SledStore,
+    id: SessionId,
+    mut version: u64,
+    rounds: usize,
+) -> (Duration, Duration, u64) {
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let entry = message(version);
+        let start = Instant::now();
+        version = store.append(id, Append::new(version, vec![entry])).await.unwrap().version;
+        times.push(start.elapsed());
+    }
+    (percentile(&mut times, 0.5), percentile(&mut times, 0.99), version)
+}
+
+fn raw_sled(dir: &Path, rounds: usize) -> (Duration, Duration) {
+    let db = sled::open(dir).unwrap();
+    let data = std::fs::File::open(dir.join("db")).unwrap();
+    let value = serde_json::to_vec(&message(1)).unwrap();
+    let mut times = Vec::with_capacity(rounds);
+    for n in 0..rounds as u64 {
+        let start = Instant::now();
+        db.insert(n.to_be_bytes(), value.as_slice()).unwrap();
+        db.flush().unwrap();
+        data.sync_data().unwrap();
+        times.push(start.elapsed());
+    }
+    (percentile(&mut times, 0.5), percentile(&mut times, 0.99))
+}
+
+fn plain_file(path: &Path, rounds: usize) -> (Duration, Duration, Duration) {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut line = serde_json::to_vec(&message(1)).unwrap();
+    line.push(b'\n');
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        file.write_all(&line).unwrap();
+        file.sync_data().unwrap();
+        times.push(start.elapsed());
+    }
+    // Cold load of 1,000 turns from a plain log: read and parse 2,000 lines.
+    let log = path.with_extension("turns");
+    let mut out = std::fs::File::create(&log).unwrap();
+    for n in 0..2000 {
+        serde_json::to_writer(&mut out, &message(n)).unwrap();
+        out.write_all(b"\n").unwrap();
+    }
+    out.sync_all().unwrap();
+    let start = Instant::now();
+    let text = std::fs::read(&log).unwrap();
+    let parsed: Vec<Entry> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let load = start.elapsed();
+    assert_eq!(parsed.len(), 2000);
+    (percentile(&mut times, 0.5), percentile(&mut times, 0.99), load)
+}
+
+async fn cold_load(dir: &Path, turns: u64) -> (Duration, Duration) {
+    let id = {
+        let store = SledStore::open_with(dir, Durability::Relaxed).unwrap();
+        let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
+        prefill(&store, id, 0, turns * 2).await;
+        id
+    };
+    // Reopen: a new store handle, as a restarted process would (sled replays its log).
+    let start = Instant::now();
+    let store = SledStore::open(dir).unwrap();
+    let opened = start.elapsed();
+    let session = store.load(id).await.unwrap();
+    let took = start.elapsed();
+    assert_eq!(session.records.len() as u64, turns * 2);
+    (opened, took)
+}
+
+async fn throughput(store: &SledStore, sessions: usize, appends_each: u64) -> f64 {
+    let mut ids = Vec::new();
+    for _ in 0..sessions {
+        ids.push(store.create(NewSession::new(MODEL)).await.unwrap().id);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for version in 0..appends_each {
+                    store.append(id, Append::new(version, vec![message(version)])).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (sessions as u64 * appends_each) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let longest: u64 = std::env::var("VERBATIM_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let rounds = 300;
+        let store = SledStore::open(root.path().join("store")).unwrap();
+        let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
+        let mut version = 0;
+        let mut lines = Vec::new();
+        let mut medians = Vec::new();
+        for length in [10, 1_000, longest] {
+            version = prefill(&store, id, version, length - version).await;
+            let (median, p99, after) = append_latency(&store, id, version, rounds).await;
+            version = after;
+            medians.push(median);
+            lines.push(format!("  durable append at {length:>6} messages: median {:.3} ms, p99 {:.3} ms", ms(median), ms(p99)));
+        }
+        let json: u64 = (0..version).map(|n| serde_json::to_vec(&message(n)).unwrap().len() as u64).sum();
+        let disk = dir_size(&root.path().join("store"));
+        let flat = medians.iter().max().unwrap().as_secs_f64() / medians.iter().min().unwrap().as_secs_f64();
+
+        let one = throughput(&store, 1, 400).await;
+        let sixteen = throughput(&store, 16, 100).await;
+        drop(store);
+
+        let load_1k = cold_load(&root.path().join("load1k"), 1_000).await;
+        let load_10k = cold_load(&root.path().join("load10k"), 10_000).await;
+        let (sled_median, sled_p99) = raw_sled(&root.path().join("raw"), rounds);
+        let (file_median, file_p99, file_load) = plain_file(&root.path().join("plain.log"), rounds);
+
+        println!("verbatim-store (sled 0.34.7, durable = flush + fdatasync)");
+        for line in lines {
+            println!("{line}");
+        }
+        println!("  flat from 10 to {longest} messages: slowest median / fastest = {flat:.2}x (target <= 1.2x)");
+        println!(
+            "  cold load (open + load): 1,000 turns {:.1} ms (open {:.1}; target <= 30), 10,000 turns {:.1} ms (open {:.1}; target <= 250)",
+            ms(load_1k.1),
+            ms(load_1k.0),
+            ms(load_10k.1),
+            ms(load_10k.0)
+        );
+        println!("  appends/s: 1 session {one:.0}, 16 sessions {sixteen:.0} ({:.1}x; target >= 3x)", sixteen / one);
+        println!("  disk: {:.2} bytes per byte of JSON ({} MB on disk for {} MB of records; target <= 2.5)", disk as f64 / json as f64, disk / 1_000_000, json / 1_000_000);
+        println!("  neighbours: raw sled insert+flush+fdatasync median {:.3} ms, p99 {:.3} ms", ms(sled_median), ms(sled_p99));
+        println!("              plain append-only file + fdatasync median {:.3} ms, p99 {:.3} ms; its cold load of 1,000 turns {:.1} ms", ms(file_median), ms(file_p99), ms(file_load));
+    });
+}
