@@ -1,18 +1,23 @@
 //! The embedded backend: one sled database in one directory.
 //!
-//! Key layout (all integers big-endian, so keys sort by session then sequence number):
+//! Key layout, in one tree (integers big-endian, so a session's records sort by sequence
+//! number):
 //!
-//! | tree   | key                                   | value                              |
-//! |--------|---------------------------------------|------------------------------------|
-//! | `info` | session id (16 bytes)                 | [`SessionInfo`] JSON as created    |
-//! | `head` | session id                            | version (u64) + update time (i64 µs)|
-//! | `log`  | session id + seq (u64) + chunk (u32)  | a piece of the [`Record`] JSON     |
-//! | `keys` | session id + idempotency key          | the [`Appended`] it produced       |
+//! | key                                        | value                               |
+//! |--------------------------------------------|-------------------------------------|
+//! | `h` + session id (16 bytes)                | version (u64) + update time (i64 µs)|
+//! | `i` + session id                           | [`SessionInfo`] JSON as created     |
+//! | `l` + session id + seq (u64) + piece (u32) | a piece of the [`Record`] JSON      |
+//! | `k` + session id + idempotency key         | the [`Appended`] it produced        |
 //!
-//! An append writes its records, the head and the idempotency key in one transaction: a fixed
-//! number of keys per record, whatever the length of the history. Records are split into
-//! pieces of at most [`CHUNK`] bytes so that no value, and no tree node of at most 17 values,
-//! reaches the size sled writes to its unsynced `blobs/` files.
+//! An append writes its records, the head and the idempotency key as one sled batch (atomic):
+//! a fixed number of keys per record, whatever the length of the history. Records are split
+//! into pieces of at most [`CHUNK`] bytes so that no value, and no tree node of at most 17
+//! values, reaches the size sled writes to its unsynced `blobs/` files.
+//!
+//! Writers of one session are serialised by an in-process lock (sled's file lock keeps other
+//! processes out), under which the version is checked; readers take no lock: they read the
+//! head, then records up to its version, which are never rewritten.
 //!
 //! Durability: with [`Durability::Durable`] (the default) an append returns only after its
 //! bytes are on stable storage (see [`crate::durable`]); appends that arrive together share
@@ -20,12 +25,10 @@
 //! survives the process being killed once sled's background flush ran, not a power cut).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use verbatim_model::SessionId;
 
 use crate::durable::Syncer;
@@ -51,13 +54,14 @@ pub enum Durability {
     Relaxed,
 }
 
+/// Locks serialising writers per session: a session maps to one of these by its id.
+const STRIPES: usize = 64;
+
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    info: sled::Tree,
-    head: sled::Tree,
-    log: sled::Tree,
-    keys: sled::Tree,
+    tree: sled::Tree,
+    stripes: Vec<Mutex<()>>,
     durability: Durability,
     syncer: Syncer,
 }
@@ -70,17 +74,6 @@ pub struct SledStore {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-fn tx_error(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => backend(e),
-    }
-}
-
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
 }
 
 /// The version and update time of a session.
@@ -111,17 +104,41 @@ impl Head {
     }
 }
 
-fn log_key(id: SessionId, seq: u64, chunk: u32) -> [u8; 28] {
-    let mut key = [0u8; 28];
-    key[..16].copy_from_slice(id.as_bytes());
-    key[16..24].copy_from_slice(&seq.to_be_bytes());
-    key[24..].copy_from_slice(&chunk.to_be_bytes());
+fn head_key(id: SessionId) -> [u8; 17] {
+    let mut key = [b'h'; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+fn info_key(id: SessionId) -> [u8; 17] {
+    let mut key = [b'i'; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+fn log_prefix(id: SessionId) -> [u8; 17] {
+    let mut key = [b'l'; 17];
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+fn log_key(id: SessionId, seq: u64, piece: u32) -> [u8; 29] {
+    let mut key = [0u8; 29];
+    key[..17].copy_from_slice(&log_prefix(id));
+    key[17..25].copy_from_slice(&seq.to_be_bytes());
+    key[25..].copy_from_slice(&piece.to_be_bytes());
+    key
+}
+
+fn idempotency_prefix(id: SessionId) -> [u8; 17] {
+    let mut key = [b'k'; 17];
+    key[1..].copy_from_slice(id.as_bytes());
     key
 }
 
 fn idempotency_key(id: SessionId, key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + key.len());
-    out.extend_from_slice(id.as_bytes());
+    let mut out = Vec::with_capacity(17 + key.len());
+    out.extend_from_slice(&idempotency_prefix(id));
     out.extend_from_slice(key.as_bytes());
     out
 }
@@ -130,22 +147,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("store values serialize")
 }
 
-/// The stored pieces of one record.
-fn pieces(record: &Record) -> Vec<Vec<u8>> {
-    let bytes = to_json(record);
-    bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect()
+fn write_record(batch: &mut sled::Batch, id: SessionId, record: &Record) {
+    for (n, piece) in to_json(record).chunks(CHUNK).enumerate() {
+        batch.insert(&log_key(id, record.seq, n as u32)[..], piece);
+    }
 }
 
-fn write_record(
-    log: &TransactionalTree,
-    id: SessionId,
-    seq: u64,
-    pieces: &[Vec<u8>],
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    for (n, piece) in pieces.iter().enumerate() {
-        log.insert(&log_key(id, seq, n as u32)[..], piece.as_slice())?;
-    }
-    Ok(())
+fn write_head(batch: &mut sled::Batch, id: SessionId, head: Head) {
+    batch.insert(&head_key(id)[..], &head.encode()[..]);
 }
 
 impl SledStore {
@@ -167,17 +176,10 @@ impl SledStore {
             other => backend(format!("opening {}: {other}", path.display())),
         })?;
         migrate(&db, &path)?;
-        let tree = |name: &str| db.open_tree(name).map_err(backend);
-        let syncer = Syncer::new(db.clone(), &path)?;
-        let inner = Inner {
-            info: tree("info")?,
-            head: tree("head")?,
-            log: tree("log")?,
-            keys: tree("keys")?,
-            path,
-            durability,
-            syncer,
-        };
+        let tree = db.open_tree("sessions").map_err(backend)?;
+        let syncer = Syncer::new(db, &path)?;
+        let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
+        let inner = Inner { path, tree, stripes, durability, syncer };
         Ok(SledStore { inner: Arc::new(inner) })
     }
 
@@ -241,15 +243,25 @@ impl Inner {
         }
     }
 
+    /// The writers' lock of a session.
+    fn lock(&self, id: SessionId) -> MutexGuard<'_, ()> {
+        let stripe = usize::from(id.as_bytes()[15]) % STRIPES;
+        self.stripes[stripe].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
+        self.tree.apply_batch(batch).map_err(backend)
+    }
+
     fn head(&self, id: SessionId) -> Result<Head, StoreError> {
-        let bytes = self.head.get(id.as_bytes()).map_err(backend)?;
+        let bytes = self.tree.get(head_key(id)).map_err(backend)?;
         Head::decode(id, &bytes.ok_or(StoreError::NotFound(id))?)
     }
 
     fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
         let head = self.head(id)?;
         let bytes =
-            self.info.get(id.as_bytes()).map_err(backend)?.ok_or(StoreError::NotFound(id))?;
+            self.tree.get(info_key(id)).map_err(backend)?.ok_or(StoreError::NotFound(id))?;
         let mut info: SessionInfo = serde_json::from_slice(&bytes).map_err(|e| {
             StoreError::Corrupt { id: id.to_string(), key: "info".into(), detail: e.to_string() }
         })?;
@@ -265,53 +277,58 @@ impl Inner {
         }
         let start = log_key(id, from, 0);
         let end = log_key(id, to, u32::MAX);
-        let mut out = Vec::new();
-        let mut current: Option<(u64, Vec<u8>)> = None;
-        let finish = |seq: u64, bytes: Vec<u8>| -> Result<Record, StoreError> {
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        let mut out = Vec::with_capacity(usize::try_from(to - from + 1).unwrap_or(0).min(1 << 20));
+        let mut current: Option<(u64, sled::IVec, Vec<u8>)> = None;
+        let finish = |seq: u64, bytes: &[u8]| -> Result<Record, StoreError> {
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
                 id: id.to_string(),
                 key: format!("record {seq}"),
                 detail: e.to_string(),
             })
         };
-        for item in self.log.range(&start[..]..=&end[..]) {
+        for item in self.tree.range(&start[..]..=&end[..]) {
             let (key, value) = item.map_err(backend)?;
-            let seq = u64::from_be_bytes(key[16..24].try_into().unwrap());
+            let seq = u64::from_be_bytes(key[17..25].try_into().unwrap());
             match &mut current {
-                Some((s, bytes)) if *s == seq => bytes.extend_from_slice(&value),
-                _ => {
-                    if let Some((s, bytes)) = current.take() {
-                        out.push(finish(s, bytes)?);
+                // A record in several pieces: gather them (most records are one piece, read
+                // without a copy).
+                Some((s, first, rest)) if *s == seq => {
+                    if rest.is_empty() {
+                        rest.extend_from_slice(first);
                     }
-                    current = Some((seq, value.to_vec()));
+                    rest.extend_from_slice(&value);
+                }
+                _ => {
+                    if let Some((s, first, rest)) = current.take() {
+                        out.push(finish(s, if rest.is_empty() { &first } else { &rest })?);
+                    }
+                    current = Some((seq, value, Vec::new()));
                 }
             }
         }
-        if let Some((s, bytes)) = current {
-            out.push(finish(s, bytes)?);
+        if let Some((s, first, rest)) = current {
+            out.push(finish(s, if rest.is_empty() { &first } else { &rest })?);
         }
         Ok(out)
     }
 
-    /// Writes a whole session (fork, archive, import) in one transaction.
+    /// Writes a whole session (fork, archive, import) in one batch.
     fn put(&self, info: &SessionInfo, records: &[Record]) -> Result<(), StoreError> {
-        let stored_info = to_json(info);
-        let head = Head { version: info.version, updated_at: info.updated_at }.encode();
-        let pieces: Vec<Vec<Vec<u8>>> = records.iter().map(pieces).collect();
-        let id = info.id;
-        (&self.info, &self.head, &self.log)
-            .transaction(|(info_tree, head_tree, log)| {
-                if head_tree.get(id.as_bytes())?.is_some() {
-                    return Err(abort(StoreError::AlreadyExists(id)));
-                }
-                info_tree.insert(id.as_bytes(), stored_info.as_slice())?;
-                head_tree.insert(id.as_bytes(), &head[..])?;
-                for (record, pieces) in records.iter().zip(&pieces) {
-                    write_record(log, id, record.seq, pieces)?;
-                }
-                Ok(())
-            })
-            .map_err(tx_error)
+        let _writer = self.lock(info.id);
+        if self.tree.contains_key(head_key(info.id)).map_err(backend)? {
+            return Err(StoreError::AlreadyExists(info.id));
+        }
+        let mut batch = sled::Batch::default();
+        self.write_session(&mut batch, info, records);
+        self.apply(batch)
+    }
+
+    fn write_session(&self, batch: &mut sled::Batch, info: &SessionInfo, records: &[Record]) {
+        batch.insert(&info_key(info.id)[..], to_json(info));
+        write_head(batch, info.id, Head { version: info.version, updated_at: info.updated_at });
+        for record in records {
+            write_record(batch, info.id, record);
+        }
     }
 }
 
@@ -346,53 +363,44 @@ impl SessionStore for SledStore {
         self.blocking(move |inner| {
             let now = now();
             let first_seq = append.expected_version + 1;
-            let records: Vec<Vec<Vec<u8>>> = append
-                .entries
-                .into_iter()
-                .enumerate()
-                .map(|(n, entry)| pieces(&Record { seq: first_seq + n as u64, at: now, entry }))
-                .collect();
-            let done = Appended { first_seq, version: first_seq + records.len() as u64 - 1 };
+            let count = append.entries.len() as u64;
+            let done = Appended { first_seq, version: first_seq + count - 1 };
             let idem = append.idempotency_key.as_deref().map(|k| idempotency_key(id, k));
-            let outcome = (&inner.head, &inner.log, &inner.keys)
-                .transaction(|(head_tree, log, keys)| {
-                    if let Some(key) = &idem
-                        && let Some(earlier) = keys.get(key)?
-                    {
-                        let earlier: Appended = serde_json::from_slice(&earlier).map_err(|e| {
-                            abort(StoreError::Corrupt {
-                                id: id.to_string(),
-                                key: "idempotency key".into(),
-                                detail: e.to_string(),
-                            })
-                        })?;
-                        return Ok((earlier, false));
-                    }
-                    let bytes =
-                        head_tree.get(id.as_bytes())?.ok_or(abort(StoreError::NotFound(id)))?;
-                    let head = Head::decode(id, &bytes).map_err(abort)?;
-                    if head.version != append.expected_version {
-                        return Err(abort(StoreError::Conflict {
-                            id,
-                            expected: append.expected_version,
-                            actual: head.version,
-                        }));
-                    }
-                    for (n, pieces) in records.iter().enumerate() {
-                        write_record(log, id, first_seq + n as u64, pieces)?;
-                    }
-                    let head = Head { version: done.version, updated_at: now };
-                    head_tree.insert(id.as_bytes(), &head.encode()[..])?;
-                    if let Some(key) = &idem {
-                        keys.insert(key.as_slice(), to_json(&done))?;
-                    }
-                    Ok((done, true))
-                })
-                .map_err(tx_error)?;
-            if outcome.1 {
-                inner.durable()?;
+            {
+                let _writer = inner.lock(id);
+                if let Some(key) = &idem
+                    && let Some(earlier) = inner.tree.get(key).map_err(backend)?
+                {
+                    return serde_json::from_slice(&earlier).map_err(|e| StoreError::Corrupt {
+                        id: id.to_string(),
+                        key: "idempotency key".into(),
+                        detail: e.to_string(),
+                    });
+                }
+                let head = inner.head(id)?;
+                if head.version != append.expected_version {
+                    return Err(StoreError::Conflict {
+                        id,
+                        expected: append.expected_version,
+                        actual: head.version,
+                    });
+                }
+                let mut batch = sled::Batch::default();
+                for (n, entry) in append.entries.into_iter().enumerate() {
+                    write_record(
+                        &mut batch,
+                        id,
+                        &Record { seq: first_seq + n as u64, at: now, entry },
+                    );
+                }
+                write_head(&mut batch, id, Head { version: done.version, updated_at: now });
+                if let Some(key) = idem {
+                    batch.insert(key, to_json(&done));
+                }
+                inner.apply(batch)?;
             }
-            Ok(outcome.0)
+            inner.durable()?;
+            Ok(done)
         })
         .await
     }
@@ -436,9 +444,9 @@ impl SessionStore for SledStore {
         let query = query.clone();
         self.blocking(move |inner| {
             let mut all = Vec::new();
-            for item in inner.head.iter() {
+            for item in inner.tree.scan_prefix(b"h") {
                 let (key, _) = item.map_err(backend)?;
-                let bytes: [u8; 16] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                let bytes: [u8; 16] = key[1..].try_into().map_err(|_| StoreError::Corrupt {
                     id: "-".into(),
                     key: "head".into(),
                     detail: format!("a key of {} bytes", key.len()),
@@ -482,81 +490,60 @@ impl SessionStore for SledStore {
         to: u64,
     ) -> Result<Rewound, StoreError> {
         self.blocking(move |inner| {
-            let source = inner.info(id)?;
-            if source.version != expected_version {
-                return Err(StoreError::Conflict {
-                    id,
-                    expected: expected_version,
-                    actual: source.version,
-                });
-            }
-            if to > source.version {
-                return Err(StoreError::Invalid(format!(
-                    "session {id} has {} records; cannot rewind to {to}",
-                    source.version
-                )));
-            }
-            // The archive is written first: if the rewind record then loses a race, the
-            // archive is an extra copy, never a loss.
-            let records = inner.records(id, 1, source.version)?;
-            let origin = Origin::Archive { from: id, at: source.version };
-            let mut archive = new_info(source.start.clone(), Some(origin))?;
-            archive.version = source.version;
-            archive.updated_at = source.updated_at;
-            inner.put(&archive, &records)?;
-            let now = now();
-            let seq = source.version + 1;
-            let record = Record { seq, at: now, entry: Entry::Rewind { to, archive: archive.id } };
-            let pieces = pieces(&record);
-            (&inner.head, &inner.log)
-                .transaction(|(head_tree, log)| {
-                    let bytes =
-                        head_tree.get(id.as_bytes())?.ok_or(abort(StoreError::NotFound(id)))?;
-                    let head = Head::decode(id, &bytes).map_err(abort)?;
-                    if head.version != expected_version {
-                        return Err(abort(StoreError::Conflict {
-                            id,
-                            expected: expected_version,
-                            actual: head.version,
-                        }));
-                    }
-                    write_record(log, id, seq, &pieces)?;
-                    head_tree.insert(
-                        id.as_bytes(),
-                        &Head { version: seq, updated_at: now }.encode()[..],
-                    )?;
-                    Ok(())
-                })
-                .map_err(tx_error)?;
+            let archive = {
+                let _writer = inner.lock(id);
+                let source = inner.info(id)?;
+                if source.version != expected_version {
+                    return Err(StoreError::Conflict {
+                        id,
+                        expected: expected_version,
+                        actual: source.version,
+                    });
+                }
+                if to > source.version {
+                    return Err(StoreError::Invalid(format!(
+                        "session {id} has {} records; cannot rewind to {to}",
+                        source.version
+                    )));
+                }
+                // The archive and the rewind record go in one batch: both or neither.
+                let records = inner.records(id, 1, source.version)?;
+                let origin = Origin::Archive { from: id, at: source.version };
+                let mut archive = new_info(source.start.clone(), Some(origin))?;
+                archive.version = source.version;
+                archive.updated_at = source.updated_at;
+                let mut batch = sled::Batch::default();
+                inner.write_session(&mut batch, &archive, &records);
+                let now = now();
+                let seq = source.version + 1;
+                let rewind =
+                    Record { seq, at: now, entry: Entry::Rewind { to, archive: archive.id } };
+                write_record(&mut batch, id, &rewind);
+                write_head(&mut batch, id, Head { version: seq, updated_at: now });
+                inner.apply(batch)?;
+                archive
+            };
             inner.durable()?;
-            let info = inner.info(id)?;
-            Ok(Rewound { info, archive })
+            Ok(Rewound { info: inner.info(id)?, archive })
         })
         .await
     }
 
     async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
         self.blocking(move |inner| {
-            // The head goes first: once it is gone the session is gone, and what remains of
-            // its records is unreachable.
-            inner.head(id)?;
-            (&inner.head, &inner.info)
-                .transaction(|(head, info)| {
-                    head.remove(id.as_bytes())?;
-                    info.remove(id.as_bytes())?;
-                    Ok(())
-                })
-                .map_err(tx_error)?;
-            let mut batch = sled::Batch::default();
-            for item in inner.log.scan_prefix(id.as_bytes()) {
-                batch.remove(item.map_err(backend)?.0);
+            {
+                let _writer = inner.lock(id);
+                inner.head(id)?;
+                let mut batch = sled::Batch::default();
+                batch.remove(&head_key(id)[..]);
+                batch.remove(&info_key(id)[..]);
+                for prefix in [log_prefix(id), idempotency_prefix(id)] {
+                    for item in inner.tree.scan_prefix(prefix) {
+                        batch.remove(item.map_err(backend)?.0);
+                    }
+                }
+                inner.apply(batch)?;
             }
-            inner.log.apply_batch(batch).map_err(backend)?;
-            let mut batch = sled::Batch::default();
-            for item in inner.keys.scan_prefix(id.as_bytes()) {
-                batch.remove(item.map_err(backend)?.0);
-            }
-            inner.keys.apply_batch(batch).map_err(backend)?;
             inner.durable()
         })
         .await
