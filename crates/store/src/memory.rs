@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use verbatim_model::SessionId;
 
-use crate::store::{check_numbering, listing_order, new_session_id, now, page};
+use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
 use crate::{
     Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
     SessionInfo, SessionStore, StoreError,
@@ -41,18 +41,6 @@ fn get(sessions: &BTreeMap<SessionId, Stored>, id: SessionId) -> Result<&Stored,
     sessions.get(&id).ok_or(StoreError::NotFound(id))
 }
 
-fn fresh(start: NewSession, origin: Option<Origin>) -> Result<SessionInfo, StoreError> {
-    let now = now();
-    Ok(SessionInfo {
-        id: new_session_id()?,
-        start,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        origin,
-    })
-}
-
 /// Appends `entries` to `stored`, numbering them after its last record.
 fn push(stored: &mut Stored, entries: Vec<Entry>) -> Appended {
     let now = now();
@@ -69,7 +57,7 @@ fn push(stored: &mut Stored, entries: Vec<Entry>) -> Appended {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
-        let info = fresh(new, None)?;
+        let info = new_info(new, None)?;
         self.with(|sessions| {
             let session = Session { info: info.clone(), records: Vec::new() };
             sessions.insert(info.id, Stored { session, keys: HashMap::new() });
@@ -136,13 +124,9 @@ impl SessionStore for MemoryStore {
     async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
         self.with(|sessions| {
             let source = &get(sessions, id)?.session;
-            if at > source.info.version {
-                return Err(StoreError::Invalid(format!(
-                    "session {id} has {} records; cannot fork at {at}",
-                    source.info.version
-                )));
-            }
-            let mut info = fresh(source.info.start.clone(), Some(Origin::Fork { from: id, at }))?;
+            check_fork(&source.info, at)?;
+            let mut info =
+                new_info(source.info.start.clone(), Some(Origin::Fork { from: id, at }))?;
             let records: Vec<Record> = source.records[..at as usize].to_vec();
             info.version = at;
             let mut stored = Stored { session: Session { info, records }, keys: HashMap::new() };
@@ -162,16 +146,9 @@ impl SessionStore for MemoryStore {
         self.with(|sessions| {
             let source = &get(sessions, id)?.session;
             let actual = source.info.version;
-            if actual != expected_version {
-                return Err(StoreError::Conflict { id, expected: expected_version, actual });
-            }
-            if to > actual {
-                return Err(StoreError::Invalid(format!(
-                    "session {id} has {actual} records; cannot rewind to {to}"
-                )));
-            }
+            check_rewind(&source.info, expected_version, to)?;
             let origin = Origin::Archive { from: id, at: actual };
-            let mut archive = fresh(source.info.start.clone(), Some(origin))?;
+            let mut archive = new_info(source.info.start.clone(), Some(origin))?;
             archive.version = actual;
             archive.updated_at = source.info.updated_at;
             let records = source.records.clone();

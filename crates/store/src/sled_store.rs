@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use verbatim_model::SessionId;
 
 use crate::durable::Syncer;
-use crate::store::{check_numbering, listing_order, new_session_id, now, page};
+use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
 use crate::{
     Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
     SessionInfo, SessionStore, StoreError,
@@ -332,18 +332,6 @@ impl Inner {
     }
 }
 
-fn new_info(start: NewSession, origin: Option<Origin>) -> Result<SessionInfo, StoreError> {
-    let now = now();
-    Ok(SessionInfo {
-        id: new_session_id()?,
-        start,
-        created_at: now,
-        updated_at: now,
-        version: 0,
-        origin,
-    })
-}
-
 #[async_trait]
 impl SessionStore for SledStore {
     async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
@@ -462,12 +450,7 @@ impl SessionStore for SledStore {
     async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
         self.blocking(move |inner| {
             let source = inner.info(id)?;
-            if at > source.version {
-                return Err(StoreError::Invalid(format!(
-                    "session {id} has {} records; cannot fork at {at}",
-                    source.version
-                )));
-            }
+            check_fork(&source, at)?;
             let mut records = inner.records(id, 1, at)?;
             let mut info = new_info(source.start, Some(Origin::Fork { from: id, at }))?;
             records.push(Record {
@@ -493,19 +476,7 @@ impl SessionStore for SledStore {
             let archive = {
                 let _writer = inner.lock(id);
                 let source = inner.info(id)?;
-                if source.version != expected_version {
-                    return Err(StoreError::Conflict {
-                        id,
-                        expected: expected_version,
-                        actual: source.version,
-                    });
-                }
-                if to > source.version {
-                    return Err(StoreError::Invalid(format!(
-                        "session {id} has {} records; cannot rewind to {to}",
-                        source.version
-                    )));
-                }
+                check_rewind(&source, expected_version, to)?;
                 // The archive and the rewind record go in one batch: both or neither.
                 let records = inner.records(id, 1, source.version)?;
                 let origin = Origin::Archive { from: id, at: source.version };

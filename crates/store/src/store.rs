@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use verbatim_model::SessionId;
 
-use crate::{Entry, NewSession, Record, Session, SessionInfo};
+use crate::{Entry, NewSession, Origin, Record, Session, SessionInfo};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +166,8 @@ pub trait SessionStore: Send + Sync {
     /// The last `n` records.
     async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError>;
 
-    /// Sessions, newest update first, a page at a time.
+    /// Sessions, newest update first, a page at a time. (The sled backend reads every
+    /// session's head to order them: fine for thousands of sessions, not millions.)
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
 
     /// A new session whose history is this one's records up to `at`, followed by an
@@ -253,4 +254,53 @@ pub(crate) fn page(sorted: impl Iterator<Item = SessionInfo>, query: &ListQuery)
         None
     };
     Page { sessions, next }
+}
+
+/// The info of a new, empty session.
+pub(crate) fn new_info(
+    start: NewSession,
+    origin: Option<Origin>,
+) -> Result<SessionInfo, StoreError> {
+    let now = now();
+    Ok(SessionInfo {
+        id: new_session_id()?,
+        start,
+        created_at: now,
+        updated_at: now,
+        version: 0,
+        origin,
+    })
+}
+
+/// Checks that a fork of `source` at record `at` is possible.
+pub(crate) fn check_fork(source: &SessionInfo, at: u64) -> Result<(), StoreError> {
+    if at > source.version {
+        return Err(StoreError::Invalid(format!(
+            "session {} has {} records; cannot fork at {at}",
+            source.id, source.version
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that `source`, expected at `expected_version`, can be rewound to record `to`.
+pub(crate) fn check_rewind(
+    source: &SessionInfo,
+    expected_version: u64,
+    to: u64,
+) -> Result<(), StoreError> {
+    if source.version != expected_version {
+        return Err(StoreError::Conflict {
+            id: source.id,
+            expected: expected_version,
+            actual: source.version,
+        });
+    }
+    if to > source.version {
+        return Err(StoreError::Invalid(format!(
+            "session {} has {} records; cannot rewind to {to}",
+            source.id, source.version
+        )));
+    }
+    Ok(())
 }
