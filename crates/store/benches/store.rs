@@ -234,6 +234,10 @@ fn main() {
     runtime.block_on(async {
         let rounds = 300;
         let store = SledStore::open(root.path().join("store")).unwrap();
+        // Warm up (files, caches, the sync thread) on another session, so the first length
+        // measured is not also the first write.
+        let warm = store.create(NewSession::new(MODEL)).await.unwrap().id;
+        append_latency(&store, warm, 0, rounds).await;
         let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
         let mut version = 0;
         let mut lines = Vec::new();

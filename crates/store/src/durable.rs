@@ -5,56 +5,82 @@
 //! but not a power cut, and values or nodes too large for a log segment go to files under
 //! `blobs/` that sled never syncs. So after `flush()` the data file is `fdatasync`ed, and so is
 //! every blob file not synced before, and the `blobs` directory itself.
+//!
+//! One thread does the syncing. A writer whose batch has been applied sends it a request and
+//! awaits the answer; the thread takes every request waiting, runs one sync (which covers every
+//! write applied before the requests were sent) and answers them all.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
 
 use crate::StoreError;
 
-#[derive(Debug, Default)]
-struct State {
-    /// The next ticket to hand out.
-    next_ticket: u64,
-    /// Every ticket below this is durable.
-    durable_below: u64,
-    /// A sync is running.
-    syncing: bool,
-    /// Blob files already synced.
-    synced_blobs: HashSet<PathBuf>,
-}
+type Reply = oneshot::Sender<Result<(), String>>;
 
-/// Group commit: a caller whose write has committed takes a ticket and waits until a sync
-/// that started after it has finished. One caller at a time runs the sync; the others wait
-/// and are all covered by it.
+/// The handle writers use. Dropping it stops the thread and waits for it, so that sled's
+/// files (and its lock on them) are released when the store is dropped.
 #[derive(Debug)]
 pub(crate) struct Syncer {
+    requests: Option<mpsc::Sender<Reply>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    syncs: Arc<AtomicU64>,
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> String {
+    format!("{what} {}: {e}", path.display())
+}
+
+/// What the syncing thread owns.
+struct Files {
     db: sled::Db,
     data_file: File,
     blobs: PathBuf,
-    state: Mutex<State>,
-    done: Condvar,
-    syncs: AtomicU64,
-}
-
-fn io(what: &str, path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("{what} {}: {e}", path.display()))
+    /// Blob files already synced.
+    synced_blobs: HashSet<PathBuf>,
 }
 
 impl Syncer {
     pub(crate) fn new(db: sled::Db, dir: &Path) -> Result<Syncer, StoreError> {
         let data = dir.join("db");
-        let data_file = File::open(&data).map_err(|e| io("opening", &data, e))?;
-        Ok(Syncer {
-            db,
-            data_file,
-            blobs: dir.join("blobs"),
-            state: Mutex::new(State::default()),
-            done: Condvar::new(),
-            syncs: AtomicU64::new(0),
-        })
+        let data_file =
+            File::open(&data).map_err(|e| StoreError::Backend(io("opening", &data, e)))?;
+        let mut files =
+            Files { db, data_file, blobs: dir.join("blobs"), synced_blobs: HashSet::new() };
+        let (requests, incoming) = mpsc::channel::<Reply>();
+        let syncs = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&syncs);
+        let thread = std::thread::Builder::new()
+            .name("verbatim-store-sync".into())
+            .spawn(move || {
+                while let Ok(first) = incoming.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(incoming.try_iter());
+                    let result = files.sync();
+                    if result.is_ok() {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                    for reply in waiting {
+                        let _ = reply.send(result.clone());
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("starting the sync thread: {e}")))?;
+        Ok(Syncer { requests: Some(requests), thread: Some(thread), syncs })
     }
 
     /// How many times the files were synced (for tests and figures).
@@ -62,66 +88,30 @@ impl Syncer {
         self.syncs.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Returns once everything written before the call is on stable storage.
-    pub(crate) fn wait_durable(&self) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        loop {
-            if state.durable_below > ticket {
-                return Ok(());
-            }
-            if state.syncing {
-                state = self.done.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
-                continue;
-            }
-            state.syncing = true;
-            let covers = state.next_ticket;
-            let known = std::mem::take(&mut state.synced_blobs);
-            drop(state);
-            let result = self.sync(known);
-            state = self.lock();
-            state.syncing = false;
-            let outcome = match result {
-                Ok(known) => {
-                    state.synced_blobs = known;
-                    state.durable_below = state.durable_below.max(covers);
-                    Ok(())
-                }
-                Err((known, e)) => {
-                    state.synced_blobs = known;
-                    Err(e)
-                }
-            };
-            self.done.notify_all();
-            outcome?;
-        }
+    pub(crate) async fn wait_durable(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .as_ref()
+            .expect("present until dropped")
+            .send(reply)
+            .map_err(|_| StoreError::Backend("the sync thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the sync thread has stopped".into()))?
+            .map_err(StoreError::Backend)
     }
+}
 
+impl Files {
     /// One flush and sync of every file sled wrote.
-    #[allow(clippy::type_complexity)]
-    fn sync(
-        &self,
-        mut known: HashSet<PathBuf>,
-    ) -> Result<HashSet<PathBuf>, (HashSet<PathBuf>, StoreError)> {
-        let result = (|| {
-            self.db.flush().map_err(|e| StoreError::Backend(format!("flush: {e}")))?;
-            self.data_file.sync_data().map_err(|e| io("syncing", Path::new("db"), e))?;
-            self.sync_blobs(&mut known)?;
-            self.syncs.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })();
-        match result {
-            Ok(()) => Ok(known),
-            Err(e) => Err((known, e)),
-        }
+    fn sync(&mut self) -> Result<(), String> {
+        self.db.flush().map_err(|e| format!("flush: {e}"))?;
+        self.data_file.sync_data().map_err(|e| io("syncing", Path::new("db"), e))?;
+        self.sync_blobs()
     }
 
-    fn sync_blobs(&self, known: &mut HashSet<PathBuf>) -> Result<(), StoreError> {
+    fn sync_blobs(&mut self) -> Result<(), String> {
         let entries = match std::fs::read_dir(&self.blobs) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -129,10 +119,10 @@ impl Syncer {
         };
         let mut new = false;
         // Only blobs still present are remembered: sled removes those it no longer needs.
-        let mut present = HashSet::with_capacity(known.len());
+        let mut present = HashSet::with_capacity(self.synced_blobs.len());
         for entry in entries {
             let path = entry.map_err(|e| io("listing", &self.blobs, e))?.path();
-            if known.contains(&path) {
+            if self.synced_blobs.contains(&path) {
                 present.insert(path);
                 continue;
             }
@@ -145,7 +135,7 @@ impl Syncer {
             present.insert(path);
             new = true;
         }
-        *known = present;
+        self.synced_blobs = present;
         if new {
             let dir = File::open(&self.blobs).map_err(|e| io("opening", &self.blobs, e))?;
             dir.sync_all().map_err(|e| io("syncing", &self.blobs, e))?;

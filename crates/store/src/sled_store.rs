@@ -236,9 +236,9 @@ fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
 }
 
 impl Inner {
-    fn durable(&self) -> Result<(), StoreError> {
+    async fn durable(&self) -> Result<(), StoreError> {
         match self.durability {
-            Durability::Durable => self.syncer.wait_durable(),
+            Durability::Durable => self.syncer.wait_durable().await,
             Durability::Relaxed => Ok(()),
         }
     }
@@ -335,20 +335,20 @@ impl Inner {
 #[async_trait]
 impl SessionStore for SledStore {
     async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
-        self.blocking(move |inner| {
-            let info = new_info(new, None)?;
-            inner.put(&info, &[])?;
-            inner.durable()?;
-            Ok(info)
-        })
-        .await
+        let info = new_info(new, None)?;
+        self.inner.put(&info, &[])?;
+        self.inner.durable().await?;
+        Ok(info)
     }
 
     async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
         if append.entries.is_empty() {
             return Err(StoreError::Invalid("an append needs at least one entry".into()));
         }
-        self.blocking(move |inner| {
+        // The write itself is a few in-memory sled operations: done here, not on a blocking
+        // thread; only the wait for the sync is long, and it is awaited.
+        let inner = &self.inner;
+        let done = {
             let now = now();
             let first_seq = append.expected_version + 1;
             let count = append.entries.len() as u64;
@@ -387,10 +387,10 @@ impl SessionStore for SledStore {
                 }
                 inner.apply(batch)?;
             }
-            inner.durable()?;
-            Ok(done)
-        })
-        .await
+            done
+        };
+        inner.durable().await?;
+        Ok(done)
     }
 
     async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
@@ -448,22 +448,24 @@ impl SessionStore for SledStore {
     }
 
     async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
-        self.blocking(move |inner| {
-            let source = inner.info(id)?;
-            check_fork(&source, at)?;
-            let mut records = inner.records(id, 1, at)?;
-            let mut info = new_info(source.start, Some(Origin::Fork { from: id, at }))?;
-            records.push(Record {
-                seq: at + 1,
-                at: info.created_at,
-                entry: Entry::Forked { from: id, through: at },
-            });
-            info.version = at + 1;
-            inner.put(&info, &records)?;
-            inner.durable()?;
-            Ok(info)
-        })
-        .await
+        let info = self
+            .blocking(move |inner| {
+                let source = inner.info(id)?;
+                check_fork(&source, at)?;
+                let mut records = inner.records(id, 1, at)?;
+                let mut info = new_info(source.start, Some(Origin::Fork { from: id, at }))?;
+                records.push(Record {
+                    seq: at + 1,
+                    at: info.created_at,
+                    entry: Entry::Forked { from: id, through: at },
+                });
+                info.version = at + 1;
+                inner.put(&info, &records)?;
+                Ok(info)
+            })
+            .await?;
+        self.inner.durable().await?;
+        Ok(info)
     }
 
     async fn rewind(
@@ -472,61 +474,63 @@ impl SessionStore for SledStore {
         expected_version: u64,
         to: u64,
     ) -> Result<Rewound, StoreError> {
-        self.blocking(move |inner| {
-            let archive = {
-                let _writer = inner.lock(id);
-                let source = inner.info(id)?;
-                check_rewind(&source, expected_version, to)?;
-                // The archive and the rewind record go in one batch: both or neither.
-                let records = inner.records(id, 1, source.version)?;
-                let origin = Origin::Archive { from: id, at: source.version };
-                let mut archive = new_info(source.start.clone(), Some(origin))?;
-                archive.version = source.version;
-                archive.updated_at = source.updated_at;
-                let mut batch = sled::Batch::default();
-                inner.write_session(&mut batch, &archive, &records);
-                let now = now();
-                let seq = source.version + 1;
-                let rewind =
-                    Record { seq, at: now, entry: Entry::Rewind { to, archive: archive.id } };
-                write_record(&mut batch, id, &rewind);
-                write_head(&mut batch, id, Head { version: seq, updated_at: now });
-                inner.apply(batch)?;
-                archive
-            };
-            inner.durable()?;
-            Ok(Rewound { info: inner.info(id)?, archive })
-        })
-        .await
+        let rewound = self
+            .blocking(move |inner| {
+                let archive = {
+                    let _writer = inner.lock(id);
+                    let source = inner.info(id)?;
+                    check_rewind(&source, expected_version, to)?;
+                    // The archive and the rewind record go in one batch: both or neither.
+                    let records = inner.records(id, 1, source.version)?;
+                    let origin = Origin::Archive { from: id, at: source.version };
+                    let mut archive = new_info(source.start.clone(), Some(origin))?;
+                    archive.version = source.version;
+                    archive.updated_at = source.updated_at;
+                    let mut batch = sled::Batch::default();
+                    inner.write_session(&mut batch, &archive, &records);
+                    let now = now();
+                    let seq = source.version + 1;
+                    let rewind =
+                        Record { seq, at: now, entry: Entry::Rewind { to, archive: archive.id } };
+                    write_record(&mut batch, id, &rewind);
+                    write_head(&mut batch, id, Head { version: seq, updated_at: now });
+                    inner.apply(batch)?;
+                    archive
+                };
+                Ok(Rewound { info: inner.info(id)?, archive })
+            })
+            .await?;
+        self.inner.durable().await?;
+        Ok(rewound)
     }
 
     async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
         self.blocking(move |inner| {
-            {
-                let _writer = inner.lock(id);
-                inner.head(id)?;
-                let mut batch = sled::Batch::default();
-                batch.remove(&head_key(id)[..]);
-                batch.remove(&info_key(id)[..]);
-                for prefix in [log_prefix(id), idempotency_prefix(id)] {
-                    for item in inner.tree.scan_prefix(prefix) {
-                        batch.remove(item.map_err(backend)?.0);
-                    }
+            let _writer = inner.lock(id);
+            inner.head(id)?;
+            let mut batch = sled::Batch::default();
+            batch.remove(&head_key(id)[..]);
+            batch.remove(&info_key(id)[..]);
+            for prefix in [log_prefix(id), idempotency_prefix(id)] {
+                for item in inner.tree.scan_prefix(prefix) {
+                    batch.remove(item.map_err(backend)?.0);
                 }
-                inner.apply(batch)?;
             }
-            inner.durable()
+            inner.apply(batch)
         })
-        .await
+        .await?;
+        self.inner.durable().await
     }
 
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {
         check_numbering(&session)?;
-        self.blocking(move |inner| {
-            inner.put(&session.info, &session.records)?;
-            inner.durable()?;
-            Ok(session.info)
-        })
-        .await
+        let info = self
+            .blocking(move |inner| {
+                inner.put(&session.info, &session.records)?;
+                Ok(session.info)
+            })
+            .await?;
+        self.inner.durable().await?;
+        Ok(info)
     }
 }
