@@ -23,6 +23,10 @@ use crate::StoreError;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
+/// How long the sync thread waits for the writers of its last round to come back, when there
+/// were several (a single writer is never kept waiting).
+const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
+
 /// The handle writers use. Dropping it stops the thread and waits for it, so that sled's
 /// files (and its lock on them) are released when the store is dropped.
 #[derive(Debug)]
@@ -67,9 +71,21 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("verbatim-store-sync".into())
             .spawn(move || {
+                let mut last_round = 1;
                 while let Ok(first) = incoming.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(incoming.try_iter());
+                    // When the last sync served several writers, they are likely writing
+                    // again: give them a moment to arrive so one sync serves them all.
+                    let deadline = std::time::Instant::now() + GATHER;
+                    while last_round > 1 && waiting.len() < last_round {
+                        let left = deadline.saturating_duration_since(std::time::Instant::now());
+                        match incoming.recv_timeout(left) {
+                            Ok(reply) => waiting.push(reply),
+                            Err(_) => break,
+                        }
+                    }
+                    last_round = waiting.len();
                     let result = files.sync();
                     if result.is_ok() {
                         counter.fetch_add(1, Ordering::Relaxed);
