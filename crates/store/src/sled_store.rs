@@ -277,39 +277,48 @@ impl Inner {
         }
         let start = log_key(id, from, 0);
         let end = log_key(id, to, u32::MAX);
-        let mut out = Vec::with_capacity(usize::try_from(to - from + 1).unwrap_or(0).min(1 << 20));
-        let mut current: Option<(u64, sled::IVec, Vec<u8>)> = None;
-        let finish = |seq: u64, bytes: &[u8]| -> Result<Record, StoreError> {
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                id: id.to_string(),
-                key: format!("record {seq}"),
-                detail: e.to_string(),
-            })
-        };
+        // First the raw JSON of each record (most are one piece, kept without a copy) ...
+        let mut raw: Vec<(u64, sled::IVec, Vec<u8>)> = Vec::new();
         for item in self.tree.range(&start[..]..=&end[..]) {
             let (key, value) = item.map_err(backend)?;
             let seq = u64::from_be_bytes(key[17..25].try_into().unwrap());
-            match &mut current {
-                // A record in several pieces: gather them (most records are one piece, read
-                // without a copy).
+            match raw.last_mut() {
                 Some((s, first, rest)) if *s == seq => {
                     if rest.is_empty() {
                         rest.extend_from_slice(first);
                     }
                     rest.extend_from_slice(&value);
                 }
-                _ => {
-                    if let Some((s, first, rest)) = current.take() {
-                        out.push(finish(s, if rest.is_empty() { &first } else { &rest })?);
-                    }
-                    current = Some((seq, value, Vec::new()));
-                }
+                _ => raw.push((seq, value, Vec::new())),
             }
         }
-        if let Some((s, first, rest)) = current {
-            out.push(finish(s, if rest.is_empty() { &first } else { &rest })?);
+        // ... then parsed, on every core for long sessions (parsing is most of a cold load).
+        let parse = |part: &[(u64, sled::IVec, Vec<u8>)]| -> Result<Vec<Record>, StoreError> {
+            part.iter()
+                .map(|(seq, first, rest)| {
+                    let bytes = if rest.is_empty() { &first[..] } else { &rest[..] };
+                    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+                        id: id.to_string(),
+                        key: format!("record {seq}"),
+                        detail: e.to_string(),
+                    })
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if raw.len() < 2_000 || threads < 2 {
+            return parse(&raw);
         }
-        Ok(out)
+        let part = raw.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                raw.chunks(part).map(|chunk| scope.spawn(move || parse(chunk))).collect();
+            let mut out = Vec::with_capacity(raw.len());
+            for handle in handles {
+                out.extend(handle.join().expect("parsing does not panic")?);
+            }
+            Ok(out)
+        })
     }
 
     /// Writes a whole session (fork, archive, import) in one batch.

@@ -108,3 +108,25 @@ async fn appends_that_arrive_together_share_syncs() {
         assert_eq!(store.info(id).await.unwrap().version, rounds);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_sessions_load_in_order() {
+    // Loads of 2,000 records and more are parsed on several threads: the order must hold.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open_with(dir.path(), Durability::Relaxed).unwrap();
+    let id = store.create(NewSession::new("m")).await.unwrap().id;
+    let entries: Vec<Entry> =
+        (0..5_001).map(|n| user(&format!("{n} {}", "x".repeat(n % 5000)))).collect();
+    for (n, chunk) in entries.chunks(1_000).enumerate() {
+        store.append(id, Append::new(n as u64 * 1_000, chunk.to_vec())).await.unwrap();
+    }
+    let session = store.load(id).await.unwrap();
+    assert_eq!(session.records.len(), entries.len());
+    for (n, (record, entry)) in session.records.iter().zip(&entries).enumerate() {
+        assert_eq!(record.seq, n as u64 + 1);
+        assert_eq!(&record.entry, entry);
+    }
+    let range = store.load_range(id, 1_500, Some(4_200)).await.unwrap();
+    assert_eq!(range.first().map(|r| r.seq), Some(1_500));
+    assert_eq!(range.len(), 2_701);
+}
