@@ -217,10 +217,9 @@ fn open_turn(messages: &[Message]) -> Option<usize> {
     first
 }
 
-/// The dialect's name for the first block of a message (`nothing` when it is empty). Thinking
-/// errors come from the Anthropic layer and name blocks its way (`tool_use`) on both APIs.
-fn first_kind(api: Api, message: &Message) -> &'static str {
-    message.content.first().map_or("nothing", |b| wire::kind(api, b))
+/// The Anthropic name of the first block of a message (`nothing` when it is empty).
+fn first_kind(message: &Message) -> &'static str {
+    message.content.first().map_or("nothing", wire::anthropic_kind)
 }
 
 fn starts_with_thinking(message: &Message) -> bool {
@@ -1536,7 +1535,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
         }
         let only_thinking = message.content.iter().all(is_thinking);
         if !starts_with_thinking(message) {
-            let found = wire::kind(Api::InvokeModel, &message.content[0]);
+            let found = wire::anthropic_kind(&message.content[0]);
             let what = format!("an assistant message with thinking starts with {found}");
             let proposal = (!protected(i)).then_some(Action::DropThinking { message: i });
             out.push(Rule::ThinkingFirst, Severity::Error, out.block(i, 0), what, found, proposal);
@@ -1576,7 +1575,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
             return;
         }
         if shape.thinking_on && !starts_with_thinking(last) {
-            let found = first_kind(Api::InvokeModel, last);
+            let found = first_kind(last);
             let what = "thinking is on and the final assistant message (a prefill) does not start with thinking";
             out.push(
                 Rule::ThinkingFinalAssistant,
@@ -1602,7 +1601,7 @@ fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
     let starts = starts_with_thinking(&messages[l]);
     let path = out.block(l, 0);
     if shape.thinking_on && !starts {
-        let found = first_kind(Api::InvokeModel, &messages[l]);
+        let found = first_kind(&messages[l]);
         let what = "thinking is on but the unfinished tool loop was produced without it (a tool loop is one assistant turn; thinking may change at the next user turn)";
         let proposal = (!caps.thinking.always_on && request.thinking.is_some())
             .then_some(Action::SetThinking { thinking: None });

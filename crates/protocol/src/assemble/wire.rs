@@ -146,15 +146,15 @@ pub(crate) fn tool(api: Api, request: &Request, k: usize) -> JsonPath {
     item(api, setting(api, Setting::Tools), tools, k, |t| matches!(t, Tool::CachePoint(_)))
 }
 
-/// The name of a block kind in the dialect, for messages (`text`, `tool_use`, `toolUse`, …).
-pub(crate) fn kind(api: Api, block: &ContentBlock) -> &'static str {
-    match (api, block) {
-        (Api::Converse, block) => block.kind_name(),
-        (Api::InvokeModel, ContentBlock::ToolUse(_)) => "tool_use",
-        (Api::InvokeModel, ContentBlock::ToolResult(_)) => "tool_result",
-        (Api::InvokeModel, ContentBlock::Thinking(_)) => "thinking",
-        (Api::InvokeModel, ContentBlock::RedactedThinking(_)) => "redacted_thinking",
-        (Api::InvokeModel, block) => block.kind_name(),
+/// The Anthropic name of a block kind (`text`, `tool_use`, `thinking`, …): thinking errors come
+/// from the Anthropic layer and name blocks its way on both APIs.
+pub(crate) fn anthropic_kind(block: &ContentBlock) -> &'static str {
+    match block {
+        ContentBlock::ToolUse(_) => "tool_use",
+        ContentBlock::ToolResult(_) => "tool_result",
+        ContentBlock::Thinking(_) => "thinking",
+        ContentBlock::RedactedThinking(_) => "redacted_thinking",
+        block => block.kind_name(),
     }
 }
 

@@ -443,3 +443,26 @@ fn images_over_5_mb_of_base64_are_refused() {
     let at_limit = validate_body(Api::Converse, Some(SONNET4), &body(5_242_880)).unwrap();
     assert!(at_limit.diagnostics.is_empty(), "{:?}", at_limit.diagnostics);
 }
+
+#[test]
+fn thinking_produced_on_the_other_api_is_reported_not_switched_silently() {
+    // Scenario 36: a turn with thinking recorded from InvokeModel, the next request on Converse.
+    let mut produced = assistant(SONNET4, vec![thinking("Plan."), ContentBlock::text("Done.")]);
+    produced.provenance.as_mut().unwrap().api = Api::InvokeModel;
+    let history = vec![
+        user(vec![ContentBlock::text("Hi")]),
+        produced,
+        user(vec![ContentBlock::text("More")]),
+    ];
+    let assembly = assemble(&history, &turn(SONNET4), Policy::Repair);
+    assert!(assembly.is_valid(), "a warning, not an error: {:?}", assembly.diagnostics);
+    assert!(assembly.fixes.is_empty(), "nothing is changed: {:?}", assembly.fixes);
+    let warning = &assembly.diagnostics[0];
+    assert_eq!((warning.rule, warning.severity), (Rule::ThinkingForeign, Severity::Warning));
+    assert_eq!(warning.path.to_string(), "messages[1].content[0]");
+    assert!(warning.message.contains("produced on invoke is sent on converse"));
+    // The same turn sent on the API that produced it draws nothing.
+    let mut same = turn(SONNET4);
+    same.api = Api::InvokeModel;
+    assert!(assemble(&history, &same, Policy::Strict).diagnostics.is_empty());
+}
