@@ -262,7 +262,7 @@ fn main() {
         let (sled_median, sled_p99) = raw_sled(&root.path().join("raw"), rounds);
         let (file_median, file_p99, file_load) = plain_file(&root.path().join("plain.log"), rounds);
 
-        println!("verbatim-store (sled 0.34.7, durable = flush + fdatasync)");
+        println!("verbatim-store (sled 0.34.7 behind a write-ahead log; durable = fdatasync of the log)");
         for line in lines {
             println!("{line}");
         }

@@ -11,19 +11,19 @@
 //! default (one directory, durable appends with group commit); [`MemoryStore`] is the
 //! in-memory reference the conformance suite checks backends against.
 
-mod durable;
 mod entry;
 pub mod export;
 mod memory;
 mod sled_store;
 mod store;
+mod wal;
 
 pub use entry::{
     Config, ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
     ToolCallState,
 };
 pub use memory::MemoryStore;
-pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledStore};
+pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledOptions, SledStore};
 pub use store::{
     Append, Appended, Cursor, ListQuery, Page, Rewound, SessionStore, StoreError, new_session_id,
 };

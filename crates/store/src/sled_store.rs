@@ -9,8 +9,10 @@
 //! | `i` + session id                           | [`SessionInfo`] JSON as created     |
 //! | `l` + session id + seq (u64) + piece (u32) | a piece of the [`Record`] JSON      |
 //! | `k` + session id + idempotency key         | the [`Appended`] it produced        |
+//! | `w`                                        | LSN of the last log frame applied   |
 //!
-//! An append writes its records, the head and the idempotency key as one sled batch (atomic):
+//! An append writes its records, the head and the idempotency key as one sled batch (atomic,
+//! and one frame of the write-ahead log):
 //! a fixed number of keys per record, whatever the length of the history. Records are split
 //! into pieces of at most [`CHUNK`] bytes so that no value, and no tree node of at most 17
 //! values, reaches the size sled writes to its unsynced `blobs/` files.
@@ -19,10 +21,12 @@
 //! processes out), under which the version is checked; readers take no lock: they read the
 //! head, then records up to its version, which are never rewritten.
 //!
-//! Durability: with [`Durability::Durable`] (the default) an append returns only after its
-//! bytes are on stable storage (see [`crate::durable`]); appends that arrive together share
-//! one sync. [`Durability::Relaxed`] returns after the write reached sled's buffers (it
-//! survives the process being killed once sled's background flush ran, not a power cut).
+//! Durability: every write goes first to a write-ahead log (see [`crate::wal`]), then to sled.
+//! With [`Durability::Durable`] (the default) an append returns only after its log frame is on
+//! stable storage (`fdatasync`); appends that arrive together share one sync, and sled itself
+//! is made durable (flush, then `fdatasync` of its files) in the background. With
+//! [`Durability::Relaxed`] an append returns once written to the log file: it survives the
+//! process being killed, not a power cut or an operating-system crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,15 +35,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use verbatim_model::SessionId;
 
-use crate::durable::Syncer;
 use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
+use crate::wal::{Committed, SEGMENT_BYTES, Wal, Writes};
 use crate::{
     Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
     SessionInfo, SessionStore, StoreError,
 };
 
 /// The layout version this code writes; see `migrations/sled/`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const SCHEMA_KEY: &[u8] = b"verbatim.schema";
 /// The largest piece of a record stored under one key.
 pub const CHUNK: usize = 4096;
@@ -47,11 +51,29 @@ pub const CHUNK: usize = 4096;
 /// When an append counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// On stable storage (flush and `fdatasync`) before the append returns.
+    /// On stable storage (`fdatasync` of the log) before the append returns.
     #[default]
     Durable,
-    /// In sled's buffers; sled flushes them in the background.
+    /// Written to the log file (the operating system's cache) before the append returns: it
+    /// survives the process being killed, not a power cut.
     Relaxed,
+}
+
+/// How a [`SledStore`] is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledOptions {
+    /// When a write counts as done.
+    pub durability: Durability,
+    /// The size of the write-ahead log's segment files (filled with zeros when made, then
+    /// reused). sled is made durable each time the log fills one, so this bounds the log
+    /// replayed after a crash. A write larger than this gets a segment of its own.
+    pub wal_segment_bytes: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions { durability: Durability::Durable, wal_segment_bytes: SEGMENT_BYTES }
+    }
 }
 
 /// Locks serialising writers per session: a session maps to one of these by its id.
@@ -63,7 +85,7 @@ struct Inner {
     tree: sled::Tree,
     stripes: Vec<Mutex<()>>,
     durability: Durability,
-    syncer: Syncer,
+    wal: Wal,
 }
 
 /// Sessions in a sled database (one directory; one process at a time).
@@ -147,14 +169,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("store values serialize")
 }
 
-fn write_record(batch: &mut sled::Batch, id: SessionId, record: &Record) {
+fn write_record(writes: &mut Writes, id: SessionId, record: &Record) {
     for (n, piece) in to_json(record).chunks(CHUNK).enumerate() {
-        batch.insert(&log_key(id, record.seq, n as u32)[..], piece);
+        writes.insert(&log_key(id, record.seq, n as u32), piece);
     }
 }
 
-fn write_head(batch: &mut sled::Batch, id: SessionId, head: Head) {
-    batch.insert(&head_key(id)[..], &head.encode()[..]);
+fn write_head(writes: &mut Writes, id: SessionId, head: Head) {
+    writes.insert(&head_key(id), &head.encode());
 }
 
 impl SledStore {
@@ -163,23 +185,39 @@ impl SledStore {
         SledStore::open_with(path, Durability::Durable)
     }
 
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path` with the given durability.
     pub fn open_with(
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<SledStore, StoreError> {
+        SledStore::open_with_options(path, SledOptions { durability, ..SledOptions::default() })
+    }
+
+    /// Opens (or creates) the store in `path`: upgrades an older layout, replays the frames of
+    /// the write-ahead log that sled lacks (after a crash), and makes the result durable.
+    pub fn open_with_options(
+        path: impl AsRef<Path>,
+        options: SledOptions,
+    ) -> Result<SledStore, StoreError> {
+        if options.wal_segment_bytes < 4096 {
+            return Err(StoreError::Invalid(format!(
+                "wal_segment_bytes is {}; it must be at least 4096",
+                options.wal_segment_bytes
+            )));
+        }
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new().path(&path).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("lock") => {
-                StoreError::Locked { path: path.display().to_string(), detail: io.to_string() }
-            }
-            other => backend(format!("opening {}: {other}", path.display())),
-        })?;
+        let db =
+            sled::Config::new().path(&path).flush_every_ms(None).open().map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("lock") => {
+                    StoreError::Locked { path: path.display().to_string(), detail: io.to_string() }
+                }
+                other => backend(format!("opening {}: {other}", path.display())),
+            })?;
         migrate(&db, &path)?;
         let tree = db.open_tree("sessions").map_err(backend)?;
-        let syncer = Syncer::new(db, &path)?;
+        let wal = Wal::open(db, tree.clone(), &path, options.wal_segment_bytes)?;
         let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
-        let inner = Inner { path, tree, stripes, durability, syncer };
+        let inner = Inner { path, tree, stripes, durability: options.durability, wal };
         Ok(SledStore { inner: Arc::new(inner) })
     }
 
@@ -188,10 +226,22 @@ impl SledStore {
         &self.inner.path
     }
 
-    /// How many times the store synced its files to stable storage (each covers every append
-    /// that was waiting).
+    /// How many times the store synced its log to stable storage since it was opened (each
+    /// sync covers every write that was waiting).
     pub fn sync_count(&self) -> u64 {
-        self.inner.syncer.sync_count()
+        self.inner.wal.sync_count()
+    }
+
+    /// How many times sled was made durable in the background since the store was opened
+    /// (once each time the log filled a segment).
+    pub fn checkpoint_count(&self) -> u64 {
+        self.inner.wal.checkpoint_count()
+    }
+
+    /// How many log frames opening the store applied to sled: writes sled had not made
+    /// durable itself when the process last stopped.
+    pub fn replayed_on_open(&self) -> u64 {
+        self.inner.wal.replayed()
     }
 
     /// Runs blocking sled work off the async executor.
@@ -206,13 +256,18 @@ impl SledStore {
     }
 }
 
+fn set_schema(db: &sled::Db, version: u32) -> Result<(), StoreError> {
+    db.insert(SCHEMA_KEY, &version.to_be_bytes()).map_err(backend)?;
+    db.flush().map_err(backend)?;
+    Ok(())
+}
+
 /// Reads the schema version, writes it into a new store, refuses a newer one.
 fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
     let stored = db.get(SCHEMA_KEY).map_err(backend)?;
     let version = match stored {
         None => {
-            db.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()).map_err(backend)?;
-            db.flush().map_err(backend)?;
+            set_schema(db, SCHEMA_VERSION)?;
             SCHEMA_VERSION
         }
         Some(bytes) => {
@@ -230,27 +285,24 @@ fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    // Version 1 is the first layout: nothing to upgrade yet. Each later version adds a step
-    // here (and a note in migrations/sled/).
+    // Each step upgrades one version (migrations/sled/ describes each layout).
+    if version < 2 {
+        // Layout 2 adds the write-ahead log, which the store creates when it opens; the sled
+        // keys are unchanged.
+        set_schema(db, 2)?;
+    }
     Ok(())
 }
 
 impl Inner {
-    async fn durable(&self) -> Result<(), StoreError> {
-        match self.durability {
-            Durability::Durable => self.syncer.wait_durable().await,
-            Durability::Relaxed => Ok(()),
-        }
-    }
-
     /// The writers' lock of a session.
     fn lock(&self, id: SessionId) -> MutexGuard<'_, ()> {
         let stripe = usize::from(id.as_bytes()[15]) % STRIPES;
         self.stripes[stripe].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.tree.apply_batch(batch).map_err(backend)
+    fn commit(&self, writes: Writes) -> Result<Committed, StoreError> {
+        self.wal.commit(writes, self.durability)
     }
 
     fn head(&self, id: SessionId) -> Result<Head, StoreError> {
@@ -322,21 +374,21 @@ impl Inner {
     }
 
     /// Writes a whole session (fork, archive, import) in one batch.
-    fn put(&self, info: &SessionInfo, records: &[Record]) -> Result<(), StoreError> {
+    fn put(&self, info: &SessionInfo, records: &[Record]) -> Result<Committed, StoreError> {
         let _writer = self.lock(info.id);
         if self.tree.contains_key(head_key(info.id)).map_err(backend)? {
             return Err(StoreError::AlreadyExists(info.id));
         }
-        let mut batch = sled::Batch::default();
-        self.write_session(&mut batch, info, records);
-        self.apply(batch)
+        let mut writes = Writes::default();
+        self.write_session(&mut writes, info, records);
+        self.commit(writes)
     }
 
-    fn write_session(&self, batch: &mut sled::Batch, info: &SessionInfo, records: &[Record]) {
-        batch.insert(&info_key(info.id)[..], to_json(info));
-        write_head(batch, info.id, Head { version: info.version, updated_at: info.updated_at });
+    fn write_session(&self, writes: &mut Writes, info: &SessionInfo, records: &[Record]) {
+        writes.insert(&info_key(info.id), &to_json(info));
+        write_head(writes, info.id, Head { version: info.version, updated_at: info.updated_at });
         for record in records {
-            write_record(batch, info.id, record);
+            write_record(writes, info.id, record);
         }
     }
 }
@@ -345,8 +397,7 @@ impl Inner {
 impl SessionStore for SledStore {
     async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
         let info = new_info(new, None)?;
-        self.inner.put(&info, &[])?;
-        self.inner.durable().await?;
+        self.inner.put(&info, &[])?.durable(&self.inner.wal).await?;
         Ok(info)
     }
 
@@ -357,7 +408,7 @@ impl SessionStore for SledStore {
         // The write itself is a few in-memory sled operations: done here, not on a blocking
         // thread; only the wait for the sync is long, and it is awaited.
         let inner = &self.inner;
-        let done = {
+        let (done, committed) = {
             let now = now();
             let first_seq = append.expected_version + 1;
             let count = append.entries.len() as u64;
@@ -382,23 +433,22 @@ impl SessionStore for SledStore {
                         actual: head.version,
                     });
                 }
-                let mut batch = sled::Batch::default();
+                let mut writes = Writes::default();
                 for (n, entry) in append.entries.into_iter().enumerate() {
                     write_record(
-                        &mut batch,
+                        &mut writes,
                         id,
                         &Record { seq: first_seq + n as u64, at: now, entry },
                     );
                 }
-                write_head(&mut batch, id, Head { version: done.version, updated_at: now });
+                write_head(&mut writes, id, Head { version: done.version, updated_at: now });
                 if let Some(key) = idem {
-                    batch.insert(key, to_json(&done));
+                    writes.insert(&key, &to_json(&done));
                 }
-                inner.apply(batch)?;
+                (done, inner.commit(writes)?)
             }
-            done
         };
-        inner.durable().await?;
+        committed.durable(&inner.wal).await?;
         Ok(done)
     }
 
@@ -457,7 +507,7 @@ impl SessionStore for SledStore {
     }
 
     async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
-        let info = self
+        let (info, committed) = self
             .blocking(move |inner| {
                 let source = inner.info(id)?;
                 check_fork(&source, at)?;
@@ -469,11 +519,11 @@ impl SessionStore for SledStore {
                     entry: Entry::Forked { from: id, through: at },
                 });
                 info.version = at + 1;
-                inner.put(&info, &records)?;
-                Ok(info)
+                let committed = inner.put(&info, &records)?;
+                Ok((info, committed))
             })
             .await?;
-        self.inner.durable().await?;
+        committed.durable(&self.inner.wal).await?;
         Ok(info)
     }
 
@@ -483,9 +533,9 @@ impl SessionStore for SledStore {
         expected_version: u64,
         to: u64,
     ) -> Result<Rewound, StoreError> {
-        let rewound = self
+        let (rewound, committed) = self
             .blocking(move |inner| {
-                let archive = {
+                let (archive, committed) = {
                     let _writer = inner.lock(id);
                     let source = inner.info(id)?;
                     check_rewind(&source, expected_version, to)?;
@@ -495,21 +545,20 @@ impl SessionStore for SledStore {
                     let mut archive = new_info(source.start.clone(), Some(origin))?;
                     archive.version = source.version;
                     archive.updated_at = source.updated_at;
-                    let mut batch = sled::Batch::default();
-                    inner.write_session(&mut batch, &archive, &records);
+                    let mut writes = Writes::default();
+                    inner.write_session(&mut writes, &archive, &records);
                     let now = now();
                     let seq = source.version + 1;
                     let rewind =
                         Record { seq, at: now, entry: Entry::Rewind { to, archive: archive.id } };
-                    write_record(&mut batch, id, &rewind);
-                    write_head(&mut batch, id, Head { version: seq, updated_at: now });
-                    inner.apply(batch)?;
-                    archive
+                    write_record(&mut writes, id, &rewind);
+                    write_head(&mut writes, id, Head { version: seq, updated_at: now });
+                    (archive, inner.commit(writes)?)
                 };
-                Ok(Rewound { info: inner.info(id)?, archive })
+                Ok((Rewound { info: inner.info(id)?, archive }, committed))
             })
             .await?;
-        self.inner.durable().await?;
+        committed.durable(&self.inner.wal).await?;
         Ok(rewound)
     }
 
@@ -517,29 +566,30 @@ impl SessionStore for SledStore {
         self.blocking(move |inner| {
             let _writer = inner.lock(id);
             inner.head(id)?;
-            let mut batch = sled::Batch::default();
-            batch.remove(&head_key(id)[..]);
-            batch.remove(&info_key(id)[..]);
+            let mut writes = Writes::default();
+            writes.remove(&head_key(id));
+            writes.remove(&info_key(id));
             for prefix in [log_prefix(id), idempotency_prefix(id)] {
                 for item in inner.tree.scan_prefix(prefix) {
-                    batch.remove(item.map_err(backend)?.0);
+                    writes.remove(&item.map_err(backend)?.0);
                 }
             }
-            inner.apply(batch)
+            inner.commit(writes)
         })
-        .await?;
-        self.inner.durable().await
+        .await?
+        .durable(&self.inner.wal)
+        .await
     }
 
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {
         check_numbering(&session)?;
-        let info = self
+        let (info, committed) = self
             .blocking(move |inner| {
-                inner.put(&session.info, &session.records)?;
-                Ok(session.info)
+                let committed = inner.put(&session.info, &session.records)?;
+                Ok((session.info, committed))
             })
             .await?;
-        self.inner.durable().await?;
+        committed.durable(&self.inner.wal).await?;
         Ok(info)
     }
 }

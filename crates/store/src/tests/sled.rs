@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 
 use super::conformance::{self, op};
-use crate::{Append, Durability, Entry, NewSession, SessionStore, SledStore, StoreError};
+use crate::{
+    Append, Durability, Entry, NewSession, SessionStore, SledOptions, SledStore, StoreError,
+};
 use verbatim_model::Message;
 
 fn user(text: &str) -> Entry {
@@ -54,7 +56,7 @@ async fn a_store_from_a_newer_version_is_refused() {
         db.flush().unwrap();
     }
     match SledStore::open(dir.path()) {
-        Err(StoreError::NewerSchema { found: 99, supported: 1, .. }) => {}
+        Err(StoreError::NewerSchema { found: 99, supported: crate::SCHEMA_VERSION, .. }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
     }
 }
@@ -129,4 +131,78 @@ async fn long_sessions_load_in_order() {
     let range = store.load_range(id, 1_500, Some(4_200)).await.unwrap();
     assert_eq!(range.first().map(|r| r.seq), Some(1_500));
     assert_eq!(range.len(), 2_701);
+}
+
+fn wal_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("wal")).unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_moves_through_segments_checkpoints_and_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions { wal_segment_bytes: 16 << 10, ..SledOptions::default() };
+    let store = SledStore::open_with_options(dir.path(), options).unwrap();
+    let id = store.create(NewSession::new("m")).await.unwrap().id;
+    let mut entries = Vec::new();
+    for n in 0..300u64 {
+        // Mostly ~2 KB, with one write far larger than a segment.
+        let len = if n == 150 { 100_000 } else { 1_000 + (n as usize * 37) % 2_000 };
+        let entry = user(&format!("{n}: {}", "y".repeat(len)));
+        store.append(id, Append::new(n, vec![entry.clone()])).await.unwrap();
+        entries.push(entry);
+    }
+    // Checkpoints run in the background: give the last one a moment.
+    for _ in 0..100 {
+        if store.checkpoint_count() >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(store.checkpoint_count() >= 10, "{} checkpoints", store.checkpoint_count());
+    // About 40 segments' worth was written; the log keeps only a handful of files.
+    let files = wal_files(dir.path());
+    assert!(files <= 6, "{files} log files kept");
+    drop(store);
+
+    // A clean close checkpoints: nothing to replay, everything there.
+    let store = SledStore::open_with_options(dir.path(), options).unwrap();
+    assert_eq!(store.replayed_on_open(), 0);
+    let session = store.load(id).await.unwrap();
+    let loaded: Vec<Entry> = session.records.into_iter().map(|r| r.entry).collect();
+    assert_eq!(loaded, entries);
+    store.append(id, Append::new(300, vec![user("after")])).await.unwrap();
+    assert_eq!(store.info(id).await.unwrap().version, 301);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_1_store_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let id = store.create(NewSession::new("m")).await.unwrap().id;
+        store.append(id, Append::new(0, vec![user("from version 1")])).await.unwrap();
+        id
+    };
+    // Make it a version 1 store: no log, no log keys.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"verbatim.schema", &1u32.to_be_bytes()).unwrap();
+        let tree = db.open_tree("sessions").unwrap();
+        tree.remove(b"w").unwrap();
+        tree.remove(b"c").unwrap();
+        db.flush().unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
+
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.replayed_on_open(), 0);
+        let session = store.load(id).await.unwrap();
+        assert_eq!(session.records[0].entry, user("from version 1"));
+        store.append(id, Append::new(1, vec![user("in version 2")])).await.unwrap();
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let version = db.get(b"verbatim.schema").unwrap().unwrap();
+    assert_eq!(version.as_ref(), &crate::SCHEMA_VERSION.to_be_bytes());
+    assert_eq!(crate::SCHEMA_VERSION, 2);
 }
