@@ -17,19 +17,20 @@
 //! | bytes | what                                                          |
 //! |-------|---------------------------------------------------------------|
 //! | 4     | length of the payload (u32, big-endian)                       |
-//! | 4     | CRC-32 of the next 8 bytes and the payload                    |
+//! | 4     | CRC-32 of the run's salt, the next 8 bytes and the payload    |
 //! | 8     | log sequence number (LSN, u64)                                |
 //! | ...   | payload: changes, each `1` key value (insert) or `0` key (remove), with u32 lengths |
 //!
 //! The batch applied to sled also sets the key `w` to the frame's LSN, so sled knows the last
-//! frame it holds. Frames are written and applied under one lock, so sled's order is the
-//! log's. On open, frames after sled's LSN are applied in order while each is whole (its CRC
-//! matches) and numbered one past the previous one; a torn or missing frame ends the log.
+//! frame it holds, and a checkpoint records in `c` where replay starts. Frames are written and
+//! applied under one lock, so sled's order is the log's. On open, the log is followed from
+//! `c` while each frame is whole (its CRC matches) and numbered one past the previous one, and
+//! the frames after sled's LSN are applied; a torn or missing frame ends the log.
 //!
 //! Old frames in reused segments cannot be taken for new ones: each open starts numbering at
-//! the next multiple of 2^40 above every number used before (recorded in sled and synced
-//! before any new frame is written), and a frame is accepted only if its number follows the
-//! previous one exactly.
+//! the next multiple of 2^40 above every number used before, with a new random salt in the
+//! checksum (both recorded in sled and synced before any new frame is written), and a frame
+//! is accepted only if its number follows the previous one exactly.
 //!
 //! Group commit: a writer whose frame is written asks the sync thread for durability and
 //! awaits the answer; the thread takes every request waiting, syncs the active segment once
@@ -100,11 +101,11 @@ impl Writes {
         self.batch.remove(key);
     }
 
-    /// Fills in the header for `lsn` and returns the whole frame.
-    fn seal(&mut self, lsn: u64) -> &[u8] {
+    /// Fills in the header for `lsn` in the run with `salt` and returns the whole frame.
+    fn seal(&mut self, lsn: u64, salt: u64) -> &[u8] {
         let len = u32::try_from(self.frame.len() - HEADER).expect("a frame is under 4 GiB");
         self.frame[8..16].copy_from_slice(&lsn.to_be_bytes());
-        let crc = crc32fast::hash(&self.frame[8..]);
+        let crc = checksum(salt, &self.frame[8..]);
         self.frame[..4].copy_from_slice(&len.to_be_bytes());
         self.frame[4..8].copy_from_slice(&crc.to_be_bytes());
         &self.frame
@@ -133,6 +134,15 @@ fn decode(payload: &[u8]) -> Option<sled::Batch> {
     Some(batch)
 }
 
+/// The CRC-32 of a run's salt and a frame's LSN and payload. The salt is random per opening,
+/// so bytes left in a reused segment (which may be anybody's data) cannot pass for a frame.
+fn checksum(salt: u64, body: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&salt.to_be_bytes());
+    hasher.update(body);
+    hasher.finalize()
+}
+
 /// Reads at most `limit` frames from `at` on, through `read_at` over `size` bytes, while each
 /// is whole (its CRC matches) and numbered one past the previous one: (LSN, payload).
 fn read_frames(
@@ -140,6 +150,7 @@ fn read_frames(
     size: u64,
     mut at: u64,
     limit: usize,
+    salt: u64,
 ) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
     let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
     while out.len() < limit && at + HEADER as u64 <= size {
@@ -160,7 +171,7 @@ fn read_frames(
         let mut body = vec![0u8; 8 + len as usize];
         body[..8].copy_from_slice(&header[8..]);
         read_at(&mut body[8..], at + HEADER as u64)?;
-        if crc32fast::hash(&body) != crc {
+        if checksum(salt, &body) != crc {
             break;
         }
         body.drain(..8);
@@ -191,9 +202,9 @@ impl Segment {
         Ok(Segment { path, number, file, size })
     }
 
-    /// At most `limit` consecutive whole frames from `offset` on.
-    fn frames(&self, offset: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, String> {
-        read_frames(|buf, at| self.file.read_exact_at(buf, at), self.size, offset, limit)
+    /// At most `limit` consecutive whole frames of the run with `salt` from `offset` on.
+    fn frames(&self, offset: u64, limit: usize, salt: u64) -> Result<Vec<(u64, Vec<u8>)>, String> {
+        read_frames(|buf, at| self.file.read_exact_at(buf, at), self.size, offset, limit, salt)
             .map_err(|e| io("reading", &self.path, e))
     }
 
@@ -241,62 +252,87 @@ fn read_u64s<const N: usize>(
     Ok(Some(out))
 }
 
-/// Applies to sled, in order, the frames after `held`, starting at `offset` in segment
-/// `number`: while each is whole and numbered one past the previous one, following the log
-/// from a segment's last frame to the segment that starts with the next number. Returns the
-/// LSN of the last frame sled now holds.
+/// Where replay starts, as the last checkpoint recorded it (key `c`: four u64s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    /// The segment.
+    number: u64,
+    /// The byte offset in it.
+    offset: u64,
+    /// The LSN of the frame written there (or at the start of the next segment).
+    next: u64,
+    /// The salt of the run writing from there.
+    salt: u64,
+}
+
+impl Position {
+    fn encode(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (n, value) in [self.number, self.offset, self.next, self.salt].into_iter().enumerate() {
+            out[n * 8..n * 8 + 8].copy_from_slice(&value.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// Follows the log from `from`: the frames there, then those at the start of the segment whose
+/// first frame has the next number, and so on, while each frame is whole and numbered one past
+/// the previous one. Frames after `held` (the last one sled holds) are applied to sled in
+/// order. Returns the last LSN sled now holds.
 fn replay(
     tree: &sled::Tree,
     segments: &[Segment],
     held: u64,
-    number: u64,
-    offset: u64,
+    from: Position,
 ) -> Result<u64, StoreError> {
     let backend = StoreError::Backend;
-    let mut last = held;
-    let mut at = segments.iter().find(|s| s.number == number).map(|s| (s, offset));
-    while let Some((segment, offset)) = at.take() {
-        for (lsn, payload) in segment.frames(offset, usize::MAX).map_err(backend)? {
-            if lsn <= last {
-                continue;
+    let mut next = from.next;
+    let mut at = segments.iter().find(|s| s.number == from.number).map(|s| (s, from.offset));
+    loop {
+        if let Some((segment, offset)) = at {
+            for (lsn, payload) in segment.frames(offset, usize::MAX, from.salt).map_err(backend)? {
+                if lsn != next {
+                    break;
+                }
+                next += 1;
+                if lsn <= held {
+                    // sled wrote this one itself before the process stopped.
+                    continue;
+                }
+                let mut batch = decode(&payload).ok_or_else(|| StoreError::Corrupt {
+                    id: "-".into(),
+                    key: format!("log frame {lsn}"),
+                    detail: "a whole frame whose changes do not parse".into(),
+                })?;
+                batch.insert(LSN_KEY, &lsn.to_be_bytes());
+                tree.apply_batch(batch).map_err(|e| backend(e.to_string()))?;
             }
-            if lsn != last + 1 {
-                return Ok(last);
-            }
-            let mut batch = decode(&payload).ok_or_else(|| StoreError::Corrupt {
-                id: "-".into(),
-                key: format!("log frame {lsn}"),
-                detail: "a whole frame whose changes do not parse".into(),
-            })?;
-            batch.insert(LSN_KEY, &lsn.to_be_bytes());
-            tree.apply_batch(batch).map_err(|e| backend(e.to_string()))?;
-            last = lsn;
         }
-        // The log goes on at the start of another segment, if any starts with the next frame.
-        for next in segments.iter().filter(|s| s.number != segment.number) {
-            if next.frames(0, 1).map_err(backend)?.first().map(|(lsn, _)| *lsn) == Some(last + 1) {
-                at = Some((next, 0));
+        // The log goes on at the start of another segment, if one starts with the next frame.
+        at = None;
+        for segment in segments {
+            let first = segment.frames(0, 1, from.salt).map_err(backend)?;
+            if first.first().map(|(lsn, _)| *lsn) == Some(next) {
+                at = Some((segment, 0));
                 break;
             }
         }
+        if at.is_none() {
+            return Ok(held.max(next - 1));
+        }
     }
-    Ok(last)
 }
 
-/// Makes sled durable, with replay starting at `offset` in segment `number` (and, when given,
-/// the LSN of the last frame sled holds set to `lsn`).
+/// Makes sled durable, with replay starting at `from` (and, when given, the LSN of the last
+/// frame sled holds set to `lsn`).
 fn checkpoint(
     tree: &sled::Tree,
     sled_files: &mut SledFiles,
     lsn: Option<u64>,
-    number: u64,
-    offset: u64,
+    from: Position,
 ) -> Result<(), String> {
-    let mut position = [0u8; 16];
-    position[..8].copy_from_slice(&number.to_be_bytes());
-    position[8..].copy_from_slice(&offset.to_be_bytes());
     let mut batch = sled::Batch::default();
-    batch.insert(CHECKPOINT_KEY, &position);
+    batch.insert(CHECKPOINT_KEY, &from.encode());
     if let Some(lsn) = lsn {
         batch.insert(LSN_KEY, &lsn.to_be_bytes());
     }
@@ -316,6 +352,8 @@ struct Log {
     offset: u64,
     /// The LSN of the next frame.
     next_lsn: u64,
+    /// The salt of this run's checksums.
+    salt: u64,
     /// Segments written full, with the LSN of their last frame, waiting for a checkpoint.
     sealed: Vec<(Arc<Segment>, u64)>,
     /// Segments whose frames sled holds durably: reused before new ones are made.
@@ -410,16 +448,34 @@ impl Wal {
         segments.sort_by_key(|s| s.number);
 
         let held = read_u64s::<1>(&tree, LSN_KEY)?.map_or(0, |[lsn]| lsn);
-        let last = match read_u64s::<2>(&tree, CHECKPOINT_KEY)? {
+        let last = match read_u64s::<4>(&tree, CHECKPOINT_KEY)? {
             // Every store that wrote a frame recorded where replay starts before it did.
             None => held,
-            Some([number, offset]) => replay(&tree, &segments, held, number, offset)?,
+            Some([number, offset, next, salt]) => {
+                replay(&tree, &segments, held, Position { number, offset, next, salt })?
+            }
         };
         let replayed = last - held;
 
-        // Every segment is now redundant: keep a few of the usual size for reuse.
+        // A new run: numbers above any frame an earlier run may have left in the files, and a
+        // new salt. It starts at the beginning of a segment of the usual size, or a new one.
+        let next_lsn = ((last + 1) / RUN + 1) * RUN;
+        let salt = getrandom::u64().map_err(|e| backend(format!("random salt: {e}")))?;
+        let mut next_file = segments.last().map_or(0, |s| s.number + 1);
+        let active = match segments.iter().position(|s| s.size == segment_bytes) {
+            Some(at) => Arc::new(segments.swap_remove(at)),
+            None => {
+                next_file += 1;
+                Arc::new(Segment::create(&dir, next_file - 1, segment_bytes).map_err(backend)?)
+            }
+        };
+        // The replayed frames and the new run are durable before any segment is reused.
+        let mut sled_files = SledFiles::new(db, store_dir).map_err(backend)?;
+        let from = Position { number: active.number, offset: 0, next: next_lsn, salt };
+        checkpoint(&tree, &mut sled_files, Some(next_lsn - 1), from).map_err(backend)?;
+
+        // Every other segment is now redundant: keep a few for reuse.
         let mut spares = Vec::new();
-        let next_file = segments.last().map_or(0, |s| s.number + 1);
         for segment in segments {
             if segment.size == segment_bytes && spares.len() < SPARES {
                 spares.push(Arc::new(segment));
@@ -428,20 +484,7 @@ impl Wal {
                     .map_err(|e| backend(io("removing", &segment.path, e)))?;
             }
         }
-        let (active, next_file) = match spares.pop() {
-            Some(segment) => (segment, next_file),
-            None => {
-                let segment = Segment::create(&dir, next_file, segment_bytes).map_err(backend)?;
-                (Arc::new(segment), next_file + 1)
-            }
-        };
-        // A new run of numbers, above any frame an earlier run may have left in the files,
-        // and replay's start: both durable before the first new frame.
-        let next_lsn = ((last + 1) / RUN + 1) * RUN;
-        let log = Log { active, offset: 0, next_lsn, sealed: Vec::new(), spares, next_file };
-        let mut sled_files = SledFiles::new(db, store_dir).map_err(backend)?;
-        checkpoint(&tree, &mut sled_files, Some(log.next_lsn - 1), log.active.number, 0)
-            .map_err(backend)?;
+        let log = Log { active, offset: 0, next_lsn, salt, sealed: Vec::new(), spares, next_file };
 
         let shared = Arc::new(Shared {
             dir,
@@ -479,6 +522,9 @@ impl Wal {
 
     /// Writes `writes` to the log and applies them to sled. The change is visible at once,
     /// and durable once [`Committed::durable`] returns.
+    ///
+    /// If sled fails to apply a batch whose frame is written, the log is marked failed and
+    /// the write's outcome is unknown: opening the store again replays it.
     pub(crate) fn commit(
         &self,
         mut writes: Writes,
@@ -488,7 +534,7 @@ impl Wal {
         let mut log = shared.log();
         shared.check()?;
         let lsn = log.next_lsn;
-        let frame = writes.seal(lsn);
+        let frame = writes.seal(lsn, log.salt);
         let len = frame.len() as u64;
         if log.offset + len > log.active.size {
             self.roll(&mut log, len)?;
@@ -601,7 +647,12 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Reply>) {
         let active = Arc::clone(&shared.log().active);
         let result = match shared.failed.get() {
             Some(detail) => Err(detail.clone()),
-            None => active.file.sync_data().map_err(|e| io("syncing", &active.path, e)),
+            None => active.file.sync_data().map_err(|e| {
+                // Pages whose write-back failed may be dropped: no later sync can be trusted.
+                let detail = io("syncing", &active.path, e);
+                shared.fail(detail.clone());
+                detail
+            }),
         };
         if result.is_ok() {
             shared.syncs.fetch_add(1, Ordering::Relaxed);
@@ -627,17 +678,25 @@ fn run_checkpoint(shared: &Shared, sled_files: &mut SledFiles) {
         return;
     }
     // Frames are applied as they are written, so sled holds every frame before this point.
-    let (covered, number, offset) = {
+    let (covered, from) = {
         let log = shared.log();
-        (log.next_lsn - 1, log.active.number, log.offset)
+        let from = Position {
+            number: log.active.number,
+            offset: log.offset,
+            next: log.next_lsn,
+            salt: log.salt,
+        };
+        (log.next_lsn - 1, from)
     };
-    if let Err(e) = checkpoint(&shared.tree, sled_files, None, number, offset) {
+    if let Err(e) = checkpoint(&shared.tree, sled_files, None, from) {
         shared.fail(format!("checkpoint: {e}"));
         return;
     }
     let mut log = shared.log();
-    let (done, waiting): (Vec<_>, Vec<_>) =
-        std::mem::take(&mut log.sealed).into_iter().partition(|(_, last)| *last <= covered);
+    // Replay now starts at `from`: every segment before it is redundant, not its own.
+    let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut log.sealed)
+        .into_iter()
+        .partition(|(segment, last)| *last <= covered && segment.number != from.number);
     log.sealed = waiting;
     for (segment, _) in done {
         if segment.size == shared.segment_bytes && log.spares.len() < SPARES {
@@ -728,11 +787,33 @@ impl SledFiles {
 mod tests {
     use super::*;
 
-    fn frame(lsn: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
+    const SALT: u64 = 0x5a17;
+
+    fn salted(lsn: u64, salt: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
         let mut writes = Writes::default();
         writes.insert(key, value);
         writes.remove(b"gone");
-        writes.seal(lsn).to_vec()
+        writes.seal(lsn, salt).to_vec()
+    }
+
+    fn frame(lsn: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
+        salted(lsn, SALT, key, value)
+    }
+
+    /// A segment file holding `bytes` at its start.
+    fn segment(dir: &Path, number: u64, bytes: &[u8]) -> Segment {
+        let segment = Segment::create(dir, number, 64 << 10).unwrap();
+        segment.file.write_all_at(bytes, 0).unwrap();
+        segment
+    }
+
+    /// Frames `lsns`, each setting key `k<lsn>`.
+    fn run(lsns: std::ops::RangeInclusive<u64>, salt: u64) -> Vec<u8> {
+        lsns.flat_map(|n| salted(n, salt, format!("k{n}").as_bytes(), b"v")).collect()
+    }
+
+    fn held_by(tree: &sled::Tree, lsn: u64) {
+        tree.insert(LSN_KEY, &lsn.to_be_bytes()).unwrap();
     }
 
     fn frames(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
@@ -740,7 +821,7 @@ mod tests {
             buf.copy_from_slice(&bytes[at as usize..at as usize + buf.len()]);
             Ok(())
         };
-        read_frames(read, bytes.len() as u64, 0, usize::MAX).unwrap()
+        read_frames(read, bytes.len() as u64, 0, usize::MAX, SALT).unwrap()
     }
 
     #[test]
@@ -785,5 +866,53 @@ mod tests {
         assert!(decode(&[2, 0, 0, 0, 0]).is_none());
         assert!(decode(&[1, 0, 0, 0, 9, b'k']).is_none());
         assert!(decode(&[]).is_some());
+    }
+
+    #[test]
+    fn replay_follows_the_log_into_the_next_segment_when_sled_is_already_there() {
+        // sled wrote frames 4 and 5 itself; 6 was acknowledged but only the log has it.
+        let dir = tempfile::tempdir().unwrap();
+        let segments =
+            [segment(dir.path(), 0, &run(1..=3, SALT)), segment(dir.path(), 1, &run(4..=6, SALT))];
+        let tree = sled::Config::new().temporary(true).open().unwrap();
+        held_by(&tree, 5);
+        let from = Position { number: 0, offset: 0, next: 1, salt: SALT };
+        assert_eq!(replay(&tree, &segments, 5, from).unwrap(), 6);
+        assert!(tree.get(b"k6").unwrap().is_some());
+        assert!(tree.get(b"k5").unwrap().is_none(), "frames sled holds are not applied again");
+    }
+
+    #[test]
+    fn replay_starts_where_the_checkpoint_says_and_ignores_other_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        // Segment 0: this run's frames 1-3, then (from an earlier use of the file) frames of
+        // another run that happen to carry the next numbers.
+        let mut first = run(1..=3, SALT);
+        let checkpoint_at = first.len() as u64;
+        first.extend(run(4..=5, SALT + 1));
+        // Segment 1 starts with another run's frame 4; segment 2 with this run's.
+        let segments = [
+            segment(dir.path(), 0, &first),
+            segment(dir.path(), 1, &run(4..=9, SALT + 1)),
+            segment(dir.path(), 2, &run(4..=5, SALT)),
+        ];
+        let tree = sled::Config::new().temporary(true).open().unwrap();
+        held_by(&tree, 3);
+        let from = Position { number: 0, offset: checkpoint_at, next: 4, salt: SALT };
+        assert_eq!(replay(&tree, &segments, 3, from).unwrap(), 5);
+        assert!(tree.get(b"k5").unwrap().is_some());
+        assert!(tree.get(b"k1").unwrap().is_none(), "frames before the checkpoint are skipped");
+    }
+
+    #[test]
+    fn replay_with_nothing_after_the_checkpoint_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = run(1..=3, SALT);
+        let segments = [segment(dir.path(), 0, &bytes)];
+        let tree = sled::Config::new().temporary(true).open().unwrap();
+        held_by(&tree, 3);
+        let from = Position { number: 0, offset: bytes.len() as u64, next: 4, salt: SALT };
+        assert_eq!(replay(&tree, &segments, 3, from).unwrap(), 3);
+        assert_eq!(tree.len(), 1);
     }
 }
