@@ -10,6 +10,7 @@
 //! | `l` + session id + seq (u64) + piece (u32) | a piece of the [`Record`] JSON      |
 //! | `k` + session id + idempotency key         | the [`Appended`] it produced        |
 //! | `w`                                        | LSN of the last log frame applied   |
+//! | `c`                                        | where log replay starts             |
 //!
 //! An append writes its records, the head and the idempotency key as one sled batch (atomic,
 //! and one frame of the write-ahead log):
@@ -206,6 +207,8 @@ impl SledStore {
             )));
         }
         let path = path.as_ref().to_path_buf();
+        // sled's own periodic flush is off: the log makes writes durable, and checkpoints
+        // flush sled when the log needs it.
         let db =
             sled::Config::new().path(&path).flush_every_ms(None).open().map_err(|e| match e {
                 sled::Error::Io(io) if io.to_string().contains("lock") => {

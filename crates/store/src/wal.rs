@@ -49,8 +49,8 @@ use tokio::sync::oneshot;
 use crate::{Durability, StoreError};
 
 /// The key, in the sessions tree, holding the LSN of the last frame applied to sled.
-pub(crate) const LSN_KEY: &[u8] = b"w";
-/// The key, in the sessions tree, of where replay starts: segment number and offset (u64s).
+const LSN_KEY: &[u8] = b"w";
+/// The key, in the sessions tree, of where replay starts (a [`Position`]: four u64s).
 const CHECKPOINT_KEY: &[u8] = b"c";
 /// How many emptied segments are kept for reuse.
 const SPARES: usize = 2;
