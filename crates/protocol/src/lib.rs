@@ -3,6 +3,8 @@
 //! - [`converse`] moves Converse JSON (request bodies, responses, message arrays) to and from
 //!   the [`verbatim_model`] types.
 //! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it.
+//! - [`eventstream`] decodes the binary frames of streaming responses, and [`stream`] folds
+//!   the events they carry into the response a non-streamed call returns.
 //!
 //! Both are lossless within their dialect: decoding then encoding gives an equal JSON value,
 //! with thinking text, signatures, redacted data and tool inputs unchanged (same string bytes,
@@ -19,10 +21,12 @@ pub mod capability;
 pub mod converse;
 mod encode;
 mod error;
+pub mod eventstream;
 mod json;
 pub mod model_id;
 mod path;
 pub mod rules;
+pub mod stream;
 mod thinking;
 
 pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};

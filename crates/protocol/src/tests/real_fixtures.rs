@@ -21,7 +21,7 @@ fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn fixtures_dir() -> Option<PathBuf> {
+pub(crate) fn fixtures_dir() -> Option<PathBuf> {
     match std::env::var_os("VERBATIM_REAL_FIXTURES") {
         Some(dir) => {
             let dir = repository_root().join(dir);

@@ -1,0 +1,248 @@
+//! Anthropic Messages stream events (as InvokeModelWithResponseStream carries them) to an
+//! Anthropic response.
+//!
+//! Each `chunk` frame's payload is `{"bytes": "<base64>"}`; the decoded bytes are one event
+//! (`message_start`, `content_block_start`, `content_block_delta`, ...). A block starts as the
+//! object in its `content_block_start`; deltas append to its fields.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use verbatim_model::{JsonMap, Response};
+
+use super::{Event, StreamError, Update, tool_input};
+use crate::{DecodeError, DecodeErrorKind, JsonPath, anthropic, json};
+
+/// The Anthropic event inside an InvokeModelWithResponseStream `chunk` payload.
+pub fn chunk_event(payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let value = json::parse(payload)?;
+    let bytes = value.get("bytes").ok_or_else(|| {
+        DecodeError::new(JsonPath::root(), DecodeErrorKind::MissingField { field: "bytes" })
+    })?;
+    let text = bytes.as_str().ok_or_else(|| {
+        DecodeError::new(
+            JsonPath::root().key("bytes"),
+            DecodeErrorKind::WrongType { expected: "a string", found: json::type_name(bytes) },
+        )
+    })?;
+    STANDARD.decode(text).map_err(|error| {
+        DecodeError::new(
+            JsonPath::root().key("bytes"),
+            DecodeErrorKind::InvalidValue { message: format!("not base64: {error}") },
+        )
+    })
+}
+
+/// Folds Anthropic stream events into a [`Response`].
+#[derive(Debug, Default)]
+pub struct AnthropicAccumulator {
+    events: usize,
+    /// The `message_start` message, its `content` taken out.
+    message: Option<JsonMap>,
+    blocks: BTreeMap<u64, Block>,
+    /// The `message_stop` event's other keys (Bedrock's `amazon-bedrock-invocationMetrics`).
+    stopped: Option<JsonMap>,
+}
+
+#[derive(Debug)]
+struct Block {
+    /// The `content_block` of `content_block_start`, with deltas applied.
+    value: JsonMap,
+    /// Tool input fragments (`input_json_delta`), parsed at the end.
+    input: Option<String>,
+    stopped: bool,
+}
+
+impl AnthropicAccumulator {
+    /// An accumulator before the first event.
+    pub fn new() -> AnthropicAccumulator {
+        AnthropicAccumulator::default()
+    }
+
+    /// Folds one InvokeModelWithResponseStream `chunk` payload.
+    pub fn push_chunk(&mut self, payload: &[u8]) -> Result<Option<Update>, StreamError> {
+        let event = chunk_event(payload).map_err(|error| StreamError::Payload {
+            event: self.events,
+            event_type: "chunk".to_owned(),
+            error,
+        })?;
+        self.push(&event)
+    }
+
+    /// Folds one Anthropic event (its JSON bytes).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Update>, StreamError> {
+        let index = self.events;
+        self.events += 1;
+        let mut map = Event { index, event_type: "?" }.parse(bytes)?;
+        map.remove("p");
+        let event_type = match map.remove("type") {
+            Some(Value::String(event_type)) => event_type,
+            _ => {
+                return Err(Event { index, event_type: "?" }.payload_error(
+                    JsonPath::root(),
+                    DecodeErrorKind::MissingField { field: "type" },
+                ));
+            }
+        };
+        let event = Event { index, event_type: &event_type };
+        if self.stopped.is_some() {
+            return Err(event.sequence("the stream already ended with message_stop"));
+        }
+        let before_start = !matches!(event_type.as_str(), "message_start" | "ping" | "error");
+        if before_start && self.message.is_none() {
+            return Err(event.sequence("event before message_start"));
+        }
+        match event_type.as_str() {
+            "message_start" => {
+                if self.message.is_some() {
+                    return Err(event.sequence("message_start after the message started"));
+                }
+                let mut message = event.object(&map, &JsonPath::root(), "message")?.clone();
+                message.remove("content");
+                self.message = Some(message);
+                Ok(None)
+            }
+            "content_block_start" => {
+                let index = event.index(&map, "index")?;
+                let value = event.object(&map, &JsonPath::root(), "content_block")?.clone();
+                let at = JsonPath::root().key("content_block");
+                let kind = event.string(&value, &at, "type")?.to_owned();
+                if self.blocks.contains_key(&index) {
+                    return Err(event.sequence(format!("block {index} started twice")));
+                }
+                let update = match kind.as_str() {
+                    "tool_use" | "server_tool_use" => Some(Update::ToolUse {
+                        index,
+                        id: event.string(&value, &at, "id")?.to_owned(),
+                        name: event.string(&value, &at, "name")?.to_owned(),
+                    }),
+                    _ => None,
+                };
+                self.blocks.insert(index, Block { value, input: None, stopped: false });
+                Ok(update)
+            }
+            "content_block_delta" => self.delta(&event, &map),
+            "content_block_stop" => {
+                let index = event.index(&map, "index")?;
+                let block = self
+                    .blocks
+                    .get_mut(&index)
+                    .ok_or_else(|| event.sequence(format!("index {index} was never started")))?;
+                if block.stopped {
+                    return Err(event.sequence(format!("block {index} already stopped")));
+                }
+                block.stopped = true;
+                Ok(None)
+            }
+            "message_delta" => {
+                let message = self.message.as_mut().expect("checked above");
+                let delta = event.object(&map, &JsonPath::root(), "delta")?;
+                for (key, value) in delta {
+                    message.insert(key.clone(), value.clone());
+                }
+                if let Some(usage) = map.get("usage") {
+                    let usage = usage.as_object().ok_or_else(|| {
+                        event.wrong_type(JsonPath::root().key("usage"), "an object", usage)
+                    })?;
+                    let entry =
+                        message.entry("usage").or_insert_with(|| Value::Object(JsonMap::new()));
+                    if let Value::Object(total) = entry {
+                        for (key, value) in usage {
+                            total.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+                Ok(delta
+                    .get("stop_reason")
+                    .and_then(Value::as_str)
+                    .map(|reason| Update::Stopped { reason: reason.to_owned() }))
+            }
+            "message_stop" => {
+                self.stopped = Some(map);
+                Ok(None)
+            }
+            "ping" => Ok(None),
+            "error" => Err(StreamError::Failed {
+                event: index,
+                message: map.get("error").map(Value::to_string).unwrap_or_default(),
+            }),
+            other => Err(event.unsupported(format!("event type {other:?}"))),
+        }
+    }
+
+    fn delta(&mut self, event: &Event<'_>, map: &JsonMap) -> Result<Option<Update>, StreamError> {
+        let index = event.index(map, "index")?;
+        let at = JsonPath::root().key("delta");
+        let delta = event.object(map, &JsonPath::root(), "delta")?;
+        let kind = event.string(delta, &at, "type")?;
+        let block = self
+            .blocks
+            .get_mut(&index)
+            .ok_or_else(|| event.sequence(format!("delta for index {index}, never started")))?;
+        if block.stopped {
+            return Err(event.sequence(format!("delta for block {index} after its stop")));
+        }
+        let block_type = block.value.get("type").and_then(Value::as_str).unwrap_or_default();
+        let (field, allowed): (&'static str, &[&str]) = match kind {
+            "text_delta" => ("text", &["text"]),
+            "thinking_delta" => ("thinking", &["thinking"]),
+            "signature_delta" => ("signature", &["thinking"]),
+            "input_json_delta" => ("partial_json", &["tool_use", "server_tool_use"]),
+            other => return Err(event.unsupported(format!("delta type {other:?}"))),
+        };
+        if !allowed.contains(&block_type) {
+            return Err(event.sequence(format!("{kind} for block {index}, a {block_type} block")));
+        }
+        let fragment = event.string(delta, &at, field)?.to_owned();
+        if field == "partial_json" {
+            block.input.get_or_insert_default().push_str(&fragment);
+            return Ok(Some(Update::ToolInput { index, json: fragment }));
+        }
+        match block.value.get_mut(field) {
+            Some(Value::String(text)) => text.push_str(&fragment),
+            None => {
+                block.value.insert(field.to_owned(), Value::String(fragment.clone()));
+            }
+            Some(other) => {
+                let found = json::type_name(other);
+                return Err(event.sequence(format!(
+                    "block {index} has a {field} that is {found}, not a string"
+                )));
+            }
+        }
+        Ok(match field {
+            "text" => Some(Update::Text { index, text: fragment }),
+            "thinking" => Some(Update::Thinking { index, text: fragment }),
+            _ => None,
+        })
+    }
+
+    /// The whole response; an error if the stream did not reach its end.
+    pub fn finish(self) -> Result<Response, StreamError> {
+        let incomplete = |reason: String| StreamError::Incomplete { reason };
+        let mut message = self.message.ok_or_else(|| incomplete("no message_start".into()))?;
+        let stopped = self.stopped.ok_or_else(|| incomplete("no message_stop".into()))?;
+        let mut content = Vec::with_capacity(self.blocks.len());
+        for (index, mut block) in self.blocks {
+            if !block.stopped {
+                return Err(incomplete(format!("block {index} was never stopped")));
+            }
+            if let Some(input) = block.input {
+                let input = tool_input(&input).map_err(|error| {
+                    incomplete(format!(
+                        "the input of tool block {index} is not complete JSON: {error}"
+                    ))
+                })?;
+                block.value.insert("input".into(), input);
+            }
+            content.push(Value::Object(block.value));
+        }
+        message.insert("content".into(), Value::Array(content));
+        for (key, value) in stopped {
+            message.insert(key, value);
+        }
+        anthropic::decode_response_value(Value::Object(message)).map_err(StreamError::Assembled)
+    }
+}
