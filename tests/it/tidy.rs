@@ -46,6 +46,11 @@ fn dependencies_point_inward() {
         ["verbatim-model", "verbatim-protocol"],
         "the store depends only on the pure core"
     );
+    assert_eq!(
+        workspace_deps("transport"),
+        ["verbatim-model", "verbatim-protocol"],
+        "the transport depends only on the pure core"
+    );
 }
 
 #[test]

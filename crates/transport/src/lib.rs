@@ -1,0 +1,160 @@
+//! Moving Bedrock Runtime requests and responses: the [`Transport`] trait the engine talks
+//! through, the [`HttpTransport`] that talks to Bedrock (or anything that speaks its wire), and
+//! the [`ScriptedTransport`] that replays canned answers in tests.
+//!
+//! A transport moves bytes and knows nothing about chat: it takes a request body already
+//! assembled and validated, sends it to `/model/{id}/converse`, `/converse-stream`, `/invoke`
+//! or `/invoke-with-response-stream`, and hands back the response body or the stream's events
+//! (their type and payload, exactly as received). Turning those into messages is
+//! `verbatim-protocol`'s job (`stream::ConverseAccumulator`, `stream::AnthropicAccumulator`).
+//!
+//! What the HTTP transport does on the way:
+//! - the model id or inference-profile ARN is percent-encoded as one path segment;
+//! - auth is a Bedrock API key (`Authorization: Bearer`, refused over plain HTTP except to
+//!   loopback) or SigV4 (service `bedrock`, the encoded path encoded again in the canonical
+//!   request), re-signed on every attempt;
+//! - Bedrock's exceptions become a typed [`ApiError`], including the HTTP 200
+//!   `UnknownOperationException` body that an unencoded ARN produces and exception frames
+//!   inside a 200 stream;
+//! - throttling, 500, 503, model-not-ready and connection errors are retried in AWS standard
+//!   mode (full-jitter backoff, a retry budget, `x-amz-retry-after`); validation errors never
+//!   are, and a stream is retried only before its first event was handed out.
+//!
+//! Dropping a future or an [`EventStream`] cancels the request and closes its connection.
+//! Secrets (API keys, AWS credentials) are kept in types whose `Debug` redacts them and never
+//! appear in errors or logs.
+//!
+//! Feature `aws-config` (on by default) adds [`HttpConfig::from_env`]: region and credentials
+//! from the standard AWS chain, or an API key from `AWS_BEARER_TOKEN_BEDROCK`.
+
+mod auth;
+#[cfg(feature = "aws-config")]
+mod env;
+mod error;
+mod http;
+pub mod retry;
+mod scripted;
+mod secret;
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use auth::{Auth, sign_sigv4};
+pub use error::{ApiError, Exception, TransportError};
+pub use http::{Clock, HttpConfig, HttpTransport, SystemClock, Timeouts};
+pub use retry::RetryConfig;
+pub use scripted::{Scripted, ScriptedTransport};
+pub use secret::Secret;
+pub use verbatim_model::Api;
+
+/// One model call: which API, which model, and the request body as assembled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Converse or InvokeModel (the streaming variant is chosen by the method called).
+    pub api: Api,
+    /// A model id, inference-profile id or ARN, unencoded (`us.anthropic.claude-...-v1:0`).
+    pub model_id: String,
+    /// The JSON body, sent as is.
+    pub body: Bytes,
+}
+
+impl Call {
+    /// A call with a body.
+    pub fn new(api: Api, model_id: impl Into<String>, body: impl Into<Bytes>) -> Call {
+        Call { api, model_id: model_id.into(), body: body.into() }
+    }
+
+    /// The request path: `/model/{encoded id}/{operation}`.
+    pub fn path(&self, stream: bool) -> String {
+        let operation = match (self.api, stream) {
+            (Api::Converse, false) => "converse",
+            (Api::Converse, true) => "converse-stream",
+            (Api::InvokeModel, false) => "invoke",
+            (Api::InvokeModel, true) => "invoke-with-response-stream",
+        };
+        format!("/model/{}/{operation}", verbatim_protocol::model_id::path_segment(&self.model_id))
+    }
+}
+
+/// A whole (non-streamed) response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The response body, exactly as received.
+    pub body: Bytes,
+    /// `x-amzn-RequestId`, when sent.
+    pub request_id: Option<String>,
+}
+
+/// One event of a stream: its `:event-type` and payload, exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEvent {
+    /// `messageStart`, `contentBlockDelta`, ... (Converse) or `chunk` (InvokeModel).
+    pub event_type: String,
+    /// The payload (JSON; InvokeModel chunks hold base64 Anthropic events).
+    pub payload: Bytes,
+}
+
+/// Where a stream's events come from; implement it to plug in another transport's streams.
+#[async_trait]
+pub trait EventSource: Send {
+    /// The next event, `None` once the stream ended cleanly. After an error, `None`.
+    async fn next_event(&mut self) -> Option<Result<StreamEvent, TransportError>>;
+}
+
+/// The events of a streamed response, in order. Dropping it cancels the stream.
+pub struct EventStream {
+    source: Box<dyn EventSource>,
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream").finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// A stream reading from `source`.
+    pub fn new(source: impl EventSource + 'static) -> EventStream {
+        EventStream { source: Box::new(source) }
+    }
+
+    /// A stream that yields the given items, then ends.
+    pub fn from_items(items: Vec<Result<StreamEvent, TransportError>>) -> EventStream {
+        EventStream::new(Items(items.into()))
+    }
+
+    /// The next event; `None` when the stream ended cleanly. A stream that broke off yields an
+    /// error (never a silent end).
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, TransportError>> {
+        self.source.next_event().await
+    }
+}
+
+struct Items(VecDeque<Result<StreamEvent, TransportError>>);
+
+#[async_trait]
+impl EventSource for Items {
+    async fn next_event(&mut self) -> Option<Result<StreamEvent, TransportError>> {
+        let item = self.0.pop_front()?;
+        if item.is_err() {
+            self.0.clear();
+        }
+        Some(item)
+    }
+}
+
+/// Sends model calls. Object-safe, shared by reference, and cheap to mock.
+#[async_trait]
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// Converse or InvokeModel: the whole response.
+    async fn send(&self, call: Call) -> Result<Reply, TransportError>;
+
+    /// ConverseStream or InvokeModelWithResponseStream: the events as they arrive.
+    async fn stream(&self, call: Call) -> Result<EventStream, TransportError>;
+}
+
+#[cfg(test)]
+mod tests;

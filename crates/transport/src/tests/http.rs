@@ -1,0 +1,378 @@
+//! The HTTP transport against a local server: what goes on the wire (path, auth), retries
+//! with backoff, what is never retried, timeouts, and streams that break.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use bytes::Bytes;
+
+use super::server::{Action, End, Server};
+use crate::{
+    Api, Auth, Call, Clock, Exception, HttpConfig, HttpTransport, RetryConfig, Timeouts, Transport,
+    TransportError,
+};
+
+#[derive(Debug)]
+struct FixedClock(SystemTime);
+
+impl Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+}
+
+const NOW: Duration = Duration::from_secs(1_795_000_000);
+const ARN: &str = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+
+fn config(server: &Server, auth: Auth) -> HttpConfig {
+    HttpConfig::new("us-east-1", auth)
+        .with_endpoint_url(&server.url)
+        .with_retry(
+            RetryConfig::default().with_delays(Duration::from_millis(1), Duration::from_millis(5)),
+        )
+        .with_clock(Arc::new(FixedClock(SystemTime::UNIX_EPOCH + NOW)))
+}
+
+fn transport(server: &Server) -> HttpTransport {
+    HttpTransport::new(config(server, Auth::api_key("test-key"))).unwrap()
+}
+
+fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Action {
+    Action::Respond {
+        status,
+        headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn ok(body: &str) -> Action {
+    respond(200, &[("content-type", "application/json"), ("x-amzn-RequestId", "ok-1")], body)
+}
+
+fn error(status: u16, code: &str, message: &str) -> Action {
+    respond(
+        status,
+        &[
+            ("content-type", "application/json"),
+            (
+                "x-amzn-ErrorType",
+                &format!("{code}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+            ),
+            ("x-amzn-RequestId", "req-err"),
+        ],
+        &format!("{{\"message\":\"{message}\"}}"),
+    )
+}
+
+const TOO_MANY: &str = "Too many requests, please wait before trying again.";
+
+fn call() -> Call {
+    Call::new(Api::Converse, "us.anthropic.claude-sonnet-4-20250514-v1:0", r#"{"messages":[]}"#)
+}
+
+fn frame(headers: &[(&str, &str)], payload: &str) -> Vec<u8> {
+    let mut message = Message::new(Bytes::from(payload.to_owned()));
+    for (name, value) in headers {
+        message = message.add_header(Header::new(
+            name.to_string(),
+            HeaderValue::String(value.to_string().into()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    write_message_to(&message, &mut bytes).unwrap();
+    bytes
+}
+
+fn event(event_type: &str, payload: &str) -> Vec<u8> {
+    frame(
+        &[
+            (":message-type", "event"),
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+        ],
+        payload,
+    )
+}
+
+fn exception(kind: &str, message: &str) -> Vec<u8> {
+    frame(
+        &[
+            (":message-type", "exception"),
+            (":exception-type", kind),
+            (":content-type", "application/json"),
+        ],
+        &format!("{{\"message\":\"{message}\"}}"),
+    )
+}
+
+fn stream(chunks: Vec<Vec<u8>>, end: End) -> Action {
+    Action::Stream { chunks, pause: Duration::ZERO, end }
+}
+
+#[tokio::test]
+async fn the_model_id_is_one_path_segment_and_the_api_key_a_bearer_header() {
+    let server = Server::start(vec![ok("{}")]).await;
+    let reply = transport(&server).send(Call::new(Api::Converse, ARN, "{}")).await.unwrap();
+    assert_eq!(reply.request_id.as_deref(), Some("ok-1"));
+    let received = &server.received()[0];
+    assert_eq!(
+        received.path,
+        "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse"
+    );
+    assert_eq!(received.header("authorization"), Some("Bearer test-key"));
+    assert_eq!(received.header("content-type"), Some("application/json"));
+    assert_eq!(received.body, b"{}");
+}
+
+#[tokio::test]
+async fn sigv4_requests_carry_the_signature_of_exactly_what_is_sent() {
+    let server = Server::start(vec![ok("{}")]).await;
+    let auth = Auth::credentials("AKIDEXAMPLE", "secret", Some("token".into()));
+    let transport = HttpTransport::new(config(&server, auth)).unwrap();
+    transport.send(Call::new(Api::InvokeModel, ARN, "{\"a\":1}")).await.unwrap();
+    let received = &server.received()[0];
+    let url = format!("{}{}", server.url, received.path);
+    let credentials = Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()), None, "t");
+    let expected = crate::sign_sigv4(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        b"{\"a\":1}",
+        &credentials,
+        "us-east-1",
+        SystemTime::UNIX_EPOCH + NOW,
+    )
+    .unwrap();
+    for (name, value) in &expected {
+        assert_eq!(received.header(name), Some(value.as_str()), "{name}");
+    }
+    let authorization = received.header("authorization").unwrap();
+    assert!(authorization.contains("/us-east-1/bedrock/aws4_request"), "{authorization}");
+    assert!(
+        authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token")
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_until_success() {
+    let server = Server::start(vec![
+        error(429, "ThrottlingException", TOO_MANY),
+        error(503, "ServiceUnavailableException", "Bedrock is unable to process your request."),
+        ok(r#"{"output":{}}"#),
+    ])
+    .await;
+    let transport = transport(&server);
+    let before = transport.retry_tokens();
+    let reply = transport.send(call()).await.unwrap();
+    assert_eq!(&reply.body[..], br#"{"output":{}}"#);
+    assert_eq!(server.received().len(), 3);
+    // Two retries cost 5 each; the successful retry gives its cost back.
+    assert_eq!(transport.retry_tokens(), before - 5);
+}
+
+#[tokio::test]
+async fn attempts_run_out_with_the_last_error_reported() {
+    let server = Server::start(vec![
+        error(500, "InternalServerException", "one"),
+        error(500, "InternalServerException", "two"),
+        error(429, "ThrottlingException", TOO_MANY),
+        ok("{}"),
+    ])
+    .await;
+    let error = transport(&server).send(call()).await.unwrap_err();
+    let api = error.api().unwrap();
+    assert_eq!(api.exception, Exception::Throttling);
+    assert_eq!(api.status, 429);
+    assert_eq!(api.message, TOO_MANY);
+    assert_eq!(api.request_id.as_deref(), Some("req-err"));
+    assert_eq!(server.received().len(), 3, "standard mode makes three attempts");
+    assert_eq!(server.actions_left(), 1);
+}
+
+#[tokio::test]
+async fn validation_errors_are_never_retried() {
+    let message =
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`.";
+    let server = Server::start(vec![error(400, "ValidationException", message), ok("{}")]).await;
+    let error = transport(&server).send(call()).await.unwrap_err();
+    assert_eq!(error.api().unwrap().exception, Exception::Validation);
+    assert_eq!(error.api().unwrap().message, message);
+    assert!(!error.is_retryable());
+    assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let throttled = respond(
+        429,
+        &[("x-amzn-ErrorType", "ThrottlingException"), ("x-amz-retry-after", "400")],
+        &format!("{{\"message\":\"{TOO_MANY}\"}}"),
+    );
+    let server = Server::start(vec![throttled, ok("{}")]).await;
+    let started = Instant::now();
+    transport(&server).send(call()).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(400), "retried after {waited:?}");
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried() {
+    let server = Server::start(vec![Action::Close, ok("{}")]).await;
+    transport(&server).send(call()).await.unwrap();
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_on_every_attempt() {
+    let server = Server::start(vec![Action::Hang, Action::Hang]).await;
+    let timeouts = Timeouts { response: Duration::from_millis(150), ..Timeouts::default() };
+    let config = config(&server, Auth::api_key("k")).with_timeouts(timeouts).with_retry(
+        RetryConfig::default().with_max_attempts(2).with_delays(Duration::ZERO, Duration::ZERO),
+    );
+    let error = HttpTransport::new(config).unwrap().send(call()).await.unwrap_err();
+    assert!(matches!(error, TransportError::Timeout { waiting_for: "the response" }), "{error}");
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn the_http_200_unknown_operation_body_is_an_error_not_a_reply() {
+    let body = r#"{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}"#;
+    let server = Server::start(vec![ok(body), ok(body)]).await;
+    let transport = transport(&server);
+    let error = transport.send(call()).await.unwrap_err();
+    assert_eq!(error.api().unwrap().exception, Exception::UnknownOperation);
+    let error = transport.stream(call()).await.unwrap_err();
+    assert_eq!(error.api().unwrap().exception, Exception::UnknownOperation);
+    assert_eq!(server.received().len(), 2, "not retried");
+}
+
+async fn collect(events: &mut crate::EventStream) -> (Vec<String>, Option<TransportError>) {
+    let mut types = Vec::new();
+    while let Some(item) = events.next().await {
+        match item {
+            Ok(event) => types.push(event.event_type),
+            Err(error) => return (types, Some(error)),
+        }
+    }
+    (types, None)
+}
+
+#[tokio::test]
+async fn a_stream_arrives_as_events_however_its_frames_are_chunked() {
+    let mut bytes = event("messageStart", r#"{"p":"abc","role":"assistant"}"#);
+    bytes.extend(event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#));
+    bytes.extend(event("messageStop", r#"{"stopReason":"end_turn"}"#));
+    let chunks: Vec<Vec<u8>> = bytes.chunks(7).map(<[u8]>::to_vec).collect();
+    let server = Server::start(vec![stream(chunks, End::Clean)]).await;
+    let mut events = transport(&server).stream(call()).await.unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(&first.payload[..], br#"{"p":"abc","role":"assistant"}"#, "payload as sent");
+    let (types, error) = collect(&mut events).await;
+    assert_eq!(types, ["contentBlockDelta", "messageStop"]);
+    assert!(error.is_none());
+    assert_eq!(
+        server.received()[0].path,
+        "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/converse-stream"
+    );
+}
+
+#[tokio::test]
+async fn an_exception_before_the_first_event_is_retried_after_it_is_not() {
+    let server = Server::start(vec![
+        stream(vec![exception("throttlingException", TOO_MANY)], End::Clean),
+        stream(
+            vec![
+                event("messageStart", r#"{"role":"assistant"}"#),
+                exception("modelStreamErrorException", "Model produced invalid sequence"),
+            ],
+            End::Clean,
+        ),
+        stream(vec![event("messageStart", r#"{"role":"assistant"}"#)], End::Clean),
+    ])
+    .await;
+    let mut events = transport(&server).stream(call()).await.unwrap();
+    let (types, error) = collect(&mut events).await;
+    assert_eq!(types, ["messageStart"]);
+    let error = error.expect("the exception frame ends the stream with an error");
+    let api = error.api().unwrap();
+    assert_eq!(api.exception, Exception::ModelStreamError);
+    assert_eq!((api.status, api.message.as_str()), (200, "Model produced invalid sequence"));
+    assert_eq!(api.request_id.as_deref(), Some("stream-1"));
+    assert!(events.next().await.is_none());
+    assert_eq!(server.received().len(), 2, "nothing retried once an event was handed out");
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_frame_is_an_error_and_is_not_retried_after_its_first_event() {
+    let start = event("messageStart", r#"{"role":"assistant"}"#);
+    let delta = event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#);
+    let half = delta[..delta.len() / 2].to_vec();
+    for end in [End::Cut, End::Clean] {
+        let server =
+            Server::start(vec![stream(vec![start.clone(), half.clone()], end), ok("{}")]).await;
+        let mut events = transport(&server).stream(call()).await.unwrap();
+        let (types, error) = collect(&mut events).await;
+        assert_eq!(types, ["messageStart"], "{end:?}");
+        let error = error.expect("a broken stream is an error, never a silent end");
+        match end {
+            // The connection closed without the chunked terminator.
+            End::Cut => assert!(matches!(error, TransportError::Connection { .. }), "{error}"),
+            // The body ended cleanly, but inside a frame.
+            End::Clean => assert!(matches!(error, TransportError::Frame(_)), "{error}"),
+        }
+        assert_eq!(server.received().len(), 1, "{end:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_before_its_first_event_is_retried() {
+    let start = event("messageStart", r#"{"role":"assistant"}"#);
+    let server = Server::start(vec![
+        stream(vec![start[..10].to_vec()], End::Cut),
+        stream(vec![start.clone()], End::Clean),
+    ])
+    .await;
+    let mut events = transport(&server).stream(call()).await.unwrap();
+    let (types, error) = collect(&mut events).await;
+    assert_eq!(types, ["messageStart"]);
+    assert!(error.is_none());
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_between_chunks() {
+    let chunks = vec![event("messageStart", r#"{"role":"assistant"}"#), event("messageStop", "{}")];
+    let server = Server::start(vec![Action::Stream {
+        chunks,
+        pause: Duration::from_millis(400),
+        end: End::Clean,
+    }])
+    .await;
+    let timeouts = Timeouts { idle: Duration::from_millis(150), ..Timeouts::default() };
+    let transport =
+        HttpTransport::new(config(&server, Auth::api_key("k")).with_timeouts(timeouts)).unwrap();
+    let mut events = transport.stream(call()).await.unwrap();
+    let (types, error) = collect(&mut events).await;
+    assert_eq!(types, ["messageStart"]);
+    assert!(
+        matches!(error, Some(TransportError::Timeout { waiting_for: "the next chunk" })),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_request_that_gets_an_error_status_is_typed_like_a_send() {
+    let server = Server::start(vec![error(
+        403,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    )])
+    .await;
+    let error = transport(&server).stream(call()).await.unwrap_err();
+    assert_eq!(error.api().unwrap().exception, Exception::AccessDenied);
+    assert_eq!(error.api().unwrap().status, 403);
+}

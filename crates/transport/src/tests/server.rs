@@ -1,0 +1,167 @@
+//! A small HTTP/1.1 server on 127.0.0.1 that answers each connection with the next scripted
+//! action and records what it received, so the HTTP transport can be tested against
+//! throttling, errors, broken streams and silence without the network.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// A whole response.
+    Respond { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    /// A chunked event-stream response: these chunks, `pause` apart, then `end`.
+    Stream { chunks: Vec<Vec<u8>>, pause: Duration, end: End },
+    /// Read the request, then close the connection without answering.
+    Close,
+    /// Read the request, then say nothing until the client gives up.
+    Hang,
+}
+
+/// How a streamed response ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// With the chunked terminator.
+    Clean,
+    /// By closing the connection without it.
+    Cut,
+}
+
+/// A received request.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) path: String,
+    /// Header names lower-cased, in arrival order.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Received {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+pub(crate) struct Server {
+    pub(crate) url: String,
+    actions: Arc<Mutex<VecDeque<Action>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    pub(crate) async fn start(actions: Vec<Action>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let actions = Arc::new(Mutex::new(VecDeque::from(actions)));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (queue, log) = (actions.clone(), received.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { return };
+                let (queue, log) = (queue.clone(), log.clone());
+                tokio::spawn(async move { serve(socket, queue, log).await });
+            }
+        });
+        Server { url, actions, received, task }
+    }
+
+    pub(crate) fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub(crate) fn actions_left(&self) -> usize {
+        self.actions.lock().unwrap().len()
+    }
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    queue: Arc<Mutex<VecDeque<Action>>>,
+    log: Arc<Mutex<Vec<Received>>>,
+) {
+    let Some(request) = read_request(&mut socket).await else { return };
+    log.lock().unwrap().push(request);
+    let action = queue.lock().unwrap().pop_front().unwrap_or(Action::Close);
+    match action {
+        Action::Respond { status, headers, body } => {
+            let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+            for (name, value) in headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("connection: close\r\n\r\n");
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+        }
+        Action::Stream { chunks, pause, end } => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\n\
+                        transfer-encoding: chunked\r\nx-amzn-requestid: stream-1\r\n\
+                        connection: close\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(pause).await;
+                }
+                let framed =
+                    [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()]
+                        .concat();
+                if socket.write_all(&framed).await.is_err() {
+                    return;
+                }
+                let _ = socket.flush().await;
+            }
+            if end == End::Clean {
+                let _ = socket.write_all(b"0\r\n\r\n").await;
+            }
+        }
+        Action::Close => {}
+        Action::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+    }
+    let _ = socket.shutdown().await;
+}
+
+async fn read_request(socket: &mut TcpStream) -> Option<Received> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let head_end = loop {
+        let n = socket.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buffer[..n]);
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let path = lines.next()?.split(' ').nth(1)?.to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0);
+    let mut body = data[head_end..].to_vec();
+    while body.len() < length {
+        let n = socket.read(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&buffer[..n]);
+    }
+    Some(Received { path, headers, body })
+}
