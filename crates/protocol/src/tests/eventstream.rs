@@ -239,3 +239,50 @@ fn frames_without_their_type_headers_are_errors() {
         FrameError::UnknownMessageType { message_type, .. } if message_type == "gossip"
     ));
 }
+
+fn decode_chunked(bytes: &[u8], chunk: usize) -> (Vec<Frame>, Option<FrameError>) {
+    let mut decoder = FrameDecoder::new();
+    let mut frames = Vec::new();
+    for part in bytes.chunks(chunk.max(1)) {
+        decoder.push(part);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(error) => return (frames, Some(error)),
+            }
+        }
+    }
+    (frames, decoder.finish().err())
+}
+
+proptest::proptest! {
+    /// Any bytes (random, or the vector with bytes flipped, cut or repeated) decode without a
+    /// panic, to the same frames or error however they are chunked; the same property the
+    /// `fuzz/` target checks, here at a fixed count in every test run.
+    #[test]
+    fn arbitrary_bytes_never_panic_and_chunking_never_changes_the_result(
+        random in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        flips in proptest::collection::vec((0usize..400, 1u8..=255), 0..4),
+        cut in 0usize..400,
+        chunk in 1usize..64,
+    ) {
+        let mut mutated = [vector(), vector()].concat();
+        for (at, mask) in flips {
+            let at = at % mutated.len();
+            mutated[at] ^= mask;
+        }
+        mutated.truncate(cut.max(1) + 150);
+        for bytes in [random, mutated] {
+            let whole = decode_chunked(&bytes, bytes.len());
+            proptest::prop_assert_eq!(&whole, &decode_chunked(&bytes, chunk));
+            let mut converse = crate::stream::ConverseAccumulator::new();
+            for frame in &whole.0 {
+                if let Frame::Event { event_type, payload } = frame {
+                    let _ = converse.push(event_type, payload);
+                }
+            }
+            let _ = converse.finish();
+        }
+    }
+}
