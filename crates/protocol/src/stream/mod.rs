@@ -3,7 +3,8 @@
 //! [`ConverseAccumulator`] takes ConverseStream events (`messageStart`, `contentBlockDelta`,
 //! ...), [`AnthropicAccumulator`] takes the Anthropic Messages events that
 //! InvokeModelWithResponseStream carries base64-encoded in `chunk` frames. Each `push` returns
-//! an [`Update`] for a live view; `finish` returns the whole [`Response`] or, when the stream
+//! an [`Update`] for a live view; `finish` returns the whole
+//! [`Response`](verbatim_model::Response) or, when the stream
 //! stopped early, an error: a half-finished message is never returned.
 //!
 //! Blocks are keyed by their index (`contentBlockIndex` / `index`), never by arrival order.

@@ -323,6 +323,7 @@ async fn a_stream_cut_mid_frame_is_an_error_and_is_not_retried_after_its_first_e
             End::Cut => assert!(matches!(error, TransportError::Connection { .. }), "{error}"),
             // The body ended cleanly, but inside a frame.
             End::Clean => assert!(matches!(error, TransportError::Frame(_)), "{error}"),
+            End::Hold => unreachable!("not among the cases"),
         }
         assert_eq!(server.received().len(), 1, "{end:?}");
     }
@@ -375,4 +376,28 @@ async fn a_stream_request_that_gets_an_error_status_is_typed_like_a_send() {
     let error = transport(&server).stream(call()).await.unwrap_err();
     assert_eq!(error.api().unwrap().exception, Exception::AccessDenied);
     assert_eq!(error.api().unwrap().status, 403);
+}
+
+#[tokio::test]
+async fn dropping_a_call_or_a_stream_closes_its_connection() {
+    let server = Server::start(vec![
+        Action::Hang,
+        Action::Stream {
+            chunks: vec![event("messageStart", r#"{"role":"assistant"}"#)],
+            pause: Duration::ZERO,
+            end: End::Hold,
+        },
+    ])
+    .await;
+    let transport = transport(&server);
+    let call_future = transport.send(call());
+    assert!(tokio::time::timeout(Duration::from_millis(200), call_future).await.is_err());
+    let mut events = transport.stream(call()).await.unwrap();
+    assert!(events.next().await.unwrap().is_ok());
+    drop(events);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.closed_by_client() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.closed_by_client(), 2, "both connections were closed by dropping");
 }

@@ -18,7 +18,7 @@ pub(crate) enum Action {
     Stream { chunks: Vec<Vec<u8>>, pause: Duration, end: End },
     /// Read the request, then close the connection without answering.
     Close,
-    /// Read the request, then say nothing until the client gives up.
+    /// Read the request, then say nothing until the client closes the connection.
     Hang,
 }
 
@@ -29,6 +29,8 @@ pub(crate) enum End {
     Clean,
     /// By closing the connection without it.
     Cut,
+    /// It does not: the server holds the connection open until the client closes it.
+    Hold,
 }
 
 /// A received request.
@@ -50,6 +52,7 @@ pub(crate) struct Server {
     pub(crate) url: String,
     actions: Arc<Mutex<VecDeque<Action>>>,
     received: Arc<Mutex<Vec<Received>>>,
+    closed: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,19 +68,25 @@ impl Server {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let actions = Arc::new(Mutex::new(VecDeque::from(actions)));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (queue, log) = (actions.clone(), received.clone());
+        let closed = Arc::new(Mutex::new(0));
+        let (queue, log, hung_up) = (actions.clone(), received.clone(), closed.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { return };
-                let (queue, log) = (queue.clone(), log.clone());
-                tokio::spawn(async move { serve(socket, queue, log).await });
+                let (queue, log, hung_up) = (queue.clone(), log.clone(), hung_up.clone());
+                tokio::spawn(async move { serve(socket, queue, log, hung_up).await });
             }
         });
-        Server { url, actions, received, task }
+        Server { url, actions, received, closed, task }
     }
 
     pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Connections the client closed while the server was holding them open.
+    pub(crate) fn closed_by_client(&self) -> usize {
+        *self.closed.lock().unwrap()
     }
 
     pub(crate) fn actions_left(&self) -> usize {
@@ -89,6 +98,7 @@ async fn serve(
     mut socket: TcpStream,
     queue: Arc<Mutex<VecDeque<Action>>>,
     log: Arc<Mutex<Vec<Received>>>,
+    closed: Arc<Mutex<usize>>,
 ) {
     let Some(request) = read_request(&mut socket).await else { return };
     log.lock().unwrap().push(request);
@@ -120,14 +130,24 @@ async fn serve(
                 }
                 let _ = socket.flush().await;
             }
-            if end == End::Clean {
-                let _ = socket.write_all(b"0\r\n\r\n").await;
+            match end {
+                End::Clean => {
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                }
+                End::Cut => {}
+                End::Hold => wait_for_close(&mut socket, &closed).await,
             }
         }
         Action::Close => {}
-        Action::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+        Action::Hang => wait_for_close(&mut socket, &closed).await,
     }
     let _ = socket.shutdown().await;
+}
+
+async fn wait_for_close(socket: &mut TcpStream, closed: &Mutex<usize>) {
+    let mut buffer = [0u8; 64];
+    while matches!(socket.read(&mut buffer).await, Ok(n) if n > 0) {}
+    *closed.lock().unwrap() += 1;
 }
 
 async fn read_request(socket: &mut TcpStream) -> Option<Received> {
