@@ -188,13 +188,14 @@ impl FrameDecoder {
             return Err(FrameError::PreludeChecksum { offset, expected, found });
         }
         let length = |reason: String| FrameError::Length { offset, reason };
+        // Headers first, so the sum below cannot overflow on any target.
+        if headers > MAX_HEADERS_LEN {
+            return Err(length(format!("{headers} bytes of headers exceed {MAX_HEADERS_LEN}")));
+        }
         if total < OVERHEAD + headers {
             return Err(length(format!(
                 "total length {total} is too small for {headers} bytes of headers"
             )));
-        }
-        if headers > MAX_HEADERS_LEN {
-            return Err(length(format!("{headers} bytes of headers exceed {MAX_HEADERS_LEN}")));
         }
         let payload = total - OVERHEAD - headers;
         if payload > MAX_PAYLOAD_LEN {

@@ -117,7 +117,8 @@ pub enum TransportError {
     /// No response (or no next stream chunk) within the configured time.
     #[error("timed out waiting for {waiting_for}")]
     Timeout {
-        /// What was awaited: `the response`, `the first event`, `the next chunk`.
+        /// What was awaited: `a connection`, `the response`, `the first event`, `the next
+        /// chunk`.
         waiting_for: &'static str,
     },
     /// The connection could not be made or broke (reset, closed, I/O error).
@@ -173,7 +174,8 @@ impl TransportError {
 
     pub(crate) fn connection(error: reqwest::Error) -> TransportError {
         if error.is_timeout() {
-            return TransportError::Timeout { waiting_for: "the response" };
+            let waiting_for = if error.is_connect() { "a connection" } else { "the response" };
+            return TransportError::Timeout { waiting_for };
         }
         // `without_url` keeps endpoints out of messages; headers never appear in them.
         let error = error.without_url();

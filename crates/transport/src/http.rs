@@ -173,8 +173,11 @@ impl HttpTransport {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(invalid("the endpoint URL must not have a query or fragment".to_owned()));
         }
+        // A signed POST is never validly redirected, and following one would resend the
+        // conversation (and a session token) to another host.
         let client = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| invalid(format!("HTTP client: {e}")))?;
         let bucket = TokenBucket::new(config.retry.initial_tokens);
@@ -199,7 +202,8 @@ impl HttpTransport {
         let config = &self.inner.config.retry;
         let bucket = &self.inner.bucket;
         let mut spent = None;
-        for number in 0..config.max_attempts {
+        let attempts = config.max_attempts.max(1);
+        for number in 0..attempts {
             let span = tracing::debug_span!("bedrock_attempt", model = %call.model_id, attempt = number + 1);
             let error = match attempt().instrument(span).await {
                 Ok(value) => {
@@ -209,7 +213,7 @@ impl HttpTransport {
                 Err(error) => error,
             };
             let Some(class) = retry::classify(&error) else { return Err(error) };
-            if number + 1 == config.max_attempts {
+            if number + 1 == attempts {
                 return Err(error);
             }
             let cost = retry::cost(config, class);
@@ -283,7 +287,9 @@ impl HttpTransport {
             return Ok(response);
         }
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(TransportError::connection)?;
+        // The status and headers already say what failed; a body that cannot be read must not
+        // turn a validation error into a (retried) connection error.
+        let body = response.bytes().await.unwrap_or_default();
         Err(TransportError::Api(api_error(status, &headers, &body)))
     }
 
@@ -465,6 +471,7 @@ pub(crate) fn api_error(status: StatusCode, headers: &HeaderMap, body: &Bytes) -
         let text = String::from_utf8_lossy(body);
         text.chars().take(1000).collect()
     });
+    let message = without_canonical_request(message);
     let retry_after = header(headers, "x-amz-retry-after")
         .and_then(|ms| ms.trim().parse::<u64>().ok())
         .map(Duration::from_millis);
@@ -475,6 +482,19 @@ pub(crate) fn api_error(status: StatusCode, headers: &HeaderMap, body: &Bytes) -
         request_id: header(headers, "x-amzn-requestid"),
         retry_after,
     }
+}
+
+/// A signature mismatch answer echoes the canonical request, which holds the session token
+/// (`x-amz-security-token:...`); error messages are logged, so that part is left out.
+pub(crate) fn without_canonical_request(mut message: String) -> String {
+    for marker in ["The Canonical String", "x-amz-security-token", "X-Amz-Security-Token"] {
+        if let Some(at) = message.find(marker) {
+            message.truncate(at);
+            message = message.trim_end().to_owned();
+            message.push_str(" [canonical request left out]");
+        }
+    }
+    message
 }
 
 /// Bedrock's answer to a path that names no operation: HTTP 200 with

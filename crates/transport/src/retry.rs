@@ -3,7 +3,7 @@
 //!
 //! Retried: throttling (`ThrottlingException`, a bare 429 and the other throttling codes),
 //! transient errors (500, 502, 503, 504, `ModelNotReadyException`, connection errors, a stream
-//! that broke off before its first event) and timeouts. Never retried: validation and every
+//! whose body broke off inside a frame before its first event) and timeouts. Never retried: validation and every
 //! other 4xx, which are deterministic. The delay before retry `i` (from 0) is full jitter,
 //! `rand(0,1) * min(base * 2^i, max)`; an `x-amz-retry-after` header replaces it, clamped to
 //! that bound plus five seconds. Each retry takes tokens from a bucket (5, or 10 after a
@@ -19,7 +19,7 @@ use verbatim_protocol::eventstream::FrameError;
 /// How a call is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryConfig {
-    /// Attempts in all, the first included (standard mode: 3). 1 disables retries.
+    /// Attempts in all, the first included (standard mode: 3). 1 (or 0) disables retries.
     pub max_attempts: u32,
     /// The backoff base (standard mode: 1 s).
     pub base_delay: Duration,
@@ -164,7 +164,7 @@ impl TokenBucket {
     /// Gives tokens back after a success (1, or the cost of the retry that succeeded).
     pub fn refund(&self, amount: u32) {
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        *tokens = (*tokens + amount).min(self.capacity);
+        *tokens = tokens.saturating_add(amount).min(self.capacity);
     }
 
     /// Tokens left.

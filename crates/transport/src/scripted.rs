@@ -98,7 +98,15 @@ impl Transport for ScriptedTransport {
 
     async fn stream(&self, call: Call) -> Result<EventStream, TransportError> {
         match self.next(call, "stream")? {
-            Scripted::Events(events) => Ok(EventStream::from_items(events)),
+            // Like the HTTP transport: a stream is handed out only once its first event is in.
+            Scripted::Events(mut events) => match events.first() {
+                None => Err(TransportError::UnexpectedResponse {
+                    status: 200,
+                    message: "the stream ended before its first event".to_owned(),
+                }),
+                Some(Err(_)) => Err(events.remove(0).expect_err("checked above")),
+                Some(Ok(_)) => Ok(EventStream::from_items(events)),
+            },
             Scripted::Error(error) => Err(error),
             Scripted::Reply(_) => Err(TransportError::Config {
                 message: "the script holds a reply where a stream was opened".to_owned(),

@@ -224,6 +224,9 @@ impl AnthropicAccumulator {
         let incomplete = |reason: String| StreamError::Incomplete { reason };
         let mut message = self.message.ok_or_else(|| incomplete("no message_start".into()))?;
         let stopped = self.stopped.ok_or_else(|| incomplete("no message_stop".into()))?;
+        if message.get("stop_reason").is_none_or(Value::is_null) {
+            return Err(incomplete("no stop_reason (message_delta) before message_stop".into()));
+        }
         let mut content = Vec::with_capacity(self.blocks.len());
         for (index, mut block) in self.blocks {
             if !block.stopped {

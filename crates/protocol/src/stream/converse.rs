@@ -162,11 +162,9 @@ impl ConverseAccumulator {
                 "reasoningContent" => {
                     Kind::Reasoning { text: None, signature: None, redacted: None }
                 }
-                "toolUse" => {
-                    return Err(event.sequence(format!(
-                        "toolUse delta for block {index}, which has no contentBlockStart"
-                    )));
-                }
+                // A tool delta with no open tool block has no id or name to belong to; Bedrock
+                // has been seen sending one, and clients ignore it (rules R6.9).
+                "toolUse" => return Ok(None),
                 other => return Err(event.unsupported(format!("delta {other:?}"))),
             };
             self.open(event, index, kind)?;

@@ -194,16 +194,6 @@ fn out_of_place_converse_events_name_the_event_and_the_reason() {
         (
             vec![
                 start.clone(),
-                (
-                    "contentBlockDelta",
-                    json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{}"}}}),
-                ),
-            ],
-            "event 1 (contentBlockDelta): toolUse delta for block 0, which has no contentBlockStart",
-        ),
-        (
-            vec![
-                start.clone(),
                 ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "x"}})),
                 (
                     "contentBlockDelta",
@@ -310,4 +300,36 @@ fn anthropic_thinking_and_signature_deltas_fold_into_one_block() {
         error.to_string(),
         "event 1 (content_block_delta): delta for index 4, never started"
     );
+}
+
+#[test]
+fn a_tool_delta_without_an_open_tool_block_is_ignored() {
+    let response = converse_events(&[
+        ("messageStart", json!({"role": "assistant"})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": ""}}})),
+        ("contentBlockStop", json!({"contentBlockIndex": 0})),
+        ("messageStop", json!({"stopReason": "end_turn"})),
+        ("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}})),
+    ])
+    .unwrap();
+    assert_eq!(
+        converse::encode_message(&response.message).unwrap(),
+        json!({"role": "assistant", "content": [{"text": "Hi"}]})
+    );
+}
+
+#[test]
+fn an_anthropic_stream_without_a_stop_reason_is_incomplete() {
+    let mut accumulator = AnthropicAccumulator::new();
+    for event in [
+        json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "Hi"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_stop"}),
+    ] {
+        accumulator.push(event.to_string().as_bytes()).unwrap();
+    }
+    let error = accumulator.finish().unwrap_err();
+    assert!(error.to_string().contains("no stop_reason"), "{error}");
 }

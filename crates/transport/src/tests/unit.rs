@@ -325,9 +325,39 @@ async fn the_scripted_transport_replays_in_order_and_records_calls() {
     assert!(broken.next().await.is_none(), "nothing after the error");
     let error = transport.send(Call::new(Api::InvokeModel, "m", "four")).await.unwrap_err();
     assert_eq!(error.api().unwrap().exception, Exception::Validation);
+    // Like the HTTP transport, a stream failing before its first event fails the call.
+    transport.push(Scripted::Events(vec![Err(api(Exception::Throttling, 429))]));
+    transport.push(Scripted::Events(Vec::new()));
+    let error = transport.stream(Call::new(Api::Converse, "m", "x")).await.unwrap_err();
+    assert_eq!(error.api().unwrap().exception, Exception::Throttling);
+    assert!(transport.stream(Call::new(Api::Converse, "m", "y")).await.is_err());
     let error = transport.send(Call::new(Api::Converse, "m", "five")).await.unwrap_err();
     assert!(error.to_string().contains("no answer left"), "{error}");
     let bodies: Vec<_> = transport.calls().iter().map(|c| c.body.clone()).collect();
-    assert_eq!(bodies, ["one", "two", "three", "four", "five"]);
+    assert_eq!(bodies, ["one", "two", "three", "four", "x", "y", "five"]);
     assert_eq!(transport.remaining(), 0);
+}
+
+#[test]
+fn an_echoed_canonical_request_never_carries_the_session_token_into_an_error() {
+    let body = "{\"message\":\"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\\n\\nThe Canonical String for this request should have been\\n'POST\\n/model/m/converse\\n\\ncontent-type:application/json\\nhost:bedrock-runtime.us-east-1.amazonaws.com\\nx-amz-date:20261122T000000Z\\nx-amz-security-token:IQoJb3JpZ2luSECRET\\n'\"}";
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amzn-errortype", HeaderValue::from_static("InvalidSignatureException"));
+    let error = api_error(StatusCode::FORBIDDEN, &headers, &body.as_bytes().to_vec().into());
+    assert!(!error.to_string().contains("IQoJb3JpZ2luSECRET"), "{error}");
+    assert!(error.message.starts_with("The request signature we calculated does not match"));
+    assert!(error.message.ends_with("[canonical request left out]"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn zero_attempts_means_one_and_a_huge_budget_never_overflows() {
+    let bucket = TokenBucket::new(u32::MAX);
+    bucket.refund(1);
+    assert_eq!(bucket.available(), u32::MAX);
+    let config = HttpConfig::new("us-east-1", Auth::api_key("k"))
+        .with_endpoint_url("http://127.0.0.1:9")
+        .with_retry(RetryConfig { max_attempts: 0, ..RetryConfig::default() });
+    // Port 9 (discard) refuses the connection: one attempt, a connection error, no panic.
+    let error = HttpTransport::new(config).unwrap().send(Call::new(Api::Converse, "m", "{}")).await;
+    assert!(matches!(error, Err(TransportError::Connection { .. })), "{error:?}");
 }
