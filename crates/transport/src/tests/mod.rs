@@ -1,6 +1,8 @@
 //! Tests of the transport: unit tests of signing, errors and retries, and the HTTP transport
 //! against a local server.
 
+#[cfg(feature = "aws-config")]
+mod env;
 mod http;
 mod server;
 mod unit;
