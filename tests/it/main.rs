@@ -1,4 +1,5 @@
 //! The integration-test binary: one module per concern.
 
 mod cli;
+mod emulator;
 mod tidy;

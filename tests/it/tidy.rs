@@ -51,6 +51,11 @@ fn dependencies_point_inward() {
         ["verbatim-model", "verbatim-protocol"],
         "the transport depends only on the pure core"
     );
+    assert_eq!(
+        workspace_deps("emulator"),
+        Vec::<String>::new(),
+        "the emulator is a second implementation of the wire and shares no code with ours"
+    );
 }
 
 #[test]

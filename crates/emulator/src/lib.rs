@@ -1,0 +1,165 @@
+//! A local Bedrock Runtime that checks what it receives: offline tests and demos without AWS.
+//!
+//! [`Emulator::start`] binds `127.0.0.1:0` and serves `/model/{id}/converse`,
+//! `/converse-stream`, `/invoke` and `/invoke-with-response-stream` with Bedrock's bodies,
+//! headers and binary event-stream framing. Requests must be signed (SigV4, service `bedrock`,
+//! any region) with the configured test credentials, or carry the configured API key as a
+//! bearer token; anything else gets Bedrock's 403.
+//!
+//! Before the model answers, the request is judged the way Bedrock judges it: roles, the
+//! `anthropic_version`, the signature on every replayed thinking block, the rule that a
+//! continued assistant message starts with thinking when thinking is on, and a model id that
+//! was not encoded as one path segment (HTTP 200 with `UnknownOperationException`). These
+//! checks are written here from the rules, not borrowed from `verbatim-protocol`, so the
+//! emulator is an independent judge of what the assembler builds.
+//!
+//! The model behaves like Claude: a plain message gets a short text answer; with tools in the
+//! request it thinks first (when thinking is on), calls the first tool with arguments that
+//! satisfy its schema, and answers in text once the result arrives. Its thinking blocks are
+//! signed with an HMAC over the thinking text, the model and the conversation before them, so
+//! a replayed block verifies and an altered one does not.
+//!
+//! Defaults, for SDKs pointed at it by endpoint URL: access key id
+//! [`DEFAULT_ACCESS_KEY_ID`], secret [`DEFAULT_SECRET_ACCESS_KEY`], API key
+//! [`DEFAULT_API_KEY`].
+
+mod checks;
+mod conversation;
+mod model;
+mod server;
+mod sigv4;
+mod wire;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+/// The access key id the emulator accepts unless configured otherwise.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIAVERBATIMEMULATOR";
+/// The secret access key the emulator accepts unless configured otherwise.
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "verbatim-emulator-secret-access-key";
+/// The Bedrock API key the emulator accepts unless configured otherwise.
+pub const DEFAULT_API_KEY: &str = "verbatim-emulator-api-key";
+
+/// How the emulator authenticates and signs.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// The access key id SigV4 requests must be signed with.
+    pub access_key_id: String,
+    /// Its secret.
+    pub secret_access_key: String,
+    /// The API key accepted as `Authorization: Bearer`, if any.
+    pub api_key: Option<String>,
+    /// The key of the HMAC on thinking blocks. Keep it across restarts and stored
+    /// conversations keep verifying.
+    pub signing_secret: Vec<u8>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> EmulatorConfig {
+        EmulatorConfig {
+            access_key_id: DEFAULT_ACCESS_KEY_ID.to_owned(),
+            secret_access_key: DEFAULT_SECRET_ACCESS_KEY.to_owned(),
+            api_key: Some(DEFAULT_API_KEY.to_owned()),
+            signing_secret: b"verbatim-emulator-thinking-signatures".to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("signing_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A request the emulator received (after authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The path as it arrived, still percent-encoded.
+    pub path: String,
+    /// The model id, decoded.
+    pub model_id: String,
+    /// `converse`, `converse-stream`, `invoke` or `invoke-with-response-stream`.
+    pub operation: String,
+    /// The body as it arrived.
+    pub body: Vec<u8>,
+    /// The HTTP status of the answer.
+    pub status: u16,
+}
+
+/// A running emulator; dropping it stops it.
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<server::State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts on `127.0.0.1` at a port the system picks.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Emulator::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    /// Starts on `addr`.
+    pub async fn bind(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(server::State { config, received: Mutex::new(Vec::new()) });
+        let (stop, stopped) = oneshot::channel();
+        let app = server::router(state.clone());
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "emulator stopped");
+            }
+        });
+        Ok(Emulator { addr, state, stop: Some(stop), task })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its endpoint URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The requests received so far, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The emulated model: what it answers, and the signatures on its thinking.
+//!
+//! With no script it behaves like Claude: a plain question gets a short text answer; with
+//! tools offered it thinks first (when thinking is on) and calls the first tool with arguments
+//! that satisfy its input schema; once the tool's result arrives it answers in text.
+//!
+//! A thinking block's signature is an HMAC-SHA256, under the emulator's secret, of the model,
+//! the conversation before the message (its text, tool calls and results; earlier thinking is
+//! left out, as the service drops it from context) and the thinking text. So a replayed block
+//! verifies, and an altered one, or one moved to another conversation or model, does not.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::conversation::{Block, Conversation, Msg};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Marks the emulator's signatures (and lets a foreign one be told apart).
+const SIGNATURE_TAG: &[u8] = b"vbemu1";
+
+/// What the model answers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reply {
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) stop_reason: &'static str,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+}
+
+/// The geographic prefix and ARN wrapping taken off a model id, so a signature made under
+/// `us.anthropic.x` verifies under `anthropic.x` or a profile ARN of it.
+pub(crate) fn model_key(model_id: &str) -> String {
+    let id = model_id.rsplit('/').next().unwrap_or(model_id);
+    for prefix in ["us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.", "us-gov."] {
+        if let Some(rest) = id.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    id.to_owned()
+}
+
+fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for message in prefix {
+        hash.update(message.role.as_bytes());
+        hash.update([0]);
+        for block in &message.blocks {
+            let part = match block {
+                Block::Text(text) if text.trim().is_empty() => continue,
+                Block::Text(text) => format!("t:{text}"),
+                Block::ToolUse { id, name, input } => format!("u:{id}:{name}:{input}"),
+                Block::ToolResult { id, text } => format!("r:{id}:{text}"),
+                Block::Thinking { .. } | Block::Redacted(_) | Block::Other(_) => continue,
+            };
+            hash.update(part.as_bytes());
+            hash.update([0]);
+        }
+        hash.update([1]);
+    }
+    hash.finalize().into()
+}
+
+/// The signature of thinking `text` produced by `model` after `prefix`.
+pub(crate) fn sign(secret: &[u8], model: &str, prefix: &[Msg], text: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(model_key(model).as_bytes());
+    mac.update(&[0]);
+    mac.update(&prefix_digest(prefix));
+    mac.update(text.as_bytes());
+    let mut bytes = SIGNATURE_TAG.to_vec();
+    bytes.extend_from_slice(&mac.finalize().into_bytes());
+    STANDARD.encode(bytes)
+}
+
+/// Redacted thinking: opaque data that carries its own signature over the hidden text.
+#[cfg(test)]
+pub(crate) fn redacted(secret: &[u8], model: &str, prefix: &[Msg], hidden: &str) -> String {
+    let signature = sign(secret, model, prefix, hidden);
+    STANDARD.encode(format!("{signature}.{hidden}"))
+}
+
+/// Whether a thinking block with `signature` over `text` was produced by this emulator for
+/// `model` after `prefix`.
+pub(crate) fn verify(
+    secret: &[u8],
+    model: &str,
+    prefix: &[Msg],
+    text: &str,
+    signature: &str,
+) -> bool {
+    sign(secret, model, prefix, text) == signature
+}
+
+/// Whether redacted data was produced by this emulator for `model` after `prefix`.
+pub(crate) fn verify_redacted(secret: &[u8], model: &str, prefix: &[Msg], data: &str) -> bool {
+    let Ok(bytes) = STANDARD.decode(data) else { return false };
+    let Ok(text) = String::from_utf8(bytes) else { return false };
+    let Some((signature, hidden)) = text.split_once('.') else { return false };
+    verify(secret, model, prefix, hidden, signature)
+}
+
+/// The default, Claude-like behaviour.
+pub(crate) fn answer(secret: &[u8], model: &str, conversation: &Conversation) -> Reply {
+    let messages = &conversation.messages;
+    let last = messages.last();
+    let results: Vec<&str> = last
+        .map(|m| {
+            m.blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::ToolResult { text, .. } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let question: String = last
+        .map(|m| {
+            m.blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::Text(text) => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let mut blocks = Vec::new();
+    let think = |about: &str| {
+        let text = format!("The user asked: {about}. Let me work out the best next step.");
+        let signature = sign(secret, model, messages, &text);
+        Block::Thinking { text, signature: Some(signature) }
+    };
+    let stop_reason;
+    if !results.is_empty() {
+        // Interleaved thinking is not assumed: the answer after a tool result is text only.
+        let summary: String = results.join(" ").chars().take(200).collect();
+        blocks.push(Block::Text(format!("Here is what the tool returned: {summary}")));
+        stop_reason = "end_turn";
+    } else if let Some(tool) = conversation.tools.first() {
+        if conversation.thinking {
+            blocks.push(think(&question));
+        }
+        let id = format!(
+            "tooluse_emu{:016x}",
+            u64::from_be_bytes(prefix_digest(messages)[..8].try_into().expect("8 bytes"))
+        );
+        blocks.push(Block::ToolUse { id, name: tool.name.clone(), input: example(&tool.schema) });
+        stop_reason = "tool_use";
+    } else {
+        if conversation.thinking {
+            blocks.push(think(&question));
+        }
+        blocks.push(Block::Text(format!("Hello! You said: {question}")));
+        stop_reason = "end_turn";
+    }
+    let output_tokens = blocks.iter().map(block_size).sum::<usize>() as u64 / 4 + 1;
+    let input_tokens =
+        messages.iter().flat_map(|m| &m.blocks).map(block_size).sum::<usize>() as u64 / 4 + 1;
+    Reply { blocks, stop_reason, input_tokens, output_tokens }
+}
+
+fn block_size(block: &Block) -> usize {
+    match block {
+        Block::Text(text) | Block::Redacted(text) => text.len(),
+        Block::Thinking { text, .. } => text.len(),
+        Block::ToolUse { input, .. } => input.to_string().len(),
+        Block::ToolResult { text, .. } => text.len(),
+        Block::Other(_) => 16,
+    }
+}
+
+/// A value that satisfies a JSON schema's common keywords.
+pub(crate) fn example(schema: &Value) -> Value {
+    if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
+        return first.clone();
+    }
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    let kind = match &schema["type"] {
+        Value::String(kind) => kind.as_str(),
+        Value::Array(kinds) => {
+            kinds.iter().filter_map(Value::as_str).find(|k| *k != "null").unwrap_or("null")
+        }
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match kind {
+        "object" => {
+            let mut object = Map::new();
+            if let Some(properties) = schema["properties"].as_object() {
+                let required: Vec<&str> = schema["required"]
+                    .as_array()
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_else(|| properties.keys().map(String::as_str).collect());
+                for (name, property) in properties {
+                    if required.contains(&name.as_str()) {
+                        object.insert(name.clone(), example(property));
+                    }
+                }
+            }
+            Value::Object(object)
+        }
+        "array" => {
+            let count = schema["minItems"].as_u64().unwrap_or(1).max(1);
+            Value::Array((0..count).map(|_| example(&schema["items"])).collect())
+        }
+        "integer" => json!(schema["minimum"].as_i64().unwrap_or(1)),
+        "number" => json!(schema["minimum"].as_f64().unwrap_or(1.5)),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        _ => {
+            let min = schema["minLength"].as_u64().unwrap_or(0) as usize;
+            json!("example".repeat(min / 7 + 1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Msg {
+        Msg { role: "user".into(), blocks: vec![Block::Text(text.into())] }
+    }
+
+    #[test]
+    fn signatures_bind_text_model_and_prefix_but_not_earlier_thinking() {
+        let secret = b"s";
+        let prefix = vec![user("hi")];
+        let signature = sign(secret, "us.anthropic.claude-x", &prefix, "thought");
+        assert!(verify(secret, "anthropic.claude-x", &prefix, "thought", &signature));
+        assert!(!verify(secret, "anthropic.claude-x", &prefix, "thought!", &signature));
+        assert!(!verify(secret, "anthropic.claude-y", &prefix, "thought", &signature));
+        assert!(!verify(secret, "anthropic.claude-x", &[user("hello")], "thought", &signature));
+        assert!(!verify(b"other", "anthropic.claude-x", &prefix, "thought", &signature));
+        let mut with_thinking = prefix.clone();
+        with_thinking[0].blocks.push(Block::Thinking { text: "x".into(), signature: None });
+        assert!(verify(secret, "anthropic.claude-x", &with_thinking, "thought", &signature));
+        let data = redacted(secret, "m", &prefix, "hidden");
+        assert!(verify_redacted(secret, "m", &prefix, &data));
+        assert!(!verify_redacted(secret, "m", &[user("x")], &data));
+    }
+
+    #[test]
+    fn example_arguments_satisfy_the_schema() {
+        let schema = json!({"type": "object", "required": ["city", "days"], "properties": {
+            "city": {"type": "string", "minLength": 10},
+            "days": {"type": "integer", "minimum": 3},
+            "unit": {"enum": ["c", "f"]},
+            "tags": {"type": "array", "items": {"type": "string"}}
+        }});
+        let value = example(&schema);
+        assert_eq!(value["days"], 3);
+        assert!(value["city"].as_str().unwrap().len() >= 10);
+        assert!(value.get("unit").is_none(), "only required properties");
+        assert_eq!(example(&json!({"type": ["null", "boolean"]})), json!(true));
+    }
+}

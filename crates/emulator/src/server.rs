@@ -1,0 +1,221 @@
+//! Routing, authentication and answers over HTTP.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State as Extract;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::checks::{self, Refusal};
+use crate::conversation::{Dialect, read};
+use crate::{EmulatorConfig, Received, model, sigv4, wire};
+
+pub(crate) struct State {
+    pub(crate) config: EmulatorConfig,
+    pub(crate) received: Mutex<Vec<Received>>,
+}
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// A request id derived from what arrived (stable for a given request, unique enough).
+fn request_id(path: &str, body: &[u8]) -> String {
+    let digest = Sha256::new().chain_update(path).chain_update(body).finalize();
+    let hex = hex::encode(&digest[..16]);
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+fn json_response(status: u16, id: &str, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// Bedrock's error answer: status, `x-amzn-ErrorType`, `x-amzn-RequestId`, `{"message"}`.
+fn refuse(refusal: &Refusal, id: &str) -> Response {
+    let mut response = json_response(refusal.status, id, &json!({ "message": refusal.message }));
+    let kind =
+        format!("{}:http://internal.amazon.com/coral/com.amazon.bedrock/", refusal.exception);
+    if let Ok(value) = HeaderValue::from_str(&kind) {
+        response.headers_mut().insert("x-amzn-errortype", value);
+    }
+    response
+}
+
+fn unknown_operation(id: &str) -> Response {
+    json_response(
+        200,
+        id,
+        &json!({"Output": {"__type": "com.amazon.coral.service#UnknownOperationException"}, "Version": "1.0"}),
+    )
+}
+
+fn forbidden(message: &str) -> Refusal {
+    Refusal { status: 403, exception: "AccessDeniedException", message: message.to_owned() }
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn authenticate(
+    config: &EmulatorConfig,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let Some(authorization) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Err(forbidden("Missing Authentication Token"));
+    };
+    if let Some(key) = authorization.strip_prefix("Bearer ") {
+        return match &config.api_key {
+            Some(expected) if key == expected => Ok(()),
+            _ => Err(forbidden("Invalid API Key format: Must start with pre-defined prefix")),
+        };
+    }
+    let auth = sigv4::parse(authorization).map_err(|_| {
+        forbidden("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    })?;
+    let lowered: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let received = sigv4::Received {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+        headers: &lowered,
+        body,
+    };
+    sigv4::verify(&auth, &received, &config.access_key_id, &config.secret_access_key).map_err(|refusal| match refusal {
+        sigv4::Refusal::UnknownKey => Refusal {
+            status: 403,
+            exception: "UnrecognizedClientException",
+            message: "The security token included in the request is invalid.".to_owned(),
+        },
+        sigv4::Refusal::Mismatch | sigv4::Refusal::Malformed => Refusal {
+            status: 403,
+            exception: "InvalidSignatureException",
+            message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_owned(),
+        },
+    })
+}
+
+async fn handle(
+    Extract(state): Extract<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let id = request_id(&path, &body);
+    let segments: Vec<&str> = path.split('/').collect();
+    let (model_id, operation) = match segments[..] {
+        ["", "model", id_segment, operation] if method == Method::POST => {
+            match (percent_decode(id_segment), operation) {
+                (
+                    Some(model_id),
+                    "converse" | "converse-stream" | "invoke" | "invoke-with-response-stream",
+                ) => (model_id, operation.to_owned()),
+                _ => return unknown_operation(&id),
+            }
+        }
+        // An ARN with a raw `/` splits the path: Bedrock finds no operation and says so in a 200.
+        _ => return unknown_operation(&id),
+    };
+    if let Err(refusal) = authenticate(&state.config, &method, &uri, &headers, &body) {
+        return refuse(&refusal, &id);
+    }
+    let response = answer(&state.config, &model_id, &operation, &body, &id);
+    let received = Received {
+        path,
+        model_id,
+        operation,
+        body: body.to_vec(),
+        status: response.status().as_u16(),
+    };
+    state.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
+    response
+}
+
+fn answer(
+    config: &EmulatorConfig,
+    model_id: &str,
+    operation: &str,
+    body: &[u8],
+    id: &str,
+) -> Response {
+    let dialect =
+        if operation.starts_with("invoke") { Dialect::Anthropic } else { Dialect::Converse };
+    let stream = operation.ends_with("stream");
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        let message = match dialect {
+            Dialect::Anthropic => {
+                "Malformed input request, please reformat your input and try again."
+            }
+            Dialect::Converse => "The request body is not valid JSON.",
+        };
+        return refuse(
+            &Refusal { status: 400, exception: "ValidationException", message: message.to_owned() },
+            id,
+        );
+    };
+    let secret = &config.signing_secret;
+    if let Err(refusal) = checks::check(dialect, &parsed, model_id, secret) {
+        return refuse(&refusal, id);
+    }
+    let conversation = read(dialect, &parsed);
+    let reply = model::answer(secret, model_id, &conversation);
+    let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
+    if !stream {
+        let body = match dialect {
+            Dialect::Converse => wire::converse_body(&reply),
+            Dialect::Anthropic => {
+                wire::anthropic_body(&reply, &model::model_key(model_id), &message_id)
+            }
+        };
+        return json_response(200, id, &body);
+    }
+    let frames = match dialect {
+        Dialect::Converse => wire::converse_stream(&reply),
+        Dialect::Anthropic => {
+            wire::anthropic_stream(&reply, &model::model_key(model_id), &message_id)
+        }
+    };
+    let mut response = Response::new(Body::from(frames.concat()));
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/vnd.amazon.eventstream"));
+    if let Ok(value) = HeaderValue::from_str(id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    if dialect == Dialect::Anthropic {
+        headers.insert("x-amzn-bedrock-content-type", HeaderValue::from_static("application/json"));
+    }
+    response
+}

@@ -1,0 +1,288 @@
+//! Writing replies as Bedrock does: whole Converse and Anthropic bodies, and the binary
+//! event-stream frames of ConverseStream and InvokeModelWithResponseStream (with the `p`
+//! padding key real streams carry).
+
+use aws_smithy_eventstream::frame::write_message_to;
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::conversation::Block;
+use crate::model::Reply;
+
+const PADDING: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// One frame: headers in the order Bedrock sends them.
+pub(crate) fn frame(headers: &[(&str, &str)], payload: Vec<u8>) -> Vec<u8> {
+    let mut message = Message::new(Bytes::from(payload));
+    for (name, value) in headers {
+        message = message.add_header(Header::new(
+            (*name).to_owned(),
+            HeaderValue::String((*value).to_owned().into()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    write_message_to(&message, &mut bytes).expect("frames the emulator builds are within limits");
+    bytes
+}
+
+fn event_frame(event_type: &str, payload: &Value) -> Vec<u8> {
+    frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().into_bytes(),
+    )
+}
+
+/// Adds `p` with a length that varies from event to event.
+fn padded(mut payload: Value, n: usize) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.insert("p".into(), Value::String(PADDING[..(n * 7) % PADDING.len() + 1].to_owned()));
+    }
+    payload
+}
+
+/// Text in the pieces a model streams it in.
+fn pieces(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for (i, word) in text.split_inclusive(' ').enumerate() {
+        current.push_str(word);
+        if i % 3 == 2 {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// A whole Converse response body.
+pub(crate) fn converse_body(reply: &Reply) -> Value {
+    let content: Vec<Value> = reply
+        .blocks
+        .iter()
+        .map(|block| match block {
+            Block::Text(text) => json!({ "text": text }),
+            Block::Thinking { text, signature } => {
+                json!({ "reasoningContent": { "reasoningText": { "text": text, "signature": signature } } })
+            }
+            Block::Redacted(data) => json!({ "reasoningContent": { "redactedContent": data } }),
+            Block::ToolUse { id, name, input } => {
+                json!({ "toolUse": { "toolUseId": id, "name": name, "input": input } })
+            }
+            Block::ToolResult { .. } | Block::Other(_) => json!({ "text": "" }),
+        })
+        .collect();
+    json!({
+        "output": { "message": { "role": "assistant", "content": content } },
+        "stopReason": reply.stop_reason,
+        "usage": usage_converse(reply),
+        "metrics": { "latencyMs": 42 },
+    })
+}
+
+fn usage_converse(reply: &Reply) -> Value {
+    json!({
+        "inputTokens": reply.input_tokens,
+        "outputTokens": reply.output_tokens,
+        "totalTokens": reply.input_tokens + reply.output_tokens,
+    })
+}
+
+/// A whole Anthropic Messages response body.
+pub(crate) fn anthropic_body(reply: &Reply, model: &str, id: &str) -> Value {
+    let content: Vec<Value> = reply.blocks.iter().map(anthropic_block).collect();
+    json!({
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": reply.stop_reason,
+        "stop_sequence": null,
+        "usage": { "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens },
+    })
+}
+
+fn anthropic_block(block: &Block) -> Value {
+    match block {
+        Block::Text(text) => json!({ "type": "text", "text": text }),
+        Block::Thinking { text, signature } => {
+            json!({ "type": "thinking", "thinking": text, "signature": signature })
+        }
+        Block::Redacted(data) => json!({ "type": "redacted_thinking", "data": data }),
+        Block::ToolUse { id, name, input } => {
+            json!({ "type": "tool_use", "id": id, "name": name, "input": input })
+        }
+        Block::ToolResult { .. } | Block::Other(_) => json!({ "type": "text", "text": "" }),
+    }
+}
+
+/// The frames of a ConverseStream reply. Text and reasoning blocks begin with their first
+/// delta; only tool use has a `contentBlockStart` (as the service does).
+pub(crate) fn converse_stream(reply: &Reply) -> Vec<Vec<u8>> {
+    let mut n = 0;
+    let mut frames = Vec::new();
+    let mut push = |event_type: &str, payload: Value| {
+        n += 1;
+        frames.push(event_frame(event_type, &padded(payload, n)));
+    };
+    push("messageStart", json!({ "role": "assistant" }));
+    for (index, block) in reply.blocks.iter().enumerate() {
+        match block {
+            Block::Text(text) => {
+                for piece in pieces(text) {
+                    push(
+                        "contentBlockDelta",
+                        json!({ "contentBlockIndex": index, "delta": { "text": piece } }),
+                    );
+                }
+            }
+            Block::Thinking { text, signature } => {
+                for piece in pieces(text) {
+                    push(
+                        "contentBlockDelta",
+                        json!({ "contentBlockIndex": index, "delta": { "reasoningContent": { "text": piece } } }),
+                    );
+                }
+                if let Some(signature) = signature {
+                    push(
+                        "contentBlockDelta",
+                        json!({ "contentBlockIndex": index, "delta": { "reasoningContent": { "signature": signature } } }),
+                    );
+                }
+            }
+            Block::Redacted(data) => push(
+                "contentBlockDelta",
+                json!({ "contentBlockIndex": index, "delta": { "reasoningContent": { "redactedContent": data } } }),
+            ),
+            Block::ToolUse { id, name, input } => {
+                push(
+                    "contentBlockStart",
+                    json!({ "contentBlockIndex": index, "start": { "toolUse": { "toolUseId": id, "name": name } } }),
+                );
+                let input = input.to_string();
+                let middle = input.len() / 2;
+                let split = (middle..=input.len())
+                    .find(|&i| input.is_char_boundary(i))
+                    .unwrap_or(input.len());
+                for fragment in [&input[..split], &input[split..]] {
+                    push(
+                        "contentBlockDelta",
+                        json!({ "contentBlockIndex": index, "delta": { "toolUse": { "input": fragment } } }),
+                    );
+                }
+            }
+            Block::ToolResult { .. } | Block::Other(_) => continue,
+        }
+        push("contentBlockStop", json!({ "contentBlockIndex": index }));
+    }
+    push("messageStop", json!({ "stopReason": reply.stop_reason }));
+    push("metadata", json!({ "usage": usage_converse(reply), "metrics": { "latencyMs": 42 } }));
+    frames
+}
+
+/// The frames of an InvokeModelWithResponseStream reply: `chunk` events whose `bytes` are the
+/// base64 of Anthropic stream events.
+pub(crate) fn anthropic_stream(reply: &Reply, model: &str, id: &str) -> Vec<Vec<u8>> {
+    let mut n = 0;
+    let mut frames = Vec::new();
+    let mut push = |event: Value| {
+        n += 1;
+        let chunk = json!({ "bytes": STANDARD.encode(event.to_string()) });
+        frames.push(event_frame("chunk", &padded(chunk, n)));
+    };
+    let mut start = anthropic_body(reply, model, id);
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["usage"]["output_tokens"] = json!(1);
+    push(json!({ "type": "message_start", "message": start }));
+    for (index, block) in reply.blocks.iter().enumerate() {
+        let mut opening = anthropic_block(block);
+        let deltas: Vec<Value> = match block {
+            Block::Text(text) => {
+                opening["text"] = json!("");
+                pieces(text)
+                    .into_iter()
+                    .map(|p| json!({ "type": "text_delta", "text": p }))
+                    .collect()
+            }
+            Block::Thinking { text, signature } => {
+                opening["thinking"] = json!("");
+                opening["signature"] = json!("");
+                let mut deltas: Vec<Value> = pieces(text)
+                    .into_iter()
+                    .map(|p| json!({ "type": "thinking_delta", "thinking": p }))
+                    .collect();
+                if let Some(signature) = signature {
+                    deltas.push(json!({ "type": "signature_delta", "signature": signature }));
+                }
+                deltas
+            }
+            Block::Redacted(_) => Vec::new(),
+            Block::ToolUse { input, .. } => {
+                opening["input"] = json!({});
+                vec![json!({ "type": "input_json_delta", "partial_json": input.to_string() })]
+            }
+            Block::ToolResult { .. } | Block::Other(_) => continue,
+        };
+        push(json!({ "type": "content_block_start", "index": index, "content_block": opening }));
+        for delta in deltas {
+            push(json!({ "type": "content_block_delta", "index": index, "delta": delta }));
+        }
+        push(json!({ "type": "content_block_stop", "index": index }));
+    }
+    push(json!({
+        "type": "message_delta",
+        "delta": { "stop_reason": reply.stop_reason, "stop_sequence": null },
+        "usage": { "output_tokens": reply.output_tokens },
+    }));
+    let mut stop = Map::new();
+    stop.insert("type".into(), json!("message_stop"));
+    stop.insert(
+        "amazon-bedrock-invocationMetrics".into(),
+        json!({
+            "inputTokenCount": reply.input_tokens,
+            "outputTokenCount": reply.output_tokens,
+            "invocationLatency": 42,
+            "firstByteLatency": 21,
+        }),
+    );
+    push(Value::Object(stop));
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules' Appendix A frame, byte for byte.
+    #[test]
+    fn the_encoder_writes_the_published_vector() {
+        let vector = "0000009f00000057c37babff0b3a6576656e742d74797065070011636f6e74656e74426c6f636b44656c74610d3a636f6e74656e742d747970650700106170706c69636174696f6e2f6a736f6e0d3a6d6573736167652d747970650700056576656e747b22636f6e74656e74426c6f636b496e646578223a302c2264656c7461223a7b2274657874223a224869227d2c2270223a2261626364227df2ace5ff";
+        let payload = br#"{"contentBlockIndex":0,"delta":{"text":"Hi"},"p":"abcd"}"#.to_vec();
+        let bytes = frame(
+            &[
+                (":event-type", "contentBlockDelta"),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
+            payload,
+        );
+        assert_eq!(hex::encode(bytes), vector);
+    }
+
+    #[test]
+    fn text_is_streamed_in_pieces_that_join_to_it() {
+        for text in ["", "one", "one two three four five six seven", "ünïcödé words here too"] {
+            assert_eq!(pieces(text).concat(), text);
+        }
+    }
+}

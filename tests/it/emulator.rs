@@ -1,0 +1,239 @@
+//! The emulator driven through the HTTP transport: replies in all four operations that the
+//! protocol decodes, a thinking tool loop whose replayed signatures verify, and Bedrock's
+//! answers to what it refuses, each sent as a raw body (no assembler).
+
+use serde_json::{Value, json};
+use verbatim_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
+};
+use verbatim_model::{ContentBlock, Response};
+use verbatim_protocol::stream::{AnthropicAccumulator, ConverseAccumulator};
+use verbatim_protocol::{anthropic, converse};
+use verbatim_transport::{
+    Api, ApiError, Auth, Call, Exception, HttpConfig, HttpTransport, RetryConfig, Transport,
+};
+
+const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+fn transport(emulator: &Emulator, auth: Auth) -> HttpTransport {
+    let config = HttpConfig::new("us-west-2", auth)
+        .with_endpoint_url(emulator.url())
+        .with_retry(RetryConfig::disabled());
+    HttpTransport::new(config).unwrap()
+}
+
+fn signed(emulator: &Emulator) -> HttpTransport {
+    transport(emulator, Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None))
+}
+
+async fn send(transport: &HttpTransport, api: Api, body: &Value) -> Result<Response, ApiError> {
+    let call = Call::new(api, MODEL, body.to_string());
+    match transport.send(call).await {
+        Ok(reply) => Ok(match api {
+            Api::Converse => converse::decode_response(&reply.body).unwrap(),
+            Api::InvokeModel => anthropic::decode_response(&reply.body).unwrap(),
+        }),
+        Err(error) => Err(error.api().cloned().unwrap_or_else(|| panic!("{error}"))),
+    }
+}
+
+async fn stream(transport: &HttpTransport, api: Api, body: &Value) -> Response {
+    let mut events = transport.stream(Call::new(api, MODEL, body.to_string())).await.unwrap();
+    let mut converse = ConverseAccumulator::new();
+    let mut anthropic = AnthropicAccumulator::new();
+    while let Some(event) = events.next().await {
+        let event = event.unwrap();
+        match api {
+            Api::Converse => converse.push(&event.event_type, &event.payload).unwrap(),
+            Api::InvokeModel => anthropic.push_chunk(&event.payload).unwrap(),
+        };
+    }
+    match api {
+        Api::Converse => converse.finish().unwrap(),
+        Api::InvokeModel => anthropic.finish().unwrap(),
+    }
+}
+
+fn tools_converse() -> Value {
+    json!({"tools": [{"toolSpec": {"name": "get_weather", "description": "Weather of a city",
+        "inputSchema": {"json": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}}}]})
+}
+
+fn thinking_converse() -> Value {
+    json!({"thinking": {"type": "enabled", "budget_tokens": 1024}})
+}
+
+#[tokio::test]
+async fn all_four_operations_answer_bodies_the_protocol_decodes() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let converse_body =
+        json!({"messages": [{"role": "user", "content": [{"text": "Hello there"}]}]});
+    let invoke_body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Hello there"}]});
+    let whole = send(&transport, Api::Converse, &converse_body).await.unwrap();
+    let streamed = stream(&transport, Api::Converse, &converse_body).await;
+    assert_eq!(whole.message, streamed.message, "a stream folds into the same message");
+    assert!(
+        matches!(&whole.message.content[0], ContentBlock::Text(t) if t.text.contains("Hello there"))
+    );
+    let whole = send(&transport, Api::InvokeModel, &invoke_body).await.unwrap();
+    let streamed = stream(&transport, Api::InvokeModel, &invoke_body).await;
+    assert_eq!(whole.message, streamed.message);
+    assert_eq!(emulator.received().len(), 4);
+    let operations: Vec<String> = emulator.received().into_iter().map(|r| r.operation).collect();
+    assert_eq!(
+        operations,
+        ["converse", "converse-stream", "invoke", "invoke-with-response-stream"]
+    );
+}
+
+#[tokio::test]
+async fn a_thinking_tool_loop_replays_its_signatures_and_an_altered_byte_is_refused() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let user = json!({"role": "user", "content": [{"text": "What is the weather in Lyon?"}]});
+    let first = json!({"messages": [user], "toolConfig": tools_converse(),
+        "additionalModelRequestFields": thinking_converse()});
+    let reply = stream(&transport, Api::Converse, &first).await;
+    let assistant = converse::encode_message(&reply.message).unwrap();
+    assert!(assistant["content"][0]["reasoningContent"]["reasoningText"]["signature"].is_string());
+    let tool_use = &assistant["content"][1]["toolUse"];
+    assert_eq!(tool_use["name"], "get_weather");
+    assert!(tool_use["input"]["city"].is_string(), "arguments satisfy the schema");
+    let result = json!({"role": "user", "content": [{"toolResult": {"toolUseId": tool_use["toolUseId"],
+        "content": [{"text": "Sunny, 21 C"}]}}]});
+    let next = json!({"messages": [user, assistant, result], "toolConfig": tools_converse(),
+        "additionalModelRequestFields": thinking_converse()});
+    let answer = send(&transport, Api::Converse, &next).await.unwrap();
+    assert!(
+        matches!(&answer.message.content[0], ContentBlock::Text(t) if t.text.contains("Sunny"))
+    );
+    // One byte of the stored thinking text changed: Bedrock's invalid-signature answer.
+    let mut altered = next.clone();
+    let text =
+        &mut altered["messages"][1]["content"][0]["reasoningContent"]["reasoningText"]["text"];
+    *text = json!(text.as_str().unwrap().replacen('T', "t", 1));
+    let error = send(&transport, Api::Converse, &altered).await.unwrap_err();
+    assert_eq!((error.status, &error.exception), (400, &Exception::Validation));
+    assert_eq!(
+        error.message,
+        "The model returned the following errors: messages.1.content.0: Invalid signature in thinking block"
+    );
+    // Dropping the thinking of the continued tool loop: rule R4.6.
+    let mut dropped = next.clone();
+    dropped["messages"][1]["content"].as_array_mut().unwrap().remove(0);
+    let error = send(&transport, Api::Converse, &dropped).await.unwrap_err();
+    assert!(
+        error.message.starts_with("The model returned the following errors: messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`."),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn refused_bodies_get_bedrocks_answers() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let text = |role: &str, text: &str| json!({"role": role, "content": [{"text": text}]});
+    let cases = [
+        (
+            Api::Converse,
+            json!({"messages": [text("assistant", "Hi"), text("user", "Hello")]}),
+            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Hi"), text("user", "Hello")]}),
+            "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}),
+            "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"user\" roles in a row",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "claude-3-sonnet-20240229-v1:0", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "a"}]}),
+            "Invalid API version: claude-3-sonnet-20240229-v1:0",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "I made this up", "signature": "RXFRQkNrWUk="}]}],
+                "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+            "messages.1.content.0: Invalid `signature` in `thinking` block",
+        ),
+    ];
+    for (api, body, says) in cases {
+        let error = send(&transport, api, &body).await.unwrap_err();
+        assert_eq!(error.status, 400, "{says}");
+        assert_eq!(error.exception, Exception::Validation, "{says}");
+        assert_eq!(error.message, says);
+        assert!(error.request_id.is_some());
+    }
+}
+
+#[tokio::test]
+async fn only_the_configured_credentials_or_api_key_get_in() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]});
+    assert!(
+        send(&transport(&emulator, Auth::api_key(DEFAULT_API_KEY)), Api::Converse, &body)
+            .await
+            .is_ok()
+    );
+    let wrong_secret = Auth::credentials(DEFAULT_ACCESS_KEY_ID, "not-the-secret", None);
+    let error = send(&transport(&emulator, wrong_secret), Api::Converse, &body).await.unwrap_err();
+    assert_eq!(error.status, 403);
+    assert!(
+        error.message.starts_with("The request signature we calculated does not match"),
+        "{}",
+        error.message
+    );
+    let wrong_key = Auth::credentials("AKIAOTHER", DEFAULT_SECRET_ACCESS_KEY, None);
+    let error = send(&transport(&emulator, wrong_key), Api::Converse, &body).await.unwrap_err();
+    assert_eq!(
+        (error.status, error.message.as_str()),
+        (403, "The security token included in the request is invalid.")
+    );
+    let error = send(&transport(&emulator, Auth::api_key("wrong")), Api::Converse, &body)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status, 403);
+    assert!(emulator.received().len() == 1, "refused requests reach no model");
+}
+
+/// A raw POST (the path as given, unencoded) and the status and body of the answer.
+async fn raw_post(emulator: &Emulator, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(emulator.addr()).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\nauthorization: Bearer {DEFAULT_API_KEY}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        emulator.addr(),
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn an_arn_not_encoded_as_one_segment_gets_the_http_200_unknown_operation() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+    let (status, body) = raw_post(&emulator, &format!("/model/{arn}/converse"), "{}").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}"#), "{body}");
+    let encoded = verbatim_protocol::model_id::path_segment(arn);
+    let messages = r#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}]}"#;
+    let (status, _) = raw_post(&emulator, &format!("/model/{encoded}/converse"), messages).await;
+    assert_eq!(status, 200);
+    assert_eq!(emulator.received().last().unwrap().model_id, arn);
+}
