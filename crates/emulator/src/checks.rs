@@ -36,6 +36,7 @@ pub(crate) fn check(
     }
     if dialect == Dialect::Anthropic {
         match body.get("anthropic_version") {
+            // No recording has this text; it follows Bedrock's schema-error format (R5.1).
             None => {
                 return Err(validation(
                     "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.",

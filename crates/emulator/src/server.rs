@@ -89,13 +89,15 @@ fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Refusal> {
+    // The texts for a missing header and a wrong API key are not in the rules file (no
+    // recording has them); these are the AWS API gateway's generic answers.
     let Some(authorization) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(forbidden("Missing Authentication Token"));
     };
     if let Some(key) = authorization.strip_prefix("Bearer ") {
         return match &config.api_key {
             Some(expected) if key == expected => Ok(()),
-            _ => Err(forbidden("Invalid API Key format: Must start with pre-defined prefix")),
+            _ => Err(forbidden("The security token included in the request is invalid.")),
         };
     }
     let auth = sigv4::parse(authorization).map_err(|_| {

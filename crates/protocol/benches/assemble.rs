@@ -5,8 +5,10 @@
 //! prints one summary line: the median of each measurement and the ratio of assembling to
 //! serialising (target: within 2x).
 
+mod support;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use serde_json::json;
@@ -91,30 +93,6 @@ fn ms(time: Duration) -> f64 {
     time.as_secs_f64() * 1e3
 }
 
-fn time(run: &mut dyn FnMut()) -> Duration {
-    let start = Instant::now();
-    run();
-    start.elapsed()
-}
-
-/// The median time of each job over `rounds` rounds, the jobs taking turns within a round so
-/// that each sees the same machine (the other core may be busy).
-fn medians(jobs: &mut [&mut dyn FnMut()], rounds: usize) -> Vec<Duration> {
-    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); jobs.len()];
-    for _ in 0..rounds {
-        for (job, times) in jobs.iter_mut().zip(&mut times) {
-            times.push(time(*job));
-        }
-    }
-    times
-        .into_iter()
-        .map(|mut t| {
-            t.sort();
-            t[rounds / 2]
-        })
-        .collect()
-}
-
 fn benches(c: &mut Criterion) {
     let history = history();
     let turn = turn();
@@ -138,7 +116,7 @@ fn benches(c: &mut Criterion) {
 
     // Where assembling spends its time: copying the history, checking, encoding the body.
     let request = assembled.request.clone();
-    let times = medians(
+    let times = support::medians(
         &mut [
             &mut || drop(black_box(assemble(&history, &turn, Policy::Strict))),
             &mut || drop(black_box(serde_json::to_vec(&body).unwrap())),

@@ -6,8 +6,10 @@
 //! it prints one summary line: MB/s and events/s for framing alone, for framing and folding the
 //! events into a response, and for the copy.
 
+mod support;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
@@ -101,25 +103,6 @@ fn copy(bytes: &[u8], into: &mut Vec<u8>) -> usize {
     into.len()
 }
 
-/// The median time of each job over `rounds` rounds, the jobs taking turns within a round.
-fn medians(jobs: &mut [&mut dyn FnMut()], rounds: usize) -> Vec<Duration> {
-    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); jobs.len()];
-    for _ in 0..rounds {
-        for (job, times) in jobs.iter_mut().zip(&mut times) {
-            let start = Instant::now();
-            job();
-            times.push(start.elapsed());
-        }
-    }
-    times
-        .into_iter()
-        .map(|mut t| {
-            t.sort();
-            t[rounds / 2]
-        })
-        .collect()
-}
-
 fn benches(c: &mut Criterion) {
     let (bytes, events) = stream();
     assert_eq!(decode(&bytes), events);
@@ -135,7 +118,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("memcpy", |b| b.iter(|| black_box(copy(black_box(&bytes), &mut target))));
     group.finish();
 
-    let times = medians(
+    let times = support::medians(
         &mut [
             &mut || {
                 black_box(decode(&bytes));

@@ -395,6 +395,17 @@ impl EventSource for HttpEvents {
 }
 
 impl HttpEvents {
+    /// An exception or error sent inside the stream (its HTTP status was 200).
+    fn in_stream(&self, code: &str, message: String) -> TransportError {
+        TransportError::Api(ApiError {
+            exception: Exception::from_code(code),
+            status: 200,
+            message,
+            request_id: self.request_id.clone(),
+            retry_after: None,
+        })
+    }
+
     async fn read(&mut self) -> Option<Result<StreamEvent, TransportError>> {
         loop {
             match self.decoder.next_frame() {
@@ -403,25 +414,12 @@ impl HttpEvents {
                     return Some(Ok(StreamEvent { event_type, payload }));
                 }
                 Ok(Some(Frame::Exception { exception_type, payload })) => {
-                    let exception = Exception::from_code(&exception_type);
                     let message = json_message(&payload)
                         .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
-                    return Some(Err(TransportError::Api(ApiError {
-                        exception,
-                        status: 200,
-                        message,
-                        request_id: self.request_id.clone(),
-                        retry_after: None,
-                    })));
+                    return Some(Err(self.in_stream(&exception_type, message)));
                 }
                 Ok(Some(Frame::Error { code, message })) => {
-                    return Some(Err(TransportError::Api(ApiError {
-                        exception: Exception::from_code(&code),
-                        status: 200,
-                        message,
-                        request_id: self.request_id.clone(),
-                        retry_after: None,
-                    })));
+                    return Some(Err(self.in_stream(&code, message)));
                 }
                 Ok(None) => {}
             }
