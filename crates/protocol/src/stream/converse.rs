@@ -134,12 +134,7 @@ impl ConverseAccumulator {
                 Ok(Some(Update::ToolUse { index, id, name }))
             }
             Some(other) => Err(event.unsupported(format!("block start {other:?}"))),
-            None => Err(event.payload_error(
-                at,
-                crate::DecodeErrorKind::InvalidValue {
-                    message: "a block start must hold exactly one member".to_owned(),
-                },
-            )),
+            None => Err(event.not_one_member(at, "a block start")),
         }
     }
 
@@ -148,12 +143,7 @@ impl ConverseAccumulator {
         let at = JsonPath::root().key("delta");
         let delta = event.object(map, &JsonPath::root(), "delta")?;
         let Some(member) = only_key(delta) else {
-            return Err(event.payload_error(
-                at,
-                crate::DecodeErrorKind::InvalidValue {
-                    message: "a delta must hold exactly one member".to_owned(),
-                },
-            ));
+            return Err(event.not_one_member(at, "a delta"));
         };
         // Text and reasoning blocks start with their first delta.
         if !self.blocks.contains_key(&index) {
@@ -208,12 +198,7 @@ impl ConverseAccumulator {
                         Ok(None)
                     }
                     Some(other) => Err(event.unsupported(format!("reasoning delta {other:?}"))),
-                    None => Err(event.payload_error(
-                        at,
-                        crate::DecodeErrorKind::InvalidValue {
-                            message: "a reasoning delta must hold exactly one member".to_owned(),
-                        },
-                    )),
+                    None => Err(event.not_one_member(at, "a reasoning delta")),
                 }
             }
             (_, kind) => Err(mismatch(kind)),

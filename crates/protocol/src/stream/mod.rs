@@ -204,6 +204,12 @@ impl Event<'_> {
         })
     }
 
+    /// A union object (`start`, `delta`, ...) that does not hold exactly one member.
+    fn not_one_member(&self, path: JsonPath, what: &str) -> StreamError {
+        let message = format!("{what} must hold exactly one member");
+        self.payload_error(path, DecodeErrorKind::InvalidValue { message })
+    }
+
     fn wrong_type(&self, path: JsonPath, expected: &'static str, found: &Value) -> StreamError {
         self.payload_error(
             path,
