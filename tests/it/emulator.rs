@@ -59,6 +59,15 @@ fn tools_converse() -> Value {
         "inputSchema": {"json": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}}}]})
 }
 
+fn tool_use(id: &str) -> Value {
+    json!({"role": "assistant", "content": [
+        {"toolUse": {"toolUseId": id, "name": "get_weather", "input": {"city": "Lyon"}}}]})
+}
+
+fn tool_result(id: &str) -> Value {
+    json!({"toolResult": {"toolUseId": id, "content": [{"text": "Sunny"}]}})
+}
+
 fn thinking_converse() -> Value {
     json!({"thinking": {"type": "enabled", "budget_tokens": 1024}})
 }
@@ -166,6 +175,98 @@ async fn refused_bodies_get_bedrocks_answers() {
                     {"role": "assistant", "content": [{"type": "thinking", "thinking": "I made this up", "signature": "RXFRQkNrWUk="}]}],
                 "thinking": {"type": "enabled", "budget_tokens": 1024}}),
             "messages.1.content.0: Invalid `signature` in `thinking` block",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10, "stream": true,
+                "messages": [{"role": "user", "content": "a"}]}),
+            "Malformed input request: #: extraneous key [stream] is not permitted, please reformat your input and try again.",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31",
+                "messages": [{"role": "user", "content": "a"}]}),
+            "Malformed input request: #: required key [max_tokens] not found, please reformat your input and try again.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}),
+            "Malformed input request: #/messages/0/content/0: extraneous key [type] is not permitted, please reformat your input and try again.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [{"role": "user", "content": [
+                {"text": "Hi", "image": {"format": "png", "source": {"bytes": "AA=="}}}]}]}),
+            "Invalid number of parameters set for tagged union structure messages[0].content[0]. Can only set one of the following keys: text, image, document, video, audio, toolUse, toolResult, guardContent, cachePoint, reasoningContent, citationsContent, searchResult, toolAddition, toolRemoval.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Hi"), text("assistant", "\n"), text("user", "Go on")]}),
+            "The text field in the ContentBlock object at messages.1.content.0 is blank. Add text to the text field, and try again.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Hi"), {"role": "assistant", "content": []}, text("user", "Go on")]}),
+            "The content field in the Message object at messages.1 is empty. Add a ContentBlock object to the content field and try again.",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]}),
+            "messages: text content blocks must be non-empty",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": " \n"}]}]}),
+            "messages: text content blocks must contain non-whitespace text",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": []}, {"role": "assistant", "content": "ok"}]}),
+            "messages.0: all messages must have non-empty content except for the optional final assistant message",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"), tool_use("tooluse_a"), text("user", "Well?")],
+                "toolConfig": tools_converse()}),
+            "The model returned the following errors: messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: tooluse_a. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "c"}]}]}),
+            "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"), tool_use("tooluse_a"),
+                    {"role": "user", "content": [tool_result("tooluse_a"), tool_result("tooluse_a")]}],
+                "toolConfig": tools_converse()}),
+            "The number of toolResult blocks at messages.2.content exceeds the number of toolUse blocks of previous turn.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"), tool_use("tooluse_a"),
+                    {"role": "user", "content": [tool_result("tooluse_a")]}]}),
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"), tool_use("tooluse_a"),
+                    {"role": "user", "content": [tool_result("tooluse_a")]},
+                    tool_use("tooluse_a"), {"role": "user", "content": [tool_result("tooluse_a")]}],
+                "toolConfig": tools_converse()}),
+            "The model returned the following errors: messages.3.content.0: `tool_use` ids must be unique",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"}]}]}),
+            "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
         ),
     ];
     for (api, body, says) in cases {

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
-use crate::conversation::{Block, Dialect, Msg, read};
-use crate::model;
+use std::collections::HashSet;
+
+use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
+use crate::{model, schema};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +17,7 @@ pub(crate) struct Refusal {
     pub(crate) message: String,
 }
 
-fn validation(message: impl Into<String>) -> Refusal {
+pub(crate) fn validation(message: impl Into<String>) -> Refusal {
     Refusal { status: 400, exception: "ValidationException", message: message.into() }
 }
 
@@ -29,11 +31,7 @@ pub(crate) fn check(
     model_id: &str,
     secret: &[u8],
 ) -> Result<(), Refusal> {
-    if !body.is_object() {
-        return Err(validation(
-            "Malformed input request, please reformat your input and try again.",
-        ));
-    }
+    schema::check(dialect, body)?;
     if dialect == Dialect::Anthropic {
         match body.get("anthropic_version") {
             // No recording has this text; it follows Bedrock's schema-error format (R5.1).
@@ -52,8 +50,10 @@ pub(crate) fn check(
     let conversation = read(dialect, body);
     let messages = &conversation.messages;
     roles(dialect, messages)?;
-    signatures(dialect, messages, model_id, secret)?;
+    content(dialect, messages)?;
+    tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
+    signatures(dialect, messages, model_id, secret)?;
     Ok(())
 }
 
@@ -82,6 +82,150 @@ fn roles(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Converse reports what the model rejected under this prefix; the Anthropic body does not.
+fn from_model(dialect: Dialect, message: String) -> String {
+    match dialect {
+        Dialect::Converse => format!("The model returned the following errors: {message}"),
+        Dialect::Anthropic => message,
+    }
+}
+
+/// Rules R1.2 and R2.4: no empty message (but a final assistant one on InvokeModel), no
+/// empty or whitespace-only text.
+fn content(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
+    for (i, message) in messages.iter().enumerate() {
+        if message.blocks.is_empty() {
+            let final_assistant = i + 1 == messages.len() && message.role == "assistant";
+            match dialect {
+                Dialect::Converse => {
+                    return Err(validation(format!(
+                        "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
+                    )));
+                }
+                Dialect::Anthropic if !final_assistant => {
+                    return Err(validation(format!(
+                        "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+                    )));
+                }
+                Dialect::Anthropic => {}
+            }
+        }
+        for (j, block) in message.blocks.iter().enumerate() {
+            let (text, in_result) = match block {
+                Block::Text(text) if is_blank(text) => (text.as_str(), false),
+                Block::ToolResult { blank: true, .. } => ("", true),
+                _ => continue,
+            };
+            return Err(validation(match dialect {
+                Dialect::Converse if !in_result => format!(
+                    "The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again."
+                ),
+                _ if text.is_empty() => {
+                    from_model(dialect, "messages: text content blocks must be non-empty".into())
+                }
+                _ => from_model(
+                    dialect,
+                    "messages: text content blocks must contain non-whitespace text".into(),
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Rules R3.1-R3.3, R3.5, R3.6: every tool call answered in the next message, every result
+/// answering a call of the previous one, ids unique, and (Converse) a `toolConfig` whenever
+/// the history holds tool blocks.
+fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
+    let messages = &conversation.messages;
+    let calls = |message: &Msg| -> Vec<String> {
+        message
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::ToolUse { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut seen = HashSet::new();
+    let mut any_tool_block = false;
+    for (i, message) in messages.iter().enumerate() {
+        for (j, block) in message.blocks.iter().enumerate() {
+            if let Block::ToolUse { id, .. } = block {
+                if !seen.insert(id.clone()) {
+                    return Err(validation(from_model(
+                        dialect,
+                        format!("messages.{i}.content.{j}: `tool_use` ids must be unique"),
+                    )));
+                }
+            }
+        }
+        let results: Vec<(usize, &str)> = message
+            .blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(j, b)| match b {
+                Block::ToolResult { id, .. } => Some((j, id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let uses = calls(message);
+        any_tool_block |= !uses.is_empty() || !results.is_empty();
+        if !results.is_empty() {
+            let previous = match i.checked_sub(1).map(|p| &messages[p]) {
+                Some(previous) if previous.role == "assistant" => calls(previous),
+                _ => Vec::new(),
+            };
+            if dialect == Dialect::Converse && results.len() > previous.len() {
+                return Err(validation(format!(
+                    "The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."
+                )));
+            }
+            if let Some((j, id)) = results.iter().find(|(_, id)| !previous.iter().any(|p| p == id))
+            {
+                return Err(validation(from_model(
+                    dialect,
+                    format!(
+                        "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                    ),
+                )));
+            }
+        }
+        if uses.is_empty() || message.role != "assistant" {
+            continue;
+        }
+        let answered: Vec<&str> = match messages.get(i + 1) {
+            Some(next) if next.role == "user" => next
+                .blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::ToolResult { id, .. } => Some(id.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let missing: Vec<&str> =
+            uses.iter().map(String::as_str).filter(|id| !answered.contains(id)).collect();
+        if !missing.is_empty() {
+            return Err(validation(from_model(
+                dialect,
+                format!(
+                    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                    missing.join(", ")
+                ),
+            )));
+        }
+    }
+    if dialect == Dialect::Converse && any_tool_block && conversation.tools.is_empty() {
+        return Err(validation(
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        ));
+    }
+    Ok(())
+}
+
 /// Every replayed thinking block must carry the signature this emulator gave it.
 fn signatures(
     dialect: Dialect,
@@ -104,8 +248,9 @@ fn signatures(
             };
             if !valid {
                 return Err(validation(match dialect {
-                    Dialect::Converse => format!(
-                        "The model returned the following errors: messages.{i}.content.{j}: Invalid signature in thinking block"
+                    Dialect::Converse => from_model(
+                        dialect,
+                        format!("messages.{i}.content.{j}: Invalid signature in thinking block"),
                     ),
                     Dialect::Anthropic => {
                         format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
@@ -122,10 +267,7 @@ fn signatures(
 /// thinking; with thinking off, a final assistant message may not contain any.
 fn final_thinking(dialect: Dialect, messages: &[Msg], thinking: bool) -> Result<(), Refusal> {
     let Some(last) = messages.last() else { return Ok(()) };
-    let wrap = |message: String| match dialect {
-        Dialect::Converse => format!("The model returned the following errors: {message}"),
-        Dialect::Anthropic => message,
-    };
+    let wrap = |message: String| from_model(dialect, message);
     if !thinking {
         if last.role == "assistant" {
             if let Some(j) = last

@@ -33,6 +33,8 @@ pub(crate) enum Block {
     ToolResult {
         id: String,
         text: String,
+        /// Whether one of its text parts is empty or only whitespace.
+        blank: bool,
     },
     /// Images, documents, cache points, ...: kept by kind only.
     Other(String),
@@ -115,12 +117,18 @@ fn thinking_on(config: &Value) -> bool {
 fn read_message(dialect: Dialect, message: &Value) -> Msg {
     let role = message["role"].as_str().unwrap_or_default().to_owned();
     let blocks = match (&message["content"], dialect) {
+        (Value::String(text), Dialect::Anthropic) if text.is_empty() => Vec::new(),
         (Value::String(text), Dialect::Anthropic) => vec![Block::Text(text.clone())],
         (Value::Array(items), Dialect::Converse) => items.iter().map(converse_block).collect(),
         (Value::Array(items), Dialect::Anthropic) => items.iter().map(anthropic_block).collect(),
         _ => Vec::new(),
     };
     Msg { role, blocks }
+}
+
+/// Empty or only whitespace: text the service refuses.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
 }
 
 fn text_of(value: &Value) -> String {
@@ -148,20 +156,19 @@ fn converse_block(block: &Value) -> Block {
             name: text_of(&value["name"]),
             input: value["input"].clone(),
         },
-        "toolResult" => Block::ToolResult {
-            id: text_of(&value["toolUseId"]),
-            text: value["content"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|i| {
-                            i["text"].as_str().map_or_else(|| i["json"].to_string(), str::to_owned)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        },
+        "toolResult" => {
+            let items = value["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+            Block::ToolResult {
+                id: text_of(&value["toolUseId"]),
+                text: items
+                    .iter()
+                    .map(|i| {
+                        i["text"].as_str().map_or_else(|| i["json"].to_string(), str::to_owned)
+                    })
+                    .collect(),
+                blank: items.iter().any(|i| i["text"].as_str().is_some_and(is_blank)),
+            }
+        }
         other => Block::Other(other.to_owned()),
     }
 }
@@ -179,14 +186,18 @@ fn anthropic_block(block: &Value) -> Block {
             name: text_of(&block["name"]),
             input: block["input"].clone(),
         },
-        "tool_result" => Block::ToolResult {
-            id: text_of(&block["tool_use_id"]),
-            text: match &block["content"] {
-                Value::String(text) => text.clone(),
-                Value::Array(items) => items.iter().filter_map(|i| i["text"].as_str()).collect(),
-                _ => String::new(),
-            },
-        },
+        "tool_result" => {
+            let (text, blank) = match &block["content"] {
+                Value::String(text) => (text.clone(), false),
+                Value::Array(items) => {
+                    let texts: Vec<&str> =
+                        items.iter().filter_map(|i| i["text"].as_str()).collect();
+                    (texts.concat(), texts.into_iter().any(is_blank))
+                }
+                _ => (String::new(), false),
+            };
+            Block::ToolResult { id: text_of(&block["tool_use_id"]), text, blank }
+        }
         other => Block::Other(other.to_owned()),
     }
 }

@@ -6,10 +6,14 @@
 //! any region) with the configured test credentials, or carry the configured API key as a
 //! bearer token; anything else gets Bedrock's 403.
 //!
-//! Before the model answers, the request is judged the way Bedrock judges it: roles, the
-//! `anthropic_version`, the signature on every replayed thinking block, the rule that a
-//! continued assistant message starts with thinking when thinking is on, and a model id that
-//! was not encoded as one path segment (HTTP 200 with `UnknownOperationException`). These
+//! Before the model answers, the request is judged the way Bedrock judges it: the body's shape
+//! (unknown keys, required keys, unions with other than one member), the `anthropic_version`,
+//! role order, empty messages and blank text, tool_use/tool_result pairing and unique ids, a
+//! `toolConfig` whenever tool blocks are present, the rule that a continued assistant message
+//! starts with thinking when thinking is on (and holds none when it is off), the signature on
+//! every replayed thinking block, and a model id that was not encoded as one path segment
+//! (HTTP 200 with `UnknownOperationException`). Each refusal carries Bedrock's status,
+//! `x-amzn-ErrorType` and text. These
 //! checks are written here from the rules, not borrowed from `verbatim-protocol`, so the
 //! emulator is an independent judge of what the assembler builds.
 //!
@@ -26,6 +30,7 @@
 mod checks;
 mod conversation;
 mod model;
+mod schema;
 mod server;
 mod sigv4;
 mod wire;

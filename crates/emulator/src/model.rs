@@ -53,7 +53,7 @@ fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
                 Block::Text(text) if text.trim().is_empty() => continue,
                 Block::Text(text) => format!("t:{text}"),
                 Block::ToolUse { id, name, input } => format!("u:{id}:{name}:{input}"),
-                Block::ToolResult { id, text } => format!("r:{id}:{text}"),
+                Block::ToolResult { id, text, .. } => format!("r:{id}:{text}"),
                 Block::Thinking { .. } | Block::Redacted(_) | Block::Other(_) => continue,
             };
             hash.update(part.as_bytes());
