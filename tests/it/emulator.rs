@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 use verbatim_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
+    Script,
 };
-use verbatim_model::{ContentBlock, Response};
+use verbatim_model::{ContentBlock, Response, StopReason};
 use verbatim_protocol::stream::{AnthropicAccumulator, ConverseAccumulator};
 use verbatim_protocol::{anthropic, converse};
 use verbatim_transport::{
@@ -27,7 +28,16 @@ fn signed(emulator: &Emulator) -> HttpTransport {
 }
 
 async fn send(transport: &HttpTransport, api: Api, body: &Value) -> Result<Response, ApiError> {
-    let call = Call::new(api, MODEL, body.to_string());
+    send_to(transport, api, MODEL, body).await
+}
+
+async fn send_to(
+    transport: &HttpTransport,
+    api: Api,
+    model: &str,
+    body: &Value,
+) -> Result<Response, ApiError> {
+    let call = Call::new(api, model, body.to_string());
     match transport.send(call).await {
         Ok(reply) => Ok(match api {
             Api::Converse => converse::decode_response(&reply.body).unwrap(),
@@ -337,4 +347,148 @@ async fn an_arn_not_encoded_as_one_segment_gets_the_http_200_unknown_operation()
     let (status, _) = raw_post(&emulator, &format!("/model/{encoded}/converse"), messages).await;
     assert_eq!(status, 200);
     assert_eq!(emulator.received().last().unwrap().model_id, arn);
+}
+
+/// The kinds of the blocks of a reply, in order.
+fn kinds(response: &Response) -> Vec<&'static str> {
+    response
+        .message
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text(t) if t.text.trim().is_empty() => "blank",
+            ContentBlock::Text(_) => "text",
+            ContentBlock::RedactedThinking(_) => "redacted",
+            ContentBlock::Thinking(_) => "thinking",
+            ContentBlock::ToolUse(_) => "tool_use",
+            _ => "other",
+        })
+        .collect()
+}
+
+/// Runs a Converse tool loop against `model` until the model stops calling tools (at most
+/// `limit` requests), answering every call; returns each reply's block kinds.
+async fn tool_loop(
+    transport: &HttpTransport,
+    model: &str,
+    tools: Value,
+    limit: usize,
+) -> (Vec<Vec<&'static str>>, Response) {
+    let mut messages = vec![json!({"role": "user", "content": [{"text": "Plan my trip to Lyon"}]})];
+    let mut shapes = Vec::new();
+    for _ in 0..limit {
+        let body = json!({"messages": messages, "toolConfig": tools,
+            "additionalModelRequestFields": thinking_converse()});
+        let reply = send_to(transport, Api::Converse, model, &body).await.unwrap();
+        shapes.push(kinds(&reply));
+        let assistant = converse::encode_message(&reply.message).unwrap();
+        let results: Vec<Value> = reply
+            .message
+            .content
+            .iter()
+            .filter_map(|block| match block {
+                ContentBlock::ToolUse(call) => Some(json!({"toolResult": {
+                    "toolUseId": call.id, "content": [{"text": format!("done {}", call.name)}]}})),
+                _ => None,
+            })
+            .collect();
+        messages.push(assistant);
+        if results.is_empty() {
+            return (shapes, reply);
+        }
+        messages.push(json!({"role": "user", "content": results}));
+    }
+    panic!("the model was still calling tools after {limit} requests: {shapes:?}");
+}
+
+fn two_tools() -> Value {
+    let mut tools = tools_converse();
+    tools["tools"].as_array_mut().unwrap().push(json!({"toolSpec": {"name": "get_time",
+        "inputSchema": {"json": {"type": "object", "properties": {"zone": {"type": "string"}}}}}}));
+    tools
+}
+
+#[tokio::test]
+async fn scripted_models_think_call_tools_and_answer_as_named() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let cases: [(&str, Vec<Vec<&str>>); 6] = [
+        (
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            vec![vec!["thinking", "tool_use"], vec!["text"]],
+        ),
+        ("us.emulator.parallel", vec![vec!["thinking", "tool_use", "tool_use"], vec!["text"]]),
+        ("us.emulator.interleaved", vec![vec!["thinking", "tool_use"], vec!["thinking", "text"]]),
+        ("emulator.redacted", vec![vec!["redacted", "tool_use"], vec!["text"]]),
+        ("emulator.text", vec![vec!["thinking", "text"]]),
+        (
+            "emulator.steps-3",
+            vec![
+                vec!["thinking", "tool_use"],
+                vec!["thinking", "tool_use"],
+                vec!["thinking", "tool_use"],
+                vec!["thinking", "text"],
+            ],
+        ),
+    ];
+    for (model, expected) in cases {
+        // Every replayed block (readable or redacted) passes the emulator's signature check.
+        let (shapes, _) = tool_loop(&transport, model, two_tools(), 6).await;
+        assert_eq!(shapes, expected, "{model}");
+    }
+    let received = emulator.received();
+    let steps: Vec<String> = received
+        .iter()
+        .filter(|r| r.model_id == "emulator.steps-3" && r.status == 200)
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            let last = &body["messages"].as_array().unwrap().last().unwrap()["content"][0];
+            last["toolResult"]["content"][0]["text"].as_str().unwrap_or("question").to_owned()
+        })
+        .collect();
+    assert_eq!(steps, ["question", "done get_weather", "done get_time", "done get_weather"]);
+}
+
+#[tokio::test]
+async fn blank_text_and_max_tokens_replies_are_what_claude_sometimes_sends() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let question = json!({"role": "user", "content": [{"text": "Weather in Lyon?"}]});
+    let body = json!({"messages": [question], "toolConfig": tools_converse()});
+    let reply = send_to(&transport, Api::Converse, "emulator.blank", &body).await.unwrap();
+    assert_eq!(kinds(&reply), ["blank", "tool_use"]);
+    // Replayed as it came, the blank text is refused, as Bedrock refuses it.
+    let assistant = converse::encode_message(&reply.message).unwrap();
+    let id = assistant["content"][1]["toolUse"]["toolUseId"].clone();
+    let body = json!({"messages": [question, assistant,
+        {"role": "user", "content": [{"toolResult": {"toolUseId": id, "content": [{"text": "Sunny"}]}}]}],
+        "toolConfig": tools_converse()});
+    let error = send_to(&transport, Api::Converse, "emulator.blank", &body).await.unwrap_err();
+    assert_eq!(
+        error.message,
+        "The text field in the ContentBlock object at messages.1.content.0 is blank. Add text to the text field, and try again."
+    );
+    let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 12,
+        "messages": [{"role": "user", "content": "Tell me everything"}]});
+    let reply = send_to(&transport, Api::InvokeModel, "emulator.max-tokens", &body).await.unwrap();
+    assert_eq!(reply.stop_reason, Some(StopReason::MaxTokens));
+    assert_eq!(reply.usage.as_ref().unwrap().output_tokens, Some(12));
+    let ContentBlock::Text(text) = &reply.message.content[0] else { panic!("{reply:?}") };
+    assert_eq!(text.text.split(' ').count(), 12);
+}
+
+#[tokio::test]
+async fn a_script_names_behaviours_by_model_id() {
+    let script: Script = serde_json::from_value(json!({
+        "behaviour": "text",
+        "models": {"anthropic.claude-sonnet-4-20250514-v1:0": "parallel"}
+    }))
+    .unwrap();
+    let emulator =
+        Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() }).await.unwrap();
+    let transport = signed(&emulator);
+    let (shapes, _) = tool_loop(&transport, MODEL, tools_converse(), 3).await;
+    assert_eq!(shapes, [vec!["thinking", "tool_use", "tool_use"], vec!["text"]]);
+    let (shapes, _) = tool_loop(&transport, "anthropic.other-model", tools_converse(), 3).await;
+    assert_eq!(shapes, [vec!["thinking", "text"]]);
 }

@@ -23,17 +23,29 @@
 //! signed with an HMAC over the thinking text, the model and the conversation before them, so
 //! a replayed block verifies and an altered one does not.
 //!
+//! What the model does can be chosen ([`Behaviour`]): by a model id named `emulator.NAME`
+//! (`emulator.parallel`, `emulator.steps-5`, ...) or by a [`Script`] (JSON) that names a
+//! behaviour per model id and faults to inject. Faults ([`Fault`]) are Bedrock's own:
+//! throttling (429 with its texts), 500, 503, exception frames in the middle of a stream, a
+//! connection cut mid-stream, a slow first byte; queued per request with
+//! [`Emulator::inject`] or drawn at [`FaultRates`]. Streamed answers go out frame by frame.
+//!
 //! Defaults, for SDKs pointed at it by endpoint URL: access key id
 //! [`DEFAULT_ACCESS_KEY_ID`], secret [`DEFAULT_SECRET_ACCESS_KEY`], API key
 //! [`DEFAULT_API_KEY`].
 
 mod checks;
 mod conversation;
+mod faults;
 mod model;
 mod schema;
+mod script;
 mod server;
 mod sigv4;
 mod wire;
+
+pub use faults::{Fault, FaultRates, StreamException};
+pub use script::{Behaviour, Script, ScriptError};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -60,6 +72,8 @@ pub struct EmulatorConfig {
     /// The key of the HMAC on thinking blocks. Keep it across restarts and stored
     /// conversations keep verifying.
     pub signing_secret: Vec<u8>,
+    /// The model's behaviour and the faults to inject.
+    pub script: Script,
 }
 
 impl Default for EmulatorConfig {
@@ -69,6 +83,7 @@ impl Default for EmulatorConfig {
             secret_access_key: DEFAULT_SECRET_ACCESS_KEY.to_owned(),
             api_key: Some(DEFAULT_API_KEY.to_owned()),
             signing_secret: b"verbatim-emulator-thinking-signatures".to_vec(),
+            script: Script::default(),
         }
     }
 }
@@ -80,6 +95,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("secret_access_key", &"[redacted]")
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("signing_secret", &"[redacted]")
+            .field("script", &self.script)
             .finish()
     }
 }
@@ -97,6 +113,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// The HTTP status of the answer.
     pub status: u16,
+    /// The fault injected into the answer, if any.
+    pub fault: Option<Fault>,
 }
 
 /// A running emulator; dropping it stops it.
@@ -123,7 +141,13 @@ impl Emulator {
     pub async fn bind(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(server::State { config, received: Mutex::new(Vec::new()) });
+        let faults =
+            faults::Faults::new(config.script.faults.clone(), config.script.fault_rates.clone());
+        let state = Arc::new(server::State {
+            config,
+            received: Mutex::new(Vec::new()),
+            faults: Mutex::new(faults),
+        });
         let (stop, stopped) = oneshot::channel();
         let app = server::router(state.clone());
         let task = tokio::spawn(async move {
@@ -145,6 +169,11 @@ impl Emulator {
     /// Its endpoint URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Queues a fault for the next request that has none queued before it.
+    pub fn inject(&self, fault: Fault) {
+        self.state.faults.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
     }
 
     /// The requests received so far, in order.

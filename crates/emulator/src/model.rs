@@ -15,7 +15,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::conversation::{Block, Conversation, Msg};
+use crate::conversation::{Block, Conversation, Msg, ToolDef};
+use crate::script::Behaviour;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -77,7 +78,6 @@ pub(crate) fn sign(secret: &[u8], model: &str, prefix: &[Msg], text: &str) -> St
 }
 
 /// Redacted thinking: opaque data that carries its own signature over the hidden text.
-#[cfg(test)]
 pub(crate) fn redacted(secret: &[u8], model: &str, prefix: &[Msg], hidden: &str) -> String {
     let signature = sign(secret, model, prefix, hidden);
     STANDARD.encode(format!("{signature}.{hidden}"))
@@ -103,11 +103,20 @@ pub(crate) fn verify_redacted(secret: &[u8], model: &str, prefix: &[Msg], data: 
     verify(secret, model, prefix, hidden, signature)
 }
 
-/// The default, Claude-like behaviour.
-pub(crate) fn answer(secret: &[u8], model: &str, conversation: &Conversation) -> Reply {
-    let messages = &conversation.messages;
+/// What a conversation holds that decides the next reply.
+struct Situation<'a> {
+    question: String,
+    /// The texts of the tool results the last message carries.
+    results: Vec<&'a str>,
+    /// Tool-result rounds since the last plain user message: steps taken in this turn.
+    steps: usize,
+}
+
+fn situation(messages: &[Msg]) -> Situation<'_> {
+    let results_of =
+        |m: &'_ Msg| -> bool { m.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. })) };
     let last = messages.last();
-    let results: Vec<&str> = last
+    let results = last
         .map(|m| {
             m.blocks
                 .iter()
@@ -118,7 +127,12 @@ pub(crate) fn answer(secret: &[u8], model: &str, conversation: &Conversation) ->
                 .collect()
         })
         .unwrap_or_default();
-    let question: String = last
+    let steps =
+        messages.iter().rev().filter(|m| m.role == "user").take_while(|m| results_of(m)).count();
+    let question = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user" && !results_of(m))
         .map(|m| {
             m.blocks
                 .iter()
@@ -130,36 +144,84 @@ pub(crate) fn answer(secret: &[u8], model: &str, conversation: &Conversation) ->
                 .join(" ")
         })
         .unwrap_or_default();
-    let mut blocks = Vec::new();
-    let think = |about: &str| {
-        let text = format!("The user asked: {about}. Let me work out the best next step.");
-        let signature = sign(secret, model, messages, &text);
-        Block::Thinking { text, signature: Some(signature) }
+    Situation { question, results, steps }
+}
+
+/// The reply of `behaviour` to `conversation`.
+pub(crate) fn answer(
+    secret: &[u8],
+    model: &str,
+    behaviour: &Behaviour,
+    conversation: &Conversation,
+) -> Reply {
+    let messages = &conversation.messages;
+    let Situation { question, results, steps } = situation(messages);
+    let think = || -> Option<Block> {
+        if !conversation.thinking {
+            return None;
+        }
+        let text = if results.is_empty() {
+            format!("The user asked: {question}. Let me work out the best next step.")
+        } else {
+            format!("Step {steps} of the task \"{question}\" is done; deciding what comes next.")
+        };
+        Some(match behaviour {
+            Behaviour::Redacted => Block::Redacted(redacted(secret, model, messages, &text)),
+            _ => Block::Thinking { signature: Some(sign(secret, model, messages, &text)), text },
+        })
     };
-    let stop_reason;
-    if !results.is_empty() {
-        // Interleaved thinking is not assumed: the answer after a tool result is text only.
+    let call = |n: usize, tool: &ToolDef| Block::ToolUse {
+        id: format!(
+            "tooluse_emu{:016x}{n}",
+            u64::from_be_bytes(prefix_digest(messages)[..8].try_into().expect("8 bytes"))
+        ),
+        name: tool.name.clone(),
+        input: example(&tool.schema),
+    };
+    let tools = &conversation.tools;
+    // Whether to call a tool now, and whether this step thinks first.
+    let (call_tools, thinks) = match behaviour {
+        Behaviour::Text | Behaviour::MaxTokens => (false, results.is_empty()),
+        Behaviour::Steps(n) => (steps < *n as usize, true),
+        Behaviour::Interleaved => (results.is_empty(), true),
+        _ => (results.is_empty(), results.is_empty()),
+    };
+    let mut blocks: Vec<Block> = if thinks { think().into_iter().collect() } else { Vec::new() };
+    let mut stop_reason = "end_turn";
+    if call_tools && !tools.is_empty() {
+        if *behaviour == Behaviour::Blank {
+            blocks.push(Block::Text("\n\n".to_owned()));
+        }
+        match behaviour {
+            Behaviour::Parallel => {
+                let count = tools.len().max(2);
+                blocks.extend((0..count).map(|n| call(n, &tools[n % tools.len()])));
+            }
+            Behaviour::Steps(_) => blocks.push(call(0, &tools[steps % tools.len()])),
+            _ => blocks.push(call(0, &tools[0])),
+        }
+        stop_reason = "tool_use";
+    } else if *behaviour == Behaviour::Blank {
+        blocks.push(Block::Text("\n".to_owned()));
+    } else if *behaviour == Behaviour::MaxTokens {
+        let limit = conversation.max_tokens.unwrap_or(64).clamp(1, 4096) as usize;
+        let words: Vec<&str> = "This answer goes on for longer than it was allowed to"
+            .split(' ')
+            .cycle()
+            .take(limit)
+            .collect();
+        blocks.push(Block::Text(words.join(" ")));
+        stop_reason = "max_tokens";
+    } else if results.is_empty() {
+        blocks.push(Block::Text(format!("Hello! You said: {question}")));
+    } else {
         let summary: String = results.join(" ").chars().take(200).collect();
         blocks.push(Block::Text(format!("Here is what the tool returned: {summary}")));
-        stop_reason = "end_turn";
-    } else if let Some(tool) = conversation.tools.first() {
-        if conversation.thinking {
-            blocks.push(think(&question));
-        }
-        let id = format!(
-            "tooluse_emu{:016x}",
-            u64::from_be_bytes(prefix_digest(messages)[..8].try_into().expect("8 bytes"))
-        );
-        blocks.push(Block::ToolUse { id, name: tool.name.clone(), input: example(&tool.schema) });
-        stop_reason = "tool_use";
-    } else {
-        if conversation.thinking {
-            blocks.push(think(&question));
-        }
-        blocks.push(Block::Text(format!("Hello! You said: {question}")));
-        stop_reason = "end_turn";
     }
-    let output_tokens = blocks.iter().map(block_size).sum::<usize>() as u64 / 4 + 1;
+    let output_tokens = match stop_reason {
+        "max_tokens" => conversation.max_tokens.unwrap_or(64).clamp(1, 4096),
+        _ => blocks.iter().map(block_size).sum::<usize>() as u64 / 4 + 1,
+    };
     let input_tokens =
         messages.iter().flat_map(|m| &m.blocks).map(block_size).sum::<usize>() as u64 / 4 + 1;
     Reply { blocks, stop_reason, input_tokens, output_tokens }

@@ -12,11 +12,13 @@ use sha2::{Digest, Sha256};
 
 use crate::checks::{self, Refusal};
 use crate::conversation::{Dialect, read};
+use crate::faults::{Fault, Faults};
 use crate::{EmulatorConfig, Received, model, sigv4, wire};
 
 pub(crate) struct State {
     pub(crate) config: EmulatorConfig,
     pub(crate) received: Mutex<Vec<Received>>,
+    pub(crate) faults: Mutex<Faults>,
 }
 
 pub(crate) fn router(state: Arc<State>) -> Router {
@@ -154,13 +156,29 @@ async fn handle(
     if let Err(refusal) = authenticate(&state.config, &method, &uri, &headers, &body) {
         return refuse(&refusal, &id);
     }
-    let response = answer(&state.config, &model_id, &operation, &body, &id);
+    let fault = state.faults.lock().unwrap_or_else(|e| e.into_inner()).next();
+    let stream = operation.ends_with("stream");
+    if let Some(fault) = &fault {
+        tokio::time::sleep(fault.delay()).await;
+    }
+    let response = match fault.as_ref().and_then(|f| f.error(stream)) {
+        Some(error) => refuse(
+            &Refusal {
+                status: error.status,
+                exception: error.exception,
+                message: error.message.to_owned(),
+            },
+            &id,
+        ),
+        None => answer(&state.config, &model_id, &operation, &body, &id, fault.as_ref()),
+    };
     let received = Received {
         path,
         model_id,
         operation,
         body: body.to_vec(),
         status: response.status().as_u16(),
+        fault,
     };
     state.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
     response
@@ -172,6 +190,7 @@ fn answer(
     operation: &str,
     body: &[u8],
     id: &str,
+    fault: Option<&Fault>,
 ) -> Response {
     let dialect =
         if operation.starts_with("invoke") { Dialect::Anthropic } else { Dialect::Converse };
@@ -193,24 +212,41 @@ fn answer(
         return refuse(&refusal, id);
     }
     let conversation = read(dialect, &parsed);
-    let reply = model::answer(secret, model_id, &conversation);
+    let key = model::model_key(model_id);
+    let behaviour = config.script.behaviour(model_id, &key);
+    let reply = model::answer(secret, model_id, &behaviour, &conversation);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !stream {
         let body = match dialect {
             Dialect::Converse => wire::converse_body(&reply),
-            Dialect::Anthropic => {
-                wire::anthropic_body(&reply, &model::model_key(model_id), &message_id)
-            }
+            Dialect::Anthropic => wire::anthropic_body(&reply, &key, &message_id),
         };
+        if let Some(Fault::Reset { .. }) = fault {
+            let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut])));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            return response;
+        }
         return json_response(200, id, &body);
     }
     let frames = match dialect {
         Dialect::Converse => wire::converse_stream(&reply),
-        Dialect::Anthropic => {
-            wire::anthropic_stream(&reply, &model::model_key(model_id), &message_id)
-        }
+        Dialect::Anthropic => wire::anthropic_stream(&reply, &key, &message_id),
     };
-    let mut response = Response::new(Body::from(frames.concat()));
+    let mut sent: Vec<Piece> = frames.into_iter().map(|f| Piece::Frame(Bytes::from(f))).collect();
+    match fault {
+        Some(Fault::StreamException { after, exception }) => {
+            sent.truncate(*after);
+            sent.push(Piece::Frame(Bytes::from(wire::exception_frame(*exception))));
+        }
+        Some(Fault::Reset { after }) => {
+            sent.truncate(*after);
+            sent.push(Piece::Cut);
+        }
+        _ => {}
+    }
+    let mut response = Response::new(Body::from_stream(pieces(sent)));
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/vnd.amazon.eventstream"));
     if let Ok(value) = HeaderValue::from_str(id) {
@@ -220,4 +256,32 @@ fn answer(
         headers.insert("x-amzn-bedrock-content-type", HeaderValue::from_static("application/json"));
     }
     response
+}
+
+/// What a streamed answer sends, one piece at a time.
+enum Piece {
+    /// One event-stream frame.
+    Frame(Bytes),
+    /// The connection cut: the body fails and the server drops the connection.
+    Cut,
+}
+
+/// A body that hands its pieces over one by one, yielding between them, so the client sees
+/// frames arrive separately as from the service.
+fn pieces(
+    pieces: Vec<Piece>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(pieces.into_iter(), |mut rest| async move {
+        tokio::task::yield_now().await;
+        match rest.next()? {
+            Piece::Frame(frame) => Some((Ok(frame), rest)),
+            Piece::Cut => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "fault injected: connection reset",
+                )),
+                rest,
+            )),
+        }
+    })
 }

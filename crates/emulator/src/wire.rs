@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::conversation::Block;
+use crate::faults::StreamException;
 use crate::model::Reply;
 
 const PADDING: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -34,6 +35,24 @@ fn event_frame(event_type: &str, payload: &Value) -> Vec<u8> {
             (":event-type", event_type),
             (":content-type", "application/json"),
             (":message-type", "event"),
+        ],
+        payload.to_string().into_bytes(),
+    )
+}
+
+/// An exception frame as a stream carries it inside an HTTP 200 (rules R6.7).
+pub(crate) fn exception_frame(exception: StreamException) -> Vec<u8> {
+    let answer = exception.answer();
+    let mut payload = json!({ "message": answer.message });
+    if exception == StreamException::ModelStreamError {
+        payload["originalStatusCode"] = json!(400);
+        payload["originalMessage"] = json!(answer.message);
+    }
+    frame(
+        &[
+            (":exception-type", exception.frame_name()),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
         ],
         payload.to_string().into_bytes(),
     )
