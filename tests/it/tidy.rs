@@ -20,13 +20,25 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The `verbatim-*` packages a crate's manifest depends on (any section).
+/// The `verbatim-*` packages a crate's manifest depends on, outside its tests.
 fn workspace_deps(krate: &str) -> Vec<String> {
+    deps_in(krate, false)
+}
+
+/// The `verbatim-*` packages in `[dev-dependencies]` (`dev`) or in every other section.
+fn deps_in(krate: &str, dev: bool) -> Vec<String> {
     let manifest =
         fs::read_to_string(root().join("crates").join(krate).join("Cargo.toml")).unwrap();
+    let mut in_dev = false;
     // `name = "verbatim-model"` starts with `name`, so the package's own name is not counted.
     manifest
         .lines()
+        .filter(|line| {
+            if line.starts_with('[') {
+                in_dev = line.trim() == "[dev-dependencies]";
+            }
+            in_dev == dev
+        })
         .filter_map(|line| line.trim().split(['.', ' ', '=']).next())
         .filter(|name| name.starts_with("verbatim-"))
         .map(str::to_owned)
@@ -51,6 +63,7 @@ fn dependencies_point_inward() {
         ["verbatim-model", "verbatim-protocol"],
         "the transport depends only on the pure core"
     );
+    assert_eq!(deps_in("transport", true), ["verbatim-emulator"], "its tests run on the emulator");
     assert_eq!(
         workspace_deps("emulator"),
         Vec::<String>::new(),

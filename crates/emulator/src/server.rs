@@ -158,9 +158,6 @@ async fn handle(
     }
     let fault = state.faults.lock().unwrap_or_else(|e| e.into_inner()).next();
     let stream = operation.ends_with("stream");
-    if let Some(fault) = &fault {
-        tokio::time::sleep(fault.delay()).await;
-    }
     let response = match fault.as_ref().and_then(|f| f.error(stream)) {
         Some(error) => refuse(
             &Refusal {
@@ -180,7 +177,10 @@ async fn handle(
         status: response.status().as_u16(),
         fault,
     };
+    let delay = received.fault.as_ref().map(Fault::delay).unwrap_or_default();
+    // Recorded before a slow first byte, so a client that gives up is still seen to have asked.
     state.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
+    tokio::time::sleep(delay).await;
     response
 }
 

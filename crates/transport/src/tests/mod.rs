@@ -2,6 +2,7 @@
 //! against a local server.
 
 #[cfg(feature = "aws-config")]
+mod emulated;
 mod env;
 mod http;
 mod server;

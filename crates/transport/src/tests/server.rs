@@ -50,7 +50,6 @@ impl Received {
 
 pub(crate) struct Server {
     pub(crate) url: String,
-    actions: Arc<Mutex<VecDeque<Action>>>,
     received: Arc<Mutex<Vec<Received>>>,
     closed: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
@@ -69,7 +68,7 @@ impl Server {
         let actions = Arc::new(Mutex::new(VecDeque::from(actions)));
         let received = Arc::new(Mutex::new(Vec::new()));
         let closed = Arc::new(Mutex::new(0));
-        let (queue, log, hung_up) = (actions.clone(), received.clone(), closed.clone());
+        let (queue, log, hung_up) = (actions, received.clone(), closed.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else { return };
@@ -77,7 +76,7 @@ impl Server {
                 tokio::spawn(async move { serve(socket, queue, log, hung_up).await });
             }
         });
-        Server { url, actions, received, closed, task }
+        Server { url, received, closed, task }
     }
 
     pub(crate) fn received(&self) -> Vec<Received> {
@@ -87,10 +86,6 @@ impl Server {
     /// Connections the client closed while the server was holding them open.
     pub(crate) fn closed_by_client(&self) -> usize {
         *self.closed.lock().unwrap()
-    }
-
-    pub(crate) fn actions_left(&self) -> usize {
-        self.actions.lock().unwrap().len()
     }
 }
 
