@@ -1,4 +1,5 @@
-//! The `verbatim` command: check and repair Bedrock request bodies, explain Bedrock errors.
+//! The `verbatim` command: check and repair Bedrock request bodies, explain Bedrock errors, run
+//! the local emulator.
 
 mod cli;
 

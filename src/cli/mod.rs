@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod check;
+mod emulator;
 mod explain;
 
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ enum Command {
     /// Map a Bedrock or Anthropic error message to the rule behind it, its cause and what
     /// verbatim does about it. Exit status 1 when no rule matches.
     Explain(explain::ExplainArgs),
+    /// Run a local Bedrock Runtime that checks what it receives (SigV4 with the test
+    /// credentials, or the API key), for offline tests and demos. Prints its URL, then serves
+    /// until stopped.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Arguments shared by `validate` and `repair`.
@@ -81,5 +86,6 @@ pub(crate) fn run() -> ExitCode {
         Command::Validate(args) => check::validate(&args),
         Command::Repair(args) => check::repair(&args),
         Command::Explain(args) => explain::explain(&args),
+        Command::Emulator(args) => emulator::emulator(&args),
     }
 }

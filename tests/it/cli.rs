@@ -1,4 +1,4 @@
-//! The `verbatim validate`, `repair` and `explain` commands, run as a user runs them.
+//! The `verbatim validate`, `repair`, `explain` and `emulator` commands, run as a user runs them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -185,4 +185,58 @@ fn explain_knows_every_reported_error() {
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} reported errors");
+}
+
+/// A `verbatim emulator` process, killed when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_command_serves_with_the_given_key_and_script_until_stopped() {
+    use std::io::BufRead;
+    use verbatim_transport::{Api, Auth, Call, HttpConfig, HttpTransport, RetryConfig, Transport};
+
+    let script = data("emulator_script.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["emulator", "--port", "0", "--api-key", "a-test-key", "--script"])
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the verbatim binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let served = Served(child);
+    let mut first = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("verbatim emulator listening on ").unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let transport = |key: &str| {
+        let config = HttpConfig::new("us-east-1", Auth::api_key(key))
+            .with_endpoint_url(&url)
+            .with_retry(RetryConfig::disabled());
+        HttpTransport::new(config).unwrap()
+    };
+    let body = serde_json::json!({"messages": [{"role": "user", "content": [{"text": "Weather?"}]}],
+        "toolConfig": {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}]}});
+    let call = || Call::new(Api::Converse, SONNET4, body.to_string());
+    let refused = transport("another-key").send(call()).await.unwrap_err();
+    assert_eq!(refused.api().unwrap().status, 403);
+    // The script's one fault, then its behaviour for this model: two tool calls at once.
+    let throttled = transport("a-test-key").send(call()).await.unwrap_err();
+    assert_eq!(throttled.api().unwrap().status, 429);
+    let reply = transport("a-test-key").send(call()).await.unwrap();
+    let reply = json(std::str::from_utf8(&reply.body).unwrap());
+    let content = reply["output"]["message"]["content"].as_array().unwrap();
+    assert_eq!(content.iter().filter(|b| b.get("toolUse").is_some()).count(), 2, "{reply}");
+    drop(served);
+
+    let (code, _) = verbatim(&["emulator", "--script", "no/such/script.json"], None);
+    assert_eq!(code, 2, "a script that cannot be read is unusable input");
 }

@@ -1,0 +1,80 @@
+//! `verbatim emulator`: the local Bedrock Runtime as a server, for SDKs and apps pointed at it
+//! by endpoint URL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use verbatim_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
+    Script,
+};
+
+/// Arguments of `verbatim emulator`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EmulatorArgs {
+    /// The port to listen on (0: one the system picks).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// The address to listen on. Loopback unless you mean to share it.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// The access key id SigV4 requests must be signed with.
+    #[arg(long, default_value = DEFAULT_ACCESS_KEY_ID)]
+    access_key_id: String,
+    /// The secret access key SigV4 requests must be signed with.
+    #[arg(long, default_value = DEFAULT_SECRET_ACCESS_KEY)]
+    secret_access_key: String,
+    /// The Bedrock API key accepted as `Authorization: Bearer`.
+    #[arg(long, default_value = DEFAULT_API_KEY)]
+    api_key: String,
+    /// A script (JSON): behaviour per model id, faults to inject.
+    #[arg(long)]
+    script: Option<PathBuf>,
+}
+
+pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
+    let script = match &args.script {
+        Some(path) => match Script::load(path) {
+            Ok(script) => script,
+            Err(error) => {
+                eprintln!("verbatim emulator: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Script::default(),
+    };
+    let config = EmulatorConfig {
+        access_key_id: args.access_key_id.clone(),
+        secret_access_key: args.secret_access_key.clone(),
+        api_key: Some(args.api_key.clone()),
+        script,
+        ..EmulatorConfig::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("verbatim emulator: cannot start a runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let emulator = match Emulator::bind(SocketAddr::new(args.host, args.port), config).await {
+            Ok(emulator) => emulator,
+            Err(error) => {
+                eprintln!(
+                    "verbatim emulator: cannot listen on {}:{}: {error}",
+                    args.host, args.port
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        say!("verbatim emulator listening on {}", emulator.url());
+        say!("  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={}", emulator.url());
+        say!("  export AWS_ACCESS_KEY_ID={}", args.access_key_id);
+        say!("  (secret access key and API key as given, or the documented defaults)");
+        std::future::pending::<()>().await;
+        drop(emulator);
+        ExitCode::SUCCESS
+    })
+}
