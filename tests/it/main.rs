@@ -2,4 +2,5 @@
 
 mod cli;
 mod emulator;
+mod python_sdk;
 mod tidy;
