@@ -4,3 +4,4 @@ mod cli;
 mod emulator;
 mod python_sdk;
 mod tidy;
+mod tool_loop;
