@@ -492,3 +492,41 @@ async fn a_script_names_behaviours_by_model_id() {
     let (shapes, _) = tool_loop(&transport, "anthropic.other-model", tools_converse(), 3).await;
     assert_eq!(shapes, [vec!["thinking", "text"]]);
 }
+
+#[tokio::test]
+async fn faults_drawn_by_rate_reach_the_client_as_bedrock_sends_them() {
+    let script: Script = serde_json::from_value(json!({
+        "fault_rates": {"seed": 7, "throttle": 0.25, "unavailable": 0.15}
+    }))
+    .unwrap();
+    let emulator =
+        Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() }).await.unwrap();
+    let transport = signed(&emulator);
+    let body = json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}]});
+    let mut answered = Vec::new();
+    for _ in 0..60 {
+        answered.push(match send(&transport, Api::Converse, &body).await {
+            Ok(_) => 200,
+            Err(error) => {
+                let expected = match error.status {
+                    429 => (
+                        Exception::Throttling,
+                        "Too many requests, please wait before trying again.",
+                    ),
+                    503 => (
+                        Exception::ServiceUnavailable,
+                        "Bedrock is unable to process your request.",
+                    ),
+                    other => panic!("unexpected status {other}: {error:?}"),
+                };
+                assert_eq!((error.exception.clone(), error.message.as_str()), expected);
+                error.status
+            }
+        });
+    }
+    let count = |status: u16| answered.iter().filter(|s| **s == status).count();
+    assert!((5..=25).contains(&count(429)), "{answered:?}");
+    assert!((2..=18).contains(&count(503)), "{answered:?}");
+    let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, answered, "the emulator's record agrees with what the client saw");
+}
