@@ -99,6 +99,17 @@ def tool_result(tool_use_id, text):
     }
 
 
+def with_tools(operation, model, messages):
+    """Calls converse or converse_stream with the weather tool and thinking on."""
+    return operation(
+        modelId=model,
+        messages=messages,
+        toolConfig=TOOLS,
+        additionalModelRequestFields=THINKING,
+        inferenceConfig={"maxTokens": 2048},
+    )
+
+
 def converse(bedrock):
     response = bedrock.converse(
         modelId=MODEL,
@@ -144,23 +155,15 @@ def thinking_tool_use(content):
 
 def tool_loop(bedrock):
     question = user_text("What is the weather in Lyon?")
-    first = bedrock.converse(
-        modelId=MODEL,
-        messages=[question],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
-    )
+    first = with_tools(bedrock.converse, MODEL, [question])
     check(first["stopReason"] == "tool_use", f"first stop reason {first['stopReason']!r}")
     assistant = first["output"]["message"]
     reasoning, tool_use = thinking_tool_use(assistant["content"])
     # The assistant message goes back exactly as boto3 returned it.
-    second = bedrock.converse(
-        modelId=MODEL,
-        messages=[question, assistant, tool_result(tool_use["toolUseId"], "Sunny, 21 C")],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
+    second = with_tools(
+        bedrock.converse,
+        MODEL,
+        [question, assistant, tool_result(tool_use["toolUseId"], "Sunny, 21 C")],
     )
     answer = second["output"]["message"]
     check(kinds(answer["content"]) == ["text"], f"final content {answer['content']!r}")
@@ -264,22 +267,14 @@ def converse_stream(bedrock):
 
 def stream_tool_loop(bedrock):
     question = user_text("What is the weather in Lyon?")
-    first = bedrock.converse_stream(
-        modelId=MODEL,
-        messages=[question],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
-    )
+    first = with_tools(bedrock.converse_stream, MODEL, [question])
     first_summary, assistant = fold_stream(first["stream"])
     check(first_summary["stop_reason"] == "tool_use", f"first {first_summary!r}")
     reasoning, tool_use = thinking_tool_use(assistant["content"])
-    second = bedrock.converse_stream(
-        modelId=MODEL,
-        messages=[question, assistant, tool_result(tool_use["toolUseId"], "Rain, 12 C")],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
+    second = with_tools(
+        bedrock.converse_stream,
+        MODEL,
+        [question, assistant, tool_result(tool_use["toolUseId"], "Rain, 12 C")],
     )
     second_summary, answer = fold_stream(second["stream"])
     check(second_summary["kinds"] == ["text"], f"final {answer!r}")
@@ -300,25 +295,17 @@ def redacted_loop(bedrock):
     """The thinking tool loop with a model whose thinking comes back redacted: boto3 decodes
     `redactedContent` (a blob) to bytes and encodes it again when the message goes back."""
     question = user_text("What is the weather in Lyon?")
-    first = bedrock.converse(
-        modelId=REDACTED_MODEL,
-        messages=[question],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
-    )
+    first = with_tools(bedrock.converse, REDACTED_MODEL, [question])
     assistant = first["output"]["message"]
     check(kinds(assistant["content"]) == ["reasoningContent", "toolUse"], f"{assistant!r}")
     redacted = assistant["content"][0]["reasoningContent"]
     check(list(redacted) == ["redactedContent"], f"reasoning {redacted!r}")
     check(isinstance(redacted["redactedContent"], bytes), "redactedContent decodes to bytes")
     tool_use = assistant["content"][1]["toolUse"]
-    second = bedrock.converse(
-        modelId=REDACTED_MODEL,
-        messages=[question, assistant, tool_result(tool_use["toolUseId"], "Windy, 15 C")],
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
+    second = with_tools(
+        bedrock.converse,
+        REDACTED_MODEL,
+        [question, assistant, tool_result(tool_use["toolUseId"], "Windy, 15 C")],
     )
     answer = second["output"]["message"]
     check(kinds(answer["content"]) == ["text"], f"final content {answer['content']!r}")

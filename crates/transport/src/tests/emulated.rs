@@ -13,9 +13,10 @@ use verbatim_emulator::{
     Fault, StreamException,
 };
 
+use super::collect;
 use crate::{
-    Api, Auth, Call, EventStream, Exception, HttpConfig, HttpTransport, RetryConfig, Timeouts,
-    Transport, TransportError,
+    Api, Auth, Call, Exception, HttpConfig, HttpTransport, RetryConfig, Timeouts, Transport,
+    TransportError,
 };
 
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
@@ -43,17 +44,6 @@ fn hello() -> Call {
 
 fn statuses(emulator: &Emulator) -> Vec<u16> {
     emulator.received().iter().map(|r| r.status).collect()
-}
-
-async fn collect(events: &mut EventStream) -> (Vec<String>, Option<TransportError>) {
-    let mut types = Vec::new();
-    while let Some(item) = events.next().await {
-        match item {
-            Ok(event) => types.push(event.event_type),
-            Err(error) => return (types, Some(error)),
-        }
-    }
-    (types, None)
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 
+use super::collect;
 use super::server::{Action, End, Server};
 use crate::{
     Api, Auth, Call, Clock, Exception, HttpConfig, HttpTransport, RetryConfig, Timeouts, Transport,
@@ -150,17 +151,6 @@ async fn the_http_200_unknown_operation_body_is_an_error_not_a_reply() {
     let error = transport.stream(call()).await.unwrap_err();
     assert_eq!(error.api().unwrap().exception, Exception::UnknownOperation);
     assert_eq!(server.received().len(), 2, "not retried");
-}
-
-async fn collect(events: &mut crate::EventStream) -> (Vec<String>, Option<TransportError>) {
-    let mut types = Vec::new();
-    while let Some(item) = events.next().await {
-        match item {
-            Ok(event) => types.push(event.event_type),
-            Err(error) => return (types, Some(error)),
-        }
-    }
-    (types, None)
 }
 
 #[tokio::test]
