@@ -10,8 +10,8 @@ use verbatim_emulator::{
     Script,
 };
 
-/// Arguments of `verbatim emulator`.
-#[derive(Debug, clap::Args)]
+/// Arguments of `verbatim emulator`. Its `Debug` hides the secret and the key.
+#[derive(clap::Args)]
 pub(crate) struct EmulatorArgs {
     /// The port to listen on (0: one the system picks).
     #[arg(long, default_value_t = 8787)]
@@ -23,14 +23,27 @@ pub(crate) struct EmulatorArgs {
     #[arg(long, default_value = DEFAULT_ACCESS_KEY_ID)]
     access_key_id: String,
     /// The secret access key SigV4 requests must be signed with.
-    #[arg(long, default_value = DEFAULT_SECRET_ACCESS_KEY)]
+    #[arg(long, env = "VERBATIM_EMULATOR_SECRET_ACCESS_KEY", default_value = DEFAULT_SECRET_ACCESS_KEY, hide_env_values = true)]
     secret_access_key: String,
     /// The Bedrock API key accepted as `Authorization: Bearer`.
-    #[arg(long, default_value = DEFAULT_API_KEY)]
+    #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", default_value = DEFAULT_API_KEY, hide_env_values = true)]
     api_key: String,
     /// A script (JSON): behaviour per model id, faults to inject.
     #[arg(long)]
     script: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for EmulatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorArgs")
+            .field("port", &self.port)
+            .field("host", &self.host)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("api_key", &"[redacted]")
+            .field("script", &self.script)
+            .finish()
+    }
 }
 
 pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
@@ -72,7 +85,15 @@ pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
         say!("verbatim emulator listening on {}", emulator.url());
         say!("  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={}", emulator.url());
         say!("  export AWS_ACCESS_KEY_ID={}", args.access_key_id);
-        say!("  (secret access key and API key as given, or the documented defaults)");
+        // The defaults are public test values; a secret of the user's own is never printed.
+        if args.secret_access_key == DEFAULT_SECRET_ACCESS_KEY {
+            say!("  export AWS_SECRET_ACCESS_KEY={DEFAULT_SECRET_ACCESS_KEY}");
+        } else {
+            say!("  export AWS_SECRET_ACCESS_KEY=<the secret access key you gave>");
+        }
+        if args.api_key == DEFAULT_API_KEY {
+            say!("  or: export AWS_BEARER_TOKEN_BEDROCK={DEFAULT_API_KEY}");
+        }
         std::future::pending::<()>().await;
         drop(emulator);
         ExitCode::SUCCESS

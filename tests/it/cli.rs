@@ -204,18 +204,20 @@ async fn the_emulator_command_serves_with_the_given_key_and_script_until_stopped
 
     let script = data("emulator_script.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args(["emulator", "--port", "0", "--api-key", "a-test-key", "--script"])
+        .args(["emulator", "--port", "0", "--script"])
         .arg(&script)
+        .env("VERBATIM_EMULATOR_API_KEY", "a-test-key")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("the verbatim binary runs");
     let stdout = child.stdout.take().unwrap();
     let served = Served(child);
-    let mut first = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("verbatim emulator listening on ").unwrap().to_owned();
+    let lines: Vec<String> =
+        std::io::BufReader::new(stdout).lines().take(4).map(Result::unwrap).collect();
+    let url = lines[0].strip_prefix("verbatim emulator listening on ").unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(lines.iter().all(|l| !l.contains("a-test-key")), "a key given is never printed");
 
     let transport = |key: &str| {
         let config = HttpConfig::new("us-east-1", Auth::api_key(key))

@@ -139,6 +139,14 @@ async fn a_thinking_tool_loop_replays_its_signatures_and_an_altered_byte_is_refu
         error.message,
         "The model returned the following errors: messages.1.content.0: Invalid signature in thinking block"
     );
+    // Once the turn is finished and a new question asked, that thinking belongs to an earlier
+    // turn, which the service ignores (rules R4.8): the same altered byte is not refused there.
+    let answered = converse::encode_message(&answer.message).unwrap();
+    let mut later = altered.clone();
+    let messages = later["messages"].as_array_mut().unwrap();
+    messages.push(answered);
+    messages.push(json!({"role": "user", "content": [{"text": "And tomorrow?"}]}));
+    assert!(send(&transport, Api::Converse, &later).await.is_ok());
     // Dropping the thinking of the continued tool loop: rule R4.6.
     let mut dropped = next.clone();
     dropped["messages"][1]["content"].as_array_mut().unwrap().remove(0);
@@ -278,6 +286,37 @@ async fn refused_bodies_get_bedrocks_answers() {
                     {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"}]}]}),
             "messages.1.content.0: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request.",
         ),
+        (
+            Api::InvokeModel,
+            json!({"max_tokens": 10, "messages": [{"role": "user", "content": "a"}]}),
+            "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.",
+        ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "assistant", "content": "a"}]}),
+            "messages: first message must use the \"user\" role",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [{"role": "user", "content": [{}]}]}),
+            "Must set one of the following keys for tagged unionstructure messages[0].content[0]: text, image, document, video, audio, toolUse, toolResult, guardContent, cachePoint, reasoningContent, citationsContent, searchResult, toolAddition, toolRemoval.",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Hi"), text("assistant", "Sure, here")],
+                "additionalModelRequestFields": thinking_converse()}),
+            "The model returned the following errors: messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"),
+                    {"role": "assistant", "content": [{"reasoningContent": {"reasoningText": {"text": "hm"}}},
+                        {"toolUse": {"toolUseId": "tooluse_a", "name": "get_weather", "input": {}}}]},
+                    {"role": "user", "content": [tool_result("tooluse_a")]}],
+                "toolConfig": tools_converse(), "additionalModelRequestFields": thinking_converse()}),
+            "The model returned the following errors: messages.1.content.0.thinking.signature: Field required",
+        ),
     ];
     for (api, body, says) in cases {
         let error = send(&transport, api, &body).await.unwrap_err();
@@ -314,7 +353,10 @@ async fn only_the_configured_credentials_or_api_key_get_in() {
     let error = send(&transport(&emulator, Auth::api_key("wrong")), Api::Converse, &body)
         .await
         .unwrap_err();
-    assert_eq!(error.status, 403);
+    assert_eq!(
+        (error.status, error.message.as_str()),
+        (403, "The security token included in the request is invalid.")
+    );
     assert!(emulator.received().len() == 1, "refused requests reach no model");
 }
 

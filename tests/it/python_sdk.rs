@@ -201,7 +201,7 @@ async fn boto3_parses_every_operation_and_its_thinking_tool_loops_verify() {
     assert!(invoke_loop["final_text"].as_str().unwrap().contains("Fog, 9 C"), "{invoke_loop}");
 
     // Every request arrived signed by botocore, verified, and was answered 200: the replayed
-    // thinking signatures and redacted data included (an altered one gets a 400).
+    // thinking signatures and redacted data included.
     let received = emulator.received();
     let calls: Vec<(&str, &str)> =
         received.iter().map(|r| (r.operation.as_str(), r.model_id.as_str())).collect();

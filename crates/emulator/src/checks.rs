@@ -218,7 +218,7 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
             )));
         }
     }
-    if dialect == Dialect::Converse && any_tool_block && conversation.tools.is_empty() {
+    if dialect == Dialect::Converse && any_tool_block && !conversation.tool_config {
         return Err(validation(
             "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
         ));
@@ -226,23 +226,43 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Every replayed thinking block must carry the signature this emulator gave it.
+/// Every thinking block replayed in the current assistant turn (since the last plain user
+/// message: the tool loop in progress, or a prefill) must carry the signature this emulator
+/// gave it, and a signature at all (rules R1.8). Thinking in earlier, finished turns is left
+/// unchecked: the service ignores it for models that strip it (rules R4.8), so a history
+/// compacted or continued on another model there is not refused.
 fn signatures(
     dialect: Dialect,
     messages: &[Msg],
     model_id: &str,
     secret: &[u8],
 ) -> Result<(), Refusal> {
-    for (i, message) in messages.iter().enumerate() {
+    let plain_user = |m: &Msg| {
+        m.role == "user" && !m.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. }))
+    };
+    let turn_start = messages.iter().rposition(plain_user).map_or(0, |i| i + 1);
+    for (i, message) in messages.iter().enumerate().skip(turn_start) {
         if message.role != "assistant" {
             continue;
         }
         let prefix = &messages[..i];
         for (j, block) in message.blocks.iter().enumerate() {
             let valid = match block {
-                Block::Thinking { text, signature } => signature
-                    .as_deref()
-                    .is_some_and(|s| model::verify(secret, model_id, prefix, text, s)),
+                Block::Thinking { signature: None, .. } => {
+                    return Err(validation(from_model(
+                        dialect,
+                        format!("messages.{i}.content.{j}.thinking.signature: Field required"),
+                    )));
+                }
+                Block::Thinking { signature: Some(s), .. } if s.is_empty() => {
+                    return Err(validation(from_model(
+                        dialect,
+                        format!("messages.{i}.content.{j}.thinking.signature: Field required"),
+                    )));
+                }
+                Block::Thinking { text, signature: Some(s) } => {
+                    model::verify(secret, model_id, prefix, text, s)
+                }
                 Block::Redacted(data) => model::verify_redacted(secret, model_id, prefix, data),
                 _ => continue,
             };

@@ -57,6 +57,8 @@ pub(crate) struct ToolDef {
 pub(crate) struct Conversation {
     pub(crate) messages: Vec<Msg>,
     pub(crate) tools: Vec<ToolDef>,
+    /// Converse: whether `toolConfig.tools` holds any tool (specs or system tools).
+    pub(crate) tool_config: bool,
     pub(crate) thinking: bool,
     /// Anthropic `max_tokens` / Converse `inferenceConfig.maxTokens`.
     pub(crate) max_tokens: Option<u64>,
@@ -107,7 +109,8 @@ pub(crate) fn read(dialect: Dialect, body: &Value) -> Conversation {
             (tools, thinking_on(&body["thinking"]), body["max_tokens"].as_u64())
         }
     };
-    Conversation { messages, tools, thinking, max_tokens }
+    let tool_config = body["toolConfig"]["tools"].as_array().is_some_and(|t| !t.is_empty());
+    Conversation { messages, tools, tool_config, thinking, max_tokens }
 }
 
 fn thinking_on(config: &Value) -> bool {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// One fault, applied to one request after it was authenticated and before it is judged.
+/// One fault, drawn for one request after it was authenticated and before it is judged. A
+/// fault that acts on a successful answer (`stream-exception`, `reset`) is used up by the
+/// request it was drawn for even when that request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum Fault {

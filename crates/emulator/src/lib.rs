@@ -2,16 +2,17 @@
 //!
 //! [`Emulator::start`] binds `127.0.0.1:0` and serves `/model/{id}/converse`,
 //! `/converse-stream`, `/invoke` and `/invoke-with-response-stream` with Bedrock's bodies,
-//! headers and binary event-stream framing. Requests must be signed (SigV4, service `bedrock`,
-//! any region) with the configured test credentials, or carry the configured API key as a
-//! bearer token; anything else gets Bedrock's 403.
+//! headers and binary event-stream framing. Requests to them must be signed (SigV4, service
+//! `bedrock`, any region) with the configured test credentials, or carry the configured API
+//! key as a bearer token; anything else gets Bedrock's 403. Other paths get what the service
+//! answers a path it does not route: HTTP 200 with `UnknownOperationException`.
 //!
 //! Before the model answers, the request is judged the way Bedrock judges it: the body's shape
 //! (unknown keys, required keys, unions with other than one member), the `anthropic_version`,
 //! role order, empty messages and blank text, tool_use/tool_result pairing and unique ids, a
 //! `toolConfig` whenever tool blocks are present, the rule that a continued assistant message
-//! starts with thinking when thinking is on (and holds none when it is off), the signature on
-//! every replayed thinking block, and a model id that was not encoded as one path segment
+//! starts with thinking when thinking is on (and a final one holds none when it is off), the
+//! signature on every thinking block replayed in the current turn, and a model id that was not encoded as one path segment
 //! (HTTP 200 with `UnknownOperationException`). Each refusal carries Bedrock's status,
 //! `x-amzn-ErrorType` and text. These
 //! checks are written here from the rules, not borrowed from `verbatim-protocol`, so the
@@ -49,6 +50,7 @@ pub use script::{Behaviour, Script, ScriptError};
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -147,6 +149,7 @@ impl Emulator {
             config,
             received: Mutex::new(Vec::new()),
             faults: Mutex::new(faults),
+            requests: AtomicU64::new(0),
         });
         let (stop, stopped) = oneshot::channel();
         let app = server::router(state.clone());

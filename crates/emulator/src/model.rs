@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::conversation::{Block, Conversation, Msg, ToolDef};
+use crate::conversation::{Block, Conversation, Msg, ToolDef, is_blank};
 use crate::script::Behaviour;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -51,7 +51,7 @@ fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
         hash.update([0]);
         for block in &message.blocks {
             let part = match block {
-                Block::Text(text) if text.trim().is_empty() => continue,
+                Block::Text(text) if is_blank(text) => continue,
                 Block::Text(text) => format!("t:{text}"),
                 Block::ToolUse { id, name, input } => format!("u:{id}:{name}:{input}"),
                 Block::ToolResult { id, text, .. } => format!("r:{id}:{text}"),
@@ -237,8 +237,26 @@ fn block_size(block: &Block) -> usize {
     }
 }
 
-/// A value that satisfies a JSON schema's common keywords.
+/// The most items an example array gets, whatever `minItems` asks for.
+const MAX_EXAMPLE_ITEMS: u64 = 8;
+/// The longest example string, whatever `minLength` asks for.
+const MAX_EXAMPLE_LENGTH: u64 = 1024;
+/// The most values one example holds: nested arrays and objects multiply, and the schema
+/// comes from the request.
+const MAX_EXAMPLE_VALUES: usize = 1_000;
+
+/// A value that satisfies a JSON schema's common keywords, within the bounds above (past
+/// them, `null`), so no request can make the emulator build a huge value.
 pub(crate) fn example(schema: &Value) -> Value {
+    let mut budget = MAX_EXAMPLE_VALUES;
+    example_within(schema, &mut budget)
+}
+
+fn example_within(schema: &Value, budget: &mut usize) -> Value {
+    if *budget == 0 {
+        return Value::Null;
+    }
+    *budget -= 1;
     if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
         return first.clone();
     }
@@ -263,22 +281,23 @@ pub(crate) fn example(schema: &Value) -> Value {
                     .unwrap_or_else(|| properties.keys().map(String::as_str).collect());
                 for (name, property) in properties {
                     if required.contains(&name.as_str()) {
-                        object.insert(name.clone(), example(property));
+                        object.insert(name.clone(), example_within(property, budget));
                     }
                 }
             }
             Value::Object(object)
         }
         "array" => {
-            let count = schema["minItems"].as_u64().unwrap_or(1).max(1);
-            Value::Array((0..count).map(|_| example(&schema["items"])).collect())
+            // Bounded: the schema comes from the request.
+            let count = schema["minItems"].as_u64().unwrap_or(1).clamp(1, MAX_EXAMPLE_ITEMS);
+            Value::Array((0..count).map(|_| example_within(&schema["items"], budget)).collect())
         }
         "integer" => json!(schema["minimum"].as_i64().unwrap_or(1)),
         "number" => json!(schema["minimum"].as_f64().unwrap_or(1.5)),
         "boolean" => json!(true),
         "null" => Value::Null,
         _ => {
-            let min = schema["minLength"].as_u64().unwrap_or(0) as usize;
+            let min = schema["minLength"].as_u64().unwrap_or(0).min(MAX_EXAMPLE_LENGTH) as usize;
             json!("example".repeat(min / 7 + 1))
         }
     }
@@ -323,5 +342,12 @@ mod tests {
         assert!(value["city"].as_str().unwrap().len() >= 10);
         assert!(value.get("unit").is_none(), "only required properties");
         assert_eq!(example(&json!({"type": ["null", "boolean"]})), json!(true));
+        // A schema asking for more than the bounds gets a bounded value.
+        let mut nested = json!({"type": "string", "minLength": 1_000_000_000_000u64});
+        for _ in 0..40 {
+            nested = json!({"type": "array", "minItems": 1_000_000_000_000u64, "items": nested});
+        }
+        let bounded = example(&nested).to_string();
+        assert!(bounded.len() < 1_100_000, "{} bytes", bounded.len());
     }
 }

@@ -46,7 +46,8 @@ pub enum Behaviour {
     /// A blank text block as Claude sometimes returns: `"\n\n"` before a tool call, `"\n"` as
     /// a whole answer.
     Blank,
-    /// A text answer cut off at the request's `max_tokens`, stop reason `max_tokens`.
+    /// A text answer cut off at the request's `max_tokens` (at most 4,096 words), stop reason
+    /// `max_tokens`.
     MaxTokens,
     /// A tool loop of this many steps: think (when on) and call a tool at each step, cycling
     /// through the tools offered, then answer.

@@ -1,9 +1,11 @@
 //! Routing, authentication and answers over HTTP.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
@@ -19,15 +21,25 @@ pub(crate) struct State {
     pub(crate) config: EmulatorConfig,
     pub(crate) received: Mutex<Vec<Received>>,
     pub(crate) faults: Mutex<Faults>,
+    /// Requests seen, for unique request ids.
+    pub(crate) requests: AtomicU64,
 }
+
+/// The largest body accepted: Bedrock's `Body` blob maximum (rules R5.1). Larger bodies get
+/// HTTP 413.
+const MAX_BODY: usize = 25_000_000;
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
 }
 
-/// A request id derived from what arrived (stable for a given request, unique enough).
-fn request_id(path: &str, body: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(path).chain_update(body).finalize();
+/// A request id, unique per request (a retried request gets a new one, as from the service).
+fn request_id(n: u64, path: &str, body: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(n.to_be_bytes())
+        .chain_update(path)
+        .chain_update(body)
+        .finalize();
     let hex = hex::encode(&digest[..16]);
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
@@ -138,7 +150,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
-    let id = request_id(&path, &body);
+    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let id = request_id(n, &path, &body);
     let segments: Vec<&str> = path.split('/').collect();
     let (model_id, operation) = match segments[..] {
         ["", "model", id_segment, operation] if method == Method::POST => {
