@@ -317,6 +317,23 @@ async fn refused_bodies_get_bedrocks_answers() {
                 "toolConfig": tools_converse(), "additionalModelRequestFields": thinking_converse()}),
             "The model returned the following errors: messages.1.content.0.thinking.signature: Field required",
         ),
+        (
+            Api::InvokeModel,
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "Weather?"},
+                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": ""},
+                        {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {}}]},
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_a", "content": "Sunny"}]}],
+                "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+            "messages.1.content.0.thinking.signature: Field required",
+        ),
+        (
+            Api::Converse,
+            json!({"messages": [text("user", "Weather?"), tool_use("tooluse_a"),
+                    {"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_a", "content": [{"text": ""}]}}]}],
+                "toolConfig": tools_converse()}),
+            "The model returned the following errors: messages: text content blocks must be non-empty",
+        ),
     ];
     for (api, body, says) in cases {
         let error = send(&transport, api, &body).await.unwrap_err();

@@ -24,13 +24,14 @@ pub(crate) fn validation(message: impl Into<String>) -> Refusal {
 /// The Anthropic version InvokeModel on Bedrock accepts.
 const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
-/// Checks a parsed body; the first refusal found, in the order Bedrock reports them.
+/// Checks a parsed body and gives the conversation it holds; or the first refusal found, in
+/// the order Bedrock reports them.
 pub(crate) fn check(
     dialect: Dialect,
     body: &Value,
     model_id: &str,
     secret: &[u8],
-) -> Result<(), Refusal> {
+) -> Result<Conversation, Refusal> {
     schema::check(dialect, body)?;
     if dialect == Dialect::Anthropic {
         match body.get("anthropic_version") {
@@ -54,7 +55,7 @@ pub(crate) fn check(
     tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
     signatures(dialect, messages, model_id, secret)?;
-    Ok(())
+    Ok(conversation)
 }
 
 fn roles(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
@@ -138,22 +139,12 @@ fn content(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
 /// the history holds tool blocks.
 fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
     let messages = &conversation.messages;
-    let calls = |message: &Msg| -> Vec<String> {
-        message
-            .blocks
-            .iter()
-            .filter_map(|b| match b {
-                Block::ToolUse { id, .. } => Some(id.clone()),
-                _ => None,
-            })
-            .collect()
-    };
     let mut seen = HashSet::new();
     let mut any_tool_block = false;
     for (i, message) in messages.iter().enumerate() {
         for (j, block) in message.blocks.iter().enumerate() {
             if let Block::ToolUse { id, .. } = block {
-                if !seen.insert(id.clone()) {
+                if !seen.insert(id.as_str()) {
                     return Err(validation(from_model(
                         dialect,
                         format!("messages.{i}.content.{j}: `tool_use` ids must be unique"),
@@ -161,20 +152,12 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
                 }
             }
         }
-        let results: Vec<(usize, &str)> = message
-            .blocks
-            .iter()
-            .enumerate()
-            .filter_map(|(j, b)| match b {
-                Block::ToolResult { id, .. } => Some((j, id.as_str())),
-                _ => None,
-            })
-            .collect();
-        let uses = calls(message);
+        let results = message.tool_results();
+        let uses = message.tool_use_ids();
         any_tool_block |= !uses.is_empty() || !results.is_empty();
         if !results.is_empty() {
             let previous = match i.checked_sub(1).map(|p| &messages[p]) {
-                Some(previous) if previous.role == "assistant" => calls(previous),
+                Some(previous) if previous.role == "assistant" => previous.tool_use_ids(),
                 _ => Vec::new(),
             };
             if dialect == Dialect::Converse && results.len() > previous.len() {
@@ -182,8 +165,7 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
                     "The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."
                 )));
             }
-            if let Some((j, id)) = results.iter().find(|(_, id)| !previous.iter().any(|p| p == id))
-            {
+            if let Some((j, id)) = results.iter().find(|(_, id)| !previous.contains(id)) {
                 return Err(validation(from_model(
                     dialect,
                     format!(
@@ -196,18 +178,12 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
             continue;
         }
         let answered: Vec<&str> = match messages.get(i + 1) {
-            Some(next) if next.role == "user" => next
-                .blocks
-                .iter()
-                .filter_map(|b| match b {
-                    Block::ToolResult { id, .. } => Some(id.as_str()),
-                    _ => None,
-                })
-                .collect(),
+            Some(next) if next.role == "user" => {
+                next.tool_results().into_iter().map(|(_, id)| id).collect()
+            }
             _ => Vec::new(),
         };
-        let missing: Vec<&str> =
-            uses.iter().map(String::as_str).filter(|id| !answered.contains(id)).collect();
+        let missing: Vec<&str> = uses.into_iter().filter(|id| !answered.contains(id)).collect();
         if !missing.is_empty() {
             return Err(validation(from_model(
                 dialect,
@@ -237,10 +213,7 @@ fn signatures(
     model_id: &str,
     secret: &[u8],
 ) -> Result<(), Refusal> {
-    let plain_user = |m: &Msg| {
-        m.role == "user" && !m.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. }))
-    };
-    let turn_start = messages.iter().rposition(plain_user).map_or(0, |i| i + 1);
+    let turn_start = messages.iter().rposition(Msg::is_plain_user).map_or(0, |i| i + 1);
     for (i, message) in messages.iter().enumerate().skip(turn_start) {
         if message.role != "assistant" {
             continue;
@@ -248,13 +221,9 @@ fn signatures(
         let prefix = &messages[..i];
         for (j, block) in message.blocks.iter().enumerate() {
             let valid = match block {
-                Block::Thinking { signature: None, .. } => {
-                    return Err(validation(from_model(
-                        dialect,
-                        format!("messages.{i}.content.{j}.thinking.signature: Field required"),
-                    )));
-                }
-                Block::Thinking { signature: Some(s), .. } if s.is_empty() => {
+                Block::Thinking { signature, .. }
+                    if signature.as_deref().is_none_or(str::is_empty) =>
+                {
                     return Err(validation(from_model(
                         dialect,
                         format!("messages.{i}.content.{j}.thinking.signature: Field required"),
@@ -306,9 +275,8 @@ fn final_thinking(dialect: Dialect, messages: &[Msg], thinking: bool) -> Result<
     let continued = if last.role == "assistant" {
         Some(messages.len() - 1)
     } else {
-        let results = last.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. }));
         let n = messages.len();
-        (results && n >= 2 && messages[n - 2].role == "assistant").then(|| n - 2)
+        (last.has_tool_results() && n >= 2 && messages[n - 2].role == "assistant").then(|| n - 2)
     };
     let Some(i) = continued else { return Ok(()) };
     let found = match messages[i].blocks.first() {

@@ -46,6 +46,41 @@ pub(crate) struct Msg {
     pub(crate) blocks: Vec<Block>,
 }
 
+impl Msg {
+    /// The ids of its tool calls, in order.
+    pub(crate) fn tool_use_ids(&self) -> Vec<&str> {
+        self.blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::ToolUse { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Its tool results: block index and the id each answers.
+    pub(crate) fn tool_results(&self) -> Vec<(usize, &str)> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(j, b)| match b {
+                Block::ToolResult { id, .. } => Some((j, id.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether it carries tool results.
+    pub(crate) fn has_tool_results(&self) -> bool {
+        self.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. }))
+    }
+
+    /// A user message of the user's own (not tool results): where an assistant turn starts.
+    pub(crate) fn is_plain_user(&self) -> bool {
+        self.role == "user" && !self.has_tool_results()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ToolDef {
     pub(crate) name: String,

@@ -113,8 +113,6 @@ struct Situation<'a> {
 }
 
 fn situation(messages: &[Msg]) -> Situation<'_> {
-    let results_of =
-        |m: &'_ Msg| -> bool { m.blocks.iter().any(|b| matches!(b, Block::ToolResult { .. })) };
     let last = messages.last();
     let results = last
         .map(|m| {
@@ -127,12 +125,16 @@ fn situation(messages: &[Msg]) -> Situation<'_> {
                 .collect()
         })
         .unwrap_or_default();
-    let steps =
-        messages.iter().rev().filter(|m| m.role == "user").take_while(|m| results_of(m)).count();
+    let steps = messages
+        .iter()
+        .rev()
+        .filter(|m| m.role == "user")
+        .take_while(|m| m.has_tool_results())
+        .count();
     let question = messages
         .iter()
         .rev()
-        .find(|m| m.role == "user" && !results_of(m))
+        .find(|m| m.is_plain_user())
         .map(|m| {
             m.blocks
                 .iter()

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::checks::{self, Refusal};
-use crate::conversation::{Dialect, read};
+use crate::conversation::Dialect;
 use crate::faults::{Fault, Faults};
 use crate::{EmulatorConfig, Received, model, sigv4, wire};
 
@@ -180,7 +180,7 @@ async fn handle(
             },
             &id,
         ),
-        None => answer(&state.config, &model_id, &operation, &body, &id, fault.as_ref()),
+        None => answer(&state.config, &model_id, &operation, stream, &body, &id, fault.as_ref()),
     };
     let received = Received {
         path,
@@ -201,13 +201,13 @@ fn answer(
     config: &EmulatorConfig,
     model_id: &str,
     operation: &str,
+    stream: bool,
     body: &[u8],
     id: &str,
     fault: Option<&Fault>,
 ) -> Response {
     let dialect =
         if operation.starts_with("invoke") { Dialect::Anthropic } else { Dialect::Converse };
-    let stream = operation.ends_with("stream");
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
         let message = match dialect {
             Dialect::Anthropic => {
@@ -221,19 +221,15 @@ fn answer(
         );
     };
     let secret = &config.signing_secret;
-    if let Err(refusal) = checks::check(dialect, &parsed, model_id, secret) {
-        return refuse(&refusal, id);
-    }
-    let conversation = read(dialect, &parsed);
+    let conversation = match checks::check(dialect, &parsed, model_id, secret) {
+        Ok(conversation) => conversation,
+        Err(refusal) => return refuse(&refusal, id),
+    };
     let key = model::model_key(model_id);
     let behaviour = config.script.behaviour(model_id, &key);
     let reply = model::answer(secret, model_id, &behaviour, &conversation);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !stream {
-        let body = match dialect {
-            Dialect::Converse => wire::converse_body(&reply),
-            Dialect::Anthropic => wire::anthropic_body(&reply, &key, &message_id),
-        };
         if let Some(Fault::Reset { .. }) = fault {
             let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut])));
             response
@@ -241,6 +237,10 @@ fn answer(
                 .insert("content-type", HeaderValue::from_static("application/json"));
             return response;
         }
+        let body = match dialect {
+            Dialect::Converse => wire::converse_body(&reply),
+            Dialect::Anthropic => wire::anthropic_body(&reply, &key, &message_id),
+        };
         return json_response(200, id, &body);
     }
     let frames = match dialect {
