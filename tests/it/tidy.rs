@@ -65,6 +65,12 @@ fn dependencies_point_inward() {
     );
     assert_eq!(deps_in("transport", true), ["verbatim-emulator"], "its tests run on the emulator");
     assert_eq!(
+        workspace_deps("engine"),
+        ["verbatim-model", "verbatim-protocol", "verbatim-store", "verbatim-transport"],
+        "the engine puts the store, the assembler and the transport to work"
+    );
+    assert_eq!(deps_in("engine", true), ["verbatim-emulator"], "its tests run on the emulator");
+    assert_eq!(
         workspace_deps("emulator"),
         Vec::<String>::new(),
         "the emulator is a second implementation of the wire and shares no code with ours"

@@ -272,11 +272,24 @@ fn final_thinking(dialect: Dialect, messages: &[Msg], thinking: bool) -> Result<
         }
         return Ok(());
     }
+    // In a tool loop the requirement falls on the assistant message that opened the loop: the
+    // loop is one assistant turn, Claude without interleaved thinking thinks only before its
+    // first call, and Bedrock accepts a turn whose reasoning and tool call came back as two
+    // consecutive assistant messages (recorded: langchaingo's split-assistant exchange).
     let continued = if last.role == "assistant" {
         Some(messages.len() - 1)
+    } else if last.has_tool_results() {
+        let mut first = None;
+        for (i, message) in messages[..messages.len() - 1].iter().enumerate().rev() {
+            match message.role.as_str() {
+                "assistant" => first = Some(i),
+                _ if message.has_tool_results() => {}
+                _ => break,
+            }
+        }
+        first
     } else {
-        let n = messages.len();
-        (last.has_tool_results() && n >= 2 && messages[n - 2].role == "assistant").then(|| n - 2)
+        None
     };
     let Some(i) = continued else { return Ok(()) };
     let found = match messages[i].blocks.first() {

@@ -185,6 +185,7 @@ pub(crate) fn answer(
     let (call_tools, thinks) = match behaviour {
         Behaviour::Text | Behaviour::MaxTokens => (false, results.is_empty()),
         Behaviour::Steps(n) => (steps < *n as usize, true),
+        Behaviour::ThinkOnce(n) => (steps < *n as usize, steps == 0),
         Behaviour::Interleaved => (results.is_empty(), true),
         _ => (results.is_empty(), results.is_empty()),
     };
@@ -199,7 +200,9 @@ pub(crate) fn answer(
                 let count = tools.len().max(2);
                 blocks.extend((0..count).map(|n| call(n, &tools[n % tools.len()])));
             }
-            Behaviour::Steps(_) => blocks.push(call(0, &tools[steps % tools.len()])),
+            Behaviour::Steps(_) | Behaviour::ThinkOnce(_) => {
+                blocks.push(call(0, &tools[steps % tools.len()]))
+            }
             _ => blocks.push(call(0, &tools[0])),
         }
         stop_reason = "tool_use";

@@ -52,11 +52,14 @@ pub enum Behaviour {
     /// A tool loop of this many steps: think (when on) and call a tool at each step, cycling
     /// through the tools offered, then answer.
     Steps(u32),
+    /// A tool loop of this many steps that thinks (when on) only before the first call, as
+    /// Claude does without interleaved thinking: the later steps start with their tool call.
+    ThinkOnce(u32),
 }
 
 impl Behaviour {
     /// The behaviour a name gives: `claude`, `text`, `parallel`, `interleaved`, `redacted`,
-    /// `blank`, `max-tokens` or `steps-N`.
+    /// `blank`, `max-tokens`, `steps-N` or `think-once-N`.
     pub fn from_name(name: &str) -> Option<Behaviour> {
         Some(match name {
             "claude" => Behaviour::Claude,
@@ -66,7 +69,10 @@ impl Behaviour {
             "redacted" => Behaviour::Redacted,
             "blank" => Behaviour::Blank,
             "max-tokens" => Behaviour::MaxTokens,
-            _ => Behaviour::Steps(name.strip_prefix("steps-")?.parse().ok()?),
+            _ => match name.strip_prefix("think-once-") {
+                Some(n) => Behaviour::ThinkOnce(n.parse().ok()?),
+                None => Behaviour::Steps(name.strip_prefix("steps-")?.parse().ok()?),
+            },
         })
     }
 }

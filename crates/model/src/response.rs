@@ -129,6 +129,23 @@ pub struct Usage {
     pub unmapped: Unmapped,
 }
 
+impl Usage {
+    /// Adds each count of `other` to this one (a count stays `None` until one is known).
+    /// Unmapped keys are not summed.
+    pub fn add(&mut self, other: &Usage) {
+        let add = |sum: &mut Option<u64>, n: Option<u64>| {
+            if let Some(n) = n {
+                *sum = Some(sum.unwrap_or(0) + n);
+            }
+        };
+        add(&mut self.input_tokens, other.input_tokens);
+        add(&mut self.output_tokens, other.output_tokens);
+        add(&mut self.total_tokens, other.total_tokens);
+        add(&mut self.cache_read_input_tokens, other.cache_read_input_tokens);
+        add(&mut self.cache_write_input_tokens, other.cache_write_input_tokens);
+    }
+}
+
 /// Timing of one response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metrics {

@@ -206,6 +206,18 @@ pub struct Config {
     pub thinking: Option<ThinkingConfig>,
 }
 
+impl Config {
+    /// Applies one change.
+    pub fn apply(&mut self, change: ConfigChange) {
+        match change {
+            ConfigChange::Model(model) => self.model = model,
+            ConfigChange::System(system) => self.system = system,
+            ConfigChange::Tools(tools) => self.tools = tools,
+            ConfigChange::Thinking(thinking) => self.thinking = thinking,
+        }
+    }
+}
+
 impl Session {
     /// The records that make the current history: rewinds set aside what followed the point
     /// they rewound to.
@@ -242,12 +254,7 @@ impl Session {
         };
         for record in self.live_records() {
             if let Entry::Config(change) = &record.entry {
-                match change.clone() {
-                    ConfigChange::Model(model) => config.model = model,
-                    ConfigChange::System(system) => config.system = system,
-                    ConfigChange::Tools(tools) => config.tools = tools,
-                    ConfigChange::Thinking(thinking) => config.thinking = thinking,
-                }
+                config.apply(change.clone());
             }
         }
         config
@@ -269,21 +276,11 @@ impl Session {
     /// (they were paid for).
     pub fn usage(&self) -> Usage {
         let mut total = Usage::default();
-        let add = |sum: &mut Option<u64>, n: Option<u64>| {
-            if let Some(n) = n {
-                *sum = Some(sum.unwrap_or(0) + n);
-            }
-        };
         for record in &self.records {
             let Entry::Message(message) = &record.entry else { continue };
-            let Some(usage) = message.provenance.as_ref().and_then(|p| p.usage.as_ref()) else {
-                continue;
-            };
-            add(&mut total.input_tokens, usage.input_tokens);
-            add(&mut total.output_tokens, usage.output_tokens);
-            add(&mut total.total_tokens, usage.total_tokens);
-            add(&mut total.cache_read_input_tokens, usage.cache_read_input_tokens);
-            add(&mut total.cache_write_input_tokens, usage.cache_write_input_tokens);
+            if let Some(usage) = message.provenance.as_ref().and_then(|p| p.usage.as_ref()) {
+                total.add(usage);
+            }
         }
         total
     }

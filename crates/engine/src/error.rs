@@ -1,0 +1,111 @@
+//! What can go wrong in a turn.
+
+use verbatim_model::SessionId;
+use verbatim_protocol::DecodeError;
+use verbatim_protocol::assemble::Diagnostic;
+use verbatim_protocol::rules::Rule;
+use verbatim_protocol::stream::StreamError;
+use verbatim_store::StoreError;
+use verbatim_transport::TransportError;
+
+/// Why a turn did not complete. Whatever the error, the session holds only whole turns and
+/// paired tool calls: `resume` continues from where it stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The builder lacks something it needs.
+    #[error("engine configuration: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Another writer appended to the session since this one read it; nothing of this append
+    /// was written. Reload (open the session again) and retry.
+    #[error(
+        "session {id} changed under this writer (expected version {expected}, found {actual}): nothing was written; retry"
+    )]
+    Conflict {
+        /// The session.
+        id: SessionId,
+        /// The version this writer expected.
+        expected: u64,
+        /// The version found.
+        actual: u64,
+    },
+    /// A turn of this session is already running in this engine.
+    #[error("session {0} is busy with another turn")]
+    Busy(SessionId),
+    /// The request cannot be sent: the assembler found errors repair cannot fix.
+    #[error("the request for session {id} breaks {} rule(s): {}", .diagnostics.len(), first(.diagnostics))]
+    Invalid {
+        /// The session.
+        id: SessionId,
+        /// What is wrong, each with its JSON path.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The request would exceed the context budget and the policy does not trim, or trimming
+    /// whole old turns is not enough.
+    #[error("the request is about {estimate} tokens, over the budget of {budget}{}", if *.trimmed { " even with old turns left out" } else { "" })]
+    ContextBudget {
+        /// The estimated size of the smallest request that could be built.
+        estimate: u64,
+        /// The budget.
+        budget: u64,
+        /// Whether old turns were already left out.
+        trimmed: bool,
+    },
+    /// The transport failed (after its retries), or Bedrock refused the request.
+    #[error(transparent)]
+    Transport(TransportError),
+    /// The stream broke off or its events did not fold into a message; nothing was stored.
+    #[error("the reply could not be read (nothing was stored): {0}")]
+    Stream(StreamError),
+    /// A whole reply did not decode; nothing was stored.
+    #[error("the reply could not be decoded (nothing was stored): {0}")]
+    Decode(DecodeError),
+    /// The stored history drew the same validation error twice: it will not be accepted as
+    /// it is. Nothing was changed; fork the session at `fork_at` (the end of the last turn
+    /// before the offending message) to continue from a history that was accepted.
+    #[error("session {id} is poisoned: Bedrock refused its history twice with the same error{} (rule {}): {message}; fork it at record {fork_at} to continue", index_text(*.message_index), rule_text(*.rule))]
+    Poisoned {
+        /// The session.
+        id: SessionId,
+        /// The message Bedrock's error names, when it names one.
+        message_index: Option<usize>,
+        /// The rule the error points to, when known.
+        rule: Option<Rule>,
+        /// Bedrock's message.
+        message: String,
+        /// The record to fork at: the last record before the turn holding the offending
+        /// message.
+        fork_at: u64,
+    },
+}
+
+fn first(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.first().map(ToString::to_string).unwrap_or_default()
+}
+
+fn index_text(index: Option<usize>) -> String {
+    index.map(|i| format!(" at messages[{i}]")).unwrap_or_default()
+}
+
+fn rule_text(rule: Option<Rule>) -> String {
+    rule.map_or_else(|| "unknown".to_owned(), |r| r.id().to_owned())
+}
+
+impl From<StoreError> for EngineError {
+    fn from(error: StoreError) -> EngineError {
+        match error {
+            StoreError::Conflict { id, expected, actual } => {
+                EngineError::Conflict { id, expected, actual }
+            }
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+impl From<TransportError> for EngineError {
+    fn from(error: TransportError) -> EngineError {
+        EngineError::Transport(error)
+    }
+}

@@ -1,0 +1,296 @@
+//! Chat sessions and tool loops on Bedrock that resume after a crash: the store, the
+//! assembler and the transport put to work.
+//!
+//! An [`Engine`] holds a [`SessionStore`], a [`Transport`], the registered [`Tool`]s and the
+//! defaults (model, API, thinking). A [`Session`] is a handle on one stored session:
+//! - [`Session::send`] appends the user's message, assembles the request from the stored
+//!   history (repairing what can be repaired and recording each repair), calls the model
+//!   (streamed or not), and appends the assistant message with its provenance and usage in
+//!   one atomic append. When the model asks for tools, the engine runs them (concurrently,
+//!   each with a timeout), sends all results in one user message and loops until the model
+//!   stops or the step limit is reached.
+//! - Each tool call's lifecycle is in the log before and after it runs (requested with the
+//!   assistant message, started, completed or failed), so after a crash
+//!   [`Session::resume`] settles the calls of the unfinished loop: completed calls are not
+//!   run again, calls that never started are run, and a call that started but never
+//!   finished is run again only when its tool is idempotent; otherwise the model is told it
+//!   was interrupted. Sending new input to a session with an unfinished loop settles it the
+//!   same way first, and puts the results before the new input in one user message.
+//! - A reply that breaks off (a cut stream, an exception frame) is not stored: the session
+//!   still ends with the user's message, and the next request is the one before plus
+//!   whatever comes next.
+//! - A history Bedrock refuses twice with the same validation error is reported as
+//!   [`EngineError::Poisoned`] with the message index, the rule and the record to fork at;
+//!   nothing is stripped silently.
+//! - Thinking and model changes ([`Session::set_thinking`], [`Session::set_model`]) are
+//!   appended as configuration records; the assembler keeps a tool loop's thinking setting
+//!   until the next user turn and leaves out thinking another model cannot read.
+//! - A [`ContextPolicy`] leaves whole old turns out of requests that would exceed a budget,
+//!   or fails; the stored history is never rewritten.
+//!
+//! Every turn runs in a `tracing` span naming the session and step; no secret is recorded.
+
+mod call;
+mod context;
+mod error;
+mod event;
+mod log;
+mod session;
+mod tool;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use context::{ContextPolicy, estimate_tokens};
+pub use error::EngineError;
+pub use event::{Event, Reply, Settled};
+pub use session::{Input, Session};
+pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
+
+use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};
+use verbatim_protocol::assemble::Policy;
+use verbatim_store::{NewSession, SessionStore};
+use verbatim_transport::Transport;
+
+/// Settings every session of an engine shares, unless the session records its own.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The model new sessions talk to.
+    pub model: Option<String>,
+    /// The API requests go to.
+    pub api: Api,
+    /// The thinking setting of new sessions.
+    pub thinking: Option<ThinkingConfig>,
+    /// The system prompt of new sessions.
+    pub system: Option<SystemPrompt>,
+    /// The region (or inference profile) recorded in provenance.
+    pub region: Option<String>,
+    /// `maxTokens` / `max_tokens` of every request.
+    pub max_tokens: u32,
+    /// Stream replies (ConverseStream / InvokeModelWithResponseStream) or take them whole.
+    pub streaming: bool,
+    /// The most model calls one `send` or `resume` makes.
+    pub max_steps: u32,
+    /// How long one tool call may run before it is answered as failed.
+    pub tool_timeout: Duration,
+    /// Repair what can be repaired (recording each fix) or refuse any violation.
+    pub policy: Policy,
+    /// The context budget, if any.
+    pub context: Option<ContextPolicy>,
+}
+
+impl Default for Defaults {
+    fn default() -> Defaults {
+        Defaults {
+            model: None,
+            api: Api::Converse,
+            thinking: None,
+            system: None,
+            region: None,
+            max_tokens: 4096,
+            streaming: true,
+            max_steps: 16,
+            tool_timeout: Duration::from_secs(60),
+            policy: Policy::Repair,
+            context: None,
+        }
+    }
+}
+
+/// Runs chat sessions: a store, a transport, tools and defaults. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn SessionStore>,
+    transport: Arc<dyn Transport>,
+    tools: Vec<Arc<dyn Tool>>,
+    defaults: Defaults,
+    busy: Mutex<HashSet<SessionId>>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tools: Vec<&str> = self.inner.tools.iter().map(|t| t.name()).collect();
+        f.debug_struct("Engine")
+            .field("transport", &self.inner.transport)
+            .field("tools", &tools)
+            .field("defaults", &self.inner.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Engine`].
+#[derive(Default)]
+pub struct EngineBuilder {
+    store: Option<Arc<dyn SessionStore>>,
+    transport: Option<Arc<dyn Transport>>,
+    tools: Vec<Arc<dyn Tool>>,
+    defaults: Defaults,
+}
+
+impl fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBuilder").field("defaults", &self.defaults).finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// The store sessions live in (required).
+    pub fn store(mut self, store: Arc<dyn SessionStore>) -> EngineBuilder {
+        self.store = Some(store);
+        self
+    }
+
+    /// The transport model calls go through (required).
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> EngineBuilder {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Registers a tool.
+    pub fn tool(mut self, tool: Arc<dyn Tool>) -> EngineBuilder {
+        self.tools.push(tool);
+        self
+    }
+
+    /// The model of new sessions.
+    pub fn model(mut self, model: impl Into<String>) -> EngineBuilder {
+        self.defaults.model = Some(model.into());
+        self
+    }
+
+    /// The API requests go to (Converse by default).
+    pub fn api(mut self, api: Api) -> EngineBuilder {
+        self.defaults.api = api;
+        self
+    }
+
+    /// The thinking setting of new sessions.
+    pub fn thinking(mut self, thinking: Option<ThinkingConfig>) -> EngineBuilder {
+        self.defaults.thinking = thinking;
+        self
+    }
+
+    /// The system prompt of new sessions.
+    pub fn system(mut self, system: impl Into<String>) -> EngineBuilder {
+        self.defaults.system = Some(SystemPrompt::Text(system.into()));
+        self
+    }
+
+    /// The region or inference profile recorded in provenance.
+    pub fn region(mut self, region: impl Into<String>) -> EngineBuilder {
+        self.defaults.region = Some(region.into());
+        self
+    }
+
+    /// Every other default at once.
+    pub fn defaults(mut self, defaults: Defaults) -> EngineBuilder {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Changes the defaults in place.
+    pub fn configure(mut self, change: impl FnOnce(&mut Defaults)) -> EngineBuilder {
+        change(&mut self.defaults);
+        self
+    }
+
+    /// The engine, or what it lacks.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let store = self.store.ok_or_else(|| EngineError::Config("no store".into()))?;
+        let transport = self.transport.ok_or_else(|| EngineError::Config("no transport".into()))?;
+        let mut names = HashSet::new();
+        for tool in &self.tools {
+            if !names.insert(tool.name().to_owned()) {
+                return Err(EngineError::Config(format!("two tools named {}", tool.name())));
+            }
+        }
+        if self.defaults.max_steps == 0 {
+            return Err(EngineError::Config("max_steps must be at least 1".into()));
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                transport,
+                tools: self.tools,
+                defaults: self.defaults,
+                busy: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+}
+
+impl Engine {
+    /// A builder with the default settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// A new session with the engine's defaults.
+    pub async fn create(&self) -> Result<Session, EngineError> {
+        let defaults = &self.inner.defaults;
+        let model = defaults
+            .model
+            .clone()
+            .ok_or_else(|| EngineError::Config("no default model to create a session".into()))?;
+        let mut new = NewSession::new(model);
+        new.thinking = defaults.thinking.clone();
+        new.system = defaults.system.clone();
+        self.create_with(new).await
+    }
+
+    /// A new session as described.
+    pub async fn create_with(&self, new: NewSession) -> Result<Session, EngineError> {
+        let info = self.inner.store.create(new).await?;
+        Ok(Session::new(self.clone(), info.id))
+    }
+
+    /// The stored session `id` (after a restart, the same conversation).
+    pub async fn open(&self, id: SessionId) -> Result<Session, EngineError> {
+        self.inner.store.info(id).await?;
+        Ok(Session::new(self.clone(), id))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.inner.store
+    }
+
+    /// The defaults.
+    pub fn defaults(&self) -> &Defaults {
+        &self.inner.defaults
+    }
+
+    fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.inner.tools.iter().find(|t| t.name() == name).cloned()
+    }
+
+    /// Marks `id` busy for as long as the guard lives.
+    fn claim(&self, id: SessionId) -> Result<Claim, EngineError> {
+        let mut busy = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if !busy.insert(id) {
+            return Err(EngineError::Busy(id));
+        }
+        Ok(Claim { engine: self.clone(), id })
+    }
+}
+
+/// A turn's hold on its session; released when dropped (also when the turn is cancelled).
+struct Claim {
+    engine: Engine,
+    id: SessionId,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.engine.inner.busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,515 @@
+//! A session handle and the turn it runs: settle an unfinished tool loop, append the input,
+//! then call the model and run its tools until it stops.
+
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+use verbatim_model::{
+    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, SystemPrompt,
+    ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
+    ToolResultStatus, ToolSpec, ToolUse, Usage,
+};
+use verbatim_protocol::assemble::{Assembly, TurnConfig, assemble, prefix_hash};
+use verbatim_protocol::rules::explain;
+use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
+use verbatim_transport::{Call, Exception, TransportError};
+
+use crate::call::call_model;
+use crate::context::fit;
+use crate::log::{Log, tool_uses};
+use crate::tool::{Tool, spec};
+use crate::{Engine, EngineError, Event, Reply, Settled};
+
+/// What the model reads for a call that started before a crash and never finished, when its
+/// tool is not idempotent.
+pub const INTERRUPTED: &str = "interrupted: the call started but the session stopped before it finished; it was not run again";
+
+/// The user's side of a turn: text or content blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input(pub Vec<ContentBlock>);
+
+impl From<&str> for Input {
+    fn from(text: &str) -> Input {
+        Input(vec![ContentBlock::text(text)])
+    }
+}
+
+impl From<String> for Input {
+    fn from(text: String) -> Input {
+        Input(vec![ContentBlock::text(text)])
+    }
+}
+
+impl From<Vec<ContentBlock>> for Input {
+    fn from(blocks: Vec<ContentBlock>) -> Input {
+        Input(blocks)
+    }
+}
+
+/// A handle on one stored session. Cheap to clone; every call reads the store afresh, so a
+/// handle never works on a stale history.
+#[derive(Debug, Clone)]
+pub struct Session {
+    engine: Engine,
+    id: SessionId,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Engine, id: SessionId) -> Session {
+        Session { engine, id }
+    }
+
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// Sends the user's input and runs the turn to its end (or the step limit).
+    pub async fn send(&self, input: impl Into<Input>) -> Result<Reply, EngineError> {
+        self.send_with(input, |_| {}).await
+    }
+
+    /// [`Session::send`], reporting each [`Event`] as it happens.
+    pub async fn send_with(
+        &self,
+        input: impl Into<Input>,
+        mut on_event: impl FnMut(Event) + Send,
+    ) -> Result<Reply, EngineError> {
+        let Input(blocks) = input.into();
+        if blocks.is_empty() {
+            return Err(EngineError::Config("the input is empty".into()));
+        }
+        let reply = self.run(Some(blocks), &mut on_event).await?;
+        Ok(reply.expect("a turn with input calls the model"))
+    }
+
+    /// Continues what a crash, an error or the step limit interrupted: settles the calls of
+    /// an unfinished tool loop and calls the model again when the history ends with the
+    /// user's side. `None` when the last turn is complete.
+    pub async fn resume(&self) -> Result<Option<Reply>, EngineError> {
+        self.resume_with(|_| {}).await
+    }
+
+    /// [`Session::resume`], reporting each [`Event`] as it happens.
+    pub async fn resume_with(
+        &self,
+        mut on_event: impl FnMut(Event) + Send,
+    ) -> Result<Option<Reply>, EngineError> {
+        self.run(None, &mut on_event).await
+    }
+
+    /// Sets the thinking setting from the next user turn on (inside a tool loop the loop's own
+    /// setting stays until it ends).
+    pub async fn set_thinking(&self, thinking: Option<ThinkingConfig>) -> Result<(), EngineError> {
+        self.configure(ConfigChange::Thinking(thinking)).await
+    }
+
+    /// Switches the model for the next request. Thinking the new model cannot read is left
+    /// out of requests (never turned into text); the store keeps it.
+    pub async fn set_model(&self, model: impl Into<String>) -> Result<(), EngineError> {
+        self.configure(ConfigChange::Model(model.into())).await
+    }
+
+    /// Sets the system prompt. On models that bind thinking to the conversation prefix this
+    /// invalidates earlier thinking, which requests then leave out.
+    pub async fn set_system(&self, system: Option<SystemPrompt>) -> Result<(), EngineError> {
+        self.configure(ConfigChange::System(system)).await
+    }
+
+    async fn configure(&self, change: ConfigChange) -> Result<(), EngineError> {
+        let _claim = self.engine.claim(self.id)?;
+        let store = &self.engine.inner.store;
+        let version = store.info(self.id).await?.version;
+        store.append(self.id, Append::new(version, vec![Entry::Config(change)])).await?;
+        Ok(())
+    }
+
+    /// The current history.
+    pub async fn history(&self) -> Result<Vec<HistoryMessage>, EngineError> {
+        Ok(self.engine.inner.store.load(self.id).await?.messages())
+    }
+
+    /// Token usage over every model call of the session.
+    pub async fn usage(&self) -> Result<Usage, EngineError> {
+        Ok(self.engine.inner.store.load(self.id).await?.usage())
+    }
+
+    /// The whole stored session.
+    pub async fn load(&self) -> Result<verbatim_store::Session, EngineError> {
+        Ok(self.engine.inner.store.load(self.id).await?)
+    }
+
+    /// A new session whose history is this one's records up to `at` (see
+    /// [`EngineError::Poisoned::fork_at`](EngineError::Poisoned)).
+    pub async fn fork(&self, at: u64) -> Result<Session, EngineError> {
+        let info = self.engine.inner.store.fork(self.id, at).await?;
+        Ok(Session::new(self.engine.clone(), info.id))
+    }
+
+    async fn run(
+        &self,
+        input: Option<Vec<ContentBlock>>,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Option<Reply>, EngineError> {
+        let _claim = self.engine.claim(self.id)?;
+        let span = tracing::info_span!("turn", session = %self.id);
+        async {
+            let session = self.engine.inner.store.load(self.id).await?;
+            let mut turn = Turn {
+                engine: &self.engine,
+                id: self.id,
+                log: Log::new(&session),
+                on_event,
+                usage: Usage::default(),
+                steps: 0,
+            };
+            let open = turn.log.open_calls();
+            if !open.is_empty() {
+                let mut content = turn.settle(open).await?;
+                content.extend(input.unwrap_or_default());
+                turn.append(vec![Entry::Message(Message::new(Role::User, content).into())]).await?;
+            } else if let Some(input) = input {
+                turn.append(vec![Entry::Message(Message::new(Role::User, input).into())]).await?;
+            } else if turn.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
+                return Ok(None);
+            }
+            turn.run().await.map(Some)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// One turn in progress.
+struct Turn<'a> {
+    engine: &'a Engine,
+    id: SessionId,
+    log: Log,
+    on_event: &'a mut (dyn FnMut(Event) + Send),
+    usage: Usage,
+    steps: u32,
+}
+
+/// A request ready to send.
+struct Prepared {
+    assembly: Assembly,
+    turn: TurnConfig,
+}
+
+impl Turn<'_> {
+    async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
+        let append = Append::new(self.log.version, entries.clone());
+        let appended = self.engine.inner.store.append(self.id, append).await?;
+        self.log.appended(appended.first_seq, entries);
+        Ok(())
+    }
+
+    /// Calls the model and runs its tools until it stops or the step limit is reached.
+    async fn run(&mut self) -> Result<Reply, EngineError> {
+        let max_steps = self.engine.inner.defaults.max_steps;
+        loop {
+            self.steps += 1;
+            let span = tracing::info_span!("step", step = self.steps);
+            let (response, provenance) = self.step().instrument(span).await?;
+            let calls = tool_uses(&response.message);
+            let mut entries = vec![Entry::Message(HistoryMessage {
+                message: response.message.clone(),
+                provenance: Some(provenance),
+            })];
+            entries.extend(calls.iter().map(|call| {
+                Entry::ToolCall(ToolCallEvent {
+                    tool_use_id: call.id.clone(),
+                    name: call.name.clone(),
+                    state: ToolCallState::Requested,
+                })
+            }));
+            self.append(entries).await?;
+            if let Some(usage) = &response.usage {
+                self.usage.add(usage);
+            }
+            (self.on_event)(Event::Step {
+                step: self.steps,
+                stop_reason: response.stop_reason.clone(),
+                usage: response.usage.clone(),
+            });
+            for call in &calls {
+                (self.on_event)(Event::ToolCall {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    input: call.input.clone(),
+                });
+            }
+            let finished = calls.is_empty();
+            if finished || self.steps >= max_steps {
+                return Ok(Reply {
+                    message: response.message,
+                    stop_reason: response.stop_reason,
+                    usage: self.usage.clone(),
+                    steps: self.steps,
+                    complete: finished,
+                });
+            }
+            let results = self.settle(calls).await?;
+            self.append(vec![Entry::Message(Message::new(Role::User, results).into())]).await?;
+        }
+    }
+
+    /// One model call. A validation error is met by reading the session again and trying
+    /// once more (another writer may have moved it on); the same error twice means the
+    /// stored history itself is refused.
+    async fn step(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
+        let first = match self.attempt().await {
+            Err(EngineError::Transport(error)) if is_validation(&error) => error,
+            other => return other,
+        };
+        tracing::warn!(error = %first, "request refused; reading the session again");
+        let session = self.engine.inner.store.load(self.id).await?;
+        self.log = Log::new(&session);
+        match self.attempt().await {
+            Err(EngineError::Transport(second))
+                if is_validation(&second) && message(&second) == message(&first) =>
+            {
+                Err(self.poisoned(message(&second)))
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
+        let Prepared { assembly, turn } = self.prepare().await?;
+        let defaults = &self.engine.inner.defaults;
+        let body = assembly.body.as_ref().expect("a valid assembly has a body").to_string();
+        tracing::debug!(model = %turn.model_id, api = turn.api.as_str(), bytes = body.len(), "calling the model");
+        let call = Call::new(turn.api, turn.model_id.clone(), body);
+        let response = call_model(
+            self.engine.inner.transport.as_ref(),
+            call,
+            defaults.streaming,
+            self.on_event,
+        )
+        .await?;
+        let request = &assembly.request;
+        let mut provenance = Provenance::new(turn.model_id, turn.api);
+        provenance.thinking = request.thinking.clone();
+        provenance.region = defaults.region.clone();
+        provenance.prefix_hash = Some(prefix_hash(request, request.messages.len()));
+        provenance.stop_reason = response.stop_reason.clone();
+        provenance.usage = response.usage.clone();
+        Ok((response, provenance))
+    }
+
+    /// Assembles the next request, records the history fixes it needed (so they are decided
+    /// once and replayed identically), and fits it to the context budget.
+    async fn prepare(&mut self) -> Result<Prepared, EngineError> {
+        let turn = self.turn_config();
+        let defaults = &self.engine.inner.defaults;
+        let assembly = assemble(&self.log.messages, &turn, defaults.policy);
+        if !assembly.is_valid() {
+            return Err(EngineError::Invalid { id: self.id, diagnostics: assembly.diagnostics });
+        }
+        let fixes: Vec<_> =
+            assembly.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();
+        if !fixes.is_empty() {
+            for fix in &fixes {
+                tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
+            }
+            self.append(vec![Entry::Repair { fixes }]).await?;
+        }
+        let Some(context) = defaults.context else { return Ok(Prepared { assembly, turn }) };
+        let fitted = fit(&self.log.messages, &turn, defaults.policy, &context, assembly)?;
+        if fitted.left_out > 0 {
+            tracing::info!(left_out = fitted.left_out, "old turns left out of the request");
+        }
+        Ok(Prepared { assembly: fitted.assembly, turn })
+    }
+
+    fn turn_config(&self) -> TurnConfig {
+        let inner = &self.engine.inner;
+        let config = &self.log.config;
+        let mut turn = TurnConfig::new(config.model.clone(), inner.defaults.api);
+        let registered: Vec<ToolSpec> = inner.tools.iter().map(|t| spec(t.as_ref())).collect();
+        turn.system = config.system.clone();
+        turn.tools = config.tools.clone().or_else(|| {
+            (!registered.is_empty())
+                .then(|| registered.iter().cloned().map(ToolDecl::Spec).collect())
+        });
+        turn.recorded_tools = registered;
+        turn.thinking = config.thinking.clone();
+        turn.inference = Some(verbatim_model::InferenceConfig {
+            max_tokens: Some(inner.defaults.max_tokens),
+            ..Default::default()
+        });
+        turn.open_turn_thinking = self.log.open_turn_thinking();
+        turn.recorded_fixes = self.log.fixes.clone();
+        turn
+    }
+
+    fn poisoned(&self, message: String) -> EngineError {
+        let message_index = message_index(&message);
+        let rule = explain(&message).into_iter().next();
+        let last = self.log.messages.len().saturating_sub(1);
+        let fork_at = self
+            .log
+            .turn_start(message_index.unwrap_or(last))
+            .map_or(0, |start| self.log.seqs[start] - 1);
+        tracing::error!(%message, ?message_index, fork_at, "the stored history is refused");
+        EngineError::Poisoned { id: self.id, message_index, rule, message, fork_at }
+    }
+
+    /// Settles every call of an unfinished tool loop and returns their results, in the
+    /// order the model asked for them. Each call's start and end are recorded around it.
+    async fn settle(&mut self, calls: Vec<ToolUse>) -> Result<Vec<ContentBlock>, EngineError> {
+        let mut results: Vec<Option<ToolResult>> = vec![None; calls.len()];
+        let mut marks = Vec::new();
+        let mut settled = Vec::new();
+        let mut to_run: Vec<(usize, Arc<dyn Tool>)> = Vec::new();
+        for (i, call) in calls.iter().enumerate() {
+            let tool = self.engine.tool(&call.name);
+            let state = self.log.call_state(&call.id).cloned();
+            let (result, how) = match (state, tool) {
+                (Some(ToolCallState::Completed { content }), _) => {
+                    (ok_result(call, content), Settled::FromLog)
+                }
+                (Some(ToolCallState::Failed { message }), _) => {
+                    (error_result(call, message), Settled::FromLog)
+                }
+                (Some(ToolCallState::Unknown), _) => {
+                    (error_result(call, INTERRUPTED.into()), Settled::Interrupted)
+                }
+                (_, None) => {
+                    let message = format!("no tool named {} is available", call.name);
+                    marks.push(lifecycle(call, ToolCallState::Failed { message: message.clone() }));
+                    (error_result(call, message), Settled::Unknown)
+                }
+                (Some(ToolCallState::Started), Some(tool)) if !tool.idempotent() => {
+                    marks.push(lifecycle(call, ToolCallState::Unknown));
+                    (error_result(call, INTERRUPTED.into()), Settled::Interrupted)
+                }
+                (_, Some(tool)) => {
+                    marks.push(lifecycle(call, ToolCallState::Started));
+                    to_run.push((i, tool));
+                    continue;
+                }
+            };
+            results[i] = Some(result);
+            settled.push((i, how));
+        }
+        if !marks.is_empty() {
+            self.append(marks).await?;
+        }
+        for (i, how) in settled {
+            self.report(&calls[i], results[i].as_ref(), how);
+        }
+
+        let timeout = self.engine.inner.defaults.tool_timeout;
+        let mut running = JoinSet::new();
+        let mut tasks = std::collections::HashMap::new();
+        for (i, tool) in to_run {
+            let input = calls[i].input.clone();
+            let handle = running.spawn(async move {
+                match tokio::time::timeout(timeout, tool.call(input)).await {
+                    Ok(Ok(output)) => {
+                        ToolCallState::Completed { content: Some(output.into_content()) }
+                    }
+                    Ok(Err(error)) => ToolCallState::Failed { message: error.0 },
+                    Err(_) => ToolCallState::Failed {
+                        message: format!(
+                            "the tool did not finish within {} s",
+                            timeout.as_secs_f64()
+                        ),
+                    },
+                }
+            });
+            tasks.insert(handle.id(), i);
+        }
+        while let Some(joined) = running.join_next_with_id().await {
+            let (task, state) = match joined {
+                Ok((task, state)) => (task, state),
+                Err(error) => {
+                    (error.id(), ToolCallState::Failed { message: "the tool panicked".to_owned() })
+                }
+            };
+            let i = tasks[&task];
+            let call = &calls[i];
+            self.append(vec![lifecycle(call, state.clone())]).await?;
+            let result = match state {
+                ToolCallState::Completed { content } => ok_result(call, content),
+                ToolCallState::Failed { message } => error_result(call, message),
+                _ => unreachable!("a run ends completed or failed"),
+            };
+            self.report(call, Some(&result), Settled::Ran);
+            results[i] = Some(result);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| ContentBlock::ToolResult(r.expect("every call settled")))
+            .collect())
+    }
+
+    fn report(&mut self, call: &ToolUse, result: Option<&ToolResult>, settled: Settled) {
+        let is_error = result.is_some_and(|r| r.status == Some(ToolResultStatus::Error));
+        (self.on_event)(Event::ToolResult {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            is_error,
+            settled,
+        });
+    }
+}
+
+fn lifecycle(call: &ToolUse, state: ToolCallState) -> Entry {
+    Entry::ToolCall(ToolCallEvent { tool_use_id: call.id.clone(), name: call.name.clone(), state })
+}
+
+fn ok_result(call: &ToolUse, content: Option<ToolResultContent>) -> ToolResult {
+    ToolResult {
+        tool_use_id: call.id.clone(),
+        content: Some(
+            content.unwrap_or_else(|| crate::ToolOutput::Text(String::new()).into_content()),
+        ),
+        status: None,
+        unmapped: Default::default(),
+    }
+}
+
+fn error_result(call: &ToolUse, message: String) -> ToolResult {
+    let text = if message.trim().is_empty() { "the tool failed".to_owned() } else { message };
+    ToolResult {
+        tool_use_id: call.id.clone(),
+        content: Some(ToolResultContent::Blocks(vec![ToolResultBlock::Text { text }])),
+        status: Some(ToolResultStatus::Error),
+        unmapped: Default::default(),
+    }
+}
+
+fn is_validation(error: &TransportError) -> bool {
+    error.api().is_some_and(|api| api.exception == Exception::Validation)
+}
+
+fn message(error: &TransportError) -> String {
+    error.api().map(|api| api.message.clone()).unwrap_or_default()
+}
+
+/// The message index Bedrock's error names (`messages.5.content.0: ...`).
+fn message_index(text: &str) -> Option<usize> {
+    let at = text.find("messages.")? + "messages.".len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn the_message_index_is_read_from_both_forms_of_the_error() {
+        let converse = "The model returned the following errors: messages.5.content.0: Invalid signature in thinking block";
+        assert_eq!(message_index(converse), Some(5));
+        assert_eq!(
+            message_index("messages.12.content.0: Invalid `signature` in `thinking` block"),
+            Some(12)
+        );
+        assert_eq!(message_index("Invalid API version"), None);
+    }
+}

@@ -1,0 +1,190 @@
+//! Engine tests: each runs the engine on a sled store in a temporary directory against the
+//! emulator on 127.0.0.1:0, through the HTTP transport.
+
+mod scenarios;
+mod turns;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore};
+use verbatim_emulator::{
+    Behaviour, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig, Script,
+};
+pub(crate) use verbatim_model::{Api, ThinkingConfig, ThinkingMode};
+use verbatim_store::{Entry, SledStore, ToolCallState};
+use verbatim_transport::{Auth, HttpConfig, HttpTransport, RetryConfig};
+
+pub(crate) use crate::{Engine, EngineBuilder, Session, Tool, ToolError, ToolOutput};
+
+/// A Claude model id with thinking and tools (the emulator answers for any id).
+pub(crate) const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+/// An emulator, a sled store in a temporary directory, and an HTTP transport between them.
+pub(crate) struct Rig {
+    pub(crate) emulator: Emulator,
+    pub(crate) dir: tempfile::TempDir,
+    store: Option<Arc<SledStore>>,
+    pub(crate) transport: Arc<HttpTransport>,
+}
+
+impl Rig {
+    pub(crate) async fn new(behaviour: Behaviour) -> Rig {
+        let script = Script { behaviour, ..Script::default() };
+        let emulator =
+            Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() }).await.unwrap();
+        let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
+        let transport = HttpTransport::new(
+            HttpConfig::new("us-west-2", auth)
+                .with_endpoint_url(emulator.url())
+                .with_retry(RetryConfig::disabled()),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        Rig { emulator, dir, store: Some(store), transport: Arc::new(transport) }
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> Arc<SledStore> {
+        self.store.clone().expect("open")
+    }
+
+    /// A builder on this rig's store and transport, for `MODEL`.
+    pub(crate) fn builder(&self) -> EngineBuilder {
+        Engine::builder()
+            .store(self.store())
+            .transport(self.transport.clone())
+            .model(MODEL)
+            .region("us-west-2")
+    }
+
+    /// Closes the store and opens it again, as a restarted process would. Every engine on it
+    /// must be dropped first.
+    pub(crate) fn restart(&mut self) {
+        let old = self.store.take().expect("open");
+        drop(Arc::into_inner(old).expect("every engine on the store is dropped"));
+        self.store = Some(Arc::new(SledStore::open(self.dir.path()).unwrap()));
+    }
+
+    /// The status of every request the emulator received.
+    pub(crate) fn statuses(&self) -> Vec<u16> {
+        self.emulator.received().iter().map(|r| r.status).collect()
+    }
+
+    /// The JSON bodies the emulator received, in order.
+    pub(crate) fn bodies(&self) -> Vec<Value> {
+        self.emulator.received().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect()
+    }
+}
+
+pub(crate) fn thinking() -> Option<ThinkingConfig> {
+    Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens: 1024 }))
+}
+
+pub(crate) fn api_name(api: Api) -> &'static str {
+    api.as_str()
+}
+
+/// A tool that counts its calls, says when it starts, and can be held until released.
+pub(crate) struct Probe {
+    name: String,
+    idempotent: bool,
+    pub(crate) calls: AtomicUsize,
+    pub(crate) started: Notify,
+    pub(crate) gate: Semaphore,
+}
+
+impl Probe {
+    /// A tool that answers at once.
+    pub(crate) fn new(name: &str) -> Arc<Probe> {
+        Arc::new(Probe::unshared(name, Semaphore::MAX_PERMITS))
+    }
+
+    /// A tool declared idempotent that answers at once.
+    pub(crate) fn idempotent(name: &str) -> Arc<Probe> {
+        Arc::new(Probe { idempotent: true, ..Probe::unshared(name, Semaphore::MAX_PERMITS) })
+    }
+
+    /// A tool that waits, once started, until its gate gets a permit.
+    pub(crate) fn held(name: &str, idempotent: bool) -> Arc<Probe> {
+        Arc::new(Probe { idempotent, ..Probe::unshared(name, 0) })
+    }
+
+    fn unshared(name: &str, permits: usize) -> Probe {
+        Probe {
+            name: name.to_owned(),
+            idempotent: false,
+            calls: AtomicUsize::new(0),
+            started: Notify::new(),
+            gate: Semaphore::new(permits),
+        }
+    }
+
+    pub(crate) fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Tool for Probe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn description(&self) -> &str {
+        "Looks something up"
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}})
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    async fn call(&self, input: Value) -> Result<ToolOutput, ToolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.started.notify_one();
+        let _permit = self.gate.acquire().await.map_err(|e| ToolError::new(e.to_string()))?;
+        Ok(ToolOutput::Text(format!("{} for {}: sunny", self.name, input["city"])))
+    }
+}
+
+/// Runs `send` on a task until `probe` starts, then cancels it there, as a crash would
+/// stop a process: nothing after that point is written.
+pub(crate) async fn crash_while_running(session: &Session, input: &str, probe: &Probe) {
+    let task = {
+        let session = session.clone();
+        let input = input.to_owned();
+        tokio::spawn(async move { session.send(input).await })
+    };
+    probe.started.notified().await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+}
+
+/// The lifecycle states recorded for tool calls, in order, by tool name.
+pub(crate) async fn lifecycle(session: &Session) -> Vec<(String, &'static str)> {
+    let name = |state: &ToolCallState| match state {
+        ToolCallState::Requested => "requested",
+        ToolCallState::Started => "started",
+        ToolCallState::Completed { .. } => "completed",
+        ToolCallState::Failed { .. } => "failed",
+        ToolCallState::Unknown => "unknown",
+    };
+    session
+        .load()
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::ToolCall(event) => Some((event.name.clone(), name(&event.state))),
+            _ => None,
+        })
+        .collect()
+}
