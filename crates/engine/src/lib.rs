@@ -46,7 +46,7 @@ use std::time::Duration;
 pub use context::{ContextPolicy, estimate_tokens};
 pub use error::EngineError;
 pub use event::{Event, Reply, Settled};
-pub use session::{Input, Session};
+pub use session::{INTERRUPTED, Input, Session};
 pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
 
 use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};

@@ -18,7 +18,7 @@ use verbatim_transport::{Call, Exception, TransportError};
 use crate::call::call_model;
 use crate::context::fit;
 use crate::log::{Log, tool_uses};
-use crate::tool::{Tool, spec};
+use crate::tool::{EMPTY_OUTPUT, Tool, spec};
 use crate::{Engine, EngineError, Event, Reply, Settled};
 
 /// What the model reads for a call that started before a crash and never finished, when its
@@ -403,6 +403,7 @@ impl Turn<'_> {
         }
 
         let timeout = self.engine.inner.defaults.tool_timeout;
+        let api = self.engine.inner.defaults.api;
         let mut running = JoinSet::new();
         let mut tasks = std::collections::HashMap::new();
         for (i, tool) in to_run {
@@ -410,7 +411,7 @@ impl Turn<'_> {
             let handle = running.spawn(async move {
                 match tokio::time::timeout(timeout, tool.call(input)).await {
                     Ok(Ok(output)) => {
-                        ToolCallState::Completed { content: Some(output.into_content()) }
+                        ToolCallState::Completed { content: Some(output.into_content(api)) }
                     }
                     Ok(Err(error)) => ToolCallState::Failed { message: error.0 },
                     Err(_) => ToolCallState::Failed {
@@ -465,9 +466,9 @@ fn lifecycle(call: &ToolUse, state: ToolCallState) -> Entry {
 fn ok_result(call: &ToolUse, content: Option<ToolResultContent>) -> ToolResult {
     ToolResult {
         tool_use_id: call.id.clone(),
-        content: Some(
-            content.unwrap_or_else(|| crate::ToolOutput::Text(String::new()).into_content()),
-        ),
+        content: Some(content.unwrap_or_else(|| {
+            ToolResultContent::Blocks(vec![ToolResultBlock::Text { text: EMPTY_OUTPUT.into() }])
+        })),
         status: None,
         unmapped: Default::default(),
     }
