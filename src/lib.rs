@@ -6,6 +6,9 @@
 //!   [`Response`], ...) and its canonical stored form.
 //! - [`protocol`]: the pure wire logic: the lossless [`converse`] and [`anthropic`] codecs, and
 //!   the turn assembler ([`assemble`]) that checks and repairs requests against the [`rules`].
+//! - [`engine`]: chat sessions and tool loops that resume after a crash ([`Engine`],
+//!   [`Session`], [`Tool`]), on a [`store`] (sled by default) through a [`transport`] (HTTP to
+//!   Bedrock, or anything implementing [`Transport`]).
 //!
 //! ```no_run
 //! let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
@@ -17,12 +20,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub use verbatim_engine as engine;
+pub use verbatim_engine::{
+    ContextPolicy, Defaults, Engine, EngineBuilder, EngineError, Event, FnTool, Input, Reply,
+    Session, Settled, Tool, ToolError, ToolOutput,
+};
 pub use verbatim_model as model;
 pub use verbatim_model::{
-    ContentBlock, Dialect, InferenceConfig, Message, Request, Response, Role, SessionId,
+    Api, ContentBlock, Dialect, InferenceConfig, Message, Request, Response, Role, SessionId,
     StopReason, ThinkingConfig, ThinkingMode, ToolUseId, Usage,
 };
 pub use verbatim_protocol as protocol;
 pub use verbatim_protocol::{
     DecodeError, EncodeError, JsonPath, anthropic, assemble, capability, converse, rules,
 };
+pub use verbatim_store as store;
+pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
+pub use verbatim_transport as transport;
+pub use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};

@@ -12,14 +12,21 @@ macro_rules! say {
     }};
 }
 
+mod chat;
 mod check;
+mod demo;
 mod emulator;
 mod explain;
+mod render;
+mod sessions;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use verbatim_model::Api;
+use verbatim_store::{SessionStore, SledStore};
 
 /// A chat-session engine for Amazon Bedrock that keeps every byte of a conversation.
 #[derive(Debug, Parser)]
@@ -44,6 +51,49 @@ enum Command {
     /// credentials, or the API key), for offline tests and demos. Prints its URL, then serves
     /// until stopped.
     Emulator(emulator::EmulatorArgs),
+    /// Run the main job on the embedded default: an agent with two tools and thinking runs a
+    /// tool loop against the built-in emulator into a sled store, stops after the first tool
+    /// result is stored (as a crash would), and a fresh engine resumes and finishes it.
+    Demo(demo::DemoArgs),
+    /// Chat interactively, streaming the replies (thinking shown dimmed). Talks to Bedrock
+    /// when an API key or AWS credentials are configured, otherwise to the built-in emulator.
+    Chat(chat::ChatArgs),
+    /// List, show, export, import, fork, rewind and remove stored sessions.
+    Sessions(sessions::SessionsArgs),
+}
+
+/// Where sessions are stored, for every command that reads or writes them.
+#[derive(Clone, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// The directory of the embedded (sled) store.
+    #[arg(long, env = "VERBATIM_DATA", default_value = "verbatim-data")]
+    pub(crate) data: PathBuf,
+    /// A PostgreSQL store URL (`postgres://...`) to use instead of the data directory.
+    #[arg(long = "store", env = "VERBATIM_STORE", hide_env_values = true)]
+    pub(crate) store_url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A database URL may hold a password: only whether one was given is shown.
+        f.debug_struct("StoreArgs")
+            .field("data", &self.data)
+            .field("store_url", &self.store_url.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl StoreArgs {
+    /// Opens the store the arguments name. The error never repeats the URL (it may hold a
+    /// password).
+    pub(crate) fn open(&self) -> Result<Arc<dyn SessionStore>, String> {
+        if self.store_url.is_some() {
+            return Err("--store: this build has no PostgreSQL store; use --data DIR".into());
+        }
+        let store = SledStore::open(&self.data)
+            .map_err(|e| format!("cannot open the store at {}: {e}", self.data.display()))?;
+        Ok(Arc::new(store))
+    }
 }
 
 /// Arguments shared by `validate` and `repair`.
@@ -87,5 +137,8 @@ pub(crate) fn run() -> ExitCode {
         Command::Repair(args) => check::repair(&args),
         Command::Explain(args) => explain::explain(&args),
         Command::Emulator(args) => emulator::emulator(&args),
+        Command::Demo(args) => demo::demo(&args),
+        Command::Chat(args) => chat::chat(&args),
+        Command::Sessions(args) => sessions::sessions(&args),
     }
 }

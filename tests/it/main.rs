@@ -2,6 +2,8 @@
 
 mod cli;
 mod emulator;
+mod engine;
 mod python_sdk;
+mod sessions_cli;
 mod tidy;
 mod tool_loop;

@@ -1,0 +1,203 @@
+//! `verbatim chat`: an interactive chat with streamed replies, on Bedrock when credentials or
+//! an API key are configured, otherwise on the built-in emulator (saying so).
+
+use std::io::BufRead as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
+use verbatim_engine::{Engine, EngineError, Session};
+use verbatim_model::{SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
+
+use super::render::{Printer, usage_line};
+use super::{ApiArg, StoreArgs};
+
+/// The model a new chat talks to unless told otherwise.
+const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+/// Arguments of `verbatim chat`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Continue this session instead of starting one.
+    #[arg(long)]
+    session: Option<String>,
+    /// The model id, inference-profile id or ARN (for a new session, or to switch).
+    #[arg(long)]
+    model: Option<String>,
+    /// Thinking: `off`, a budget in tokens, or `adaptive`.
+    #[arg(long)]
+    thinking: Option<String>,
+    /// The API to call.
+    #[arg(long, value_enum, default_value_t = ApiArg::Converse)]
+    api: ApiArg,
+    /// Use the built-in emulator even when AWS credentials are configured.
+    #[arg(long)]
+    emulator: bool,
+}
+
+pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("verbatim chat: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("verbatim chat: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Parses `off`, a budget, or `adaptive`.
+pub(crate) fn parse_thinking(value: &str) -> Result<Option<ThinkingConfig>, String> {
+    match value {
+        "off" => Ok(None),
+        "adaptive" => Ok(Some(ThinkingConfig::new(ThinkingMode::Adaptive { effort: None }))),
+        budget => budget
+            .parse::<u32>()
+            .map(|budget_tokens| Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens })))
+            .map_err(|_| {
+                format!("thinking must be off, a budget in tokens or adaptive, not {budget:?}")
+            }),
+    }
+}
+
+/// Whether an API key or AWS credentials are configured where the AWS SDKs look.
+fn aws_configured() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("AWS_BEARER_TOKEN_BEDROCK") || set("AWS_ACCESS_KEY_ID") || set("AWS_PROFILE") {
+        return true;
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let file = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .map(std::path::PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+            .is_some_and(|path| path.is_file())
+    };
+    file("AWS_SHARED_CREDENTIALS_FILE", "credentials") || file("AWS_CONFIG_FILE", "config")
+}
+
+async fn run(args: &ChatArgs) -> Result<(), String> {
+    let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
+    let store = args.store.open()?;
+    let mut _emulator = None;
+    let transport: Arc<dyn Transport> = if args.emulator || !aws_configured() {
+        let emulator = Emulator::start(EmulatorConfig::default())
+            .await
+            .map_err(|e| format!("cannot start the emulator: {e}"))?;
+        say!(
+            "No AWS credentials or Bedrock API key are configured: talking to the built-in emulator at {}.",
+            emulator.url()
+        );
+        let config = HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY))
+            .with_endpoint_url(emulator.url());
+        _emulator = Some(emulator);
+        Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
+    } else {
+        let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
+        say!("Talking to Amazon Bedrock in {}.", config.region);
+        Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
+    };
+    let mut builder = Engine::builder()
+        .store(store)
+        .transport(transport)
+        .api(args.api.into())
+        .model(args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned()));
+    if let Some(thinking) = &thinking {
+        builder = builder.thinking(thinking.clone());
+    }
+    let engine = builder.build().map_err(|e| e.to_string())?;
+    let session = match &args.session {
+        Some(id) => {
+            let id = SessionId::parse(id).map_err(|e| format!("--session {id}: {e}"))?;
+            let session = engine.open(id).await.map_err(|e| e.to_string())?;
+            if let Some(model) = &args.model {
+                session.set_model(model).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(thinking) = thinking {
+                session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
+            }
+            session
+        }
+        None => engine.create().await.map_err(|e| e.to_string())?,
+    };
+    say!("Session {} (continue it later with --session {}).", session.id(), session.id());
+    say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /quit.");
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix('/') {
+            if !command_line(&session, command).await {
+                break;
+            }
+            continue;
+        }
+        turn(&session, line).await;
+    }
+    say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
+    Ok(())
+}
+
+/// Runs a `/command`; false to quit.
+async fn command_line(session: &Session, command: &str) -> bool {
+    let (name, value) = command.split_once(' ').unwrap_or((command, ""));
+    let outcome = match name {
+        "quit" | "exit" => return false,
+        "usage" => session.usage().await.map(|u| usage_line(&u)).map_err(|e| e.to_string()),
+        "model" if !value.is_empty() => session
+            .set_model(value)
+            .await
+            .map(|()| format!("model: {value}"))
+            .map_err(|e| e.to_string()),
+        "thinking" => match parse_thinking(value) {
+            Ok(thinking) => session
+                .set_thinking(thinking)
+                .await
+                .map(|()| format!("thinking: {value} (from the next turn)"))
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        },
+        _ => Err(format!("unknown command /{command}")),
+    };
+    match outcome {
+        Ok(text) => say!("{text}"),
+        Err(error) => say!("error: {error}"),
+    }
+    true
+}
+
+async fn turn(session: &Session, input: &str) {
+    let mut printer = Printer::new();
+    let result = session.send_with(input, |event| printer.event(event)).await;
+    printer.finish();
+    match result {
+        Ok(reply) if !reply.complete => say!(
+            "(stopped after {} model calls with tool calls pending; send anything to go on)",
+            reply.steps
+        ),
+        Ok(_) => {}
+        Err(EngineError::Poisoned { message_index, fork_at, message, .. }) => {
+            say!("error: Bedrock refused this session's history twice: {message}");
+            if let Some(index) = message_index {
+                say!("the refused message is messages[{index}]");
+            }
+            say!(
+                "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}",
+                session.id()
+            );
+        }
+        Err(error) => say!("error: {error} (the session is unchanged; /quit or try again)"),
+    }
+}

@@ -1,0 +1,143 @@
+//! Showing a turn as it happens: streamed text as it comes, thinking dimmed on a terminal,
+//! tool calls and their results on their own lines.
+
+use std::io::{IsTerminal as _, Write as _};
+
+use verbatim_engine::{Event, Settled};
+use verbatim_model::{
+    ContentBlock, Message, ToolResultBlock, ToolResultContent, ToolResultStatus, Usage,
+};
+
+/// Prints the events of a turn to standard output.
+pub(crate) struct Printer {
+    dim: bool,
+    /// What the last fragment printed was: nothing, text or thinking.
+    open: Open,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Nothing,
+    Text,
+    Thinking,
+}
+
+impl Printer {
+    pub(crate) fn new() -> Printer {
+        Printer { dim: std::io::stdout().is_terminal(), open: Open::Nothing }
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn switch(&mut self, to: Open) {
+        if self.open == to {
+            return;
+        }
+        if self.open != Open::Nothing {
+            self.write(if self.dim && self.open == Open::Thinking { "\x1b[0m\n" } else { "\n" });
+        }
+        match to {
+            Open::Thinking if self.dim => self.write("\x1b[2m"),
+            Open::Thinking => self.write("thinking: "),
+            _ => {}
+        }
+        self.open = to;
+    }
+
+    /// Ends the line in progress, if any.
+    pub(crate) fn finish(&mut self) {
+        self.switch(Open::Nothing);
+    }
+
+    /// Shows one event.
+    pub(crate) fn event(&mut self, event: Event) {
+        match event {
+            Event::Text(text) => {
+                self.switch(Open::Text);
+                self.write(&text);
+            }
+            Event::Thinking(text) => {
+                self.switch(Open::Thinking);
+                self.write(&text);
+            }
+            Event::ToolCall { name, input, .. } => {
+                self.finish();
+                self.write(&format!("[tool call] {name} {input}\n"));
+            }
+            Event::ToolResult { name, is_error, settled, .. } => {
+                self.finish();
+                let how = match settled {
+                    Settled::Ran => "ran",
+                    Settled::FromLog => "already completed before the restart: not run again",
+                    Settled::Interrupted => "interrupted by the restart: answered as interrupted",
+                    Settled::Unknown => "no such tool",
+                };
+                let outcome = if is_error { "error" } else { "ok" };
+                self.write(&format!("[tool result] {name}: {outcome} ({how})\n"));
+            }
+            Event::Step { step, stop_reason, .. } => {
+                self.finish();
+                let reason = stop_reason.as_ref().map_or("unknown", |r| r.as_str());
+                self.write(&format!("[step {step}] stop reason: {reason}\n"));
+            }
+        }
+    }
+}
+
+/// Token usage on one line.
+pub(crate) fn usage_line(usage: &Usage) -> String {
+    let n = |v: Option<u64>| v.unwrap_or(0);
+    format!(
+        "input {} tokens, output {} tokens, cache read {}, cache write {}",
+        n(usage.input_tokens),
+        n(usage.output_tokens),
+        n(usage.cache_read_input_tokens),
+        n(usage.cache_write_input_tokens)
+    )
+}
+
+/// One message on one line: its role, then each block in short (thinking and redacted
+/// thinking by size, never in full; tool calls with their input).
+pub(crate) fn describe(message: &Message) -> String {
+    let blocks: Vec<String> = message
+        .content
+        .iter()
+        .map(|block| match block {
+            ContentBlock::Text(text) => format!("{:?}", text.text),
+            ContentBlock::Thinking(thinking) => format!(
+                "[thinking, {} bytes, {}]",
+                thinking.text.len(),
+                if thinking.signature.as_deref().is_some_and(|s| !s.is_empty()) {
+                    "signed"
+                } else {
+                    "unsigned"
+                }
+            ),
+            ContentBlock::RedactedThinking(_) => "[redacted thinking]".to_owned(),
+            ContentBlock::ToolUse(call) => format!("[tool call {} {}]", call.name, call.input),
+            ContentBlock::ToolResult(result) => {
+                let error = result.status == Some(ToolResultStatus::Error);
+                let content = match &result.content {
+                    Some(ToolResultContent::Text(text)) => format!("{text:?}"),
+                    Some(ToolResultContent::Blocks(blocks)) => blocks
+                        .iter()
+                        .map(|block| match block {
+                            ToolResultBlock::Text { text } => format!("{text:?}"),
+                            ToolResultBlock::Json { json } => json.to_string(),
+                            _ => "[media]".to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    None => String::new(),
+                };
+                format!("[tool result{} {content}]", if error { " (error)" } else { "" })
+            }
+            other => format!("[{}]", other.kind_name()),
+        })
+        .collect();
+    format!("{}: {}", message.role.as_str(), blocks.join(" "))
+}

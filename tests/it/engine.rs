@@ -1,0 +1,323 @@
+//! End to end through the facade: the engine on a sled store, the HTTP transport (SigV4) and
+//! the emulator on 127.0.0.1:0, on both APIs, streamed and whole: multi-turn chat, a tool loop
+//! with thinking, parallel tools, thinking toggled between turns and asked for mid-loop, a
+//! model switch, and a crash mid-loop (a child process killed) then resume.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+use verbatim::store::{Entry, SessionStore as _, ToolCallState};
+use verbatim::{
+    Api, Auth, ContentBlock, Engine, FnTool, HttpConfig, HttpTransport, Role, SessionId, SledStore,
+    ThinkingConfig, ThinkingMode, ToolError, Transport,
+};
+use verbatim_emulator::{
+    Behaviour, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig, Script,
+};
+
+/// Answers like Claude: thinks, calls the first tool, then answers.
+const SONNET4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+/// Calls every tool at once.
+const SONNET45: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+/// Runs a two-step loop.
+const OPUS45: &str = "us.anthropic.claude-opus-4-5-20251101-v1:0";
+
+async fn emulator(script: Script) -> Emulator {
+    Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() }).await.unwrap()
+}
+
+fn transport(url: String) -> Arc<dyn Transport> {
+    let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
+    Arc::new(HttpTransport::new(HttpConfig::new("us-west-2", auth).with_endpoint_url(url)).unwrap())
+}
+
+fn thinking() -> Option<ThinkingConfig> {
+    Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens: 1024 }))
+}
+
+#[derive(Deserialize)]
+struct City {
+    city: String,
+}
+
+fn weather() -> Arc<dyn verbatim::Tool> {
+    FnTool::new(
+        "get_weather",
+        "The forecast for a city",
+        json!({"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}),
+        |input: City| async move { Ok::<_, ToolError>(format!("{}: sunny", input.city)) },
+    )
+    .shared()
+}
+
+fn clock() -> Arc<dyn verbatim::Tool> {
+    FnTool::new(
+        "get_time",
+        "The local time in a city",
+        json!({"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}),
+        |input: City| async move { Ok::<_, ToolError>(json!({"city": input.city, "time": "09:30"})) },
+    )
+    .shared()
+}
+
+fn kinds(message: &verbatim::Message) -> Vec<&'static str> {
+    message.content.iter().map(ContentBlock::kind_name).collect()
+}
+
+async fn conversation(api: Api, streaming: bool) {
+    let script = Script {
+        models: [
+            (SONNET4.to_owned(), Behaviour::Claude),
+            (SONNET45.to_owned(), Behaviour::Parallel),
+            (OPUS45.to_owned(), Behaviour::Steps(2)),
+        ]
+        .into(),
+        ..Script::default()
+    };
+    let emulator = emulator(script).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let engine = |max_steps: u32| {
+        Engine::builder()
+            .store(store.clone())
+            .transport(transport(emulator.url()))
+            .api(api)
+            .model(SONNET4)
+            .thinking(thinking())
+            .tool(weather())
+            .tool(clock())
+            .configure(|d| {
+                d.streaming = streaming;
+                d.max_steps = max_steps;
+            })
+            .build()
+            .unwrap()
+    };
+    let label = format!("{} streaming={streaming}", api.as_str());
+    let session = engine(16).create().await.unwrap();
+
+    // A tool loop with thinking.
+    let reply = session.send("Weather in Lyon?").await.unwrap();
+    assert!(reply.complete && reply.steps == 2, "{label}");
+    // Thinking off between turns, then a plain turn.
+    session.set_thinking(None).await.unwrap();
+    let reply = session.send("Thanks. And tomorrow?").await.unwrap();
+    assert!(reply.message.content.iter().all(|b| !matches!(b, ContentBlock::Thinking(_))));
+    // A model switch, thinking on again, parallel tools.
+    session.set_model(SONNET45).await.unwrap();
+    session.set_thinking(thinking()).await.unwrap();
+    let reply = session.send("Weather and time in Paris?").await.unwrap();
+    assert!(reply.complete, "{label}");
+    let history = session.history().await.unwrap();
+    let parallel = &history[history.len() - 3];
+    assert_eq!(kinds(&parallel.message).iter().filter(|k| **k == "toolUse").count(), 2);
+    assert_eq!(history[history.len() - 2].message.content.len(), 2, "both results, one message");
+    // Thinking asked for in the middle of a loop waits for the loop's end.
+    session.set_model(OPUS45).await.unwrap();
+    session.set_thinking(None).await.unwrap();
+    let open = engine(1).open(session.id()).await.unwrap();
+    assert!(!open.send("Plan my day").await.unwrap().complete, "{label}: the loop is open");
+    open.set_thinking(thinking()).await.unwrap();
+    let reply = engine(16).open(session.id()).await.unwrap().resume().await.unwrap().unwrap();
+    assert!(reply.complete, "{label}");
+    assert!(reply.message.content.iter().all(|b| !matches!(b, ContentBlock::Thinking(_))));
+    let reply = session.send("And in the evening?").await.unwrap();
+    assert!(
+        matches!(reply.message.content[0], ContentBlock::Thinking(_)),
+        "{label}: it thinks now"
+    );
+
+    // Every request was accepted: signatures verified, pairs complete, roles alternating.
+    let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{label}: {statuses:?}");
+    let operations: Vec<String> = emulator.received().iter().map(|r| r.operation.clone()).collect();
+    let expected = match (api, streaming) {
+        (Api::Converse, true) => "converse-stream",
+        (Api::Converse, false) => "converse",
+        (Api::InvokeModel, true) => "invoke-with-response-stream",
+        (Api::InvokeModel, false) => "invoke",
+    };
+    assert!(operations.iter().all(|o| o == expected), "{label}: {operations:?}");
+    let history = session.history().await.unwrap();
+    for pair in history.windows(2) {
+        assert_ne!(pair[0].message.role, pair[1].message.role, "{label}: roles alternate");
+    }
+    let usage = session.usage().await.unwrap();
+    assert!(usage.output_tokens.unwrap() > 0 && usage.input_tokens.unwrap() > 0);
+
+    // After a restart the session is the same conversation.
+    let id = session.id();
+    drop((session, open, engine));
+    drop(Arc::into_inner(store).expect("no engine holds the store"));
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let engine = Engine::builder()
+        .store(store)
+        .transport(transport(emulator.url()))
+        .api(api)
+        .tool(weather())
+        .tool(clock())
+        .build()
+        .unwrap();
+    assert_eq!(engine.open(id).await.unwrap().history().await.unwrap(), history, "{label}");
+}
+
+#[tokio::test]
+async fn a_conversation_over_converse_stream() {
+    conversation(Api::Converse, true).await;
+}
+
+#[tokio::test]
+async fn a_conversation_over_converse() {
+    conversation(Api::Converse, false).await;
+}
+
+#[tokio::test]
+async fn a_conversation_over_invoke_model_with_response_stream() {
+    conversation(Api::InvokeModel, true).await;
+}
+
+#[tokio::test]
+async fn a_conversation_over_invoke_model() {
+    conversation(Api::InvokeModel, false).await;
+}
+
+fn demo(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command.arg("demo").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+}
+
+#[tokio::test]
+async fn a_process_killed_mid_loop_is_resumed_by_another() {
+    let emulator = emulator(Script { behaviour: Behaviour::Steps(3), ..Script::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let url = emulator.url();
+
+    // The first process runs the loop until its first tool result is stored, then hangs
+    // waiting on the model; it is killed there (SIGKILL).
+    let mut child = demo(&["--data", data, "--endpoint-url", &url, "--stop-after-first-result"])
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let id = tokio::task::spawn_blocking(move || {
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("halted: session ") {
+                return rest.split(' ').next().unwrap().to_owned();
+            }
+        }
+        panic!("the child ended without halting")
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let id = SessionId::parse(&id).unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let history = store.load(id).await.unwrap().messages();
+        let roles: Vec<Role> = history.iter().map(|m| m.message.role).collect();
+        assert_eq!(roles, [Role::User, Role::Assistant, Role::User], "the first result is stored");
+    }
+
+    // Another process resumes from the store and finishes.
+    let mut resume = demo(&["--data", data, "--endpoint-url", &url, "--resume", &id.to_string()]);
+    // The emulator runs on this test's runtime: wait for the child off it.
+    let out = tokio::task::spawn_blocking(move || resume.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Finished after 3 more model call(s)"), "{text}");
+    let store = SledStore::open(dir.path()).unwrap();
+    let session = store.load(id).await.unwrap();
+    let history = session.messages();
+    assert_eq!(history.len(), 8, "three tool steps and the answer");
+    assert!(matches!(history[1].message.content[0], ContentBlock::Thinking(_)));
+    let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses, [200; 4],
+        "one call before the kill (the held one never left), three after"
+    );
+    // The call completed before the kill ran once: one start, one completion.
+    let first_call = match &history[1].message.content[1] {
+        ContentBlock::ToolUse(call) => call.id.clone(),
+        other => panic!("{other:?}"),
+    };
+    let steps: Vec<&ToolCallState> = session
+        .records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::ToolCall(event) if event.tool_use_id == first_call => Some(&event.state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 3, "requested, started, completed: {steps:?}");
+}
+
+#[tokio::test]
+async fn the_demo_crashes_and_resumes_in_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = demo(&["--data", dir.path().to_str().unwrap()]);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        "built-in emulator",
+        "the first tool result is stored",
+        "A fresh engine opens session",
+        "Finished after 3 more model call(s)",
+        "Usage: input ",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let page = store.list(&Default::default()).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    let history = store.load(page.sessions[0].id).await.unwrap().messages();
+    assert_eq!(history.len(), 8);
+    assert_eq!(history.last().unwrap().message.role, Role::Assistant);
+}
+
+#[tokio::test]
+async fn chat_without_credentials_talks_to_the_emulator_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command
+        .args(["chat", "--data", dir.path().to_str().unwrap(), "--thinking", "1024"])
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for variable in ["AWS_BEARER_TOKEN_BEDROCK", "AWS_ACCESS_KEY_ID", "AWS_PROFILE"] {
+        command.env_remove(variable);
+    }
+    command.env_remove("AWS_SHARED_CREDENTIALS_FILE").env_remove("AWS_CONFIG_FILE");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Hello there\n/thinking off\nAgain\n/quit\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("talking to the built-in emulator"), "{text}");
+    assert!(text.contains("thinking: The user asked: Hello there"), "thinking shown: {text}");
+    assert!(text.contains("Hello! You said: Hello there"), "{text}");
+    assert!(text.contains("Hello! You said: Again"), "{text}");
+    assert!(text.contains("Usage: input "), "{text}");
+    let store = SledStore::open(dir.path()).unwrap();
+    let page = store.list(&Default::default()).await.unwrap();
+    let session = store.load(page.sessions[0].id).await.unwrap();
+    assert_eq!(session.messages().len(), 4);
+    assert_eq!(session.config().thinking, None, "the toggle is recorded");
+}
