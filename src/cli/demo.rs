@@ -23,7 +23,7 @@ use verbatim_transport::{
 };
 
 use super::StoreArgs;
-use super::render::{Printer, describe, usage_line};
+use super::render::Printer;
 
 /// The model the demo names (the emulator answers for it).
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
@@ -215,11 +215,7 @@ async fn second_half(
 
 async fn transcript(session: &Session) -> Result<(), String> {
     let stored = session.load().await.map_err(|e| e.to_string())?;
-    say!("Transcript of session {}:", stored.info.id);
-    for (i, message) in stored.messages().iter().enumerate() {
-        say!("  [{i}] {}", describe(&message.message));
-    }
-    say!("Usage: {}", usage_line(&stored.usage()));
+    say!("{}", super::sessions::transcript(&stored));
     Ok(())
 }
 

@@ -4,9 +4,7 @@
 use std::io::{IsTerminal as _, Write as _};
 
 use verbatim_engine::{Event, Settled};
-use verbatim_model::{
-    ContentBlock, Message, ToolResultBlock, ToolResultContent, ToolResultStatus, Usage,
-};
+use verbatim_model::Usage;
 
 /// Prints the events of a turn to standard output.
 pub(crate) struct Printer {
@@ -98,46 +96,4 @@ pub(crate) fn usage_line(usage: &Usage) -> String {
         n(usage.cache_read_input_tokens),
         n(usage.cache_write_input_tokens)
     )
-}
-
-/// One message on one line: its role, then each block in short (thinking and redacted
-/// thinking by size, never in full; tool calls with their input).
-pub(crate) fn describe(message: &Message) -> String {
-    let blocks: Vec<String> = message
-        .content
-        .iter()
-        .map(|block| match block {
-            ContentBlock::Text(text) => format!("{:?}", text.text),
-            ContentBlock::Thinking(thinking) => format!(
-                "[thinking, {} bytes, {}]",
-                thinking.text.len(),
-                if thinking.signature.as_deref().is_some_and(|s| !s.is_empty()) {
-                    "signed"
-                } else {
-                    "unsigned"
-                }
-            ),
-            ContentBlock::RedactedThinking(_) => "[redacted thinking]".to_owned(),
-            ContentBlock::ToolUse(call) => format!("[tool call {} {}]", call.name, call.input),
-            ContentBlock::ToolResult(result) => {
-                let error = result.status == Some(ToolResultStatus::Error);
-                let content = match &result.content {
-                    Some(ToolResultContent::Text(text)) => format!("{text:?}"),
-                    Some(ToolResultContent::Blocks(blocks)) => blocks
-                        .iter()
-                        .map(|block| match block {
-                            ToolResultBlock::Text { text } => format!("{text:?}"),
-                            ToolResultBlock::Json { json } => json.to_string(),
-                            _ => "[media]".to_owned(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    None => String::new(),
-                };
-                format!("[tool result{} {content}]", if error { " (error)" } else { "" })
-            }
-            other => format!("[{}]", other.kind_name()),
-        })
-        .collect();
-    format!("{}: {}", message.role.as_str(), blocks.join(" "))
 }

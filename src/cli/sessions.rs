@@ -394,7 +394,8 @@ fn show_json(session: &Session) -> Value {
 
 /// The session as text: a header, each live record (messages in full, other entries on one
 /// line), then the token usage.
-fn transcript(session: &Session) -> String {
+/// A readable transcript: the session's settings, each live record, and the token usage.
+pub(crate) fn transcript(session: &Session) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -436,13 +437,7 @@ fn transcript(session: &Session) -> String {
     }
     let usage = session.usage();
     line(String::new());
-    line(format!(
-        "usage: input {} tokens, output {}, cache read {}, cache write {}",
-        usage.input_tokens.unwrap_or(0),
-        usage.output_tokens.unwrap_or(0),
-        usage.cache_read_input_tokens.unwrap_or(0),
-        usage.cache_write_input_tokens.unwrap_or(0),
-    ));
+    line(format!("usage: {}", super::render::usage_line(&usage)));
     out
 }
 

@@ -269,7 +269,9 @@ async fn the_demo_crashes_and_resumes_in_one_command() {
         "the first tool result is stored",
         "A fresh engine opens session",
         "Finished after 3 more model call(s)",
-        "Usage: input ",
+        "] started",
+        "] completed",
+        "usage: input ",
     ] {
         assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
     }

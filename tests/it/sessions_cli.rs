@@ -313,7 +313,7 @@ fn show_prints_the_transcript_and_usage_as_text_and_json() {
         "#4 user\ntool result for tooluse_7 (success): 21 °C, sunny\n",
         "#5 assistant",
         "21 °C and sunny in Lyon.",
-        "usage: input 320 tokens, output 75, cache read 180, cache write 10",
+        "usage: input 320 tokens, output 75 tokens, cache read 180, cache write 10",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
@@ -339,7 +339,7 @@ fn show_prints_the_transcript_and_usage_as_text_and_json() {
         text.contains("tool result for toolu_01 (error): the weather service timed out"),
         "{text}"
     );
-    assert!(text.contains("usage: input 0 tokens, output 0, cache read 0, cache write 0"));
+    assert!(text.contains("usage: input 0 tokens, output 0 tokens, cache read 0, cache write 0"));
 
     let missing = store.sessions(&["show", "6f1c2a9e-8d3b-4c5e-9a7f-0b1c2d3e4f51"]);
     assert_eq!(missing.code, 1, "{missing:?}");
