@@ -59,6 +59,10 @@ pub enum EngineError {
     /// The stream broke off or its events did not fold into a message; nothing was stored.
     #[error("the reply could not be read (nothing was stored): {0}")]
     Stream(StreamError),
+    /// The model's reply cannot be stored as a turn (it reuses a tool-use id); nothing was
+    /// stored and no tool ran.
+    #[error("unusable reply: {0}")]
+    Reply(String),
     /// A whole reply did not decode; nothing was stored.
     #[error("the reply could not be decoded (nothing was stored): {0}")]
     Decode(DecodeError),
@@ -69,7 +73,8 @@ pub enum EngineError {
     Poisoned {
         /// The session.
         id: SessionId,
-        /// The message Bedrock's error names, when it names one.
+        /// The stored message Bedrock's error names (its `messages.N`, mapped back from the
+        /// request as sent to the stored history).
         message_index: Option<usize>,
         /// The rule the error points to, when known.
         rule: Option<Rule>,

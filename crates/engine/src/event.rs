@@ -10,7 +10,8 @@ pub enum Event {
     Text(String),
     /// Thinking text the model produced (a fragment or a whole block).
     Thinking(String),
-    /// The model asked for a tool call; it is stored and about to be settled.
+    /// The model asked for a tool call; it is stored. It is settled next, unless the step
+    /// limit ends the turn first (then `resume` settles it).
     ToolCall {
         /// The call's id.
         id: ToolUseId,

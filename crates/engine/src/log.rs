@@ -88,13 +88,30 @@ impl Log {
         self.calls.iter().rev().find(|(call, _)| call == id).map(|(_, state)| state)
     }
 
-    /// Whether the history ends inside an assistant turn: the last message asks for tools,
+    /// Where the history's last turn stands: the index of its last message, looking past
+    /// plain user messages appended after tool results (a turn that failed, then new input:
+    /// the request merges them, and the loop goes on).
+    fn loop_end(&self) -> Option<usize> {
+        let mut i = self.messages.len().checked_sub(1)?;
+        while i > 0
+            && is_plain_user(&self.messages[i].message)
+            && self.messages[i - 1].message.role == Role::User
+        {
+            i -= 1;
+        }
+        Some(i)
+    }
+
+    /// Whether the history ends inside an assistant turn: its last message asks for tools,
     /// or answers them.
     pub(crate) fn in_tool_loop(&self) -> bool {
-        self.messages.last().is_some_and(|last| match last.message.role {
-            Role::Assistant => !tool_uses(&last.message).is_empty(),
-            Role::User => has_tool_results(&last.message),
-            _ => false,
+        self.loop_end().is_some_and(|i| {
+            let message = &self.messages[i].message;
+            match message.role {
+                Role::Assistant => !tool_uses(message).is_empty(),
+                Role::User => has_tool_results(message),
+                _ => false,
+            }
         })
     }
 
@@ -112,7 +129,7 @@ impl Log {
         if !self.in_tool_loop() {
             return None;
         }
-        let start = self.turn_start(self.messages.len() - 1)?;
+        let start = self.turn_start(self.loop_end()?)?;
         let first = self.messages[start..].iter().find(|m| m.message.role == Role::Assistant)?;
         first.provenance.as_ref().map(|p| p.thinking.clone())
     }

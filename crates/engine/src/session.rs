@@ -1,22 +1,24 @@
 //! A session handle and the turn it runs: settle an unfinished tool loop, append the input,
 //! then call the model and run its tools until it stops.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, SystemPrompt,
+    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, StopReason, SystemPrompt,
     ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUse, Usage,
 };
-use verbatim_protocol::assemble::{Assembly, TurnConfig, assemble, prefix_hash};
+use verbatim_protocol::assemble::{Action, Assembly, Fix, TurnConfig, assemble, prefix_hash};
 use verbatim_protocol::rules::explain;
 use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
 
 use crate::call::call_model;
-use crate::context::fit;
+use crate::context::{Trimmed, trim};
+use crate::estimate_tokens;
 use crate::log::{Log, tool_uses};
 use crate::tool::{EMPTY_OUTPUT, Tool, spec};
 use crate::{Engine, EngineError, Event, Reply, Settled};
@@ -77,8 +79,12 @@ impl Session {
         mut on_event: impl FnMut(Event) + Send,
     ) -> Result<Reply, EngineError> {
         let Input(blocks) = input.into();
-        if blocks.is_empty() {
-            return Err(EngineError::Config("the input is empty".into()));
+        let blank = |block: &ContentBlock| match block {
+            ContentBlock::Text(text) => text.text.trim().is_empty(),
+            _ => false,
+        };
+        if blocks.iter().all(blank) {
+            return Err(EngineError::Config("the input is empty or blank".into()));
         }
         let reply = self.run(Some(blocks), &mut on_event).await?;
         Ok(reply.expect("a turn with input calls the model"))
@@ -163,6 +169,7 @@ impl Session {
                 on_event,
                 usage: Usage::default(),
                 steps: 0,
+                origins: Vec::new(),
             };
             let open = turn.log.open_calls();
             if !open.is_empty() {
@@ -189,12 +196,17 @@ struct Turn<'a> {
     on_event: &'a mut (dyn FnMut(Event) + Send),
     usage: Usage,
     steps: u32,
+    /// For each message of the last request sent, the stored message it came from (`None`
+    /// for one a repair inserted).
+    origins: Vec<Option<usize>>,
 }
 
 /// A request ready to send.
 struct Prepared {
     assembly: Assembly,
+    body: String,
     turn: TurnConfig,
+    origins: Vec<Option<usize>>,
 }
 
 impl Turn<'_> {
@@ -213,17 +225,23 @@ impl Turn<'_> {
             let span = tracing::info_span!("step", step = self.steps);
             let (response, provenance) = self.step().instrument(span).await?;
             let calls = tool_uses(&response.message);
+            self.check_ids(&calls)?;
             let mut entries = vec![Entry::Message(HistoryMessage {
                 message: response.message.clone(),
                 provenance: Some(provenance),
             })];
-            entries.extend(calls.iter().map(|call| {
-                Entry::ToolCall(ToolCallEvent {
-                    tool_use_id: call.id.clone(),
-                    name: call.name.clone(),
-                    state: ToolCallState::Requested,
-                })
-            }));
+            entries.extend(calls.iter().map(|call| lifecycle(call, ToolCallState::Requested)));
+            if response.stop_reason != Some(StopReason::ToolUse) {
+                // A reply cut off (at max_tokens, say) may hold a call whose input is not what
+                // the model meant: it is answered as failed, never run.
+                let reason = response.stop_reason.as_ref().map_or("no stop reason", |r| r.as_str());
+                let message = format!(
+                    "not run: the reply stopped ({reason}) before the model finished asking for this call"
+                );
+                entries.extend(calls.iter().map(|call| {
+                    lifecycle(call, ToolCallState::Failed { message: message.clone() })
+                }));
+            }
             self.append(entries).await?;
             if let Some(usage) = &response.usage {
                 self.usage.add(usage);
@@ -260,11 +278,26 @@ impl Turn<'_> {
     /// stored history itself is refused.
     async fn step(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
         let first = match self.attempt().await {
-            Err(EngineError::Transport(error)) if is_validation(&error) => error,
+            Err(EngineError::Transport(error))
+                if is_validation(&error) && message_index(&message(&error)).is_some() =>
+            {
+                error
+            }
             other => return other,
         };
-        tracing::warn!(error = %first, "request refused; reading the session again");
+        tracing::warn!(error = %first, "the history was refused; reading the session again");
         let session = self.engine.inner.store.load(self.id).await?;
+        let moved = session.records.iter().any(|r| {
+            r.seq > self.log.version && matches!(r.entry, Entry::Message(_) | Entry::ToolCall(_))
+        });
+        if moved {
+            // Another writer went on with the conversation: this turn must not continue it.
+            return Err(EngineError::Conflict {
+                id: self.id,
+                expected: self.log.version,
+                actual: session.info.version,
+            });
+        }
         self.log = Log::new(&session);
         match self.attempt().await {
             Err(EngineError::Transport(second))
@@ -277,9 +310,9 @@ impl Turn<'_> {
     }
 
     async fn attempt(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
-        let Prepared { assembly, turn } = self.prepare().await?;
+        let Prepared { assembly, body, turn, origins } = self.prepare().await?;
+        self.origins = origins;
         let defaults = &self.engine.inner.defaults;
-        let body = assembly.body.as_ref().expect("a valid assembly has a body").to_string();
         tracing::debug!(model = %turn.model_id, api = turn.api.as_str(), bytes = body.len(), "calling the model");
         let call = Call::new(turn.api, turn.model_id.clone(), body);
         let response = call_model(
@@ -299,29 +332,54 @@ impl Turn<'_> {
         Ok((response, provenance))
     }
 
-    /// Assembles the next request, records the history fixes it needed (so they are decided
-    /// once and replayed identically), and fits it to the context budget.
+    /// Assembles the next request over the whole history and records the history fixes it
+    /// needed (so they are decided once and replayed identically). When a context budget is
+    /// set and the request exceeds it, whole old turns are left out instead (see
+    /// [`crate::ContextPolicy`]): that shortened request is a view, and its fixes are not
+    /// recorded.
     async fn prepare(&mut self) -> Result<Prepared, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
-        let assembly = assemble(&self.log.messages, &turn, defaults.policy);
-        if !assembly.is_valid() {
-            return Err(EngineError::Invalid { id: self.id, diagnostics: assembly.diagnostics });
-        }
-        let fixes: Vec<_> =
-            assembly.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();
-        if !fixes.is_empty() {
-            for fix in &fixes {
-                tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
+        let full = assemble(&self.log.messages, &turn, defaults.policy);
+        let body = full.body.as_ref().map(ToString::to_string);
+        let context = defaults.context;
+        let fits =
+            |body: &str| context.is_none_or(|c| estimate_tokens(body.len()) <= c.budget_tokens);
+        if let Some(body) = body.filter(|b| fits(b)) {
+            let fixes: Vec<Fix> =
+                full.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();
+            let replayed = self.log.fixes.iter().filter(|f| f.action.changes_history());
+            let origins = origins(0, self.log.messages.len(), replayed.chain(&fixes));
+            if !fixes.is_empty() {
+                for fix in &fixes {
+                    tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
+                }
+                self.append(vec![Entry::Repair { fixes }]).await?;
             }
-            self.append(vec![Entry::Repair { fixes }]).await?;
+            return Ok(Prepared { assembly: full, body, turn, origins });
         }
-        let Some(context) = defaults.context else { return Ok(Prepared { assembly, turn }) };
-        let fitted = fit(&self.log.messages, &turn, defaults.policy, &context, assembly)?;
-        if fitted.left_out > 0 {
-            tracing::info!(left_out = fitted.left_out, "old turns left out of the request");
-        }
-        Ok(Prepared { assembly: fitted.assembly, turn })
+        let Some(context) = context else {
+            return Err(EngineError::Invalid { id: self.id, diagnostics: full.diagnostics });
+        };
+        let trimmed = if context.trim {
+            trim(&self.log.messages, &turn, defaults.policy, &context)
+        } else {
+            None
+        };
+        let Some(Trimmed { assembly, body, left_out }) = trimmed else {
+            return Err(match full.body {
+                None => EngineError::Invalid { id: self.id, diagnostics: full.diagnostics },
+                Some(body) => EngineError::ContextBudget {
+                    estimate: estimate_tokens(body.to_string().len()),
+                    budget: context.budget_tokens,
+                    trimmed: context.trim,
+                },
+            });
+        };
+        tracing::info!(left_out, "old turns left out of the request");
+        let fixes = assembly.fixes.iter().filter(|f| f.action.changes_history());
+        let origins = origins(left_out, self.log.messages.len() - left_out, fixes);
+        Ok(Prepared { assembly, body, turn, origins })
     }
 
     fn turn_config(&self) -> TurnConfig {
@@ -346,15 +404,48 @@ impl Turn<'_> {
     }
 
     fn poisoned(&self, message: String) -> EngineError {
-        let message_index = message_index(&message);
-        let rule = explain(&message).into_iter().next();
         let last = self.log.messages.len().saturating_sub(1);
+        // Bedrock counts the messages of the request as sent; map that back to the stored
+        // message it came from (a message a repair inserted maps to the one before it).
+        let message_index = message_index(&message).map(|sent| {
+            let upto = sent.min(self.origins.len().saturating_sub(1));
+            self.origins[..=upto.min(self.origins.len().saturating_sub(1))]
+                .iter()
+                .rev()
+                .find_map(|origin| *origin)
+                .unwrap_or(0)
+                .min(last)
+        });
+        let rule = explain(&message).into_iter().next();
         let fork_at = self
             .log
             .turn_start(message_index.unwrap_or(last))
             .map_or(0, |start| self.log.seqs[start] - 1);
         tracing::error!(%message, ?message_index, fork_at, "the stored history is refused");
         EngineError::Poisoned { id: self.id, message_index, rule, message, fork_at }
+    }
+
+    /// Refuses a reply whose tool-use ids repeat, among themselves or in the history: Bedrock
+    /// refuses a request with duplicate ids, so storing it would poison the session (and run
+    /// its tools for nothing).
+    fn check_ids(&self, calls: &[ToolUse]) -> Result<(), EngineError> {
+        let earlier: HashSet<String> = self
+            .log
+            .messages
+            .iter()
+            .flat_map(|m| tool_uses(&m.message))
+            .map(|call| call.id.as_str().to_owned())
+            .collect();
+        let mut seen = HashSet::new();
+        for call in calls {
+            let id = call.id.as_str();
+            if earlier.contains(id) || !seen.insert(id) {
+                return Err(EngineError::Reply(format!(
+                    "the reply uses tool_use id {id} twice in the conversation; Bedrock refuses duplicate ids, so the reply was not stored and no tool ran"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Settles every call of an unfinished tool loop and returns their results, in the
@@ -403,15 +494,14 @@ impl Turn<'_> {
         }
 
         let timeout = self.engine.inner.defaults.tool_timeout;
-        let api = self.engine.inner.defaults.api;
         let mut running = JoinSet::new();
         let mut tasks = std::collections::HashMap::new();
         for (i, tool) in to_run {
             let input = calls[i].input.clone();
-            let handle = running.spawn(async move {
+            let run = async move {
                 match tokio::time::timeout(timeout, tool.call(input)).await {
                     Ok(Ok(output)) => {
-                        ToolCallState::Completed { content: Some(output.into_content(api)) }
+                        ToolCallState::Completed { content: Some(output.into_content()) }
                     }
                     Ok(Err(error)) => ToolCallState::Failed { message: error.0 },
                     Err(_) => ToolCallState::Failed {
@@ -421,7 +511,8 @@ impl Turn<'_> {
                         ),
                     },
                 }
-            });
+            };
+            let handle = running.spawn(run.in_current_span());
             tasks.insert(handle.id(), i);
         }
         while let Some(joined) = running.join_next_with_id().await {
@@ -457,6 +548,31 @@ impl Turn<'_> {
             settled,
         });
     }
+}
+
+/// For each message of a request built from `len` stored messages starting at `offset`, the
+/// stored message it came from, after the history changes `fixes` made (in order).
+fn origins<'a>(
+    offset: usize,
+    len: usize,
+    fixes: impl Iterator<Item = &'a Fix>,
+) -> Vec<Option<usize>> {
+    let mut origins: Vec<Option<usize>> = (offset..offset + len).map(Some).collect();
+    for fix in fixes {
+        match fix.action {
+            Action::DropMessage { message } if message < origins.len() => {
+                origins.remove(message);
+            }
+            Action::MergeWithNext { message } if message + 1 < origins.len() => {
+                origins.remove(message + 1);
+            }
+            Action::InsertMessage { message, .. } if message <= origins.len() => {
+                origins.insert(message, None);
+            }
+            _ => {}
+        }
+    }
+    origins
 }
 
 fn lifecycle(call: &ToolUse, state: ToolCallState) -> Entry {
@@ -502,6 +618,30 @@ fn message_index(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    fn fix(action: Action) -> Fix {
+        let diagnostic = verbatim_protocol::assemble::Diagnostic {
+            rule: verbatim_protocol::rules::Rule::Malformed,
+            severity: verbatim_protocol::assemble::Severity::Error,
+            path: verbatim_protocol::JsonPath::root(),
+            message: String::new(),
+        };
+        Fix { diagnostic, action, guard: None }
+    }
+
+    #[test]
+    fn request_messages_map_back_to_the_stored_messages_they_came_from() {
+        let content = Message::new(Role::User, vec![ContentBlock::text("x")]);
+        let fixes = [
+            fix(Action::DropMessage { message: 1 }),
+            fix(Action::MergeWithNext { message: 2 }),
+            fix(Action::InsertMessage { message: 0, content }),
+            fix(Action::DropThinking { message: 0 }),
+        ];
+        // Stored messages 4..10 (4 left out), then: drop 5, merge 8 into 7, insert at the front.
+        let mapped = origins(4, 6, fixes.iter());
+        assert_eq!(mapped, [None, Some(4), Some(6), Some(7), Some(9)]);
+    }
 
     #[test]
     fn the_message_index_is_read_from_both_forms_of_the_error() {

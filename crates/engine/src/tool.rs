@@ -8,16 +8,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use verbatim_model::{Api, ToolResultBlock, ToolResultContent, ToolSpec};
+use verbatim_model::{ToolResultBlock, ToolResultContent, ToolSpec};
 
 /// What a tool returns.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolOutput {
     /// Text.
     Text(String),
-    /// A JSON value. On Converse an object is sent as a `json` block; any other value, and
-    /// any value on InvokeModel (Anthropic Messages has no JSON block), is sent as its JSON
-    /// text.
+    /// A JSON value, sent as its JSON text: every API and model reads that, and a session
+    /// stored on one API can be continued on the other (Anthropic Messages has no JSON block).
     Json(Value),
 }
 
@@ -43,13 +42,10 @@ impl From<Value> for ToolOutput {
 pub const EMPTY_OUTPUT: &str = "(no output)";
 
 impl ToolOutput {
-    /// The tool result content this output becomes on `api`.
-    pub fn into_content(self, api: Api) -> ToolResultContent {
+    /// The tool result content this output becomes.
+    pub fn into_content(self) -> ToolResultContent {
         let block = match self {
-            ToolOutput::Json(json @ Value::Object(_)) if api == Api::Converse => {
-                ToolResultBlock::Json { json }
-            }
-            ToolOutput::Json(other) => ToolResultBlock::Text { text: other.to_string() },
+            ToolOutput::Json(json) => ToolResultBlock::Text { text: json.to_string() },
             ToolOutput::Text(text) if text.trim().is_empty() => {
                 ToolResultBlock::Text { text: EMPTY_OUTPUT.to_owned() }
             }
