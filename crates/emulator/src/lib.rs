@@ -153,6 +153,11 @@ impl Emulator {
         });
         let (stop, stopped) = oneshot::channel();
         let app = server::router(state.clone());
+        // Answers go out frame by frame: without TCP_NODELAY, Nagle's algorithm holds small
+        // frames back until the client's delayed ACK (~40 ms per streamed answer).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stopped.await;
