@@ -50,7 +50,7 @@ pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("verbatim chat: {error}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }

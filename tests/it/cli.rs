@@ -1,6 +1,5 @@
 //! The `verbatim validate`, `repair`, `explain` and `emulator` commands, run as a user runs them.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -14,18 +13,10 @@ fn data(name: &str) -> PathBuf {
 
 /// Runs `verbatim` with `args` (and `stdin` piped in when given): exit code and stdout.
 fn verbatim(args: &[&str], stdin: Option<&[u8]>) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the verbatim binary runs");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().expect("an exit code"), String::from_utf8(out.stdout).unwrap())
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command.args(args);
+    let run = crate::sessions_cli::run(command, stdin);
+    (run.code, run.stdout)
 }
 
 fn json(text: &str) -> Value {

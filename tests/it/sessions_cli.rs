@@ -25,10 +25,10 @@ fn json(text: &str) -> Value {
 
 /// What one run of the binary gave.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -100,7 +100,8 @@ impl Store {
     }
 }
 
-fn run(mut command: Command, stdin: Option<&[u8]>) -> Run {
+/// Runs `command` (with `stdin` piped in when given) to its end.
+pub(crate) fn run(mut command: Command, stdin: Option<&[u8]>) -> Run {
     let mut child = command
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())

@@ -20,7 +20,7 @@ use crate::call::call_model;
 use crate::context::{Trimmed, trim};
 use crate::estimate_tokens;
 use crate::log::{Log, tool_uses};
-use crate::tool::{EMPTY_OUTPUT, Tool, spec};
+use crate::tool::{Tool, ToolOutput, spec};
 use crate::{Engine, EngineError, Event, Reply, Settled};
 
 /// What the model reads for a call that started before a crash and never finished, when its
@@ -343,9 +343,8 @@ impl Turn<'_> {
         let full = assemble(&self.log.messages, &turn, defaults.policy);
         let body = full.body.as_ref().map(ToString::to_string);
         let context = defaults.context;
-        let fits =
-            |body: &str| context.is_none_or(|c| estimate_tokens(body.len()) <= c.budget_tokens);
-        if let Some(body) = body.filter(|b| fits(b)) {
+        let size = body.as_ref().map(|b| estimate_tokens(b.len()));
+        if let Some(body) = body.filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens))) {
             let fixes: Vec<Fix> =
                 full.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();
             let replayed = self.log.fixes.iter().filter(|f| f.action.changes_history());
@@ -367,10 +366,10 @@ impl Turn<'_> {
             None
         };
         let Some(Trimmed { assembly, body, left_out }) = trimmed else {
-            return Err(match full.body {
+            return Err(match size {
                 None => EngineError::Invalid { id: self.id, diagnostics: full.diagnostics },
-                Some(body) => EngineError::ContextBudget {
-                    estimate: estimate_tokens(body.to_string().len()),
+                Some(estimate) => EngineError::ContextBudget {
+                    estimate,
                     budget: context.budget_tokens,
                     trimmed: context.trim,
                 },
@@ -582,9 +581,7 @@ fn lifecycle(call: &ToolUse, state: ToolCallState) -> Entry {
 fn ok_result(call: &ToolUse, content: Option<ToolResultContent>) -> ToolResult {
     ToolResult {
         tool_use_id: call.id.clone(),
-        content: Some(content.unwrap_or_else(|| {
-            ToolResultContent::Blocks(vec![ToolResultBlock::Text { text: EMPTY_OUTPUT.into() }])
-        })),
+        content: Some(content.unwrap_or_else(|| ToolOutput::Text(String::new()).into_content())),
         status: None,
         unmapped: Default::default(),
     }
