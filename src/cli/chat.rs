@@ -87,7 +87,7 @@ fn aws_configured() -> bool {
 
 async fn run(args: &ChatArgs) -> Result<(), String> {
     let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
-    let store = args.store.open()?;
+    let store = args.store.open().await?;
     let mut _emulator = None;
     let transport: Arc<dyn Transport> = if args.emulator || !aws_configured() {
         let emulator = Emulator::start(EmulatorConfig::default())

@@ -135,8 +135,8 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let http: Arc<dyn Transport> = Arc::new(http);
-    let store = args.store.open()?;
-    say!("Sessions are stored under {} (sled).", args.store.data.display());
+    let store = args.store.open().await?;
+    say!("Sessions are stored {}.", args.store.describe());
 
     let id = match &args.resume {
         Some(id) => SessionId::parse(id).map_err(|e| format!("--resume {id}: {e}"))?,

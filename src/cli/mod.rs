@@ -17,6 +17,8 @@ mod check;
 mod demo;
 mod emulator;
 mod explain;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod render;
 mod sessions;
 
@@ -60,6 +62,10 @@ enum Command {
     Chat(chat::ChatArgs),
     /// List, show, export, import, fork, rewind and remove stored sessions.
     Sessions(sessions::SessionsArgs),
+    /// Bring a PostgreSQL store's schema up to date (what opening it with `--store` also
+    /// does). Safe to run from several instances at once.
+    #[cfg(feature = "postgres")]
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Where sessions are stored, for every command that reads or writes them.
@@ -84,16 +90,38 @@ impl std::fmt::Debug for StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the store the arguments name. The error never repeats the URL (it may hold a
-    /// password).
-    pub(crate) fn open(&self) -> Result<Arc<dyn SessionStore>, String> {
-        if self.store_url.is_some() {
-            return Err("--store: this build has no PostgreSQL store; use --data DIR".into());
+    /// Opens the store the arguments name: PostgreSQL when a URL is given (migrating its
+    /// schema if needed), otherwise the sled directory. The error never repeats the URL (it
+    /// may hold a password).
+    pub(crate) async fn open(&self) -> Result<Arc<dyn SessionStore>, String> {
+        if let Some(url) = &self.store_url {
+            return open_postgres(url).await;
         }
         let store = SledStore::open(&self.data)
             .map_err(|e| format!("cannot open the store at {}: {e}", self.data.display()))?;
         Ok(Arc::new(store))
     }
+
+    /// Where sessions go, for messages: the directory, or "PostgreSQL".
+    pub(crate) fn describe(&self) -> String {
+        match self.store_url {
+            Some(_) => "in PostgreSQL".into(),
+            None => format!("under {} (sled)", self.data.display()),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = verbatim_store::PostgresStore::connect(url)
+        .await
+        .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    Err("--store: this build has no PostgreSQL store (feature `postgres`); use --data DIR".into())
 }
 
 /// Arguments shared by `validate` and `repair`.
@@ -140,5 +168,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Demo(args) => demo::demo(&args),
         Command::Chat(args) => chat::chat(&args),
         Command::Sessions(args) => sessions::sessions(&args),
+        #[cfg(feature = "postgres")]
+        Command::Migrate(args) => migrate::migrate(&args),
     }
 }

@@ -233,24 +233,24 @@ pub(crate) fn sessions(args: &SessionsArgs) -> ExitCode {
 
 async fn run(args: &SessionsArgs) -> Outcome {
     match &args.command {
-        SessionsCommand::List(list_args) => list(&*open(&args.store)?, list_args).await,
+        SessionsCommand::List(list_args) => list(&*open(&args.store).await?, list_args).await,
         SessionsCommand::Show(show_args) => {
             let id = parse_id(&show_args.id)?;
-            show(&*open(&args.store)?, id, show_args.json).await
+            show(&*open(&args.store).await?, id, show_args.json).await
         }
         SessionsCommand::Export(export_args) => {
             let id = parse_id(&export_args.id)?;
-            export(&*open(&args.store)?, id, export_args).await
+            export(&*open(&args.store).await?, id, export_args).await
         }
         SessionsCommand::Import(import_args) => {
             // Everything is read and decoded before the store is opened: bad input stores
             // nothing (and creates no store).
             let sessions = read_imports(import_args)?;
-            import(&*open(&args.store)?, sessions).await
+            import(&*open(&args.store).await?, sessions).await
         }
         SessionsCommand::Fork(fork_args) => {
             let id = parse_id(&fork_args.id)?;
-            let store = open(&args.store)?;
+            let store = open(&args.store).await?;
             let info = store.fork(id, fork_args.at).await?;
             if fork_args.json {
                 say!("{}", json!(info));
@@ -261,7 +261,7 @@ async fn run(args: &SessionsArgs) -> Outcome {
         }
         SessionsCommand::Rewind(rewind_args) => {
             let id = parse_id(&rewind_args.id)?;
-            let store = open(&args.store)?;
+            let store = open(&args.store).await?;
             let current = store.info(id).await?;
             let rewound = store.rewind(id, current.version, rewind_args.to).await?;
             if rewind_args.json {
@@ -278,7 +278,7 @@ async fn run(args: &SessionsArgs) -> Outcome {
         }
         SessionsCommand::Rm(rm_args) => {
             let id = parse_id(&rm_args.id)?;
-            open(&args.store)?.delete(id).await?;
+            open(&args.store).await?.delete(id).await?;
             if rm_args.json {
                 say!("{}", json!({"deleted": id}));
             } else {
@@ -289,8 +289,8 @@ async fn run(args: &SessionsArgs) -> Outcome {
     }
 }
 
-fn open(store: &StoreArgs) -> Result<Arc<dyn SessionStore>, Failure> {
-    store.open().map_err(failed)
+async fn open(store: &StoreArgs) -> Result<Arc<dyn SessionStore>, Failure> {
+    store.open().await.map_err(failed)
 }
 
 fn parse_id(text: &str) -> Result<SessionId, Failure> {

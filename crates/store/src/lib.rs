@@ -14,6 +14,8 @@
 mod entry;
 pub mod export;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sled_store;
 mod store;
 mod wal;
@@ -23,6 +25,8 @@ pub use entry::{
     ToolCallState,
 };
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledOptions, SledStore};
 pub use store::{
     Append, Appended, Cursor, ListQuery, Page, Rewound, SessionStore, StoreError, new_session_id,

@@ -4,4 +4,6 @@
 mod conformance;
 mod fixtures;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sled;

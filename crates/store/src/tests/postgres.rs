@@ -1,0 +1,246 @@
+//! The PostgreSQL backend against a real server: the conformance suite, random operations
+//! against the reference, the migration runner, and what is stored as text.
+//!
+//! They run when `TEST_DATABASE_URL` names a server (`.ci/run` sets it to the machine's
+//! `postgres://postgres@127.0.0.1:5432/test`) and say they skipped otherwise. Each test works in
+//! a schema of its own, dropped afterwards, so runs do not collide.
+
+use proptest::prelude::*;
+use verbatim_model::{ContentBlock, Message, Role, ToolUse, Unmapped};
+
+use super::conformance::{self, op};
+use crate::{
+    Append, Entry, NewSession, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore,
+    SessionStore, StoreError,
+};
+
+/// A schema of its own on the test server, dropped when this is.
+pub(crate) struct TestSchema {
+    url: String,
+    name: String,
+}
+
+impl TestSchema {
+    /// A new schema name, or `None` (having said so) when no test server is configured.
+    pub(crate) fn new(test: &str) -> Option<TestSchema> {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping {test}: TEST_DATABASE_URL is not set");
+            }
+            return None;
+        };
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).unwrap();
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        Some(TestSchema { url, name: format!("verbatim_test_{suffix}") })
+    }
+
+    pub(crate) fn options(&self) -> PostgresOptions {
+        PostgresOptions { schema: Some(self.name.clone()), pool_size: 4, ..Default::default() }
+    }
+
+    pub(crate) async fn store(&self) -> PostgresStore {
+        PostgresStore::connect_with(&self.url, self.options()).await.unwrap()
+    }
+
+    /// A plain connection with this schema on its search path.
+    pub(crate) async fn client(&self) -> tokio_postgres::Client {
+        let mut config: tokio_postgres::Config = self.url.parse().unwrap();
+        config.options(format!("-c search_path={}", self.name));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the cleanup gets a thread and a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+                    .map_err(std::io::Error::other)
+            })
+        })
+        .join();
+    }
+}
+
+fn user(text: &str) -> Entry {
+    Entry::Message(Message::user_text(text).into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store_conforms() {
+    let Some(schema) = TestSchema::new("postgres_store_conforms") else { return };
+    conformance::suite(&schema.store().await).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_matches_the_reference_on_random_operations(ops in prop::collection::vec(op(), 1..40)) {
+        let Some(schema) = TestSchema::new("postgres_matches_the_reference_on_random_operations") else { return Ok(()) };
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async {
+            let store = schema.store().await;
+            conformance::random_operations(&store, &ops).await;
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_are_stored_as_the_json_text_serde_wrote() {
+    let Some(schema) = TestSchema::new("entries_are_stored_as_the_json_text_serde_wrote") else {
+        return;
+    };
+    let store = schema.store().await;
+    let info = store.create(NewSession::new("m")).await.unwrap();
+    // Keys out of order, a number jsonb would rewrite, a NUL jsonb refuses.
+    let input =
+        serde_json::from_str(r#"{"z":1.5e300,"a":"nul \u0000","k":{"y":[],"b":null}}"#).unwrap();
+    let tricky = Entry::Message(
+        Message::new(
+            Role::Assistant,
+            vec![ContentBlock::ToolUse(ToolUse {
+                id: "tooluse_1".into(),
+                name: "lookup".into(),
+                input,
+                kind: None,
+                unmapped: Unmapped::default(),
+            })],
+        )
+        .into(),
+    );
+    let written = serde_json::to_string(&tricky).unwrap();
+    store.append(info.id, Append::new(0, vec![tricky.clone()])).await.unwrap();
+
+    let client = schema.client().await;
+    let row = client.query_one("SELECT entry FROM records WHERE seq = 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, &str>(0), written);
+    let loaded = store.load(info.id).await.unwrap();
+    assert_eq!(loaded.records[0].entry, tricky);
+    assert_eq!(serde_json::to_string(&loaded.records[0].entry).unwrap(), written);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_starting_at_once_migrate_once() {
+    let Some(schema) = TestSchema::new("two_instances_starting_at_once_migrate_once") else {
+        return;
+    };
+    let (a, b) = tokio::join!(
+        PostgresStore::connect_with(&schema.url, schema.options()),
+        PostgresStore::connect_with(&schema.url, schema.options()),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let client = schema.client().await;
+    let rows = client.query("SELECT version FROM verbatim_migrations", &[]).await.unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=POSTGRES_SCHEMA_VERSION as i32).collect::<Vec<_>>());
+
+    // Both work on the same tables; running the migrations again does nothing.
+    let info = a.create(NewSession::new("m")).await.unwrap();
+    b.append(info.id, Append::new(0, vec![user("from b")])).await.unwrap();
+    assert_eq!(a.load(info.id).await.unwrap().records.len(), 1);
+    let again = a.migrate(Some(&schema.name)).await.unwrap();
+    assert_eq!((again.from, again.applied), (POSTGRES_SCHEMA_VERSION, vec![]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_a_newer_version_is_refused() {
+    let Some(schema) = TestSchema::new("a_database_from_a_newer_version_is_refused") else {
+        return;
+    };
+    let store = schema.store().await;
+    let info = store.create(NewSession::new("m")).await.unwrap();
+    let client = schema.client().await;
+    client
+        .execute("INSERT INTO verbatim_migrations (version, name) VALUES (99, 'future')", &[])
+        .await
+        .unwrap();
+    for migrate in [true, false] {
+        let options = PostgresOptions { migrate, ..schema.options() };
+        match PostgresStore::connect_with(&schema.url, options).await {
+            Err(StoreError::NewerSchema {
+                found: 99, supported: POSTGRES_SCHEMA_VERSION, ..
+            }) => {}
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+    }
+    // Nothing was touched.
+    let sessions: i64 =
+        client.query_one("SELECT count(*) FROM sessions", &[]).await.unwrap().get(0);
+    assert_eq!(sessions, 1);
+    assert_eq!(store.info(info.id).await.unwrap().version, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unmigrated_database_is_refused_when_told_not_to_migrate() {
+    let Some(schema) =
+        TestSchema::new("an_unmigrated_database_is_refused_when_told_not_to_migrate")
+    else {
+        return;
+    };
+    schema.client().await.batch_execute(&format!("CREATE SCHEMA {}", schema.name)).await.unwrap();
+    let options = PostgresOptions { migrate: false, ..schema.options() };
+    let error = PostgresStore::connect_with(&schema.url, options).await.unwrap_err();
+    assert!(error.to_string().contains("verbatim migrate"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_stay_out_of_debug_and_errors() {
+    let Some(schema) = TestSchema::new("passwords_stay_out_of_debug_and_errors") else { return };
+    // The test server trusts loopback, so a password in the URL is accepted and ignored.
+    let url = with_password(&schema.url, "hunter2-secret");
+    let store = PostgresStore::connect_with(&url, schema.options()).await.unwrap();
+    assert!(!format!("{store:?}").contains("hunter2"));
+
+    let refused = with_port(&with_password(&schema.url, "hunter2-secret"), 1);
+    let options =
+        PostgresOptions { connect_timeout: std::time::Duration::from_secs(2), ..schema.options() };
+    let error = PostgresStore::connect_with(&refused, options).await.unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
+
+    let malformed = "postgres://postgres:hunter2-secret@127.0.0.1:notaport/test";
+    let error = PostgresStore::connect(malformed).await.unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_schema_name_is_refused_before_any_sql() {
+    let error = PostgresStore::connect_with(
+        "postgres://postgres@127.0.0.1:1/test",
+        PostgresOptions { schema: Some("x; DROP TABLE y".into()), ..Default::default() },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, StoreError::Invalid(_)), "{error:?}");
+    assert!(error.to_string().contains("schema name"), "{error}");
+}
+
+/// `url` (postgres://user@host...) with a password added to its user.
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (user, host) = rest.split_once('@').expect("a user in the URL");
+    let user = user.split(':').next().unwrap();
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// `url` with its port replaced.
+fn with_port(url: &str, port: u16) -> String {
+    let (before, after) = url.rsplit_once('@').expect("a user in the URL");
+    let (host, path) = after.split_once('/').unwrap_or((after, ""));
+    let host = host.split(':').next().unwrap();
+    format!("{before}@{host}:{port}/{path}")
+}
