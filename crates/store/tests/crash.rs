@@ -1,9 +1,11 @@
-//! Crash safety of the sled store, with real processes.
+//! Crash safety of the stores, with real processes.
 //!
 //! - A child process appends in a loop and prints each version it was told is durable; the
 //!   test kills it with SIGKILL at random moments (seeded), reopens the store, and checks that
 //!   every acknowledged record is there byte for byte, that no record is partial, and that the
 //!   store opens without repair. 50 kills by default (`VERBATIM_CRASH_KILLS` to change).
+//! - The same kills against the PostgreSQL store when `TEST_DATABASE_URL` is set (it says it
+//!   skipped otherwise).
 //! - A second process opening a store that is open gets a clear error.
 //!
 //! The test binary is its own child: with `VERBATIM_CRASH_CHILD` set it runs the child's part.
@@ -18,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use verbatim_model::{Message, SessionId};
-use verbatim_store::{Append, Entry, NewSession, SessionStore, SledOptions, SledStore};
+use verbatim_store::{Append, Entry, NewSession, Session, SessionStore, SledOptions, SledStore};
 
 const CHILD: &str = "VERBATIM_CRASH_CHILD";
 
@@ -57,7 +59,11 @@ fn child(dir: &Path, mode: &str) {
     let id =
         SessionId::parse(std::fs::read_to_string(dir.join("session")).unwrap().trim()).unwrap();
     runtime.block_on(async {
-        let store = open(&dir.join("store")).unwrap();
+        let store: Box<dyn SessionStore> = match mode {
+            #[cfg(feature = "postgres")]
+            "append-postgres" => Box::new(postgres::open(dir).await),
+            _ => Box::new(open(&dir.join("store")).unwrap()),
+        };
         let mut version = store.info(id).await.unwrap().version;
         let mut out = std::io::stdout().lock();
         loop {
@@ -92,7 +98,15 @@ fn spawn(dir: &Path, mode: &str) -> std::process::Child {
         .unwrap()
 }
 
-fn acknowledged_records_survive_sigkill(root: &Path) {
+/// What the kill loop needs of a backend: the child's mode, a fresh handle as a restarted
+/// process would open it, and how many log frames that opening replayed (sled only).
+struct Backend<'a> {
+    name: &'static str,
+    child_mode: &'static str,
+    reopen: &'a dyn Fn(&tokio::runtime::Runtime, SessionId) -> (Session, u64),
+}
+
+fn acknowledged_records_survive_sigkill(root: &Path, id: SessionId, backend: Backend<'_>) {
     let kills: u64 =
         std::env::var("VERBATIM_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     let seed: u64 = std::env::var("VERBATIM_CRASH_SEED")
@@ -101,10 +115,6 @@ fn acknowledged_records_survive_sigkill(root: &Path) {
         .unwrap_or(0x5eed_cafe);
     let mut rng = Rng(seed);
     let runtime = runtime();
-    let id = runtime.block_on(async {
-        let store = open(&root.join("store")).unwrap();
-        store.create(NewSession::new("m")).await.unwrap().id
-    });
     std::fs::write(root.join("session"), id.to_string()).unwrap();
     let started = Instant::now();
     let mut acknowledged = 0u64;
@@ -112,7 +122,7 @@ fn acknowledged_records_survive_sigkill(root: &Path) {
     let mut progressed = 0u64;
     let mut replayed = 0u64;
     for kill in 0..kills {
-        let mut child = spawn(root, "append");
+        let mut child = spawn(root, backend.child_mode);
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel::<u64>();
         let reader = std::thread::spawn(move || {
@@ -132,17 +142,14 @@ fn acknowledged_records_survive_sigkill(root: &Path) {
         acknowledged = receiver.try_iter().fold(acknowledged, u64::max);
         // Reopen as a fresh process would: it must open without repair, hold every
         // acknowledged record exactly, and nothing partial.
-        let session = runtime.block_on(async {
-            let store = open(&root.join("store"))
-                .unwrap_or_else(|e| panic!("kill {kill}: the store does not reopen: {e}"));
-            replayed += store.replayed_on_open();
-            store.load(id).await.unwrap_or_else(|e| panic!("kill {kill}: load fails: {e}"))
-        });
+        let (session, frames) = (backend.reopen)(&runtime, id);
+        replayed += frames;
         assert!(
             session.info.version >= acknowledged,
             "kill {kill} (seed {seed}): version {} but {acknowledged} was acknowledged",
             session.info.version
         );
+        assert_eq!(session.records.len() as u64, session.info.version, "kill {kill}");
         for (n, record) in session.records.iter().enumerate() {
             assert_eq!(record.seq, n as u64 + 1, "kill {kill}: a gap in the sequence");
             assert_eq!(
@@ -158,13 +165,34 @@ fn acknowledged_records_survive_sigkill(root: &Path) {
         progressed += u64::from(acknowledged > before);
     }
     println!(
-        "sigkill: {kills} kills (seed {seed}) in {:.1} s, {progressed} runs wrote, {acknowledged} acknowledged records all present, {killed_mid_write} kills landed between a durable write and its acknowledgement, {replayed} log frames replayed on reopening",
+        "sigkill ({}): {kills} kills (seed {seed}) in {:.1} s, {progressed} runs wrote, {acknowledged} acknowledged records all present, {killed_mid_write} kills landed between a durable write and its acknowledgement, {replayed} log frames replayed on reopening",
+        backend.name,
         started.elapsed().as_secs_f64()
     );
-    // sled keeps recent writes in memory: after a kill, the log is what brings them back.
-    assert!(replayed > 0, "no reopening replayed the log: the test no longer exercises it");
     assert!(acknowledged >= kills, "only {acknowledged} records acknowledged in {kills} runs");
     assert!(progressed * 2 >= kills, "the child wrote in only {progressed} of {kills} runs");
+    if backend.name == "sled" {
+        // sled keeps recent writes in memory: after a kill, the log is what brings them back.
+        assert!(replayed > 0, "no reopening replayed the log: the test no longer exercises it");
+    }
+}
+
+fn sled_survives_sigkill(root: &Path) {
+    let id = runtime().block_on(async {
+        let store = open(&root.join("store")).unwrap();
+        store.create(NewSession::new("m")).await.unwrap().id
+    });
+    let store_dir = root.join("store");
+    let reopen = |runtime: &tokio::runtime::Runtime, id| {
+        runtime.block_on(async {
+            let store =
+                open(&store_dir).unwrap_or_else(|e| panic!("the store does not reopen: {e}"));
+            let session = store.load(id).await.unwrap_or_else(|e| panic!("load fails: {e}"));
+            (session, store.replayed_on_open())
+        })
+    };
+    let backend = Backend { name: "sled", child_mode: "append", reopen: &reopen };
+    acknowledged_records_survive_sigkill(root, id, backend);
 }
 
 fn a_second_process_gets_a_clear_error(root: &Path) {
@@ -185,5 +213,63 @@ fn main() {
     }
     let root = tempfile::tempdir().unwrap();
     a_second_process_gets_a_clear_error(root.path());
-    acknowledged_records_survive_sigkill(root.path());
+    sled_survives_sigkill(root.path());
+    #[cfg(feature = "postgres")]
+    postgres::survives_sigkill();
+}
+
+/// The same kills against PostgreSQL (`TEST_DATABASE_URL`), in a schema of its own.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use verbatim_store::{PostgresOptions, PostgresStore};
+
+    fn url() -> Option<String> {
+        std::env::var("TEST_DATABASE_URL").ok()
+    }
+
+    /// The store in the schema named by the file `schema` in `dir`, as the children open it.
+    pub(super) async fn open(dir: &Path) -> PostgresStore {
+        let schema = std::fs::read_to_string(dir.join("schema")).unwrap();
+        let options = PostgresOptions {
+            schema: Some(schema),
+            pool_size: 2,
+            migrate: false,
+            ..Default::default()
+        };
+        PostgresStore::connect_with(&url().unwrap(), options).await.unwrap()
+    }
+
+    pub(super) fn survives_sigkill() {
+        let Some(url) = url() else {
+            println!("sigkill (postgres): skipped, TEST_DATABASE_URL is not set");
+            return;
+        };
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).unwrap();
+        let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let schema = format!("verbatim_crash_{schema}");
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("schema"), &schema).unwrap();
+        let runtime = runtime();
+        let id = runtime.block_on(async {
+            let options = PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+            let store = PostgresStore::connect_with(&url, options).await.unwrap();
+            store.create(NewSession::new("m")).await.unwrap().id
+        });
+        let reopen = |runtime: &tokio::runtime::Runtime, id| {
+            runtime.block_on(async {
+                let store = open(root.path()).await;
+                (store.load(id).await.unwrap_or_else(|e| panic!("load fails: {e}")), 0)
+            })
+        };
+        let backend = Backend { name: "postgres", child_mode: "append-postgres", reopen: &reopen };
+        acknowledged_records_survive_sigkill(root.path(), id, backend);
+        runtime.block_on(async {
+            let (client, connection) =
+                tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        });
+    }
 }
