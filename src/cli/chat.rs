@@ -6,11 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
-use verbatim_engine::{Engine, EngineError, Session};
-use verbatim_model::{SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_engine::{Engine, EngineError, Reply, Session};
+use verbatim_model::{ContentBlock, Message, Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_store::SessionStore;
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
 
 use super::render::{Printer, usage_line};
+use super::sessions::transcript;
 use super::{ApiArg, StoreArgs};
 
 /// The model a new chat talks to unless told otherwise.
@@ -36,6 +38,10 @@ pub(crate) struct ChatArgs {
     /// Use the built-in emulator even when AWS credentials are configured.
     #[arg(long)]
     emulator: bool,
+    /// Talk to an emulator already running at this URL (as `verbatim emulator` prints it)
+    /// instead of starting one.
+    #[arg(long, value_name = "URL")]
+    emulator_url: Option<String>,
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -89,7 +95,12 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
     let store = args.store.open().await?;
     let mut _emulator = None;
-    let transport: Arc<dyn Transport> = if args.emulator || !aws_configured() {
+    let transport: Arc<dyn Transport> = if let Some(url) = &args.emulator_url {
+        say!("Talking to the emulator at {url}.");
+        let config =
+            HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY)).with_endpoint_url(url);
+        Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
+    } else if args.emulator || !aws_configured() {
         let emulator = Emulator::start(EmulatorConfig::default())
             .await
             .map_err(|e| format!("cannot start the emulator: {e}"))?;
@@ -107,7 +118,7 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     };
     let mut builder = Engine::builder()
-        .store(store)
+        .store(store.clone())
         .transport(transport)
         .api(args.api.into())
         .model(args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned()));
@@ -130,7 +141,7 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
         None => engine.create().await.map_err(|e| e.to_string())?,
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
-    say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /quit.");
+    say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
@@ -139,7 +150,7 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
             continue;
         }
         if let Some(command) = line.strip_prefix('/') {
-            if !command_line(&session, command).await {
+            if !command_line(&session, &*store, command).await {
                 break;
             }
             continue;
@@ -151,11 +162,15 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
 }
 
 /// Runs a `/command`; false to quit.
-async fn command_line(session: &Session, command: &str) -> bool {
+async fn command_line(session: &Session, store: &dyn SessionStore, command: &str) -> bool {
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
     let outcome = match name {
         "quit" | "exit" => return false,
         "usage" => session.usage().await.map(|u| usage_line(&u)).map_err(|e| e.to_string()),
+        "show" => match store.load(session.id()).await {
+            Ok(stored) => Ok(transcript(&stored).trim_end().to_owned()),
+            Err(error) => Err(error.to_string()),
+        },
         "model" if !value.is_empty() => session
             .set_model(value)
             .await
@@ -179,9 +194,73 @@ async fn command_line(session: &Session, command: &str) -> bool {
 }
 
 async fn turn(session: &Session, input: &str) {
-    let mut printer = Printer::new();
-    let result = session.send_with(input, |event| printer.event(event)).await;
-    printer.finish();
+    let before = match session.history().await {
+        Ok(history) => history.len(),
+        Err(error) => return say!("error: {error}"),
+    };
+    // Another instance may write to the same session (a shared PostgreSQL store): a turn whose
+    // append finds the session moved on is retried on the reloaded session, at most twice.
+    for _ in 0..3 {
+        let mut printer = Printer::new();
+        let result = session.send_with(input, |event| printer.event(event)).await;
+        printer.finish();
+        match result {
+            Err(EngineError::Conflict { .. }) => {
+                say!("(this session changed in another instance: reloading)");
+                if settled_elsewhere(session, input, before).await {
+                    return;
+                }
+                say!("(nothing of this turn was stored: sending it again)");
+            }
+            result => return report(session, result),
+        }
+    }
+    say!("error: the session kept changing in another instance; try again");
+}
+
+/// After a conflict: whether this turn's input was stored before the other instance went on
+/// (then its turn answered it, or is answering it, and sending again would repeat it).
+async fn settled_elsewhere(session: &Session, input: &str, before: usize) -> bool {
+    let history = match session.history().await {
+        Ok(history) => history,
+        Err(error) => {
+            say!("error: {error}");
+            return true;
+        }
+    };
+    let later = history.get(before..).unwrap_or_default();
+    let Some(mine) = later.iter().position(|m| {
+        m.message.role == Role::User
+            && m.message
+                .content
+                .iter()
+                .any(|b| matches!(b, ContentBlock::Text(t) if t.text == input))
+    }) else {
+        return false;
+    };
+    match later[mine + 1..].iter().rev().find(|m| m.message.role == Role::Assistant) {
+        Some(reply) => {
+            say!("(answered in the other instance's turn:)");
+            say!("{}", text_of(&reply.message));
+        }
+        None => say!("(stored; another instance is answering it: /show to see the session)"),
+    }
+    true
+}
+
+fn text_of(message: &Message) -> String {
+    let texts: Vec<&str> = message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Text(t) => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    texts.join("\n")
+}
+
+fn report(session: &Session, result: Result<Reply, EngineError>) {
     match result {
         Ok(reply) if !reply.complete => say!(
             "(stopped after {} model calls with tool calls pending; send anything to go on)",

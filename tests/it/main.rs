@@ -3,6 +3,8 @@
 mod cli;
 mod emulator;
 mod engine;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod python_sdk;
 mod sessions_cli;
 mod tidy;

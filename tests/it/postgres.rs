@@ -1,0 +1,215 @@
+//! Two app instances share a session through PostgreSQL: two `verbatim chat` processes, each
+//! with its own engine, on one session in one schema, against one emulator on 127.0.0.1:0.
+//! They take turns; one turn of the first meets the second's append (a conflict), reloads and
+//! settles it; both then show the same history, which is the stored one.
+//!
+//! Runs when `TEST_DATABASE_URL` is set (`.ci/run` sets it) and says it skipped otherwise.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use verbatim::model::Role;
+use verbatim::store::Session;
+use verbatim::{PostgresOptions, PostgresStore, SessionStore};
+use verbatim_emulator::{Emulator, EmulatorConfig, Fault};
+
+const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One `verbatim chat` process and the lines it printed.
+struct Instance {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Instance {
+    fn spawn(name: &'static str, store_url: &str, id: &str, emulator_url: &str) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+            .args(["chat", "--session", id, "--emulator-url", emulator_url])
+            .env("VERBATIM_STORE", store_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Instance { name, stdin: child.stdin.take(), child, lines, seen: Vec::new() }
+    }
+
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads lines until one satisfies `found`.
+    fn wait_for(&mut self, found: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if found(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{}: the expected line never came; it printed {:#?}",
+                        self.name, self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Shows the session, quits, and returns what `/show` printed.
+    fn show_and_quit(mut self) -> String {
+        self.say("/show");
+        self.say("/quit");
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{}: {status}", self.name);
+        self.seen.extend(self.lines.iter());
+        let start = self.seen.iter().position(|l| l.starts_with("session ")).expect("shown");
+        let end = self.seen.iter().position(|l| l.starts_with("Usage: ")).expect("usage");
+        self.seen[start..end].join("\n")
+    }
+}
+
+fn text_of(message: &verbatim::Message) -> String {
+    message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            verbatim::ContentBlock::Text(t) => Some(t.text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Polls the stored session until `done` holds.
+fn wait_until(
+    runtime: &tokio::runtime::Runtime,
+    store: &PostgresStore,
+    id: verbatim::SessionId,
+    what: &str,
+    done: impl Fn(&Session) -> bool,
+) -> Session {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let session = runtime.block_on(store.load(id)).unwrap();
+        if done(&session) {
+            return session;
+        }
+        assert!(Instant::now() < deadline, "never: {what}; stored: {:#?}", session.messages());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the stored history ends with a reply after a user message saying `input`.
+fn answered(session: &Session, input: &str) -> bool {
+    let messages = session.messages();
+    let asked = messages
+        .iter()
+        .position(|m| m.message.role == Role::User && text_of(&m.message).contains(input));
+    asked.is_some_and(|i| messages[i..].iter().any(|m| m.message.role == Role::Assistant))
+        && messages.last().is_some_and(|m| m.message.role == Role::Assistant)
+}
+
+#[test]
+fn two_engines_in_two_processes_share_a_session() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "skipping two_engines_in_two_processes_share_a_session: TEST_DATABASE_URL is not set"
+            );
+        }
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator = runtime.block_on(Emulator::start(EmulatorConfig::default())).unwrap();
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let schema = format!("verbatim_share_{schema}");
+    let options = PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+    let store = runtime.block_on(PostgresStore::connect_with(&url, options)).unwrap();
+    let id = runtime.block_on(store.create(verbatim::store::NewSession::new(MODEL))).unwrap().id;
+    // The instances name the schema the way a deployment would: in the URL.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let shared_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+
+    let mut a = Instance::spawn("a", &shared_url, &id.to_string(), &emulator.url());
+    let mut b = Instance::spawn("b", &shared_url, &id.to_string(), &emulator.url());
+    let turn = |instance: &mut Instance, input: &str| {
+        instance.say(input);
+        wait_until(&runtime, &store, id, input, |s| answered(s, input));
+    };
+    // Alternate turns: each instance sees what the other stored.
+    turn(&mut a, "first from a");
+    turn(&mut b, "first from b");
+    turn(&mut a, "second from a");
+    turn(&mut b, "second from b");
+
+    // a's next model call is slow; b takes a whole turn meanwhile. a's reply then finds the
+    // session moved on: nothing of it is written, a reloads and finds its input answered.
+    let calls = emulator.received().len();
+    emulator.inject(Fault::SlowFirstByte { millis: 1500 });
+    a.say("third from a");
+    wait_until(&runtime, &store, id, "a's third input stored", |s| {
+        s.messages().iter().any(|m| text_of(&m.message) == "third from a")
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while emulator.received().len() == calls {
+        assert!(Instant::now() < deadline, "a never called the model");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    turn(&mut b, "third from b");
+    a.wait_for(|l| l.contains("changed in another instance"));
+    a.wait_for(|l| l.contains("answered in the other instance's turn"));
+
+    turn(&mut a, "fourth from a");
+    turn(&mut b, "fourth from b");
+
+    let shown_a = a.show_and_quit();
+    let shown_b = b.show_and_quit();
+    assert_eq!(shown_a, shown_b, "both instances see the same history");
+    let stored = runtime.block_on(store.load(id)).unwrap();
+    let roles: Vec<Role> = stored.messages().iter().map(|m| m.message.role).collect();
+    use Role::{Assistant as A, User as U};
+    assert_eq!(roles, [U, A, U, A, U, A, U, A, U, U, A, U, A, U, A], "{shown_a}");
+    assert!(shown_a.contains(&format!("records: {}", stored.info.version)), "{shown_a}");
+    for input in ["first from a", "second from b", "third from a", "third from b", "fourth from b"]
+    {
+        let count = stored.messages().iter().filter(|m| text_of(&m.message) == input).count();
+        assert_eq!(count, 1, "{input} stored once");
+    }
+    // a's slow reply was never stored: every reply in the history is one b or a saw succeed.
+    let replies = stored.messages().iter().filter(|m| m.message.role == A).count();
+    assert_eq!(replies, 7);
+
+    runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        emulator.shutdown().await;
+    });
+}
