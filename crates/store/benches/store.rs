@@ -10,6 +10,11 @@
 //!   append-only file with `fdatasync`.
 //!
 //! `VERBATIM_BENCH_MESSAGES` lowers the longest history (default 100,000).
+//!
+//! With the feature `postgres` and `TEST_DATABASE_URL` set
+//! (`cargo bench -p verbatim-store --features postgres --bench store`), it then prints the
+//! PostgreSQL store's figures next to a bare single-row INSERT commit and a bare SELECT of the
+//! same rows (as text and as jsonb) on the same server, in a schema of its own.
 
 #![allow(clippy::print_stdout)]
 
@@ -330,5 +335,160 @@ fn main() {
         println!("  neighbours, interleaved with the appends above in blocks of 50:");
         println!("              raw sled insert+flush+fdatasync median {:.3} ms, p99 {:.3} ms", ms(sled_median), ms(sled_p99));
         println!("              plain append-only file + fdatasync median {:.3} ms, p99 {:.3} ms; its cold load of 1,000 turns {:.1} ms", ms(file_median), ms(file_p99), ms(file_load));
+
+        #[cfg(feature = "postgres")]
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) => postgres::figures(&url).await,
+            Err(_) => println!("verbatim-store on PostgreSQL: skipped (TEST_DATABASE_URL is not set)"),
+        }
     });
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    //! The PostgreSQL store next to bare statements on the same server.
+
+    use super::*;
+    use verbatim_store::{PostgresOptions, PostgresStore};
+
+    async fn client(url: &str, schema: &str) -> tokio_postgres::Client {
+        let mut config: tokio_postgres::Config = url.parse().unwrap();
+        config.options(format!("-c search_path={schema}"));
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    fn median(times: &mut [Duration]) -> f64 {
+        ms(percentile(times, 0.5))
+    }
+
+    /// Appends `count` messages after `from`, in batches.
+    async fn prefill(store: &PostgresStore, id: SessionId, from: u64, count: u64) -> u64 {
+        let mut version = from;
+        while version < from + count {
+            let batch: Vec<Entry> =
+                (version..(version + 500).min(from + count)).map(message).collect();
+            version = store.append(id, Append::new(version, batch)).await.unwrap().version;
+        }
+        version
+    }
+
+    pub(super) async fn figures(url: &str) {
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).unwrap();
+        let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let schema = format!("verbatim_bench_{schema}");
+        let options = PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+        let store = PostgresStore::connect_with(url, options).await.unwrap();
+        let bare = client(url, &schema).await;
+        bare.batch_execute(
+            "CREATE TABLE bare_insert (id bigserial PRIMARY KEY, body text NOT NULL);
+             CREATE TABLE bare_text (seq bigint PRIMARY KEY, body text NOT NULL);
+             CREATE TABLE bare_jsonb (seq bigint PRIMARY KEY, body jsonb NOT NULL);",
+        )
+        .await
+        .unwrap();
+        let insert = bare.prepare("INSERT INTO bare_insert (body) VALUES ($1)").await.unwrap();
+        let body = serde_json::to_string(&message(1)).unwrap();
+
+        // Durable appends of one ~3 KB message, in blocks of 50 interleaved with 50 bare
+        // single-row INSERT commits of the same text.
+        let rounds = 300;
+        let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
+        let mut version = 0;
+        let mut bare_times = Vec::new();
+        let mut lines = Vec::new();
+        let mut all = Vec::new();
+        for length in [10u64, 1_000, 10_000] {
+            version = prefill(&store, id, version, length - version).await;
+            let mut times = Vec::new();
+            while times.len() < rounds {
+                for _ in 0..50 {
+                    let entry = message(version);
+                    let start = Instant::now();
+                    version =
+                        store.append(id, Append::new(version, vec![entry])).await.unwrap().version;
+                    times.push(start.elapsed());
+                }
+                for _ in 0..50 {
+                    let start = Instant::now();
+                    bare.execute(&insert, &[&body]).await.unwrap();
+                    bare_times.push(start.elapsed());
+                }
+            }
+            all.extend_from_slice(&times);
+            let p99 = ms(percentile(&mut times, 0.99));
+            lines.push(format!(
+                "  durable append at {length:>6} messages: median {:.3} ms, p99 {p99:.3} ms",
+                median(&mut times)
+            ));
+        }
+        let append_median = median(&mut all);
+        let bare_median = median(&mut bare_times);
+        let bare_p99 = ms(percentile(&mut bare_times, 0.99));
+
+        // Loads of a 1,000-turn (2,000-message) session, next to a bare SELECT of the same
+        // 2,000 rows of JSON, as text and as jsonb.
+        let loaded = store.create(NewSession::new(MODEL)).await.unwrap().id;
+        prefill(&store, loaded, 0, 2_000).await;
+        let texts: Vec<String> =
+            (0..2_000).map(|n| serde_json::to_string(&message(n)).unwrap()).collect();
+        let seqs: Vec<i64> = (1..=2_000).collect();
+        bare.execute(
+            "INSERT INTO bare_text SELECT * FROM unnest($1::bigint[], $2::text[])",
+            &[&seqs, &texts],
+        )
+        .await
+        .unwrap();
+        bare.execute(
+            "INSERT INTO bare_jsonb SELECT s, b::jsonb FROM unnest($1::bigint[], $2::text[]) AS t(s, b)",
+            &[&seqs, &texts],
+        )
+        .await
+        .unwrap();
+        for table in ["bare_text", "bare_jsonb", "records"] {
+            bare.batch_execute(&format!("VACUUM ANALYZE {table}")).await.unwrap();
+        }
+        let select_text = bare.prepare("SELECT body FROM bare_text ORDER BY seq").await.unwrap();
+        let select_jsonb =
+            bare.prepare("SELECT body::text FROM bare_jsonb ORDER BY seq").await.unwrap();
+        let (mut load_times, mut text_times, mut jsonb_times) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..30 {
+            let start = Instant::now();
+            let session = store.load(loaded).await.unwrap();
+            load_times.push(start.elapsed());
+            assert_eq!(session.records.len(), 2_000);
+            let start = Instant::now();
+            let rows = bare.query(&select_text, &[]).await.unwrap();
+            let bodies: Vec<&str> = rows.iter().map(|r| r.get(0)).collect();
+            text_times.push(start.elapsed());
+            assert_eq!(bodies.len(), 2_000);
+            let start = Instant::now();
+            let rows = bare.query(&select_jsonb, &[]).await.unwrap();
+            let bodies: Vec<&str> = rows.iter().map(|r| r.get(0)).collect();
+            jsonb_times.push(start.elapsed());
+            assert_eq!(bodies.len(), 2_000);
+        }
+        let load = median(&mut load_times);
+        let text = median(&mut text_times);
+        let jsonb = median(&mut jsonb_times);
+
+        println!(
+            "verbatim-store on PostgreSQL (synchronous_commit on: durable = the commit's WAL flush)"
+        );
+        for line in lines {
+            println!("{line}");
+        }
+        println!(
+            "  append median over all lengths {append_median:.3} ms; bare single-row INSERT commit (same text) median {bare_median:.3} ms, p99 {bare_p99:.3} ms: {:.2}x (target <= 1.5x)",
+            append_median / bare_median
+        );
+        println!(
+            "  load of 1,000 turns (2,000 records, parsed): median {load:.1} ms; bare SELECT of the same rows as text {text:.1} ms ({:.2}x; target <= 1.5x), as jsonb {jsonb:.1} ms",
+            load / text
+        );
+        bare.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    }
 }

@@ -311,10 +311,22 @@ impl PostgresStore {
         let params: [&(dyn ToSql + Sync); 3] = [&uuid(id), &version(from), &version(to)];
         let rows = client.query_raw(&statement, params).await.map_err(backend)?;
         pin_mut!(rows);
-        let mut records = Vec::with_capacity((to - from).min(100_000) as usize + 1);
+        // Parsing is most of a long load: batches are parsed on blocking threads while the
+        // next rows arrive. Short loads (a turn's) are parsed here, without the hand-off.
+        let mut batch = Vec::with_capacity(PARSE_BATCH);
+        let mut parsing = Vec::new();
         while let Some(row) = rows.next().await {
-            records.push(record(id, &row.map_err(backend)?)?);
+            batch.push(row.map_err(backend)?);
+            if batch.len() == PARSE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+                parsing.push(tokio::task::spawn_blocking(move || parse_rows(id, &full)));
+            }
         }
+        let mut records = Vec::with_capacity((to - from).min(100_000) as usize + 1);
+        for parsed in parsing {
+            records.extend(parsed.await.map_err(backend)??);
+        }
+        records.extend(parse_rows(id, &batch)?);
         Ok(records)
     }
 
@@ -455,6 +467,13 @@ fn session_info(row: &Row) -> Result<SessionInfo, StoreError> {
         version: row.get::<_, i64>(4) as u64,
         origin,
     })
+}
+
+/// Rows parsed per blocking task in a long load.
+const PARSE_BATCH: usize = 128;
+
+fn parse_rows(id: SessionId, rows: &[Row]) -> Result<Vec<Record>, StoreError> {
+    rows.iter().map(|row| record(id, row)).collect()
 }
 
 fn record(id: SessionId, row: &Row) -> Result<Record, StoreError> {
