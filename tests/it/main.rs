@@ -6,6 +6,7 @@ mod engine;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;
+mod secrets;
 mod sessions_cli;
 mod tidy;
 mod tool_loop;

@@ -91,7 +91,10 @@ pub fn sign_sigv4(
     let request =
         SignableRequest::new(method, url, headers.iter().copied(), SignableBody::Bytes(body))
             .map_err(|e| failed("request to sign", &e))?;
-    let (instructions, _signature) =
-        sign(request, &params).map_err(|e| failed("signing", &e))?.into_parts();
+    // aws-sigv4 traces the canonical request, which holds the session token: it signs with
+    // no subscriber listening, so no log level lets a secret out.
+    let silent = tracing::Dispatch::none();
+    let signed = tracing::dispatcher::with_default(&silent, || sign(request, &params));
+    let (instructions, _signature) = signed.map_err(|e| failed("signing", &e))?.into_parts();
     Ok(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
 }
