@@ -207,6 +207,7 @@ impl SledStore {
             )));
         }
         let path = path.as_ref().to_path_buf();
+        owner_only_dir(&path)?;
         // sled's own periodic flush is off: the log makes writes durable, and checkpoints
         // flush sled when the log needs it.
         let db =
@@ -394,6 +395,27 @@ impl Inner {
             write_record(writes, info.id, record);
         }
     }
+}
+
+/// Creates the store's directory readable by its owner only (mode 0700), or narrows an
+/// existing one to that: sessions hold whole conversations, and sled creates its files with
+/// the process's umask, so the directory is what keeps other users out.
+fn owner_only_dir(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let failed = |what: &str, e: std::io::Error| backend(format!("{what} {}: {e}", path.display()));
+    if !path.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| failed("creating", e))?;
+    }
+    let mode = std::fs::metadata(path).map_err(|e| failed("reading", e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+            .map_err(|e| failed("restricting", e))?;
+    }
+    Ok(())
 }
 
 #[async_trait]

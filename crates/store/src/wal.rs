@@ -38,7 +38,7 @@
 //! the next) and answers them all.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt as _, FileExt, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
@@ -215,6 +215,7 @@ impl Segment {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| io("creating", &path, e))?;
         let zeros = vec![0u8; 1 << 20];
@@ -430,7 +431,10 @@ impl Wal {
         let backend = StoreError::Backend;
         let dir = store_dir.join("wal");
         if !dir.exists() {
-            std::fs::create_dir(&dir).map_err(|e| backend(io("creating", &dir, e)))?;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| backend(io("creating", &dir, e)))?;
             sync_dir(store_dir).map_err(backend)?;
         }
         let mut segments = Vec::new();

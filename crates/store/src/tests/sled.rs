@@ -206,3 +206,25 @@ async fn a_version_1_store_is_upgraded_in_place() {
     assert_eq!(version.as_ref(), &crate::SCHEMA_VERSION.to_be_bytes());
     assert_eq!(crate::SCHEMA_VERSION, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+    let root = tempfile::tempdir().unwrap();
+    // A new directory is created 0700; an existing one open to others is narrowed.
+    let fresh = root.path().join("nested").join("store");
+    let shared = root.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for dir in [&fresh, &shared] {
+        let store = SledStore::open(dir).unwrap();
+        let info = store.create(NewSession::new("m")).await.unwrap();
+        store.append(info.id, Append::new(0, vec![user("private")])).await.unwrap();
+        assert_eq!(mode(dir) & 0o777, 0o700, "{}", dir.display());
+        assert_eq!(mode(&dir.join("wal")) & 0o777, 0o700);
+        for segment in std::fs::read_dir(dir.join("wal")).unwrap() {
+            assert_eq!(mode(&segment.unwrap().path()) & 0o777, 0o600);
+        }
+    }
+}
