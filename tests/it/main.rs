@@ -3,6 +3,7 @@
 mod cli;
 mod emulator;
 mod engine;
+mod hostile_input;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;
