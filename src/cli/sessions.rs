@@ -14,7 +14,7 @@
 //! imported from comes back whole. Messages are decoded by the protocol crate and exported by
 //! its encoders: never rebuilt, never re-encoded.
 
-use std::io::Read as _;
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -719,15 +719,29 @@ enum Import {
     Export(Session),
 }
 
+/// The largest input `import` reads (the bytes of one file or of standard input).
+const MAX_IMPORT_BYTES: u64 = 256 << 20;
+
 fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
-    if file == "-" {
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|e| unusable(format!("reading standard input: {e}")))?;
-        return Ok(body);
+    let (name, source): (&str, Box<dyn Read>) = if file == "-" {
+        ("standard input", Box::new(std::io::stdin()))
+    } else {
+        let opened =
+            std::fs::File::open(file).map_err(|e| unusable(format!("reading {file}: {e}")))?;
+        (file, Box::new(opened))
+    };
+    let mut body = Vec::new();
+    source
+        .take(MAX_IMPORT_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| unusable(format!("reading {name}: {e}")))?;
+    if body.len() as u64 > MAX_IMPORT_BYTES {
+        return Err(unusable(format!(
+            "{name} is larger than {} MiB: import it in parts (one session per file, or JSON lines split across files)",
+            MAX_IMPORT_BYTES >> 20
+        )));
     }
-    std::fs::read(file).map_err(|e| unusable(format!("reading {file}: {e}")))
+    Ok(body)
 }
 
 /// Reads every document of the input (one JSON value, or several as JSON lines) and decodes

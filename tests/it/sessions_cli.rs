@@ -505,3 +505,27 @@ fn recorded_requests_round_trip_through_import_and_export() {
     }
     assert!(checked > 0, "no recorded request in {}", dir.display());
 }
+
+/// Import bounds what it reads: a file over 256 MiB and JSON nested deeper than 128 levels are
+/// refused with a clear error, and nothing is stored.
+#[test]
+fn import_refuses_oversized_and_too_deeply_nested_input() {
+    let store = Store::new();
+    let big = store.dir.path().join("big.json");
+    // Sparse: no disk is spent on it.
+    std::fs::File::create(&big).unwrap().set_len((256 << 20) + 1).unwrap();
+    let refused = store.sessions(&["import", big.to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("larger than 256 MiB"), "{}", refused.stderr);
+
+    let deep = format!(
+        r#"{{"messages": [{{"role": "user", "content": [{{"text": "x"}}]}}], "modelId": "m", "x": {}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let refused = store.run(&["import", "-"], Some(deep.as_bytes()));
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("recursion limit"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 1 column"), "{}", refused.stderr);
+    assert!(store.list().is_empty());
+}
