@@ -3,6 +3,7 @@
 mod cli;
 mod emulator;
 mod engine;
+mod faults;
 mod hostile_input;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -1,0 +1,56 @@
+//! Faults and load at a reduced size, in every test run: sessions running tool loops at once
+//! against an emulator that throttles, fails, cuts streams and slows down at 1%, 10% and 50%
+//! of requests, on sled and (with `TEST_DATABASE_URL`) on PostgreSQL. Every session ends
+//! complete after resumes, and every history checks out (see `benches/support/load.rs`;
+//! `cargo bench --bench load` is the full-size run).
+
+#[path = "../../benches/support/load.rs"]
+#[allow(dead_code)]
+mod load;
+
+use std::sync::Arc;
+
+use load::{Load, run};
+use verbatim::SledStore;
+
+fn small(fault_rate: f64, seed: u64) -> Load {
+    Load { sessions: 12, turns: 2, fault_rate, seed }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sled_sessions_survive_faults_at_1_10_and_50_percent() {
+    for (rate, seed) in [(0.01, 1), (0.10, 2), (0.50, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        let report = run(store, &small(rate, seed)).await;
+        assert_eq!(report.turns, 24, "{report:?}");
+        if rate >= 0.5 {
+            assert!(report.errors > 0, "at 50% some faults outlast the retries: {report:?}");
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_survive_faults_at_10_and_50_percent() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping postgres_sessions_survive_faults: TEST_DATABASE_URL is not set");
+        }
+        return;
+    };
+    let mut random = [0u8; 6];
+    getrandom::fill(&mut random).unwrap();
+    let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let schema = format!("verbatim_faults_{schema}");
+    let options = verbatim::PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+    let store = Arc::new(verbatim::PostgresStore::connect_with(&url, options).await.unwrap());
+    for (rate, seed) in [(0.10, 4), (0.50, 5)] {
+        let report = run(store.clone(), &small(rate, seed)).await;
+        assert_eq!(report.turns, 24, "{report:?}");
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
