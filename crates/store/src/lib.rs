@@ -8,8 +8,9 @@
 //! [`StoreError::Conflict`] and writes nothing) and may carry an idempotency key.
 //!
 //! [`SessionStore`] is the trait every backend implements; [`SledStore`] is the embedded
-//! default (one directory, durable appends with group commit); [`MemoryStore`] is the
-//! in-memory reference the conformance suite checks backends against.
+//! default (one directory, durable appends with group commit); `PostgresStore` (feature
+//! `postgres`) shares sessions between app instances; [`MemoryStore`] is the in-memory
+//! reference the conformance suite checks backends against.
 
 mod entry;
 pub mod export;
