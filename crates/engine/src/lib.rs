@@ -2,7 +2,9 @@
 //! assembler and the transport put to work.
 //!
 //! An [`Engine`] holds a [`SessionStore`], a [`Transport`], the registered [`Tool`]s and the
-//! defaults (model, API, thinking). A [`Session`] is a handle on one stored session:
+//! defaults (model, API, thinking). A [`Session`] is a handle on one stored session; it keeps
+//! the session's log between turns and reads only the records appended since (another
+//! writer's among them), or the whole session again after a rewind or a failed turn:
 //! - [`Session::send`] appends the user's message, assembles the request from the stored
 //!   history (repairing what can be repaired and recording each repair), calls the model
 //!   (streamed or not), and appends the assistant message with its provenance and usage in

@@ -2,7 +2,8 @@
 //! then call the model and run its tools until it stops.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -49,17 +50,38 @@ impl From<Vec<ContentBlock>> for Input {
     }
 }
 
-/// A handle on one stored session. Cheap to clone; every call reads the store afresh, so a
-/// handle never works on a stale history.
-#[derive(Debug, Clone)]
+/// A handle on one stored session. Cheap to clone (clones share what the last turn left).
+///
+/// A handle keeps the session's log as its last turn left it. Each turn first reads the
+/// records appended since (by another writer, another handle or a configuration change), so
+/// a handle never works on a stale history, and reads the whole session only when it has
+/// nothing kept: its first turn, the turn after one that failed (a refused append among
+/// them), and a turn after a record that does not simply continue the log (a rewind).
+#[derive(Clone)]
 pub struct Session {
     engine: Engine,
     id: SessionId,
+    kept: Arc<Mutex<Option<Kept>>>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("engine", &self.engine)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful turn leaves for the next turn on the same handle.
+struct Kept {
+    /// The log, up to the turn's last append.
+    log: Log,
 }
 
 impl Session {
     pub(crate) fn new(engine: Engine, id: SessionId) -> Session {
-        Session { engine, id }
+        Session { engine, id, kept: Arc::new(Mutex::new(None)) }
     }
 
     /// The session id.
@@ -161,30 +183,39 @@ impl Session {
         let _claim = self.engine.claim(self.id)?;
         let span = tracing::info_span!("turn", session = %self.id);
         async {
-            let session = self.engine.inner.store.load(self.id).await?;
+            // Taken out for the turn: a turn that fails or is cancelled leaves nothing kept.
+            let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Kept { log } = self.read(kept).await?;
             let mut turn = Turn {
                 engine: &self.engine,
                 id: self.id,
-                log: Log::new(&session),
+                log,
                 on_event,
                 usage: Usage::default(),
                 steps: 0,
                 origins: Vec::new(),
             };
-            let open = turn.log.open_calls();
-            if !open.is_empty() {
-                let mut content = turn.settle(open).await?;
-                content.extend(input.unwrap_or_default());
-                turn.append(vec![Entry::Message(Message::new(Role::User, content).into())]).await?;
-            } else if let Some(input) = input {
-                turn.append(vec![Entry::Message(Message::new(Role::User, input).into())]).await?;
-            } else if turn.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
-                return Ok(None);
-            }
-            turn.run().await.map(Some)
+            let reply = turn.start(input).await?;
+            let kept = Kept { log: turn.log };
+            *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+            Ok(reply)
         }
         .instrument(span)
         .await
+    }
+
+    /// The session as it stands: what the last turn kept, brought up to date with the
+    /// records appended since, or else the whole session read again.
+    async fn read(&self, kept: Option<Kept>) -> Result<Kept, EngineError> {
+        let store = &self.engine.inner.store;
+        if let Some(mut kept) = kept {
+            let since = store.load_range(self.id, kept.log.version + 1, None).await?;
+            if kept.log.extend(since) {
+                return Ok(kept);
+            }
+        }
+        let session = store.load(self.id).await?;
+        Ok(Kept { log: Log::new(&session) })
     }
 }
 
@@ -210,6 +241,25 @@ struct Prepared {
 }
 
 impl Turn<'_> {
+    /// Settles an unfinished tool loop, appends the input, and runs the turn; `None` when
+    /// there is nothing to answer.
+    async fn start(
+        &mut self,
+        input: Option<Vec<ContentBlock>>,
+    ) -> Result<Option<Reply>, EngineError> {
+        let open = self.log.open_calls();
+        if !open.is_empty() {
+            let mut content = self.settle(open).await?;
+            content.extend(input.unwrap_or_default());
+            self.append(vec![Entry::Message(Message::new(Role::User, content).into())]).await?;
+        } else if let Some(input) = input {
+            self.append(vec![Entry::Message(Message::new(Role::User, input).into())]).await?;
+        } else if self.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
+            return Ok(None);
+        }
+        self.run().await.map(Some)
+    }
+
     async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
         let append = Append::new(self.log.version, entries.clone());
         let appended = self.engine.inner.store.append(self.id, append).await?;
