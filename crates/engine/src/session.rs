@@ -1,9 +1,11 @@
-//! A session handle and the turn it runs: settle an unfinished tool loop, append the input,
-//! then call the model and run its tools until it stops.
+//! A session handle and the turn it runs: settle an unfinished tool loop, take in the input,
+//! then call the model (appending the input meanwhile) and run its tools until it stops.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
@@ -190,6 +192,7 @@ impl Session {
                 engine: &self.engine,
                 id: self.id,
                 log,
+                pending: None,
                 on_event,
                 usage: Usage::default(),
                 steps: 0,
@@ -223,7 +226,11 @@ impl Session {
 struct Turn<'a> {
     engine: &'a Engine,
     id: SessionId,
+    /// The session, including `pending`.
     log: Log,
+    /// Entries already in `log` and not yet in the store: the user's side of the next
+    /// request (and the fixes recorded for it), appended while that request is under way.
+    pending: Option<Append>,
     on_event: &'a mut (dyn FnMut(Event) + Send),
     usage: Usage,
     steps: u32,
@@ -241,7 +248,7 @@ struct Prepared {
 }
 
 impl Turn<'_> {
-    /// Settles an unfinished tool loop, appends the input, and runs the turn; `None` when
+    /// Settles an unfinished tool loop, takes in the input, and runs the turn; `None` when
     /// there is nothing to answer.
     async fn start(
         &mut self,
@@ -251,19 +258,38 @@ impl Turn<'_> {
         if !open.is_empty() {
             let mut content = self.settle(open).await?;
             content.extend(input.unwrap_or_default());
-            self.append(vec![Entry::Message(Message::new(Role::User, content).into())]).await?;
+            self.defer(vec![Entry::Message(Message::new(Role::User, content).into())]);
         } else if let Some(input) = input {
-            self.append(vec![Entry::Message(Message::new(Role::User, input).into())]).await?;
+            self.defer(vec![Entry::Message(Message::new(Role::User, input).into())]);
         } else if self.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
             return Ok(None);
         }
         self.run().await.map(Some)
     }
 
+    /// Appends `entries` now (after what is pending).
     async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
+        self.flush().await?;
         let append = Append::new(self.log.version, entries.clone());
         let appended = self.engine.inner.store.append(self.id, append).await?;
         self.log.appended(appended.first_seq, entries);
+        Ok(())
+    }
+
+    /// Takes `entries` into the log now and appends them with the next model call (see
+    /// [`Turn::attempt`]), or before anything else is appended.
+    fn defer(&mut self, entries: Vec<Entry>) {
+        let version = self.log.version;
+        let pending = self.pending.get_or_insert_with(|| Append::new(version, Vec::new()));
+        pending.entries.extend(entries.iter().cloned());
+        self.log.appended(version + 1, entries);
+    }
+
+    /// Appends what is pending.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if let Some(append) = self.pending.take() {
+            self.engine.inner.store.append(self.id, append).await?;
+        }
         Ok(())
     }
 
@@ -319,7 +345,7 @@ impl Turn<'_> {
                 });
             }
             let results = self.settle(calls).await?;
-            self.append(vec![Entry::Message(Message::new(Role::User, results).into())]).await?;
+            self.defer(vec![Entry::Message(Message::new(Role::User, results).into())]);
         }
     }
 
@@ -359,19 +385,51 @@ impl Turn<'_> {
         }
     }
 
+    /// One model call, with the pending entries appended while it runs.
+    ///
+    /// The request goes out before the user's side of it is durable: until the reply is
+    /// appended, nothing stored depends on the request, and the model keeps nothing between
+    /// calls. The reply is appended only after the pending append succeeded; when that append
+    /// fails (another writer moved the session on, the store failed) the reply is dropped and
+    /// the append's error returned, so the session holds neither, as if the turn had stopped
+    /// before its call. A crash during the call leaves the input stored or not, never a reply
+    /// without it. (Text and thinking of a dropped reply may have been reported as events.)
     async fn attempt(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
-        let Prepared { assembly, body, turn, origins } = self.prepare().await?;
+        let prepared = match self.prepare() {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // Nothing is sent: the input is stored all the same, as the turn asked.
+                self.flush().await?;
+                return Err(error);
+            }
+        };
+        let Prepared { assembly, body, turn, origins } = prepared;
         self.origins = origins;
-        let defaults = &self.engine.inner.defaults;
+        let engine = self.engine;
+        let defaults = &engine.inner.defaults;
         tracing::debug!(model = %turn.model_id, api = turn.api.as_str(), bytes = body.len(), "calling the model");
         let call = Call::new(turn.api, turn.model_id.clone(), body);
-        let response = call_model(
-            self.engine.inner.transport.as_ref(),
+        let (id, pending) = (self.id, self.pending.take());
+        let written = async move {
+            match pending {
+                Some(append) => engine.inner.store.append(id, append).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let called = call_model(
+            engine.inner.transport.as_ref(),
             call,
             defaults.streaming,
-            self.on_event,
-        )
-        .await?;
+            &mut *self.on_event,
+        );
+        // The append is polled first: its write is done before the request goes out, and
+        // only its wait for the disk overlaps the call. Both run to their end: an append is
+        // never left halfway for the reply's sake.
+        let (written, response) = both(written, called).await;
+        if let Some(appended) = written? {
+            debug_assert_eq!(appended.version, self.log.version, "the log took them in");
+        }
+        let response = response?;
         let request = &assembly.request;
         let mut provenance = Provenance::new(turn.model_id, turn.api);
         provenance.thinking = request.thinking.clone();
@@ -383,11 +441,12 @@ impl Turn<'_> {
     }
 
     /// Assembles the next request over the whole history and records the history fixes it
-    /// needed (so they are decided once and replayed identically). When a context budget is
+    /// needed (so they are decided once and replayed identically; the record is appended
+    /// with the call, see [`Turn::attempt`]). When a context budget is
     /// set and the request exceeds it, whole old turns are left out instead (see
     /// [`crate::ContextPolicy`]): that shortened request is a view, and its fixes are not
     /// recorded.
-    async fn prepare(&mut self) -> Result<Prepared, EngineError> {
+    fn prepare(&mut self) -> Result<Prepared, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
         let full = assemble(&self.log.messages, &turn, defaults.policy);
@@ -403,7 +462,7 @@ impl Turn<'_> {
                 for fix in &fixes {
                     tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
                 }
-                self.append(vec![Entry::Repair { fixes }]).await?;
+                self.defer(vec![Entry::Repair { fixes }]);
             }
             return Ok(Prepared { assembly: full, body, turn, origins });
         }
@@ -597,6 +656,32 @@ impl Turn<'_> {
             settled,
         });
     }
+}
+
+/// Runs two futures on this task until both are done.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            out_a = Some(out);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            out_b = Some(out);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (out_a, out_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// For each message of a request built from `len` stored messages starting at `offset`, the

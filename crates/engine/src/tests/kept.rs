@@ -1,11 +1,18 @@
 //! What a session handle keeps between turns: the log, brought up to date with what others
-//! appended since, and read whole again after a rewind.
+//! appended since, and read whole again after a rewind or a failed turn.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
 use verbatim_emulator::Behaviour;
-use verbatim_model::{Api, HistoryMessage, Message, Provenance, Role};
-use verbatim_store::{Append, ConfigChange, NewSession, SessionStore as _, ToolCallEvent};
+use verbatim_model::{Api, HistoryMessage, Message, Provenance, Role, SessionId};
+use verbatim_store::{
+    Append, Appended, ConfigChange, ListQuery, NewSession, Page, Record, Rewound, SessionInfo,
+    SessionStore, StoreError, ToolCallEvent,
+};
 
 use super::*;
+use crate::EngineError;
 use crate::log::Log;
 
 const OTHER_MODEL: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
@@ -64,6 +71,35 @@ async fn a_rewind_between_two_turns_makes_the_next_read_the_session_whole() {
 }
 
 #[tokio::test]
+async fn a_refused_input_append_stores_neither_input_nor_reply_and_the_next_turn_reads_afresh() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let store = Arc::new(Racing { inner: rig.store(), armed: AtomicBool::new(false) });
+    let engine = rig.builder().store(store.clone()).build().unwrap();
+    let session = engine.create().await.unwrap();
+    session.send("First").await.unwrap();
+
+    // Another writer slips a turn in just before the input's append, which the model call
+    // runs alongside: the append is refused, and the reply to the request already sent is
+    // dropped.
+    store.armed.store(true, Ordering::SeqCst);
+    let error = session.send("Second").await.unwrap_err();
+    assert!(matches!(error, EngineError::Conflict { expected: 2, actual: 4, .. }), "{error}");
+    assert_eq!(rig.statuses(), [200, 200], "the request went out");
+    let history = session.history().await.unwrap();
+    assert_eq!(history.len(), 4);
+    assert!(texts(&history)[2].contains("Slipped in") && texts(&history)[3].contains("Noted"));
+    assert!(!texts(&history).concat().contains("Second"));
+
+    // The handle kept nothing from the failed turn: the next one reads the session afresh.
+    session.send("Third").await.unwrap();
+    let third = sent(&rig, 2);
+    assert_eq!(third.len(), 5, "{third:?}");
+    assert!(!Value::Array(third.clone()).to_string().contains("Second"));
+    assert!(third[2].to_string().contains("Slipped in"));
+    assert_eq!(session.history().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
 async fn a_log_brought_up_to_date_is_the_log_read_whole() {
     let rig = Rig::new(Behaviour::Text).await;
     let store = rig.store();
@@ -109,4 +145,78 @@ async fn a_log_brought_up_to_date_is_the_log_read_whole() {
     // Nor are records that do not follow the last one read.
     assert!(!log.extend(whole.records[4..].to_vec()));
     assert_eq!(log, read);
+}
+
+/// The rig's store, where another writer can be set to slip a turn in just before the
+/// next append.
+struct Racing {
+    inner: Arc<SledStore>,
+    armed: AtomicBool,
+}
+
+#[async_trait]
+impl SessionStore for Racing {
+    async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
+        self.inner.create(new).await
+    }
+
+    async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            let turn = vec![
+                Entry::Message(Message::user_text("Slipped in").into()),
+                Entry::Message(HistoryMessage {
+                    message: Message::assistant_text("Noted"),
+                    provenance: Some(Provenance::new(MODEL, Api::Converse)),
+                }),
+            ];
+            self.inner.append(id, Append::new(append.expected_version, turn)).await?;
+        }
+        self.inner.append(id, append).await
+    }
+
+    async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
+        self.inner.info(id).await
+    }
+
+    async fn load(&self, id: SessionId) -> Result<verbatim_store::Session, StoreError> {
+        self.inner.load(id).await
+    }
+
+    async fn load_range(
+        &self,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.inner.load_range(id, from, to).await
+    }
+
+    async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
+        self.inner.tail(id, n).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.inner.list(query).await
+    }
+
+    async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
+        self.inner.fork(id, at).await
+    }
+
+    async fn rewind(
+        &self,
+        id: SessionId,
+        expected_version: u64,
+        to: u64,
+    ) -> Result<Rewound, StoreError> {
+        self.inner.rewind(id, expected_version, to).await
+    }
+
+    async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
+        self.inner.delete(id).await
+    }
+
+    async fn put(&self, session: verbatim_store::Session) -> Result<SessionInfo, StoreError> {
+        self.inner.put(session).await
+    }
 }
