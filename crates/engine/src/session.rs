@@ -10,11 +10,11 @@ use std::task::Poll;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, StopReason, SystemPrompt,
-    ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
+    ContentBlock, HistoryMessage, Message, Provenance, Request, Role, SessionId, StopReason,
+    SystemPrompt, ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUse, Usage,
 };
-use verbatim_protocol::assemble::{Action, Assembly, Fix, TurnConfig, assemble, prefix_hash};
+use verbatim_protocol::assemble::{Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble};
 use verbatim_protocol::rules::explain;
 use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
@@ -79,6 +79,43 @@ impl fmt::Debug for Session {
 struct Kept {
     /// The log, up to the turn's last append.
     log: Log,
+    /// The prefix hashing state of the turn's last request.
+    prefix: Option<Prefix>,
+}
+
+/// The prefix hash of a request, carried on to the next request when that one extends it:
+/// the hashing state after the request's messages, and what it took in (to check that).
+struct Prefix {
+    hasher: PrefixHasher,
+    system: Option<SystemPrompt>,
+    tools: Option<Vec<ToolDecl>>,
+    messages: Vec<Message>,
+}
+
+impl Prefix {
+    /// The hash of the prefix before message `request.messages.len()` (what the reply to
+    /// `request` is produced after), hashing only the messages `last` did not take in when
+    /// `request` extends `last`'s request: the same system prompt and tools, the same
+    /// messages first. Equal values have the same canonical form (key order included: both
+    /// requests are assembled from the same messages the same way), so the hash is the one
+    /// [`verbatim_protocol::assemble::prefix_hash`] gives.
+    fn carry_on(last: Option<Prefix>, request: Request) -> (String, Prefix) {
+        let extends = |last: &Prefix| {
+            let n = last.messages.len();
+            last.system == request.system
+                && last.tools == request.tools
+                && request.messages.get(..n) == Some(&last.messages[..])
+        };
+        let mut hasher = match last {
+            Some(last) if extends(&last) => last.hasher,
+            _ => PrefixHasher::new(&request),
+        };
+        for message in &request.messages[hasher.messages()..] {
+            hasher.push(message);
+        }
+        let Request { system, tools, messages, .. } = request;
+        (hasher.hash(), Prefix { hasher, system, tools, messages })
+    }
 }
 
 impl Session {
@@ -187,19 +224,20 @@ impl Session {
         async {
             // Taken out for the turn: a turn that fails or is cancelled leaves nothing kept.
             let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let Kept { log } = self.read(kept).await?;
+            let Kept { log, prefix } = self.read(kept).await?;
             let mut turn = Turn {
                 engine: &self.engine,
                 id: self.id,
                 log,
                 pending: None,
+                prefix,
                 on_event,
                 usage: Usage::default(),
                 steps: 0,
                 origins: Vec::new(),
             };
             let reply = turn.start(input).await?;
-            let kept = Kept { log: turn.log };
+            let kept = Kept { log: turn.log, prefix: turn.prefix };
             *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
             Ok(reply)
         }
@@ -218,7 +256,7 @@ impl Session {
             }
         }
         let session = store.load(self.id).await?;
-        Ok(Kept { log: Log::new(&session) })
+        Ok(Kept { log: Log::new(&session), prefix: None })
     }
 }
 
@@ -231,6 +269,8 @@ struct Turn<'a> {
     /// Entries already in `log` and not yet in the store: the user's side of the next
     /// request (and the fixes recorded for it), appended while that request is under way.
     pending: Option<Append>,
+    /// The prefix hashing state of the last request.
+    prefix: Option<Prefix>,
     on_event: &'a mut (dyn FnMut(Event) + Send),
     usage: Usage,
     steps: u32,
@@ -430,11 +470,13 @@ impl Turn<'_> {
             debug_assert_eq!(appended.version, self.log.version, "the log took them in");
         }
         let response = response?;
-        let request = &assembly.request;
+        let request = assembly.request;
         let mut provenance = Provenance::new(turn.model_id, turn.api);
         provenance.thinking = request.thinking.clone();
         provenance.region = defaults.region.clone();
-        provenance.prefix_hash = Some(prefix_hash(request, request.messages.len()));
+        let (hash, prefix) = Prefix::carry_on(self.prefix.take(), request);
+        self.prefix = Some(prefix);
+        provenance.prefix_hash = Some(hash);
         provenance.stop_reason = response.stop_reason.clone();
         provenance.usage = response.usage.clone();
         Ok((response, provenance))
@@ -773,6 +815,40 @@ mod unit {
         // Stored messages 4..10 (4 left out), then: drop 5, merge 8 into 7, insert at the front.
         let mapped = origins(4, 6, fixes.iter());
         assert_eq!(mapped, [None, Some(4), Some(6), Some(7), Some(9)]);
+    }
+
+    #[test]
+    fn a_prefix_hash_carried_on_is_the_hash_from_scratch() {
+        let messages: Vec<Message> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+                Message::new(role, vec![ContentBlock::text(*text)])
+            })
+            .collect();
+        let request = |n: usize| Request { messages: messages[..n].to_vec(), ..Request::default() };
+        let scratch = |request: &Request| {
+            verbatim_protocol::assemble::prefix_hash(request, request.messages.len())
+        };
+        let (hash, first) = Prefix::carry_on(None, request(3));
+        assert_eq!(hash, scratch(&request(3)));
+        // A request that extends the last one: only its new messages are hashed.
+        let (hash, second) = Prefix::carry_on(Some(first), request(5));
+        assert_eq!(hash, scratch(&request(5)));
+        assert_eq!(second.messages, messages);
+        // One that does not (an earlier message changed, another system prompt, fewer
+        // messages) is hashed from scratch.
+        let mut edited = request(5);
+        edited.messages[1] = Message::assistant_text("B");
+        let (hash, third) = Prefix::carry_on(Some(second), edited.clone());
+        assert_eq!(hash, scratch(&edited));
+        let mut system = edited.clone();
+        system.system = Some(SystemPrompt::Text("Be brief.".into()));
+        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone());
+        assert_eq!(hash, scratch(&system));
+        let (hash, _) = Prefix::carry_on(Some(fourth), request(2));
+        assert_eq!(hash, scratch(&request(2)));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! What a session handle keeps between turns: the log, brought up to date with what others
-//! appended since, and read whole again after a rewind or a failed turn.
+//! appended since; read whole again after a rewind or a failed turn; and the prefix hash,
+//! carried on from one request to the next.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use verbatim_emulator::Behaviour;
-use verbatim_model::{Api, HistoryMessage, Message, Provenance, Role, SessionId};
+use verbatim_model::{Api, HistoryMessage, Message, Provenance, Request, Role, SessionId};
+use verbatim_protocol::assemble::prefix_hash;
 use verbatim_store::{
     Append, Appended, ConfigChange, ListQuery, NewSession, Page, Record, Rewound, SessionInfo,
     SessionStore, StoreError, ToolCallEvent,
@@ -97,6 +99,32 @@ async fn a_refused_input_append_stores_neither_input_nor_reply_and_the_next_turn
     assert!(!Value::Array(third.clone()).to_string().contains("Second"));
     assert!(third[2].to_string().contains("Slipped in"));
     assert_eq!(session.history().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn a_kept_handle_records_the_prefix_hashes_of_the_requests_as_sent() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let engine = rig.builder().build().unwrap();
+    let kept = engine.create().await.unwrap();
+    let fresh = engine.create().await.unwrap();
+    for input in ["First", "Second", "Third"] {
+        kept.send(input).await.unwrap();
+        // A new handle for every turn: the hash computed from scratch.
+        engine.open(fresh.id()).await.unwrap().send(input).await.unwrap();
+    }
+    let hashes = |history: &[HistoryMessage]| -> Vec<String> {
+        let assistant = history.iter().filter(|m| m.message.role == Role::Assistant);
+        assistant.map(|m| m.provenance.clone().unwrap().prefix_hash.unwrap()).collect()
+    };
+    let history = kept.history().await.unwrap();
+    assert_eq!(hashes(&history), hashes(&fresh.history().await.unwrap()));
+    // Each is the hash of the messages before the reply (no system prompt, no tools).
+    for (turn, hash) in hashes(&history).iter().enumerate() {
+        let upto = 2 * turn + 1;
+        let messages = history[..upto].iter().map(|m| m.message.clone()).collect();
+        let request = Request { messages, ..Request::default() };
+        assert_eq!(*hash, prefix_hash(&request, upto), "turn {turn}");
+    }
 }
 
 #[tokio::test]
