@@ -579,12 +579,18 @@ impl Turn<'_> {
     /// refuses a request with duplicate ids, so storing it would poison the session (and run
     /// its tools for nothing).
     fn check_ids(&self, calls: &[ToolUse]) -> Result<(), EngineError> {
-        let earlier: HashSet<String> = self
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let earlier: HashSet<&str> = self
             .log
             .messages
             .iter()
-            .flat_map(|m| tool_uses(&m.message))
-            .map(|call| call.id.as_str().to_owned())
+            .flat_map(|m| &m.message.content)
+            .filter_map(|block| match block {
+                ContentBlock::ToolUse(call) => Some(call.id.as_str()),
+                _ => None,
+            })
             .collect();
         let mut seen = HashSet::new();
         for call in calls {
