@@ -58,7 +58,9 @@ impl From<Vec<ContentBlock>> for Input {
 /// records appended since (by another writer, another handle or a configuration change), so
 /// a handle never works on a stale history, and reads the whole session only when it has
 /// nothing kept: its first turn, the turn after one that failed (a refused append among
-/// them), and a turn after a record that does not simply continue the log (a rewind).
+/// them), and a turn after a record that does not simply continue the log (a rewind). What
+/// it keeps holds the history about twice over (the log, and the last request's messages
+/// for the prefix hash) until the last clone of the handle is dropped.
 #[derive(Clone)]
 pub struct Session {
     engine: Engine,
