@@ -2,11 +2,14 @@
 //! assembler and the transport put to work.
 //!
 //! An [`Engine`] holds a [`SessionStore`], a [`Transport`], the registered [`Tool`]s and the
-//! defaults (model, API, thinking). A [`Session`] is a handle on one stored session:
-//! - [`Session::send`] appends the user's message, assembles the request from the stored
-//!   history (repairing what can be repaired and recording each repair), calls the model
-//!   (streamed or not), and appends the assistant message with its provenance and usage in
-//!   one atomic append. When the model asks for tools, the engine runs them (concurrently,
+//! defaults (model, API, thinking). A [`Session`] is a handle on one stored session; it keeps
+//! the session's log between turns and reads only the records appended since (another
+//! writer's among them), or the whole session again after a rewind or a failed turn:
+//! - [`Session::send`] assembles the request from the stored history and the user's message
+//!   (repairing what can be repaired and recording each repair), calls the model (streamed
+//!   or not) while the user's message (and any repair) is appended, and, only once that
+//!   append succeeded, appends the assistant message with its provenance and usage in one
+//!   atomic append; when it fails, the reply is dropped. When the model asks for tools, the engine runs them (concurrently,
 //!   each with a timeout), sends all results in one user message and loops until the model
 //!   stops or the step limit is reached.
 //! - Each tool call's lifecycle is in the log before and after it runs (requested with the

@@ -7,8 +7,9 @@ use verbatim_model::{
 use verbatim_protocol::assemble::Fix;
 use verbatim_store::{Config, Entry, Record, Session, ToolCallState};
 
-/// A session as the engine works on it, kept in step with its own appends.
-#[derive(Debug, Clone)]
+/// A session as the engine works on it, kept in step with its own appends and, between
+/// turns, with what others appended (see [`Log::extend`]).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Log {
     /// The version of the last record read or written.
     pub(crate) version: u64,
@@ -57,20 +58,48 @@ impl Log {
     /// Takes in records this engine just appended (numbered from `first_seq`).
     pub(crate) fn appended(&mut self, first_seq: u64, entries: Vec<Entry>) {
         for (i, entry) in entries.into_iter().enumerate() {
-            let seq = first_seq + i as u64;
-            match entry {
-                Entry::Message(message) => {
-                    self.messages.push(message);
-                    self.seqs.push(seq);
-                    self.calls.clear();
-                }
-                Entry::ToolCall(event) => self.calls.push((event.tool_use_id, event.state)),
-                Entry::Repair { fixes } => self.fixes.extend(fixes),
-                Entry::Config(change) => self.config.apply(change),
-                _ => {}
-            }
-            self.version = seq;
+            self.take(first_seq + i as u64, entry);
         }
+    }
+
+    /// Takes in the records appended after the last one this log has read (by another
+    /// writer, say), when they simply continue it: numbered on from its version, and only
+    /// messages, tool-call steps, repairs and configuration changes. Otherwise (a rewind
+    /// sets part of the history aside) it returns false and the session must be read whole
+    /// again; the log is then left as it was.
+    pub(crate) fn extend(&mut self, records: Vec<Record>) -> bool {
+        let continues = records.iter().zip(self.version + 1..).all(|(record, seq)| {
+            record.seq == seq
+                && matches!(
+                    record.entry,
+                    Entry::Message(_)
+                        | Entry::ToolCall(_)
+                        | Entry::Repair { .. }
+                        | Entry::Config(_)
+                )
+        });
+        if continues {
+            for record in records {
+                self.take(record.seq, record.entry);
+            }
+        }
+        continues
+    }
+
+    /// Takes in record `seq`, the one after the last read.
+    fn take(&mut self, seq: u64, entry: Entry) {
+        match entry {
+            Entry::Message(message) => {
+                self.messages.push(message);
+                self.seqs.push(seq);
+                self.calls.clear();
+            }
+            Entry::ToolCall(event) => self.calls.push((event.tool_use_id, event.state)),
+            Entry::Repair { fixes } => self.fixes.extend(fixes),
+            Entry::Config(change) => self.config.apply(change),
+            _ => {}
+        }
+        self.version = seq;
     }
 
     /// The tool calls of the last message when it is an assistant message asking for tools:

@@ -1,17 +1,20 @@
-//! A session handle and the turn it runs: settle an unfinished tool loop, append the input,
-//! then call the model and run its tools until it stops.
+//! A session handle and the turn it runs: settle an unfinished tool loop, take in the input,
+//! then call the model (appending the input meanwhile) and run its tools until it stops.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, StopReason, SystemPrompt,
-    ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
+    ContentBlock, HistoryMessage, Message, Provenance, Request, Role, SessionId, StopReason,
+    SystemPrompt, ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUse, Usage,
 };
-use verbatim_protocol::assemble::{Action, Assembly, Fix, TurnConfig, assemble, prefix_hash};
+use verbatim_protocol::assemble::{Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble};
 use verbatim_protocol::rules::explain;
 use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
@@ -49,17 +52,77 @@ impl From<Vec<ContentBlock>> for Input {
     }
 }
 
-/// A handle on one stored session. Cheap to clone; every call reads the store afresh, so a
-/// handle never works on a stale history.
-#[derive(Debug, Clone)]
+/// A handle on one stored session. Cheap to clone (clones share what the last turn left).
+///
+/// A handle keeps the session's log as its last turn left it. Each turn first reads the
+/// records appended since (by another writer, another handle or a configuration change), so
+/// a handle never works on a stale history, and reads the whole session only when it has
+/// nothing kept: its first turn, the turn after one that failed (a refused append among
+/// them), and a turn after a record that does not simply continue the log (a rewind). What
+/// it keeps holds the history about twice over (the log, and the last request's messages
+/// for the prefix hash) until the last clone of the handle is dropped.
+#[derive(Clone)]
 pub struct Session {
     engine: Engine,
     id: SessionId,
+    kept: Arc<Mutex<Option<Kept>>>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("engine", &self.engine)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful turn leaves for the next turn on the same handle.
+struct Kept {
+    /// The log, up to the turn's last append.
+    log: Log,
+    /// The prefix hashing state of the turn's last request.
+    prefix: Option<Prefix>,
+}
+
+/// The prefix hash of a request, carried on to the next request when that one extends it:
+/// the hashing state after the request's messages, and what it took in (to check that).
+struct Prefix {
+    hasher: PrefixHasher,
+    system: Option<SystemPrompt>,
+    tools: Option<Vec<ToolDecl>>,
+    messages: Vec<Message>,
+}
+
+impl Prefix {
+    /// The hash of the prefix before message `request.messages.len()` (what the reply to
+    /// `request` is produced after), hashing only the messages `last` did not take in when
+    /// `request` extends `last`'s request: the same system prompt and tools, the same
+    /// messages first. Equal values have the same canonical form (key order included: both
+    /// requests are assembled from the same messages the same way), so the hash is the one
+    /// [`verbatim_protocol::assemble::prefix_hash`] gives.
+    fn carry_on(last: Option<Prefix>, request: Request) -> (String, Prefix) {
+        let extends = |last: &Prefix| {
+            let n = last.messages.len();
+            last.system == request.system
+                && last.tools == request.tools
+                && request.messages.get(..n) == Some(&last.messages[..])
+        };
+        let mut hasher = match last {
+            Some(last) if extends(&last) => last.hasher,
+            _ => PrefixHasher::new(&request),
+        };
+        for message in &request.messages[hasher.messages()..] {
+            hasher.push(message);
+        }
+        let Request { system, tools, messages, .. } = request;
+        (hasher.hash(), Prefix { hasher, system, tools, messages })
+    }
 }
 
 impl Session {
     pub(crate) fn new(engine: Engine, id: SessionId) -> Session {
-        Session { engine, id }
+        Session { engine, id, kept: Arc::new(Mutex::new(None)) }
     }
 
     /// The session id.
@@ -161,30 +224,41 @@ impl Session {
         let _claim = self.engine.claim(self.id)?;
         let span = tracing::info_span!("turn", session = %self.id);
         async {
-            let session = self.engine.inner.store.load(self.id).await?;
+            // Taken out for the turn: a turn that fails or is cancelled leaves nothing kept.
+            let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let Kept { log, prefix } = self.read(kept).await?;
             let mut turn = Turn {
                 engine: &self.engine,
                 id: self.id,
-                log: Log::new(&session),
+                log,
+                pending: None,
+                prefix,
                 on_event,
                 usage: Usage::default(),
                 steps: 0,
                 origins: Vec::new(),
             };
-            let open = turn.log.open_calls();
-            if !open.is_empty() {
-                let mut content = turn.settle(open).await?;
-                content.extend(input.unwrap_or_default());
-                turn.append(vec![Entry::Message(Message::new(Role::User, content).into())]).await?;
-            } else if let Some(input) = input {
-                turn.append(vec![Entry::Message(Message::new(Role::User, input).into())]).await?;
-            } else if turn.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
-                return Ok(None);
-            }
-            turn.run().await.map(Some)
+            let reply = turn.start(input).await?;
+            let kept = Kept { log: turn.log, prefix: turn.prefix };
+            *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+            Ok(reply)
         }
         .instrument(span)
         .await
+    }
+
+    /// The session as it stands: what the last turn kept, brought up to date with the
+    /// records appended since, or else the whole session read again.
+    async fn read(&self, kept: Option<Kept>) -> Result<Kept, EngineError> {
+        let store = &self.engine.inner.store;
+        if let Some(mut kept) = kept {
+            let since = store.load_range(self.id, kept.log.version + 1, None).await?;
+            if kept.log.extend(since) {
+                return Ok(kept);
+            }
+        }
+        let session = store.load(self.id).await?;
+        Ok(Kept { log: Log::new(&session), prefix: None })
     }
 }
 
@@ -192,7 +266,13 @@ impl Session {
 struct Turn<'a> {
     engine: &'a Engine,
     id: SessionId,
+    /// The session, including `pending`.
     log: Log,
+    /// Entries already in `log` and not yet in the store: the user's side of the next
+    /// request (and the fixes recorded for it), appended while that request is under way.
+    pending: Option<Append>,
+    /// The prefix hashing state of the last request.
+    prefix: Option<Prefix>,
     on_event: &'a mut (dyn FnMut(Event) + Send),
     usage: Usage,
     steps: u32,
@@ -210,10 +290,48 @@ struct Prepared {
 }
 
 impl Turn<'_> {
+    /// Settles an unfinished tool loop, takes in the input, and runs the turn; `None` when
+    /// there is nothing to answer.
+    async fn start(
+        &mut self,
+        input: Option<Vec<ContentBlock>>,
+    ) -> Result<Option<Reply>, EngineError> {
+        let open = self.log.open_calls();
+        if !open.is_empty() {
+            let mut content = self.settle(open).await?;
+            content.extend(input.unwrap_or_default());
+            self.defer(vec![Entry::Message(Message::new(Role::User, content).into())]);
+        } else if let Some(input) = input {
+            self.defer(vec![Entry::Message(Message::new(Role::User, input).into())]);
+        } else if self.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
+            return Ok(None);
+        }
+        self.run().await.map(Some)
+    }
+
+    /// Appends `entries` now (after what is pending).
     async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
+        self.flush().await?;
         let append = Append::new(self.log.version, entries.clone());
         let appended = self.engine.inner.store.append(self.id, append).await?;
         self.log.appended(appended.first_seq, entries);
+        Ok(())
+    }
+
+    /// Takes `entries` into the log now and appends them with the next model call (see
+    /// [`Turn::attempt`]), or before anything else is appended.
+    fn defer(&mut self, entries: Vec<Entry>) {
+        let version = self.log.version;
+        let pending = self.pending.get_or_insert_with(|| Append::new(version, Vec::new()));
+        pending.entries.extend(entries.iter().cloned());
+        self.log.appended(version + 1, entries);
+    }
+
+    /// Appends what is pending.
+    async fn flush(&mut self) -> Result<(), EngineError> {
+        if let Some(append) = self.pending.take() {
+            self.engine.inner.store.append(self.id, append).await?;
+        }
         Ok(())
     }
 
@@ -269,7 +387,7 @@ impl Turn<'_> {
                 });
             }
             let results = self.settle(calls).await?;
-            self.append(vec![Entry::Message(Message::new(Role::User, results).into())]).await?;
+            self.defer(vec![Entry::Message(Message::new(Role::User, results).into())]);
         }
     }
 
@@ -309,35 +427,70 @@ impl Turn<'_> {
         }
     }
 
+    /// One model call, with the pending entries appended while it runs.
+    ///
+    /// The request goes out before the user's side of it is durable: until the reply is
+    /// appended, nothing stored depends on the request, and the model keeps nothing between
+    /// calls. The reply is appended only after the pending append succeeded; when that append
+    /// fails (another writer moved the session on, the store failed) the reply is dropped and
+    /// the append's error returned, so the session holds neither, as if the turn had stopped
+    /// before its call. A crash during the call leaves the input stored or not, never a reply
+    /// without it. (Text and thinking of a dropped reply may have been reported as events.)
     async fn attempt(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
-        let Prepared { assembly, body, turn, origins } = self.prepare().await?;
+        let prepared = match self.prepare() {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // Nothing is sent: the input is stored all the same, as the turn asked.
+                self.flush().await?;
+                return Err(error);
+            }
+        };
+        let Prepared { assembly, body, turn, origins } = prepared;
         self.origins = origins;
-        let defaults = &self.engine.inner.defaults;
+        let engine = self.engine;
+        let defaults = &engine.inner.defaults;
         tracing::debug!(model = %turn.model_id, api = turn.api.as_str(), bytes = body.len(), "calling the model");
         let call = Call::new(turn.api, turn.model_id.clone(), body);
-        let response = call_model(
-            self.engine.inner.transport.as_ref(),
+        let (id, pending) = (self.id, self.pending.take());
+        let written = async move {
+            match pending {
+                Some(append) => engine.inner.store.append(id, append).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let called = call_model(
+            engine.inner.transport.as_ref(),
             call,
             defaults.streaming,
-            self.on_event,
-        )
-        .await?;
-        let request = &assembly.request;
+            &mut *self.on_event,
+        );
+        // The append is polled first: its write is done before the request goes out, and
+        // only its wait for the disk overlaps the call. Both run to their end: an append is
+        // never left halfway for the reply's sake.
+        let (written, response) = both(written, called).await;
+        if let Some(appended) = written? {
+            debug_assert_eq!(appended.version, self.log.version, "the log took them in");
+        }
+        let response = response?;
+        let request = assembly.request;
         let mut provenance = Provenance::new(turn.model_id, turn.api);
         provenance.thinking = request.thinking.clone();
         provenance.region = defaults.region.clone();
-        provenance.prefix_hash = Some(prefix_hash(request, request.messages.len()));
+        let (hash, prefix) = Prefix::carry_on(self.prefix.take(), request);
+        self.prefix = Some(prefix);
+        provenance.prefix_hash = Some(hash);
         provenance.stop_reason = response.stop_reason.clone();
         provenance.usage = response.usage.clone();
         Ok((response, provenance))
     }
 
     /// Assembles the next request over the whole history and records the history fixes it
-    /// needed (so they are decided once and replayed identically). When a context budget is
+    /// needed (so they are decided once and replayed identically; the record is appended
+    /// with the call, see [`Turn::attempt`]). When a context budget is
     /// set and the request exceeds it, whole old turns are left out instead (see
     /// [`crate::ContextPolicy`]): that shortened request is a view, and its fixes are not
     /// recorded.
-    async fn prepare(&mut self) -> Result<Prepared, EngineError> {
+    fn prepare(&mut self) -> Result<Prepared, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
         let full = assemble(&self.log.messages, &turn, defaults.policy);
@@ -353,7 +506,7 @@ impl Turn<'_> {
                 for fix in &fixes {
                     tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
                 }
-                self.append(vec![Entry::Repair { fixes }]).await?;
+                self.defer(vec![Entry::Repair { fixes }]);
             }
             return Ok(Prepared { assembly: full, body, turn, origins });
         }
@@ -428,12 +581,18 @@ impl Turn<'_> {
     /// refuses a request with duplicate ids, so storing it would poison the session (and run
     /// its tools for nothing).
     fn check_ids(&self, calls: &[ToolUse]) -> Result<(), EngineError> {
-        let earlier: HashSet<String> = self
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let earlier: HashSet<&str> = self
             .log
             .messages
             .iter()
-            .flat_map(|m| tool_uses(&m.message))
-            .map(|call| call.id.as_str().to_owned())
+            .flat_map(|m| &m.message.content)
+            .filter_map(|block| match block {
+                ContentBlock::ToolUse(call) => Some(call.id.as_str()),
+                _ => None,
+            })
             .collect();
         let mut seen = HashSet::new();
         for call in calls {
@@ -549,6 +708,32 @@ impl Turn<'_> {
     }
 }
 
+/// Runs two futures on this task until both are done.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let Poll::Ready(out) = a.as_mut().poll(cx)
+        {
+            out_a = Some(out);
+        }
+        if out_b.is_none()
+            && let Poll::Ready(out) = b.as_mut().poll(cx)
+        {
+            out_b = Some(out);
+        }
+        match (out_a.take(), out_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (out_a, out_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
 /// For each message of a request built from `len` stored messages starting at `offset`, the
 /// stored message it came from, after the history changes `fixes` made (in order).
 fn origins<'a>(
@@ -638,6 +823,40 @@ mod unit {
         // Stored messages 4..10 (4 left out), then: drop 5, merge 8 into 7, insert at the front.
         let mapped = origins(4, 6, fixes.iter());
         assert_eq!(mapped, [None, Some(4), Some(6), Some(7), Some(9)]);
+    }
+
+    #[test]
+    fn a_prefix_hash_carried_on_is_the_hash_from_scratch() {
+        let messages: Vec<Message> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+                Message::new(role, vec![ContentBlock::text(*text)])
+            })
+            .collect();
+        let request = |n: usize| Request { messages: messages[..n].to_vec(), ..Request::default() };
+        let scratch = |request: &Request| {
+            verbatim_protocol::assemble::prefix_hash(request, request.messages.len())
+        };
+        let (hash, first) = Prefix::carry_on(None, request(3));
+        assert_eq!(hash, scratch(&request(3)));
+        // A request that extends the last one: only its new messages are hashed.
+        let (hash, second) = Prefix::carry_on(Some(first), request(5));
+        assert_eq!(hash, scratch(&request(5)));
+        assert_eq!(second.messages, messages);
+        // One that does not (an earlier message changed, another system prompt, fewer
+        // messages) is hashed from scratch.
+        let mut edited = request(5);
+        edited.messages[1] = Message::assistant_text("B");
+        let (hash, third) = Prefix::carry_on(Some(second), edited.clone());
+        assert_eq!(hash, scratch(&edited));
+        let mut system = edited.clone();
+        system.system = Some(SystemPrompt::Text("Be brief.".into()));
+        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone());
+        assert_eq!(hash, scratch(&system));
+        let (hash, _) = Prefix::carry_on(Some(fourth), request(2));
+        assert_eq!(hash, scratch(&request(2)));
     }
 
     #[test]

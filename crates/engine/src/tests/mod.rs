@@ -1,6 +1,7 @@
 //! Engine tests: each runs the engine on a sled store in a temporary directory against the
 //! emulator on 127.0.0.1:0, through the HTTP transport.
 
+mod kept;
 mod review;
 mod scenarios;
 mod turns;

@@ -32,7 +32,7 @@ use verbatim_model::{
 };
 
 pub use action::{Action, ReplayError};
-pub use prefix::prefix_hash;
+pub use prefix::{PrefixHasher, prefix_hash};
 
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
