@@ -78,7 +78,14 @@ pub struct HttpConfig {
     pub timeouts: Timeouts,
     /// The clock signatures are dated with.
     pub clock: Arc<dyn Clock>,
+    /// The largest whole (not streamed) response body read; a longer one is an error. A
+    /// stream's frames are bounded by the frame decoder instead.
+    pub max_response_bytes: usize,
 }
+
+/// The default [`HttpConfig::max_response_bytes`]: far above any answer Bedrock gives (a
+/// reply of the largest output a model allows is a few megabytes).
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 impl HttpConfig {
     /// A configuration with standard retries and default timeouts.
@@ -90,6 +97,7 @@ impl HttpConfig {
             retry: RetryConfig::default(),
             timeouts: Timeouts::default(),
             clock: Arc::new(SystemClock),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
     }
 
@@ -114,6 +122,12 @@ impl HttpConfig {
     /// With another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> HttpConfig {
         self.clock = clock;
+        self
+    }
+
+    /// With another bound on a whole response body.
+    pub fn with_max_response_bytes(mut self, max: usize) -> HttpConfig {
+        self.max_response_bytes = max;
         self
     }
 }
@@ -289,14 +303,37 @@ impl HttpTransport {
         let headers = response.headers().clone();
         // The status and headers already say what failed; a body that cannot be read must not
         // turn a validation error into a (retried) connection error.
-        let body = response.bytes().await.unwrap_or_default();
+        let body = self.read_body(response).await.unwrap_or_default();
         Err(TransportError::Api(api_error(status, &headers, &body)))
+    }
+
+    /// A whole response body, refused past `max_response_bytes`.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, TransportError> {
+        let limit = self.inner.config.max_response_bytes;
+        let status = response.status().as_u16();
+        let too_large = || TransportError::UnexpectedResponse {
+            status,
+            message: format!(
+                "the response body is over the {limit}-byte limit (max_response_bytes)"
+            ),
+        };
+        if response.content_length().is_some_and(|length| length > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(TransportError::connection)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(body))
     }
 
     async fn send_once(&self, call: &Call) -> Result<Reply, TransportError> {
         let response = self.post(call, false).await?;
         let request_id = header(response.headers(), "x-amzn-requestid");
-        let body = response.bytes().await.map_err(TransportError::connection)?;
+        let body = self.read_body(response).await?;
         if let Some(error) = unknown_operation(&body, request_id.clone()) {
             return Err(TransportError::Api(error));
         }
@@ -309,7 +346,7 @@ impl HttpTransport {
         let request_id = header(response.headers(), "x-amzn-requestid");
         let content_type = header(response.headers(), "content-type").unwrap_or_default();
         if !content_type.starts_with("application/vnd.amazon.eventstream") {
-            let body = response.bytes().await.map_err(TransportError::connection)?;
+            let body = self.read_body(response).await?;
             if let Some(error) = unknown_operation(&body, request_id) {
                 return Err(TransportError::Api(error));
             }

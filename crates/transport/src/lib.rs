@@ -44,7 +44,7 @@ use bytes::Bytes;
 
 pub use auth::{Auth, sign_sigv4};
 pub use error::{ApiError, Exception, TransportError};
-pub use http::{Clock, HttpConfig, HttpTransport, SystemClock, Timeouts};
+pub use http::{Clock, HttpConfig, HttpTransport, MAX_RESPONSE_BYTES, SystemClock, Timeouts};
 pub use retry::RetryConfig;
 pub use scripted::{Scripted, ScriptedTransport};
 pub use secret::Secret;

@@ -239,3 +239,22 @@ async fn dropping_a_call_or_a_stream_closes_its_connection() {
     }
     assert_eq!(server.closed_by_client(), 2, "both connections were closed by dropping");
 }
+
+#[tokio::test]
+async fn a_response_over_the_size_limit_is_refused_not_read_on() {
+    let big = format!(
+        r#"{{"output":{{"message":{{"role":"assistant","content":[{{"text":"{}"}}]}}}}}}"#,
+        "x".repeat(4096)
+    );
+    let server = Server::start(vec![ok(&big), ok(&big)]).await;
+    let transport = HttpTransport::new(
+        config(&server, Auth::api_key("test-key")).with_max_response_bytes(1024),
+    )
+    .unwrap();
+    let error = transport.send(call()).await.unwrap_err();
+    assert!(error.to_string().contains("1024-byte limit"), "{error}");
+    assert_eq!(server.received().len(), 1, "not retried");
+    // Within the limit it is read whole.
+    let fits = HttpTransport::new(config(&server, Auth::api_key("test-key"))).unwrap();
+    assert_eq!(fits.send(call()).await.unwrap().body.len(), big.len());
+}
