@@ -14,7 +14,8 @@
 //! With the feature `postgres` and `TEST_DATABASE_URL` set
 //! (`cargo bench -p verbatim-store --features postgres --bench store`), it then prints the
 //! PostgreSQL store's figures next to a bare single-row INSERT commit and a bare SELECT of the
-//! same rows (as text and as jsonb) on the same server, in a schema of its own.
+//! same rows (as text and as jsonb) on the same server, in a schema of its own;
+//! `VERBATIM_BENCH_ONLY=postgres` prints only those.
 
 #![allow(clippy::print_stdout)]
 
@@ -276,6 +277,12 @@ fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let root = tempfile::tempdir().unwrap();
+    #[cfg(feature = "postgres")]
+    if std::env::var("VERBATIM_BENCH_ONLY").as_deref() == Ok("postgres") {
+        let url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL names the server");
+        runtime.block_on(postgres::figures(&url));
+        return;
+    }
     runtime.block_on(async {
         let rounds = 300;
         let store = SledStore::open(root.path().join("store")).unwrap();
@@ -455,7 +462,7 @@ mod postgres {
             bare.prepare("SELECT body::text FROM bare_jsonb ORDER BY seq").await.unwrap();
         let (mut load_times, mut text_times, mut jsonb_times) =
             (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..30 {
+        for _ in 0..100 {
             let start = Instant::now();
             let session = store.load(loaded).await.unwrap();
             load_times.push(start.elapsed());

@@ -291,24 +291,28 @@ impl PostgresStore {
         row.map(|row| session_info(&row)).ok_or(StoreError::NotFound(id))?
     }
 
-    /// Records `from..=to` of a session, read as rows arrive.
+    /// Records `from..=to` of a session (to its version as this statement sees it when `to`
+    /// is `None`), read as rows arrive.
     async fn records(
         client: &impl GenericClient,
         id: SessionId,
         from: u64,
-        to: u64,
+        to: Option<u64>,
     ) -> Result<Vec<Record>, StoreError> {
-        if from > to {
+        if to.is_some_and(|to| from > to) {
             return Ok(Vec::new());
         }
         let statement = client
             .prepare_cached(
                 "SELECT seq, at, entry FROM records \
-                 WHERE session_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq",
+                 WHERE session_id = $1 AND seq >= $2 \
+                   AND seq <= coalesce($3, (SELECT version FROM sessions WHERE id = $1)) \
+                 ORDER BY seq",
             )
             .await
             .map_err(backend)?;
-        let params: [&(dyn ToSql + Sync); 3] = [&uuid(id), &version(from), &version(to)];
+        let to = to.map(version);
+        let params: [&(dyn ToSql + Sync); 3] = [&uuid(id), &version(from), &to];
         let rows = client.query_raw(&statement, params).await.map_err(backend)?;
         pin_mut!(rows);
         // Parsing is most of a long load: batches are parsed on blocking threads while the
@@ -322,7 +326,7 @@ impl PostgresStore {
                 parsing.push(tokio::task::spawn_blocking(move || parse_rows(id, &full)));
             }
         }
-        let mut records = Vec::with_capacity((to - from).min(100_000) as usize + 1);
+        let mut records = Vec::new();
         for parsed in parsing {
             records.extend(parsed.await.map_err(backend)??);
         }
@@ -470,7 +474,7 @@ fn session_info(row: &Row) -> Result<SessionInfo, StoreError> {
 }
 
 /// Rows parsed per blocking task in a long load.
-const PARSE_BATCH: usize = 128;
+const PARSE_BATCH: usize = 32;
 
 fn parse_rows(id: SessionId, rows: &[Row]) -> Result<Vec<Record>, StoreError> {
     rows.iter().map(|row| record(id, row)).collect()
@@ -551,8 +555,15 @@ impl SessionStore for PostgresStore {
 
     async fn load(&self, id: SessionId) -> Result<Session, StoreError> {
         let client = self.client().await?;
-        let info = Self::info_with(&client, id, false).await?;
-        let records = Self::records(&client, id, 1, info.version).await?;
+        // Both statements go out at once (one round trip). The session row is read first;
+        // the records statement, run after it, sees that version or a later one, so the
+        // records are cut to the row's version (records are never rewritten).
+        let (info, mut records) = futures_util::future::try_join(
+            Self::info_with(&client, id, false),
+            Self::records(&client, id, 1, None),
+        )
+        .await?;
+        records.truncate(info.version as usize);
         if records.len() as u64 != info.version {
             // Deleted between the two reads.
             return Err(StoreError::NotFound(id));
@@ -569,14 +580,14 @@ impl SessionStore for PostgresStore {
         let client = self.client().await?;
         let info = Self::info_with(&client, id, false).await?;
         let to = to.map_or(info.version, |to| to.min(info.version));
-        Self::records(&client, id, from.max(1), to).await
+        Self::records(&client, id, from.max(1), Some(to)).await
     }
 
     async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
         let client = self.client().await?;
         let info = Self::info_with(&client, id, false).await?;
         let from = info.version.saturating_sub(n as u64) + 1;
-        Self::records(&client, id, from, info.version).await
+        Self::records(&client, id, from, Some(info.version)).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
