@@ -589,3 +589,17 @@ async fn faults_drawn_by_rate_reach_the_client_as_bedrock_sends_them() {
     let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
     assert_eq!(statuses, answered, "the emulator's record agrees with what the client saw");
 }
+
+/// The emulator bounds what it reads: a body over Bedrock's 25,000,000-byte maximum is refused
+/// with HTTP 413 before any of it is judged, and nothing is recorded as received.
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_refused_with_413() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = transport(&emulator, Auth::api_key(DEFAULT_API_KEY));
+    let text = "x".repeat(25_000_001);
+    let body = json!({"messages": [{"role": "user", "content": [{"text": text}]}]});
+    let call = Call::new(Api::Converse, MODEL, body.to_string());
+    let error = transport.send(call).await.unwrap_err();
+    assert_eq!(error.api().map(|e| e.status), Some(413), "{error}");
+    assert!(emulator.received().is_empty());
+}
