@@ -78,8 +78,8 @@ pub struct HttpConfig {
     pub timeouts: Timeouts,
     /// The clock signatures are dated with.
     pub clock: Arc<dyn Clock>,
-    /// The largest whole (not streamed) response body read; a longer one is an error. A
-    /// stream's frames are bounded by the frame decoder instead.
+    /// The largest response read, whole or streamed (all its frames together); a longer one
+    /// is an error.
     pub max_response_bytes: usize,
 }
 
@@ -363,6 +363,8 @@ impl HttpTransport {
             idle: self.inner.config.timeouts.first_event,
             first: None,
             done: false,
+            received: 0,
+            limit: self.inner.config.max_response_bytes,
         };
         // Nothing is handed out before the first event, so failing until then is retryable.
         match events.next_event().await {
@@ -412,6 +414,10 @@ struct HttpEvents {
     /// The first event, read before the stream was handed out.
     first: Option<StreamEvent>,
     done: bool,
+    /// Bytes of the stream received so far, and the most it may carry (the frame decoder
+    /// bounds each frame; this bounds their sum, so no stream grows a reply without end).
+    received: usize,
+    limit: usize,
 }
 
 #[async_trait]
@@ -465,7 +471,19 @@ impl HttpEvents {
                     return Some(Err(TransportError::Timeout { waiting_for: "the next chunk" }));
                 }
                 Ok(Err(error)) => return Some(Err(TransportError::connection(error))),
-                Ok(Ok(Some(bytes))) => self.decoder.push(&bytes),
+                Ok(Ok(Some(bytes))) => {
+                    self.received += bytes.len();
+                    if self.received > self.limit {
+                        return Some(Err(TransportError::UnexpectedResponse {
+                            status: 200,
+                            message: format!(
+                                "the response stream is over the {}-byte limit (max_response_bytes)",
+                                self.limit
+                            ),
+                        }));
+                    }
+                    self.decoder.push(&bytes);
+                }
                 Ok(Ok(None)) => return self.decoder.finish().err().map(|e| Err(e.into())),
             }
         }

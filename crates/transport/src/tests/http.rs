@@ -258,3 +258,21 @@ async fn a_response_over_the_size_limit_is_refused_not_read_on() {
     let fits = HttpTransport::new(config(&server, Auth::api_key("test-key"))).unwrap();
     assert_eq!(fits.send(call()).await.unwrap().body.len(), big.len());
 }
+
+#[tokio::test]
+async fn a_stream_over_the_size_limit_ends_in_an_error() {
+    let mut bytes = event("messageStart", r#"{"p":"abc","role":"assistant"}"#);
+    let delta = format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"{}"}}}}"#, "y".repeat(200));
+    for _ in 0..20 {
+        bytes.extend(event("contentBlockDelta", &delta));
+    }
+    bytes.extend(event("messageStop", r#"{"stopReason":"end_turn"}"#));
+    let chunks: Vec<Vec<u8>> = bytes.chunks(256).map(<[u8]>::to_vec).collect();
+    let server = Server::start(vec![stream(chunks, End::Clean)]).await;
+    let config = config(&server, Auth::api_key("test-key")).with_max_response_bytes(2048);
+    let mut events = HttpTransport::new(config).unwrap().stream(call()).await.unwrap();
+    let (types, error) = collect(&mut events).await;
+    assert!(types.len() < 20, "stopped early: {types:?}");
+    let error = error.expect("an error past the limit");
+    assert!(error.to_string().contains("2048-byte limit"), "{error}");
+}
