@@ -194,58 +194,49 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
 }
 
 async fn turn(session: &Session, input: &str) {
-    let before = match session.history().await {
-        Ok(history) => history.len(),
-        Err(error) => return say!("error: {error}"),
-    };
-    // Another instance may write to the same session (a shared PostgreSQL store): a turn whose
-    // append finds the session moved on is retried on the reloaded session, at most twice.
+    // Another instance may write to the same session (a shared PostgreSQL store). A turn
+    // whose append finds the session moved on is taken up again on the reloaded session: sent
+    // again when none of it was stored, otherwise resumed (which answers the input if the
+    // other instance's turn has not), at most three times.
+    let mut input_stored = false;
     for _ in 0..3 {
         let mut printer = Printer::new();
-        let result = session.send_with(input, |event| printer.event(event)).await;
+        let result = if input_stored {
+            match session.resume_with(|event| printer.event(event)).await {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => {
+                    printer.finish();
+                    return answered_elsewhere(session).await;
+                }
+                Err(error) => Err(error),
+            }
+        } else {
+            session.send_with(input, |event| printer.event(event)).await
+        };
         printer.finish();
         match result {
-            Err(EngineError::Conflict { .. }) => {
+            Err(EngineError::Conflict { input_stored: stored, .. }) => {
+                input_stored |= stored;
                 say!("(this session changed in another instance: reloading)");
-                if settled_elsewhere(session, input, before).await {
-                    return;
-                }
-                say!("(nothing of this turn was stored: sending it again)");
             }
             result => return report(session, result),
         }
     }
-    say!("error: the session kept changing in another instance; try again");
+    say!("error: the session kept changing in another instance; /show it, then go on");
 }
 
-/// After a conflict: whether this turn's input was stored before the other instance went on
-/// (then its turn answered it, or is answering it, and sending again would repeat it).
-async fn settled_elsewhere(session: &Session, input: &str, before: usize) -> bool {
-    let history = match session.history().await {
-        Ok(history) => history,
-        Err(error) => {
-            say!("error: {error}");
-            return true;
+/// After a conflict, when resuming found nothing to answer: the other instance's turn
+/// answered this input too; shows its reply.
+async fn answered_elsewhere(session: &Session) {
+    match session.history().await {
+        Ok(history) => {
+            if let Some(reply) = history.iter().rev().find(|m| m.message.role == Role::Assistant) {
+                say!("(answered in the other instance's turn:)");
+                say!("{}", text_of(&reply.message));
+            }
         }
-    };
-    let later = history.get(before..).unwrap_or_default();
-    let Some(mine) = later.iter().position(|m| {
-        m.message.role == Role::User
-            && m.message
-                .content
-                .iter()
-                .any(|b| matches!(b, ContentBlock::Text(t) if t.text == input))
-    }) else {
-        return false;
-    };
-    match later[mine + 1..].iter().rev().find(|m| m.message.role == Role::Assistant) {
-        Some(reply) => {
-            say!("(answered in the other instance's turn:)");
-            say!("{}", text_of(&reply.message));
-        }
-        None => say!("(stored; another instance is answering it: /show to see the session)"),
+        Err(error) => say!("error: {error}"),
     }
-    true
 }
 
 fn text_of(message: &Message) -> String {
@@ -277,6 +268,8 @@ fn report(session: &Session, result: Result<Reply, EngineError>) {
                 session.id()
             );
         }
-        Err(error) => say!("error: {error} (the session is unchanged; /quit or try again)"),
+        Err(error) => {
+            say!("error: {error} (what was stored stays; /show the session, send again or /quit)")
+        }
     }
 }

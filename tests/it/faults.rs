@@ -23,7 +23,9 @@ async fn sled_sessions_survive_faults_at_1_10_and_50_percent() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(dir.path()).unwrap());
         let report = run(store, &small(rate, seed)).await;
-        assert_eq!(report.turns, 24, "{report:?}");
+        // Every turn stored at least its question, a tool call, its result and an answer
+        // (the harness checked each history; this checks the run did them all).
+        assert!(report.records >= 24 * 4, "{report:?}");
         if rate >= 0.5 {
             assert!(report.errors > 0, "at 50% some faults outlast the retries: {report:?}");
         }
@@ -40,17 +42,15 @@ async fn postgres_sessions_survive_faults_at_10_and_50_percent() {
         }
         return;
     };
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).unwrap();
-    let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let schema = format!("verbatim_faults_{schema}");
-    let options = verbatim::PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+    let schema = super::postgres::Schema::new("verbatim_faults", &url);
+    let options =
+        verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = Arc::new(verbatim::PostgresStore::connect_with(&url, options).await.unwrap());
     for (rate, seed) in [(0.10, 4), (0.50, 5)] {
         let report = run(store.clone(), &small(rate, seed)).await;
-        assert_eq!(report.turns, 24, "{report:?}");
+        assert!(report.records >= 24 * 4, "{report:?}");
+        if rate >= 0.5 {
+            assert!(report.errors > 0, "at 50% some faults outlast the retries: {report:?}");
+        }
     }
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }

@@ -16,6 +16,43 @@ use verbatim::{PostgresOptions, PostgresStore, SessionStore};
 use verbatim_emulator::{Emulator, EmulatorConfig, Fault};
 
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+/// A schema of its own on the test server, named at random and dropped when this is (also
+/// when the test fails).
+pub(crate) struct Schema {
+    pub(crate) url: String,
+    pub(crate) name: String,
+}
+
+impl Schema {
+    pub(crate) fn new(prefix: &str, url: &str) -> Schema {
+        let mut random = [0u8; 6];
+        getrandom::fill(&mut random).unwrap();
+        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        Schema { url: url.to_owned(), name: format!("{prefix}_{suffix}") }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Dropped inside a runtime, maybe: the cleanup gets a thread and a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+                    .map_err(std::io::Error::other)
+            })
+        })
+        .join();
+    }
+}
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One `verbatim chat` process and the lines it printed.
@@ -145,16 +182,13 @@ fn two_engines_in_two_processes_share_a_session() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let emulator = runtime.block_on(Emulator::start(EmulatorConfig::default())).unwrap();
-    let mut random = [0u8; 6];
-    getrandom::fill(&mut random).unwrap();
-    let schema: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let schema = format!("verbatim_share_{schema}");
-    let options = PostgresOptions { schema: Some(schema.clone()), ..Default::default() };
+    let schema = Schema::new("verbatim_share", &url);
+    let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = runtime.block_on(PostgresStore::connect_with(&url, options)).unwrap();
     let id = runtime.block_on(store.create(verbatim::store::NewSession::new(MODEL))).unwrap().id;
     // The instances name the schema the way a deployment would: in the URL.
     let separator = if url.contains('?') { '&' } else { '?' };
-    let shared_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let shared_url = format!("{url}{separator}options=-c%20search_path%3D{}", schema.name);
 
     let mut a = Instance::spawn("a", &shared_url, &id.to_string(), &emulator.url());
     let mut b = Instance::spawn("b", &shared_url, &id.to_string(), &emulator.url());
@@ -171,7 +205,8 @@ fn two_engines_in_two_processes_share_a_session() {
     // a's next model call is slow; b takes a whole turn meanwhile. a's reply then finds the
     // session moved on: nothing of it is written, a reloads and finds its input answered.
     let calls = emulator.received().len();
-    emulator.inject(Fault::SlowFirstByte { millis: 1500 });
+    // Long enough for b's whole turn even on a busy machine.
+    emulator.inject(Fault::SlowFirstByte { millis: 5000 });
     a.say("third from a");
     wait_until(&runtime, &store, id, "a's third input stored", |s| {
         s.messages().iter().any(|m| text_of(&m.message) == "third from a")
@@ -205,11 +240,5 @@ fn two_engines_in_two_processes_share_a_session() {
     let replies = stored.messages().iter().filter(|m| m.message.role == A).count();
     assert_eq!(replies, 7);
 
-    runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
-        emulator.shutdown().await;
-    });
+    runtime.block_on(emulator.shutdown());
 }

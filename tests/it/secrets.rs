@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
-use verbatim::transport::RetryConfig;
-use verbatim::{Auth, Engine, HttpConfig, HttpTransport, MemoryStore};
+use verbatim::transport::{Call, RetryConfig};
+use verbatim::{Api, Auth, Engine, HttpConfig, HttpTransport, MemoryStore, Transport};
 use verbatim_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
     Fault,
@@ -74,11 +74,11 @@ async fn turns_under_faults(auth: Auth, secrets: &[&str]) {
             ..RetryConfig::default()
         },
     );
-    let transport = HttpTransport::new(config.clone()).unwrap();
+    let transport = Arc::new(HttpTransport::new(config.clone()).unwrap());
     let mut shown = format!("{config:?} {transport:?}");
     let engine = Engine::builder()
         .store(Arc::new(MemoryStore::new()))
-        .transport(Arc::new(transport))
+        .transport(transport.clone())
         .model("us.anthropic.claude-sonnet-4-20250514-v1:0")
         .build()
         .unwrap();
@@ -96,12 +96,12 @@ async fn turns_under_faults(auth: Auth, secrets: &[&str]) {
     }
     let error = session.send("Again").await.unwrap_err();
     shown.push_str(&format!("{error} {error:?}"));
-    // A request Bedrock refuses: a validation error, logged and returned.
-    let error = session.set_model("emulator.no-such-behaviour").await.err();
-    shown.push_str(&format!("{error:?}"));
-    if let Err(error) = session.send("Once more").await {
-        shown.push_str(&format!("{error} {error:?}"));
-    }
+    // A request Bedrock refuses: a validation error, returned with Bedrock's message.
+    let body = r#"{"messages":[{"role":"user","content":[{"text":"a","image":{}}]}]}"#;
+    let refused = Call::new(Api::Converse, "us.anthropic.claude-sonnet-4-20250514-v1:0", body);
+    let error = transport.send(refused).await.unwrap_err();
+    assert_eq!(error.api().map(|e| e.status), Some(400), "{error}");
+    shown.push_str(&format!("{error} {error:?}"));
 
     let logged = recorder.text();
     assert!(logged.contains("retrying"), "the faults were not logged: {logged}");

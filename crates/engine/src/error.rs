@@ -19,7 +19,9 @@ pub enum EngineError {
     #[error(transparent)]
     Store(StoreError),
     /// Another writer appended to the session since this one read it; nothing of this append
-    /// was written. Reload (open the session again) and retry.
+    /// was written. When `input_stored` is false nothing of the turn was stored: send it
+    /// again. When it is true the turn's input is in the history (another writer went on
+    /// after it): `resume` answers it if no one did, rather than sending it twice.
     #[error(
         "session {id} changed under this writer (expected version {expected}, found {actual}): nothing was written; retry"
     )]
@@ -30,6 +32,8 @@ pub enum EngineError {
         expected: u64,
         /// The version found.
         actual: u64,
+        /// Whether the turn's input had been stored before the conflict.
+        input_stored: bool,
     },
     /// A turn of this session is already running in this engine.
     #[error("session {0} is busy with another turn")]
@@ -102,7 +106,7 @@ impl From<StoreError> for EngineError {
     fn from(error: StoreError) -> EngineError {
         match error {
             StoreError::Conflict { id, expected, actual } => {
-                EngineError::Conflict { id, expected, actual }
+                EngineError::Conflict { id, expected, actual, input_stored: false }
             }
             other => EngineError::Store(other),
         }

@@ -237,8 +237,15 @@ impl Session {
                 usage: Usage::default(),
                 steps: 0,
                 origins: Vec::new(),
+                input_stored: false,
             };
-            let reply = turn.start(input).await?;
+            let reply = match turn.start(input).await {
+                Err(EngineError::Conflict { id, expected, actual, .. }) => {
+                    let input_stored = turn.input_stored;
+                    return Err(EngineError::Conflict { id, expected, actual, input_stored });
+                }
+                other => other?,
+            };
             let kept = Kept { log: turn.log, prefix: turn.prefix };
             *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
             Ok(reply)
@@ -279,6 +286,8 @@ struct Turn<'a> {
     /// For each message of the last request sent, the stored message it came from (`None`
     /// for one a repair inserted).
     origins: Vec<Option<usize>>,
+    /// Whether an append of what was pending (the turn's input first of all) succeeded.
+    input_stored: bool,
 }
 
 /// A request ready to send.
@@ -331,6 +340,7 @@ impl Turn<'_> {
     async fn flush(&mut self) -> Result<(), EngineError> {
         if let Some(append) = self.pending.take() {
             self.engine.inner.store.append(self.id, append).await?;
+            self.input_stored = true;
         }
         Ok(())
     }
@@ -414,6 +424,7 @@ impl Turn<'_> {
                 id: self.id,
                 expected: self.log.version,
                 actual: session.info.version,
+                input_stored: self.input_stored,
             });
         }
         self.log = Log::new(&session);
@@ -470,6 +481,7 @@ impl Turn<'_> {
         let (written, response) = both(written, called).await;
         if let Some(appended) = written? {
             debug_assert_eq!(appended.version, self.log.version, "the log took them in");
+            self.input_stored = true;
         }
         let response = response?;
         let request = assembly.request;

@@ -121,6 +121,12 @@ fn sql_state(e: &tokio_postgres::Error) -> Option<&SqlState> {
     e.code()
 }
 
+/// Whether `e` is a unique violation of `constraint`.
+fn violates(e: &tokio_postgres::Error, constraint: &str) -> bool {
+    sql_state(e) == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|db| db.constraint()) == Some(constraint)
+}
+
 fn uuid(id: SessionId) -> Uuid {
     Uuid::from_bytes(*id.as_bytes())
 }
@@ -151,19 +157,20 @@ impl PostgresStore {
         options: PostgresOptions,
     ) -> Result<PostgresStore, StoreError> {
         let store = PostgresStore::pool(url, &options)?;
-        if options.migrate {
-            store.migrate(options.schema.as_deref()).await?;
-        } else {
-            let found = store.schema_version().await?;
-            if found > POSTGRES_SCHEMA_VERSION {
-                return Err(newer(found));
-            }
-            if found < POSTGRES_SCHEMA_VERSION {
+        let current = store.schema_version().await?;
+        if current > POSTGRES_SCHEMA_VERSION {
+            return Err(newer(current));
+        }
+        if current < POSTGRES_SCHEMA_VERSION {
+            if !options.migrate {
                 return Err(StoreError::Invalid(format!(
-                    "the database has schema version {found}, this version of verbatim needs \
+                    "the database has schema version {current}, this version of verbatim needs \
                      {POSTGRES_SCHEMA_VERSION}: run `verbatim migrate --database-url URL`"
                 )));
             }
+            // The lock and the DDL only when something is missing (checked again under the
+            // lock): once the schema is in place, an app's role needs no right to create.
+            store.migrate(options.schema.as_deref()).await?;
         }
         Ok(store)
     }
@@ -186,10 +193,18 @@ impl PostgresStore {
             StoreError::Invalid(format!("the PostgreSQL URL is not valid: {e}"))
         })?;
         config.connect_timeout(options.connect_timeout);
+        // Durable appends need the commit's WAL flush, whatever the server's default; options
+        // from the URL are kept (after ours, so they win where they say otherwise).
+        let mut settings = String::from("-c synchronous_commit=on");
         if let Some(schema) = &options.schema {
             check_schema_name(schema)?;
-            config.options(format!("-c search_path={schema}"));
+            settings.push_str(&format!(" -c search_path={schema}"));
         }
+        if let Some(given) = config.get_options() {
+            settings.push(' ');
+            settings.push_str(given);
+        }
+        config.options(settings);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -243,9 +258,12 @@ impl PostgresStore {
         }
         let mut applied = Vec::new();
         for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, ..)| *v > from) {
-            tx.batch_execute(sql)
-                .await
-                .map_err(|e| StoreError::Backend(format!("migration {version} ({name}): {e:?}")))?;
+            tx.batch_execute(sql).await.map_err(|e| match backend(e) {
+                StoreError::Backend(text) => {
+                    StoreError::Backend(format!("migration {version} ({name}): {text}"))
+                }
+                other => other,
+            })?;
             tx.execute(
                 "INSERT INTO verbatim_migrations (version, name) VALUES ($1, $2)",
                 &[&(version as i32), &name],
@@ -278,13 +296,21 @@ impl PostgresStore {
     async fn info_with(
         client: &impl GenericClient,
         id: SessionId,
-        lock: bool,
+        lock: Lock,
     ) -> Result<SessionInfo, StoreError> {
-        let sql = if lock {
-            "SELECT id, start, created_at, updated_at, version, origin FROM sessions \
-             WHERE id = $1 FOR UPDATE"
-        } else {
-            "SELECT id, start, created_at, updated_at, version, origin FROM sessions WHERE id = $1"
+        let sql = match lock {
+            Lock::None => {
+                "SELECT id, start, created_at, updated_at, version, origin FROM sessions \
+                 WHERE id = $1"
+            }
+            Lock::KeepRow => {
+                "SELECT id, start, created_at, updated_at, version, origin FROM sessions \
+                 WHERE id = $1 FOR KEY SHARE"
+            }
+            Lock::Write => {
+                "SELECT id, start, created_at, updated_at, version, origin FROM sessions \
+                 WHERE id = $1 FOR UPDATE"
+            }
         };
         let statement = client.prepare_cached(sql).await.map_err(backend)?;
         let row = client.query_opt(&statement, &[&uuid(id)]).await.map_err(backend)?;
@@ -363,7 +389,7 @@ impl PostgresStore {
             )
             .await;
         match inserted {
-            Err(e) if sql_state(&e) == Some(&SqlState::UNIQUE_VIOLATION) => {
+            Err(e) if violates(&e, "sessions_pkey") => {
                 return Err(StoreError::AlreadyExists(info.id));
             }
             other => other.map_err(backend)?,
@@ -422,7 +448,10 @@ impl PostgresStore {
         if actual != append.expected_version {
             return Err(StoreError::Conflict { id, expected: append.expected_version, actual });
         }
-        Err(StoreError::Invalid("an append needs at least one entry".into()))
+        if append.entries.is_empty() {
+            return Err(StoreError::Invalid("an append needs at least one entry".into()));
+        }
+        Err(corrupt(id, "idempotency_keys", "a key was refused that is not stored"))
     }
 }
 
@@ -473,6 +502,17 @@ fn session_info(row: &Row) -> Result<SessionInfo, StoreError> {
     })
 }
 
+/// The row lock a read of a session row takes.
+#[derive(Clone, Copy)]
+enum Lock {
+    /// None: a plain read.
+    None,
+    /// The row cannot be deleted until the transaction ends (`FOR KEY SHARE`).
+    KeepRow,
+    /// No other writer until the transaction ends (`FOR UPDATE`).
+    Write,
+}
+
 /// Rows parsed per blocking task in a long load.
 const PARSE_BATCH: usize = 32;
 
@@ -520,7 +560,9 @@ impl SessionStore for PostgresStore {
             .map_err(backend)?;
         let expected = version(append.expected_version);
         let count = append.entries.len() as u64;
-        let new_version = append.expected_version + count;
+        let Some(new_version) = append.expected_version.checked_add(count) else {
+            return Self::unwritten(&client, id, &append).await;
+        };
         let entries: Vec<String> = append.entries.iter().map(to_json).collect();
         let written = client
             .query_one(
@@ -541,7 +583,7 @@ impl SessionStore for PostgresStore {
             }
             Ok(_) => Self::unwritten(&client, id, &append).await,
             // The key was used by an earlier append (which then moved the version on).
-            Err(e) if sql_state(&e) == Some(&SqlState::UNIQUE_VIOLATION) => {
+            Err(e) if violates(&e, "idempotency_keys_pkey") => {
                 Self::unwritten(&client, id, &append).await
             }
             Err(e) => Err(backend(e)),
@@ -550,7 +592,7 @@ impl SessionStore for PostgresStore {
 
     async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
         let client = self.client().await?;
-        Self::info_with(&client, id, false).await
+        Self::info_with(&client, id, Lock::None).await
     }
 
     async fn load(&self, id: SessionId) -> Result<Session, StoreError> {
@@ -559,7 +601,7 @@ impl SessionStore for PostgresStore {
         // the records statement, run after it, sees that version or a later one, so the
         // records are cut to the row's version (records are never rewritten).
         let (info, mut records) = futures_util::future::try_join(
-            Self::info_with(&client, id, false),
+            Self::info_with(&client, id, Lock::None),
             Self::records(&client, id, 1, None),
         )
         .await?;
@@ -578,14 +620,14 @@ impl SessionStore for PostgresStore {
         to: Option<u64>,
     ) -> Result<Vec<Record>, StoreError> {
         let client = self.client().await?;
-        let info = Self::info_with(&client, id, false).await?;
+        let info = Self::info_with(&client, id, Lock::None).await?;
         let to = to.map_or(info.version, |to| to.min(info.version));
         Self::records(&client, id, from.max(1), Some(to)).await
     }
 
     async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
         let client = self.client().await?;
-        let info = Self::info_with(&client, id, false).await?;
+        let info = Self::info_with(&client, id, Lock::None).await?;
         let from = info.version.saturating_sub(n as u64) + 1;
         Self::records(&client, id, from, Some(info.version)).await
     }
@@ -625,7 +667,8 @@ impl SessionStore for PostgresStore {
     async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        let source = Self::info_with(&tx, id, false).await?;
+        // The key-share lock keeps a delete out until the fork commits (appends may go on).
+        let source = Self::info_with(&tx, id, Lock::KeepRow).await?;
         check_fork(&source, at)?;
         let mut info = new_info(source.start.clone(), Some(Origin::Fork { from: id, at }))?;
         info.version = at + 1;
@@ -637,7 +680,11 @@ impl SessionStore for PostgresStore {
             )
             .await
             .map_err(backend)?;
-        tx.execute(&copy, &[&uuid(info.id), &uuid(id), &version(at)]).await.map_err(backend)?;
+        let copied =
+            tx.execute(&copy, &[&uuid(info.id), &uuid(id), &version(at)]).await.map_err(backend)?;
+        if copied != at {
+            return Err(corrupt(id, "records", format!("{copied} records up to {at}")));
+        }
         let forked = Record {
             seq: at + 1,
             at: info.updated_at,
@@ -657,7 +704,7 @@ impl SessionStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         // The row lock keeps appends out until the rewind commits.
-        let source = Self::info_with(&tx, id, true).await?;
+        let source = Self::info_with(&tx, id, Lock::Write).await?;
         check_rewind(&source, expected_version, to)?;
         let actual = source.version;
         let mut archive =
@@ -668,11 +715,13 @@ impl SessionStore for PostgresStore {
         let copy = tx
             .prepare_cached(
                 "INSERT INTO records (session_id, seq, at, entry) \
-                 SELECT $1, seq, at, entry FROM records WHERE session_id = $2",
+                 SELECT $1, seq, at, entry FROM records WHERE session_id = $2 AND seq <= $3",
             )
             .await
             .map_err(backend)?;
-        tx.execute(&copy, &[&uuid(archive.id), &uuid(id)]).await.map_err(backend)?;
+        tx.execute(&copy, &[&uuid(archive.id), &uuid(id), &version(actual)])
+            .await
+            .map_err(backend)?;
         let now = now();
         let rewind =
             Record { seq: actual + 1, at: now, entry: Entry::Rewind { to, archive: archive.id } };

@@ -85,7 +85,10 @@ async fn a_refused_input_append_stores_neither_input_nor_reply_and_the_next_turn
     // dropped.
     store.armed.store(true, Ordering::SeqCst);
     let error = session.send("Second").await.unwrap_err();
-    assert!(matches!(error, EngineError::Conflict { expected: 2, actual: 4, .. }), "{error}");
+    assert!(
+        matches!(error, EngineError::Conflict { expected: 2, actual: 4, input_stored: false, .. }),
+        "{error:?}"
+    );
     assert_eq!(rig.statuses(), [200, 200], "the request went out");
     let history = session.history().await.unwrap();
     assert_eq!(history.len(), 4);
