@@ -66,6 +66,9 @@ fn child(dir: &Path, mode: &str) {
         };
         let mut version = store.info(id).await.unwrap().version;
         let mut out = std::io::stdout().lock();
+        // The parent times its kill from here, so a slow start cannot swallow the window.
+        writeln!(out, "open").unwrap();
+        out.flush().unwrap();
         loop {
             let seq = version + 1;
             let done = match store.append(id, Append::new(version, vec![entry(seq)])).await {
@@ -134,16 +137,20 @@ fn acknowledged_records_survive_sigkill(root: &Path, id: SessionId, backend: Bac
         let mut child = spawn(root, backend.child_mode);
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel::<u64>();
+        let (opened, open) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Ok(version) = line.parse() {
+                if line == "open" {
+                    let _ = opened.send(());
+                } else if let Ok(version) = line.parse() {
                     let _ = sender.send(version);
                 }
             }
         });
-        // Let it write for a random while (opening the store takes some milliseconds).
-        std::thread::sleep(Duration::from_millis(20 + rng.below(150)));
+        // Once the store is open, let it write for a random while.
+        let _ = open.recv_timeout(Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(1 + rng.below(150)));
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();
