@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
-use verbatim_model::{ContentBlock, Message, Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
 
@@ -232,23 +232,11 @@ async fn answered_elsewhere(session: &Session) {
         Ok(history) => {
             if let Some(reply) = history.iter().rev().find(|m| m.message.role == Role::Assistant) {
                 say!("(answered in the other instance's turn:)");
-                say!("{}", text_of(&reply.message));
+                say!("{}", reply.message.text());
             }
         }
         Err(error) => say!("error: {error}"),
     }
-}
-
-fn text_of(message: &Message) -> String {
-    let texts: Vec<&str> = message
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            ContentBlock::Text(t) => Some(t.text.as_str()),
-            _ => None,
-        })
-        .collect();
-    texts.join("\n")
 }
 
 fn report(session: &Session, result: Result<Reply, EngineError>) {

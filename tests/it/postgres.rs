@@ -128,18 +128,6 @@ impl Instance {
     }
 }
 
-fn text_of(message: &verbatim::Message) -> String {
-    message
-        .content
-        .iter()
-        .filter_map(|b| match b {
-            verbatim::ContentBlock::Text(t) => Some(t.text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Polls the stored session until `done` holds.
 fn wait_until(
     runtime: &tokio::runtime::Runtime,
@@ -164,7 +152,7 @@ fn answered(session: &Session, input: &str) -> bool {
     let messages = session.messages();
     let asked = messages
         .iter()
-        .position(|m| m.message.role == Role::User && text_of(&m.message).contains(input));
+        .position(|m| m.message.role == Role::User && m.message.text().contains(input));
     asked.is_some_and(|i| messages[i..].iter().any(|m| m.message.role == Role::Assistant))
         && messages.last().is_some_and(|m| m.message.role == Role::Assistant)
 }
@@ -209,7 +197,7 @@ fn two_engines_in_two_processes_share_a_session() {
     emulator.inject(Fault::SlowFirstByte { millis: 5000 });
     a.say("third from a");
     wait_until(&runtime, &store, id, "a's third input stored", |s| {
-        s.messages().iter().any(|m| text_of(&m.message) == "third from a")
+        s.messages().iter().any(|m| m.message.text() == "third from a")
     });
     let deadline = Instant::now() + PATIENCE;
     while emulator.received().len() == calls {
@@ -233,7 +221,7 @@ fn two_engines_in_two_processes_share_a_session() {
     assert!(shown_a.contains(&format!("records: {}", stored.info.version)), "{shown_a}");
     for input in ["first from a", "second from b", "third from a", "third from b", "fourth from b"]
     {
-        let count = stored.messages().iter().filter(|m| text_of(&m.message) == input).count();
+        let count = stored.messages().iter().filter(|m| m.message.text() == input).count();
         assert_eq!(count, 1, "{input} stored once");
     }
     // a's slow reply was never stored: every reply in the history is one b or a saw succeed.

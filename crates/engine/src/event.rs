@@ -1,7 +1,7 @@
 //! What a turn reports as it goes, and what it returns.
 
 use serde_json::Value;
-use verbatim_model::{ContentBlock, Message, StopReason, ToolUseId, Usage};
+use verbatim_model::{Message, StopReason, ToolUseId, Usage};
 
 /// Something that happened during a turn, reported as it happens.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,13 +75,6 @@ pub struct Reply {
 impl Reply {
     /// The text blocks of the last message, joined.
     pub fn text(&self) -> String {
-        self.message
-            .content
-            .iter()
-            .filter_map(|block| match block {
-                ContentBlock::Text(text) => Some(text.text.as_str()),
-                _ => None,
-            })
-            .collect()
+        self.message.text()
     }
 }

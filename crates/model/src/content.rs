@@ -55,6 +55,17 @@ impl Message {
     pub fn assistant_text(text: impl Into<String>) -> Message {
         Message::new(Role::Assistant, vec![ContentBlock::text(text)])
     }
+
+    /// Its text blocks, joined (thinking, tool calls and other blocks left out).
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|block| match block {
+                ContentBlock::Text(text) => Some(text.text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// One block of message content: a member of Bedrock Converse's `ContentBlock` union.

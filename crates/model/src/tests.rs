@@ -178,3 +178,22 @@ fn newer_schema_versions_are_refused() {
         Err(SchemaError { found: SCHEMA_VERSION + 1, supported: SCHEMA_VERSION })
     );
 }
+
+#[test]
+fn a_message_text_joins_its_text_blocks_only() {
+    let message = Message::new(
+        Role::Assistant,
+        vec![
+            ContentBlock::Thinking(ThinkingBlock {
+                text: "hidden".into(),
+                signature: Some("sig".into()),
+                unmapped: Unmapped::default(),
+            }),
+            ContentBlock::text("Sunny "),
+            ContentBlock::cache_point(),
+            ContentBlock::text("today."),
+        ],
+    );
+    assert_eq!(message.text(), "Sunny today.");
+    assert_eq!(Message::new(Role::User, vec![]).text(), "");
+}
