@@ -33,9 +33,10 @@
 //! is accepted only if its number follows the previous one exactly.
 //!
 //! Group commit: a writer whose frame is written asks the sync thread for durability and
-//! awaits the answer; the thread takes every request waiting, syncs the active segment once
-//! (covering every frame written so far; a segment is synced whole before the log moves to
-//! the next) and answers them all.
+//! awaits the answer; the thread takes every request waiting, syncs the segment of the last
+//! one once (covering every frame written so far; a segment is synced whole before the log
+//! moves to the next) and answers them all. A request names its segment, so the thread needs
+//! no lock to find it and its sync starts while the writer applies the batch to sled.
 
 use std::fs::File;
 use std::os::unix::fs::{DirBuilderExt as _, FileExt, OpenOptionsExt as _};
@@ -397,13 +398,14 @@ impl Shared {
     }
 }
 
-type Reply = oneshot::Sender<Result<(), String>>;
+/// A writer's request for durability: the segment its frame is in, and where to answer.
+type Request = (Arc<Segment>, oneshot::Sender<Result<(), String>>);
 
 /// The log. Dropping it stops its threads and waits for them.
 #[derive(Debug)]
 pub(crate) struct Wal {
     shared: Arc<Shared>,
-    sync_requests: Option<mpsc::Sender<Reply>>,
+    sync_requests: Option<mpsc::Sender<Request>>,
     checkpoint_requests: Option<mpsc::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     replayed: u64,
@@ -499,7 +501,7 @@ impl Wal {
             syncs: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
         });
-        let (sync_requests, incoming) = mpsc::channel::<Reply>();
+        let (sync_requests, incoming) = mpsc::channel::<Request>();
         let sync_thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -549,7 +551,7 @@ impl Wal {
         }
         // The sync starts now and runs while sled applies the batch.
         let durable = match durability {
-            Durability::Durable => Some(self.request_sync()?),
+            Durability::Durable => Some(self.request_sync(Arc::clone(active))?),
             Durability::Relaxed => None,
         };
         writes.batch.insert(LSN_KEY, &lsn.to_be_bytes());
@@ -588,11 +590,15 @@ impl Wal {
         Ok(())
     }
 
-    /// Asks the sync thread to sync every frame written so far.
-    fn request_sync(&self) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
+    /// Asks the sync thread to sync every frame written so far, the last of them in `segment`.
+    /// Called under the log's lock, so requests arrive in the order of their frames.
+    fn request_sync(
+        &self,
+        segment: Arc<Segment>,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         match &self.sync_requests {
-            Some(requests) if requests.send(reply).is_ok() => Ok(answer),
+            Some(requests) if requests.send((segment, reply)).is_ok() => Ok(answer),
             _ => Err(StoreError::Backend("the sync thread has stopped".into())),
         }
     }
@@ -632,7 +638,7 @@ impl Committed {
     }
 }
 
-fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Reply>) {
+fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Request>) {
     let mut last_round = 1;
     while let Ok(first) = incoming.recv() {
         let mut waiting = vec![first];
@@ -647,8 +653,10 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Reply>) {
             }
         }
         last_round = waiting.len();
-        // Every waiting frame is in this segment or in one synced when the log left it.
-        let active = Arc::clone(&shared.log().active);
+        // Every waiting frame is in the segment of the last request or in one synced when the
+        // log left it. The log's lock is not taken: the sync runs while the writer that asked
+        // for it, still holding that lock, applies its batch to sled.
+        let active = Arc::clone(&waiting.last().expect("one request at least").0);
         let result = match shared.failed.get() {
             Some(detail) => Err(detail.clone()),
             None => active.file.sync_data().map_err(|e| {
@@ -661,7 +669,7 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Reply>) {
         if result.is_ok() {
             shared.syncs.fetch_add(1, Ordering::Relaxed);
         }
-        for reply in waiting {
+        for (_, reply) in waiting {
             let _ = reply.send(result.clone());
         }
     }
