@@ -475,21 +475,28 @@ impl Turn<'_> {
             defaults.streaming,
             &mut *self.on_event,
         );
-        // The append is polled first: its write is done before the request goes out, and
-        // only its wait for the disk overlaps the call. Both run to their end: an append is
-        // never left halfway for the reply's sake.
-        let (written, response) = both(written, called).await;
+        // Work that does not need the reply is done while the model works: the prefix hash
+        // of the request (carried on from the last one) and freeing what it was built from.
+        let thinking = assembly.request.thinking.clone();
+        let last = self.prefix.take();
+        let hashed = async move {
+            let request = assembly.request;
+            Prefix::carry_on(last, request)
+        };
+        // The call is polled first: the request goes out (signed, handed to the connection),
+        // then the append writes and waits for the disk, and the hash is taken, while the
+        // model works. All run to their end: an append is never left halfway for the reply's
+        // sake.
+        let (response, (written, (hash, prefix))) = both(called, both(written, hashed)).await;
+        self.prefix = Some(prefix);
         if let Some(appended) = written? {
             debug_assert_eq!(appended.version, self.log.version, "the log took them in");
             self.input_stored = true;
         }
         let response = response?;
-        let request = assembly.request;
         let mut provenance = Provenance::new(turn.model_id, turn.api);
-        provenance.thinking = request.thinking.clone();
+        provenance.thinking = thinking;
         provenance.region = defaults.region.clone();
-        let (hash, prefix) = Prefix::carry_on(self.prefix.take(), request);
-        self.prefix = Some(prefix);
         provenance.prefix_hash = Some(hash);
         provenance.stop_reason = response.stop_reason.clone();
         provenance.usage = response.usage.clone();

@@ -5,11 +5,48 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 use verbatim_model::{JsonMap, Response};
 
 use super::{Event, StreamError, Update, only_key, tool_input};
 use crate::{JsonPath, converse};
+
+/// A `contentBlockDelta` event carrying text or reasoning text, as the fast path reads it.
+/// Unknown keys (the padding `p`) are skipped; a duplicate key or a second member fails, and
+/// the event is then read the general way.
+#[derive(Deserialize)]
+struct TextDelta<'a> {
+    #[serde(rename = "contentBlockIndex")]
+    index: u64,
+    #[serde(borrow)]
+    delta: TextMember<'a>,
+}
+
+impl<'a> TextDelta<'a> {
+    fn read(payload: &'a [u8]) -> Option<TextDelta<'a>> {
+        // A struct also reads from a JSON array; the general way wants an object.
+        if payload.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(payload).ok()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum TextMember<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    ReasoningContent(#[serde(borrow)] ReasoningText<'a>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum ReasoningText<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+}
 
 /// Folds ConverseStream events into a [`Response`].
 #[derive(Debug, Default)]
@@ -54,6 +91,33 @@ impl ConverseAccumulator {
 
     /// Folds one event (its `:event-type` and payload as received).
     pub fn push(
+        &mut self,
+        event_type: &str,
+        payload: &[u8],
+    ) -> Result<Option<Update>, StreamError> {
+        // Most events of a reply are text or reasoning-text deltas: those are read straight
+        // into borrowed fields. Anything else, or anything unusual about one of them (another
+        // member, a duplicate key, a wrong type), goes the general way, which gives the same
+        // result or the precise error.
+        if event_type == "contentBlockDelta"
+            && self.stop.is_none()
+            && self.metadata.is_none()
+            && let Some(delta) = TextDelta::read(payload)
+        {
+            let event = Event { index: self.events, event_type };
+            self.events += 1;
+            return match delta.delta {
+                TextMember::Text(text) => self.fragment(&event, delta.index, "text", &text),
+                TextMember::ReasoningContent(ReasoningText::Text(text)) => {
+                    self.fragment(&event, delta.index, "reasoningContent", &text)
+                }
+            };
+        }
+        self.push_general(event_type, payload)
+    }
+
+    /// [`ConverseAccumulator::push`] without its fast path.
+    fn push_general(
         &mut self,
         event_type: &str,
         payload: &[u8],
@@ -138,13 +202,14 @@ impl ConverseAccumulator {
         }
     }
 
-    fn delta(&mut self, event: &Event<'_>, map: &JsonMap) -> Result<Option<Update>, StreamError> {
-        let index = event.index(map, "contentBlockIndex")?;
-        let at = JsonPath::root().key("delta");
-        let delta = event.object(map, &JsonPath::root(), "delta")?;
-        let Some(member) = only_key(delta) else {
-            return Err(event.not_one_member(at, "a delta"));
-        };
+    /// The block a `member` delta for block `index` goes to, opened if it is a text or
+    /// reasoning block's first; `None` for a delta to ignore.
+    fn block(
+        &mut self,
+        event: &Event<'_>,
+        index: u64,
+        member: &str,
+    ) -> Result<Option<&mut Block>, StreamError> {
         // Text and reasoning blocks start with their first delta.
         if !self.blocks.contains_key(&index) {
             let kind = match member {
@@ -163,6 +228,41 @@ impl ConverseAccumulator {
         if block.stopped {
             return Err(event.sequence(format!("delta for block {index} after its stop")));
         }
+        Ok(Some(block))
+    }
+
+    /// A text delta (`member` "text") or a reasoning-text one (`member` "reasoningContent")
+    /// read by the fast path: checked against its block as the general path checks it.
+    fn fragment(
+        &mut self,
+        event: &Event<'_>,
+        index: u64,
+        member: &'static str,
+        fragment: &str,
+    ) -> Result<Option<Update>, StreamError> {
+        let Some(block) = self.block(event, index, member)? else { return Ok(None) };
+        match (member, &mut block.kind) {
+            ("text", Kind::Text(text)) => {
+                text.push_str(fragment);
+                Ok(Some(Update::Text { index, text: fragment.to_owned() }))
+            }
+            ("reasoningContent", Kind::Reasoning { text, .. }) => {
+                text.get_or_insert_default().push_str(fragment);
+                Ok(Some(Update::Thinking { index, text: fragment.to_owned() }))
+            }
+            (_, kind) => Err(event
+                .sequence(format!("{member} delta for block {index}, a {} block", kind.name()))),
+        }
+    }
+
+    fn delta(&mut self, event: &Event<'_>, map: &JsonMap) -> Result<Option<Update>, StreamError> {
+        let index = event.index(map, "contentBlockIndex")?;
+        let at = JsonPath::root().key("delta");
+        let delta = event.object(map, &JsonPath::root(), "delta")?;
+        let Some(member) = only_key(delta) else {
+            return Err(event.not_one_member(at, "a delta"));
+        };
+        let Some(block) = self.block(event, index, member)? else { return Ok(None) };
         let mismatch = |kind: &Kind| {
             event.sequence(format!("{member} delta for block {index}, a {} block", kind.name()))
         };
@@ -273,4 +373,110 @@ fn block_value(index: u64, kind: Kind) -> Result<Value, StreamError> {
             json!({ "toolUse": start })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An accumulator after `messageStart`, a text block 0 and a reasoning block 1 begun.
+    fn started() -> ConverseAccumulator {
+        let mut folded = ConverseAccumulator::new();
+        folded.push("messageStart", br#"{"role":"assistant"}"#).unwrap();
+        folded
+            .push("contentBlockDelta", br#"{"contentBlockIndex":0,"delta":{"text":"a"}}"#)
+            .unwrap();
+        let reasoning = br#"{"contentBlockIndex":1,"delta":{"reasoningContent":{"text":"b"}}}"#;
+        folded.push("contentBlockDelta", reasoning).unwrap();
+        folded
+    }
+
+    /// Folds the rest of a reply, so the responses of two accumulators can be compared.
+    fn finish(mut folded: ConverseAccumulator) -> Result<Response, StreamError> {
+        for (event_type, payload) in [
+            ("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+            (
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":1,"delta":{"reasoningContent":{"signature":"c2ln"}}}"#,
+            ),
+            ("contentBlockStop", r#"{"contentBlockIndex":1}"#),
+            ("messageStop", r#"{"stopReason":"end_turn"}"#),
+            (
+                "metadata",
+                r#"{"usage":{"inputTokens":1,"outputTokens":2,"totalTokens":3},"metrics":{"latencyMs":1}}"#,
+            ),
+        ] {
+            folded.push(event_type, payload.as_bytes())?;
+        }
+        folded.finish()
+    }
+
+    #[test]
+    fn the_fast_path_folds_a_delta_as_the_general_path_does() {
+        let fast_ones = [
+            r#"{"contentBlockIndex":0,"delta":{"text":" more"},"p":"abcdef"}"#,
+            r#"{"p":"x","contentBlockIndex":0,"delta":{"text":"esc\u00e9 \"q\" \n \ud83d\ude00"}}"#,
+            r#"  {"contentBlockIndex":1,"delta":{"reasoningContent":{"text":"  kept  "}}}"#,
+            r#"{"contentBlockIndex":2,"delta":{"text":"a new block"}}"#,
+            r#"{"contentBlockIndex":3,"delta":{"reasoningContent":{"text":"new"}},"extra":[1,2]}"#,
+            r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"wrong block"}}}"#,
+            r#"{"contentBlockIndex":1,"delta":{"text":"wrong block"}}"#,
+        ];
+        // Each of these the fast path leaves to the general one.
+        let general_ones = [
+            r#"{"contentBlockIndex":0,"delta":{"text":"x","reasoningContent":{"text":"y"}}}"#,
+            r#"{"contentBlockIndex":0,"contentBlockIndex":1,"delta":{"text":"dup"}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"delta":{"text":"y"}}"#,
+            r#"{"contentBlockIndex":1.0,"delta":{"text":"x"}}"#,
+            r#"{"contentBlockIndex":-1,"delta":{"text":"x"}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":7}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":null}}"#,
+            r#"{"contentBlockIndex":0,"delta":{}}"#,
+            r#"{"contentBlockIndex":0}"#,
+            r#"[0,{"text":"an array"}]"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"}} trailing"#,
+            r#"{"contentBlockIndex":1,"delta":{"reasoningContent":{"text":"a","signature":"s"}}}"#,
+            r#"{"contentBlockIndex":1,"delta":{"reasoningContent":{"signature":"c2ln"}}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"toolUse":{"input":"{"}}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"image":{}}}"#,
+        ];
+        for payload in fast_ones {
+            assert!(TextDelta::read(payload.as_bytes()).is_some(), "{payload}");
+        }
+        for payload in general_ones {
+            assert!(TextDelta::read(payload.as_bytes()).is_none(), "{payload}");
+        }
+        for payload in fast_ones.into_iter().chain(general_ones) {
+            let (mut fast, mut general) = (started(), started());
+            let a = fast.push("contentBlockDelta", payload.as_bytes());
+            let b = general.push_general("contentBlockDelta", payload.as_bytes());
+            assert_eq!(
+                a.as_ref().map_err(ToString::to_string),
+                b.as_ref().map_err(ToString::to_string),
+                "{payload}"
+            );
+            if a.is_ok() {
+                let (a, b) = (finish(fast), finish(general));
+                assert_eq!(
+                    a.as_ref().map_err(ToString::to_string),
+                    b.as_ref().map_err(ToString::to_string),
+                    "{payload}"
+                );
+            }
+        }
+        // After a block's stop, and after messageStop, the checks are the same too.
+        let text = br#"{"contentBlockIndex":0,"delta":{"text":"late"}}"#;
+        for stop in [
+            ("contentBlockStop", &br#"{"contentBlockIndex":0}"#[..]),
+            ("messageStop", &br#"{"stopReason":"end_turn"}"#[..]),
+        ] {
+            let (mut fast, mut general) = (started(), started());
+            fast.push(stop.0, stop.1).unwrap();
+            general.push(stop.0, stop.1).unwrap();
+            let a = fast.push("contentBlockDelta", text).map_err(|e| e.to_string());
+            let b = general.push_general("contentBlockDelta", text).map_err(|e| e.to_string());
+            assert!(a.is_err());
+            assert_eq!(a, b);
+        }
+    }
 }
