@@ -1,11 +1,13 @@
 //! Store figures, printed in one run (`cargo bench -p verbatim-store --bench store`):
 //!
 //! - durable append latency (median, p99) at history lengths 10, 1,000 and 100,000 messages of
-//!   an agent conversation (~3 KB messages: ~2 KB thinking with its signature, tool loops);
+//!   an agent conversation (~3 KB messages: ~2 KB thinking with its signature, tool loops):
+//!   three sessions of those lengths take turns in blocks of 50 appends, with the neighbours
+//!   below between, so every figure sees the same disk;
 //! - cold load time of 1,000- and 10,000-turn sessions (a turn: a user message and an
 //!   assistant reply);
 //! - appends per second with 1 and with 16 sessions appending concurrently;
-//! - bytes on disk per byte of JSON;
+//! - bytes on disk per byte of JSON, once the store is closed;
 //! - for comparison on the same machine: raw sled insert + flush + `fdatasync`, and a plain
 //!   append-only file with `fdatasync`.
 //!
@@ -183,27 +185,30 @@ impl Neighbours {
     }
 }
 
-/// Median and p99 of `rounds` durable single-message appends to `id`, taken in blocks of 50
-/// interleaved with the neighbours' blocks.
+/// Median and p99 of `rounds` durable single-message appends to each session of `sessions`
+/// (id and version), taken in blocks of 50 that go round the sessions and the neighbours, so
+/// all see the same disk (its latency drifts over seconds).
 async fn append_latency(
     store: &SledStore,
-    id: SessionId,
-    mut version: u64,
+    sessions: &mut [(SessionId, u64)],
     rounds: usize,
     neighbours: &mut Neighbours,
-) -> (Duration, Duration, u64) {
-    let mut times = Vec::with_capacity(rounds);
-    while times.len() < rounds {
-        for _ in 0..50 {
-            let entry = message(version);
-            let start = Instant::now();
-            version = store.append(id, Append::new(version, vec![entry])).await.unwrap().version;
-            times.push(start.elapsed());
+) -> Vec<(Duration, Duration)> {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); sessions.len()];
+    while times[0].len() < rounds {
+        for ((id, version), times) in sessions.iter_mut().zip(&mut times) {
+            for _ in 0..50 {
+                let entry = message(*version);
+                let start = Instant::now();
+                *version =
+                    store.append(*id, Append::new(*version, vec![entry])).await.unwrap().version;
+                times.push(start.elapsed());
+            }
         }
         neighbours.sled(50);
         neighbours.file(50);
     }
-    (percentile(&mut times, 0.5), percentile(&mut times, 0.99), version)
+    times.into_iter().map(|mut t| (percentile(&mut t, 0.5), percentile(&mut t, 0.99))).collect()
 }
 
 /// Cold load of 1,000 turns from a plain log: read and parse 2,000 lines.
@@ -290,27 +295,41 @@ fn main() {
         // Warm up (files, caches) on another session, so the first length measured is not
         // also the first write.
         let warm = store.create(NewSession::new(MODEL)).await.unwrap().id;
-        append_latency(&store, warm, 0, rounds, &mut neighbours).await;
+        append_latency(&store, &mut [(warm, 0)], rounds, &mut neighbours).await;
         neighbours.sled_times.clear();
         neighbours.file_times.clear();
-        let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
-        let mut version = 0;
-        let mut lines = Vec::new();
-        let mut medians = Vec::new();
-        for length in [10, 1_000, longest] {
-            version = prefill(&store, id, version, length - version).await;
-            let (median, p99, after) = append_latency(&store, id, version, rounds, &mut neighbours).await;
-            version = after;
-            medians.push(median);
-            lines.push(format!("  durable append at {length:>6} messages: median {:.3} ms, p99 {:.3} ms", ms(median), ms(p99)));
+        let lengths = [10, 1_000, longest];
+        let mut sessions = Vec::new();
+        for length in lengths {
+            let id = store.create(NewSession::new(MODEL)).await.unwrap().id;
+            sessions.push((id, prefill(&store, id, 0, length).await));
         }
-        let json: u64 = (0..version).map(|n| serde_json::to_vec(&message(n)).unwrap().len() as u64).sum();
-        let disk = dir_size(&root.path().join("store"));
+        // Let the store's background checkpoint of the prefill finish first.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let figures = append_latency(&store, &mut sessions, rounds, &mut neighbours).await;
+        let mut lines = Vec::new();
+        for (length, (median, p99)) in lengths.iter().zip(&figures) {
+            lines.push(format!("  durable append at {length:>6} messages: median {:.3} ms, p99 {:.3} ms", ms(*median), ms(*p99)));
+        }
+        let medians: Vec<Duration> = figures.iter().map(|f| f.0).collect();
         let flat = medians.iter().max().unwrap().as_secs_f64() / medians.iter().min().unwrap().as_secs_f64();
 
         let one = throughput(&store, 1, 400).await;
         let sixteen = throughput(&store, 16, 100).await;
         drop(store);
+        // On disk once closed (sled flushed, the log checkpointed): every session's records,
+        // the warm-up's and the throughput runs' included.
+        let versions: Vec<u64> = sessions
+            .iter()
+            .map(|s| s.1)
+            .chain([rounds as u64, 400])
+            .chain([100; 16])
+            .collect();
+        let json: u64 = versions
+            .iter()
+            .flat_map(|&version| (0..version).map(|n| serde_json::to_vec(&message(n)).unwrap().len() as u64))
+            .sum();
+        let disk = dir_size(&root.path().join("store"));
 
         let load_1k = cold_load(&root.path().join("load1k"), 1_000).await;
         let load_10k = cold_load(&root.path().join("load10k"), 10_000).await;
