@@ -7,6 +7,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
+use bytes::Bytes;
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 use verbatim_model::{
@@ -14,7 +15,10 @@ use verbatim_model::{
     SystemPrompt, ThinkingConfig, Tool as ToolDecl, ToolResult, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec, ToolUse, Usage,
 };
-use verbatim_protocol::assemble::{Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble};
+use verbatim_protocol::assemble::{
+    Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble_request,
+};
+use verbatim_protocol::body::Body;
 use verbatim_protocol::rules::explain;
 use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
@@ -92,6 +96,9 @@ struct Prefix {
     system: Option<SystemPrompt>,
     tools: Option<Vec<ToolDecl>>,
     messages: Vec<Message>,
+    /// The request's body, when it was written from these messages: the next body copies
+    /// the text of the messages it shares.
+    body: Option<Body>,
 }
 
 impl Prefix {
@@ -101,7 +108,7 @@ impl Prefix {
     /// messages first. Equal values have the same canonical form (key order included: both
     /// requests are assembled from the same messages the same way), so the hash is the one
     /// [`verbatim_protocol::assemble::prefix_hash`] gives.
-    fn carry_on(last: Option<Prefix>, request: Request) -> (String, Prefix) {
+    fn carry_on(last: Option<Prefix>, request: Request, body: Option<Body>) -> (String, Prefix) {
         let extends = |last: &Prefix| {
             let n = last.messages.len();
             last.system == request.system
@@ -116,7 +123,7 @@ impl Prefix {
             hasher.push(message);
         }
         let Request { system, tools, messages, .. } = request;
-        (hasher.hash(), Prefix { hasher, system, tools, messages })
+        (hasher.hash(), Prefix { hasher, system, tools, messages, body })
     }
 }
 
@@ -293,7 +300,10 @@ struct Turn<'a> {
 /// A request ready to send.
 struct Prepared {
     assembly: Assembly,
-    body: String,
+    body: Bytes,
+    /// The body again, with where each message lies in it, when it holds every stored
+    /// message (not a trimmed view).
+    reusable: Option<Body>,
     turn: TurnConfig,
     origins: Vec<Option<usize>>,
 }
@@ -456,7 +466,7 @@ impl Turn<'_> {
                 return Err(error);
             }
         };
-        let Prepared { assembly, body, turn, origins } = prepared;
+        let Prepared { assembly, body, reusable, turn, origins } = prepared;
         self.origins = origins;
         let engine = self.engine;
         let defaults = &engine.inner.defaults;
@@ -481,7 +491,7 @@ impl Turn<'_> {
         let last = self.prefix.take();
         let hashed = async move {
             let request = assembly.request;
-            Prefix::carry_on(last, request)
+            Prefix::carry_on(last, request, reusable)
         };
         // The call is polled first: the request goes out (signed, handed to the connection),
         // then the append writes and waits for the disk, and the hash is taken, while the
@@ -512,10 +522,11 @@ impl Turn<'_> {
     fn prepare(&mut self) -> Result<Prepared, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
-        let full = assemble(&self.log.messages, &turn, defaults.policy);
-        let body = full.body.as_ref().map(ToString::to_string);
+        let mut full = assemble_request(&self.log.messages, &turn, defaults.policy);
+        let previous = self.prefix.as_ref().and_then(|p| Some((p.body.as_ref()?, &p.messages[..])));
+        let body = full.write_body(turn.api, previous);
         let context = defaults.context;
-        let size = body.as_ref().map(|b| estimate_tokens(b.len()));
+        let size = body.as_ref().map(|b| estimate_tokens(b.as_str().len()));
         if let Some(body) = body.filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens))) {
             let fixes: Vec<Fix> =
                 full.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();
@@ -527,7 +538,13 @@ impl Turn<'_> {
                 }
                 self.defer(vec![Entry::Repair { fixes }]);
             }
-            return Ok(Prepared { assembly: full, body, turn, origins });
+            return Ok(Prepared {
+                assembly: full,
+                body: body.bytes(),
+                reusable: Some(body),
+                turn,
+                origins,
+            });
         }
         let Some(context) = context else {
             return Err(EngineError::Invalid { id: self.id, diagnostics: full.diagnostics });
@@ -550,7 +567,7 @@ impl Turn<'_> {
         tracing::info!(left_out, "old turns left out of the request");
         let fixes = assembly.fixes.iter().filter(|f| f.action.changes_history());
         let origins = origins(left_out, self.log.messages.len() - left_out, fixes);
-        Ok(Prepared { assembly, body, turn, origins })
+        Ok(Prepared { assembly, body: body.into(), reusable: None, turn, origins })
     }
 
     fn turn_config(&self) -> TurnConfig {
@@ -858,23 +875,23 @@ mod unit {
         let scratch = |request: &Request| {
             verbatim_protocol::assemble::prefix_hash(request, request.messages.len())
         };
-        let (hash, first) = Prefix::carry_on(None, request(3));
+        let (hash, first) = Prefix::carry_on(None, request(3), None);
         assert_eq!(hash, scratch(&request(3)));
         // A request that extends the last one: only its new messages are hashed.
-        let (hash, second) = Prefix::carry_on(Some(first), request(5));
+        let (hash, second) = Prefix::carry_on(Some(first), request(5), None);
         assert_eq!(hash, scratch(&request(5)));
         assert_eq!(second.messages, messages);
         // One that does not (an earlier message changed, another system prompt, fewer
         // messages) is hashed from scratch.
         let mut edited = request(5);
         edited.messages[1] = Message::assistant_text("B");
-        let (hash, third) = Prefix::carry_on(Some(second), edited.clone());
+        let (hash, third) = Prefix::carry_on(Some(second), edited.clone(), None);
         assert_eq!(hash, scratch(&edited));
         let mut system = edited.clone();
         system.system = Some(SystemPrompt::Text("Be brief.".into()));
-        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone());
+        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone(), None);
         assert_eq!(hash, scratch(&system));
-        let (hash, _) = Prefix::carry_on(Some(fourth), request(2));
+        let (hash, _) = Prefix::carry_on(Some(fourth), request(2), None);
         assert_eq!(hash, scratch(&request(2)));
     }
 

@@ -17,6 +17,7 @@
 
 pub mod anthropic;
 pub mod assemble;
+pub mod body;
 pub mod capability;
 pub mod converse;
 mod encode;

@@ -134,7 +134,7 @@ fn messages(list: &[Message], at: &At<'_>) -> Result<Value> {
     Ok(Value::Array(items.collect::<Result<_>>()?))
 }
 
-fn message(message: &Message, at: &At<'_>) -> Result<Value> {
+pub(crate) fn message(message: &Message, at: &At<'_>) -> Result<Value> {
     let mut map = object([
         ("role", role(message.role, &at.key("role"))?),
         ("content", content(&message.content, &at.key("content"))?),

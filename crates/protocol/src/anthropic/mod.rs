@@ -9,7 +9,7 @@
 //! same ones Converse sends in `additionalModelRequestFields`.
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
 
 pub use decode::{
     decode_message_value, decode_messages, decode_messages_value, decode_request,

@@ -27,13 +27,14 @@ mod wire;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use verbatim_model::{
-    Api, HistoryMessage, InferenceConfig, Provenance, Request, SystemPrompt, ThinkingConfig, Tool,
-    ToolChoice, ToolSpec,
+    Api, HistoryMessage, InferenceConfig, Message, Provenance, Request, SystemPrompt,
+    ThinkingConfig, Tool, ToolChoice, ToolSpec,
 };
 
 pub use action::{Action, ReplayError};
 pub use prefix::{PrefixHasher, prefix_hash};
 
+use crate::body::Body;
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
 use crate::{DecodeError, JsonPath, anthropic, converse};
@@ -172,6 +173,23 @@ impl Assembly {
     pub fn is_valid(&self) -> bool {
         self.diagnostics.iter().all(|d| d.severity != Severity::Error)
     }
+
+    /// Writes the request's body for `api` as text (see [`Body::write`]: `previous` is an
+    /// earlier body and the messages it was written from). `None` when an error remains, or
+    /// when the request cannot be encoded, which is then recorded as the first diagnostic,
+    /// as [`assemble`] records it.
+    pub fn write_body(&mut self, api: Api, previous: Option<(&Body, &[Message])>) -> Option<Body> {
+        if !self.is_valid() {
+            return None;
+        }
+        match Body::write(api, &self.request, previous) {
+            Ok(body) => Some(body),
+            Err(error) => {
+                self.diagnostics.insert(0, check::unrepresentable(error));
+                None
+            }
+        }
+    }
 }
 
 /// The context checks read besides the request.
@@ -193,6 +211,19 @@ pub(crate) struct State {
 /// Builds the request for the next turn from the history and the configuration, checks it
 /// against every rule and, under [`Policy::Repair`], fixes what can be fixed.
 pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
+    let mut assembly = assemble_request(history, turn, policy);
+    if assembly.is_valid() {
+        match encode(turn.api, &assembly.request) {
+            Ok(body) => assembly.body = Some(body),
+            Err(error) => assembly.diagnostics.insert(0, check::unrepresentable(error)),
+        }
+    }
+    assembly
+}
+
+/// [`assemble`] without the body (`body` stays `None`), for a caller that writes it with
+/// [`Assembly::write_body`], copying the text of the messages an earlier body shares.
+pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
     let request = Request {
         messages: history.iter().map(|h| h.message.clone()).collect(),
         system: turn.system.clone(),
@@ -239,12 +270,6 @@ pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -
     let mut assembly = run(state, &context, policy);
     if let Some(failure) = replay_failure {
         assembly.diagnostics.insert(0, failure);
-    }
-    if assembly.is_valid() {
-        match encode(turn.api, &assembly.request) {
-            Ok(body) => assembly.body = Some(body),
-            Err(error) => assembly.diagnostics.insert(0, check::unrepresentable(error)),
-        }
     }
     assembly
 }

@@ -97,7 +97,7 @@ fn messages(list: &[Message], at: &At<'_>) -> Result<Value> {
     Ok(Value::Array(items.collect::<Result<_>>()?))
 }
 
-fn message(message: &Message, at: &At<'_>) -> Result<Value> {
+pub(crate) fn message(message: &Message, at: &At<'_>) -> Result<Value> {
     let mut map = JsonMap::new();
     map.insert("role".into(), message.role.as_str().into());
     let content_at = at.key("content");

@@ -6,15 +6,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use proptest::prelude::*;
 use serde_json::{Number, Value};
 use verbatim_model::{
-    CachePoint, ContentBlock, DocumentBlock, DocumentSource, Effort, ImageBlock, InferenceConfig,
-    JsonMap, MediaSource, Message, RedactedForm, RedactedThinking, Request, Role, SystemBlock,
-    SystemPrompt, TextBlock, ThinkingBlock, ThinkingConfig, ThinkingMode, Tool, ToolChoice,
-    ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
-    ToolUse, Unmapped,
+    Api, CachePoint, ContentBlock, DocumentBlock, DocumentSource, Effort, ImageBlock,
+    InferenceConfig, JsonMap, MediaSource, Message, RedactedForm, RedactedThinking, Request, Role,
+    SystemBlock, SystemPrompt, TextBlock, ThinkingBlock, ThinkingConfig, ThinkingMode, Tool,
+    ToolChoice, ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus,
+    ToolSpec, ToolUse, Unmapped,
 };
 
 use super::support::verbatim_strings;
-use crate::{anthropic, converse};
+use crate::body::Body;
+use crate::{anthropic, assemble, converse};
 
 fn text() -> impl Strategy<Value = String> {
     // Any characters, whitespace and control characters included.
@@ -316,6 +317,26 @@ proptest! {
         let first: Value = serde_json::from_slice(&converse_body).unwrap();
         let second: Value = serde_json::from_slice(&again).unwrap();
         prop_assert_eq!(verbatim_strings(&second), verbatim_strings(&first));
+    }
+
+    #[test]
+    fn a_body_written_with_reuse_is_the_encoded_request(
+        request in request(),
+        more in prop::collection::vec(message(), 0..3),
+        edit in proptest::option::of((0usize..8, message())),
+    ) {
+        let mut next = request.clone();
+        next.messages.extend(more);
+        if let Some((at, message)) = edit && at < next.messages.len() {
+            next.messages[at] = message;
+        }
+        for api in [Api::Converse, Api::InvokeModel] {
+            let Ok(first) = Body::write(api, &request, None) else { continue };
+            prop_assert_eq!(first.as_str(), assemble::encode(api, &request).unwrap().to_string());
+            let second = Body::write(api, &next, Some((&first, &request.messages)));
+            let expected = assemble::encode(api, &next).map(|v| v.to_string());
+            prop_assert_eq!(second.map(|b| b.as_str().to_owned()), expected);
+        }
     }
 
     #[test]

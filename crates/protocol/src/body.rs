@@ -1,0 +1,198 @@
+//! Request bodies written out as text, reusing the text of the messages an earlier body shares.
+//!
+//! A conversation's next request repeats every message of the one before and adds one or
+//! two. [`Body::write`] gives the same bytes as encoding the request and writing the JSON value
+//! out ([`crate::assemble::encode`], then `to_string`), but copies the text of each leading
+//! message equal to the earlier body's message at the same place, instead of encoding it again.
+//! A message's encoding depends on that message alone, so equal messages have equal text.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde_json::Value;
+use verbatim_model::{Api, Message, Request};
+
+use crate::path::At;
+use crate::{EncodeError, anthropic, converse};
+
+/// A request body as sent, and where each message's JSON lies in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    api: Api,
+    text: Bytes,
+    /// The byte range of each message in `text`.
+    messages: Vec<Range<usize>>,
+    reused: usize,
+}
+
+impl Body {
+    /// Writes the body of `request` for `api`. When `previous` is given (an earlier body and
+    /// the messages it was written from), the text of every leading message of `request`
+    /// equal to the message at the same place there is copied from it.
+    pub fn write(
+        api: Api,
+        request: &Request,
+        previous: Option<(&Body, &[Message])>,
+    ) -> Result<Body, EncodeError> {
+        let reused = match previous {
+            Some((body, messages)) if body.api == api && body.messages.len() == messages.len() => {
+                request.messages.iter().zip(messages).take_while(|(a, b)| a == b).count()
+            }
+            _ => 0,
+        };
+        // Everything but the messages, encoded as usual, in the usual key order.
+        let shell = Request {
+            messages: Vec::new(),
+            system: request.system.clone(),
+            tools: request.tools.clone(),
+            tool_choice: request.tool_choice.clone(),
+            inference: request.inference.clone(),
+            top_k: request.top_k,
+            thinking: request.thinking.clone(),
+            beta: request.beta.clone(),
+            model_fields: request.model_fields.clone(),
+            unmapped: request.unmapped.clone(),
+        };
+        let Value::Object(map) = crate::assemble::encode(api, &shell)? else {
+            unreachable!("a request encodes to a JSON object")
+        };
+        let previous_text = previous.map_or(&[][..], |(body, _)| &body.text[..]);
+        let previous_ranges = previous.map_or(&[][..], |(body, _)| &body.messages[..]);
+        let estimate = previous_text.len() + 4096;
+        let mut out = Vec::with_capacity(estimate);
+        let mut ranges = Vec::with_capacity(request.messages.len());
+        let mut wrote_messages = false;
+        out.push(b'{');
+        for (n, (key, value)) in map.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key).expect("writing to a Vec");
+            out.push(b':');
+            if key != "messages" {
+                serde_json::to_writer(&mut out, value).expect("writing to a Vec");
+                continue;
+            }
+            let at = At::ROOT;
+            let at = at.key("messages");
+            out.push(b'[');
+            for (i, message) in request.messages.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let start = out.len();
+                if i < reused {
+                    out.extend_from_slice(&previous_text[previous_ranges[i].clone()]);
+                } else {
+                    let value = match api {
+                        Api::Converse => converse::encode::message(message, &at.index(i))?,
+                        Api::InvokeModel => anthropic::encode::message(message, &at.index(i))?,
+                    };
+                    serde_json::to_writer(&mut out, &value).expect("writing to a Vec");
+                }
+                ranges.push(start..out.len());
+            }
+            out.push(b']');
+            wrote_messages = true;
+        }
+        assert!(wrote_messages, "every request body has its messages");
+        out.push(b'}');
+        Ok(Body { api, text: Bytes::from(out), messages: ranges, reused })
+    }
+
+    /// The body's bytes (a cheap clone: the buffer is shared).
+    pub fn bytes(&self) -> Bytes {
+        self.text.clone()
+    }
+
+    /// The body as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("serde_json writes UTF-8")
+    }
+
+    /// How many leading messages were copied from the earlier body.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use verbatim_model::{ContentBlock, Dialect, Role, UnknownBlock};
+
+    use super::*;
+
+    fn request(messages: Vec<Message>) -> Request {
+        let mut request = Request {
+            messages,
+            system: Some(verbatim_model::SystemPrompt::Text("Be \"brief\".\n".into())),
+            ..Request::default()
+        };
+        request.inference =
+            Some(verbatim_model::InferenceConfig { max_tokens: Some(1024), ..Default::default() });
+        request
+    }
+
+    fn conversation(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| match i % 2 {
+                0 => Message::user_text(format!("question {i}: \"quoted\", \\ and \u{e9}")),
+                _ => Message::new(Role::Assistant, vec![ContentBlock::text(format!("answer {i}"))]),
+            })
+            .collect()
+    }
+
+    fn fresh(api: Api, request: &Request) -> String {
+        crate::assemble::encode(api, request).unwrap().to_string()
+    }
+
+    #[test]
+    fn a_body_is_the_encoded_request_written_out_and_reuses_what_it_shares() {
+        for api in [Api::Converse, Api::InvokeModel] {
+            let first = request(conversation(5));
+            let body = Body::write(api, &first, None).unwrap();
+            assert_eq!(body.as_str(), fresh(api, &first));
+            assert_eq!(body.reused(), 0);
+
+            // The next request: the same messages and two more.
+            let second = request(conversation(7));
+            let next = Body::write(api, &second, Some((&body, &first.messages))).unwrap();
+            assert_eq!(next.as_str(), fresh(api, &second));
+            assert_eq!(next.reused(), 5);
+
+            // A changed message stops the reuse there; the rest is encoded afresh.
+            let mut edited = second.clone();
+            edited.messages[2] = Message::user_text("changed");
+            let after = Body::write(api, &edited, Some((&next, &second.messages))).unwrap();
+            assert_eq!(after.as_str(), fresh(api, &edited));
+            assert_eq!(after.reused(), 2);
+
+            // A body written for the other API is not reused.
+            let other = match api {
+                Api::Converse => Api::InvokeModel,
+                Api::InvokeModel => Api::Converse,
+            };
+            let crossed = Body::write(other, &second, Some((&body, &first.messages))).unwrap();
+            assert_eq!(crossed.as_str(), fresh(other, &second));
+            assert_eq!(crossed.reused(), 0);
+        }
+    }
+
+    #[test]
+    fn an_encoding_error_is_the_one_encoding_gives() {
+        // A block kept in the Anthropic dialect cannot be sent to Converse.
+        let mut messages = conversation(3);
+        messages.push(Message::new(
+            Role::Assistant,
+            vec![ContentBlock::Unknown(UnknownBlock {
+                dialect: Dialect::Anthropic,
+                json: serde_json::json!({ "type": "mystery" }),
+            })],
+        ));
+        let request = request(messages);
+        let expected = crate::assemble::encode(Api::Converse, &request).unwrap_err();
+        let written = Body::write(Api::Converse, &request, None).unwrap_err();
+        assert_eq!(written, expected);
+        assert!(written.to_string().contains("messages[3].content[0]"), "{written}");
+    }
+}
