@@ -58,7 +58,8 @@ impl Body {
         };
         let previous_text = previous.map_or(&[][..], |(body, _)| &body.text[..]);
         let previous_ranges = previous.map_or(&[][..], |(body, _)| &body.messages[..]);
-        let estimate = previous_text.len() + 4096;
+        // Room for the new messages too, so the copied text is not moved again.
+        let estimate = previous_text.len() + (64 << 10);
         let mut out = Vec::with_capacity(estimate);
         let mut ranges = Vec::with_capacity(request.messages.len());
         let mut wrote_messages = false;
