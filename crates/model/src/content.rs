@@ -1,7 +1,9 @@
 //! Messages and the blocks they are made of.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de};
 use serde_json::Value;
+
+use crate::tagged::{self, Tagged};
 
 use crate::{Dialect, JsonMap, ToolUseId, Unmapped};
 
@@ -74,7 +76,7 @@ impl Message {
 /// (`reasoningText`) and [`ContentBlock::RedactedThinking`] (`redactedContent`), which is also
 /// how the Anthropic dialect names them. Anthropic's `cache_control` on a block is a
 /// [`ContentBlock::CachePoint`] right after that block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     /// Visible text.
@@ -110,6 +112,59 @@ pub enum ContentBlock {
     ToolRemoval(RawMember),
     /// A block kind this version does not know, kept as raw JSON.
     Unknown(UnknownBlock),
+}
+
+impl<'de> Deserialize<'de> for ContentBlock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ContentBlock, D::Error> {
+        tagged::deserialize(deserializer)
+    }
+}
+
+impl Tagged for ContentBlock {
+    const TAG: &'static str = "type";
+    const VARIANTS: &'static [&'static str] = &[
+        "text",
+        "image",
+        "document",
+        "video",
+        "audio",
+        "tool_use",
+        "tool_result",
+        "guard_content",
+        "cache_point",
+        "thinking",
+        "redacted_thinking",
+        "citations_content",
+        "search_result",
+        "tool_addition",
+        "tool_removal",
+        "unknown",
+    ];
+    const EXPECTING: &'static str = "a content block";
+
+    fn variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+        Ok(match tag {
+            "text" => ContentBlock::Text(TextBlock::deserialize(rest)?),
+            "image" => ContentBlock::Image(ImageBlock::deserialize(rest)?),
+            "document" => ContentBlock::Document(DocumentBlock::deserialize(rest)?),
+            "video" => ContentBlock::Video(MediaBlock::deserialize(rest)?),
+            "audio" => ContentBlock::Audio(MediaBlock::deserialize(rest)?),
+            "tool_use" => ContentBlock::ToolUse(ToolUse::deserialize(rest)?),
+            "tool_result" => ContentBlock::ToolResult(ToolResult::deserialize(rest)?),
+            "guard_content" => ContentBlock::GuardContent(RawMember::deserialize(rest)?),
+            "cache_point" => ContentBlock::CachePoint(CachePoint::deserialize(rest)?),
+            "thinking" => ContentBlock::Thinking(ThinkingBlock::deserialize(rest)?),
+            "redacted_thinking" => {
+                ContentBlock::RedactedThinking(RedactedThinking::deserialize(rest)?)
+            }
+            "citations_content" => ContentBlock::CitationsContent(RawMember::deserialize(rest)?),
+            "search_result" => ContentBlock::SearchResult(RawMember::deserialize(rest)?),
+            "tool_addition" => ContentBlock::ToolAddition(RawMember::deserialize(rest)?),
+            "tool_removal" => ContentBlock::ToolRemoval(RawMember::deserialize(rest)?),
+            "unknown" => ContentBlock::Unknown(UnknownBlock::deserialize(rest)?),
+            other => return Err(de::Error::unknown_variant(other, Self::VARIANTS)),
+        })
+    }
 }
 
 impl ContentBlock {
@@ -304,7 +359,7 @@ pub enum ToolResultContent {
 }
 
 /// One block of tool result content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolResultBlock {
     /// Text.
@@ -327,6 +382,40 @@ pub enum ToolResultBlock {
     SearchResult(RawMember),
     /// A block kind this version does not know, kept as raw JSON.
     Unknown(UnknownBlock),
+}
+
+impl<'de> Deserialize<'de> for ToolResultBlock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ToolResultBlock, D::Error> {
+        tagged::deserialize(deserializer)
+    }
+}
+
+impl Tagged for ToolResultBlock {
+    const TAG: &'static str = "type";
+    const VARIANTS: &'static [&'static str] =
+        &["text", "json", "image", "document", "video", "search_result", "unknown"];
+    const EXPECTING: &'static str = "a tool result block";
+
+    fn variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Text {
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct Json {
+            json: Value,
+        }
+        Ok(match tag {
+            "text" => ToolResultBlock::Text { text: Text::deserialize(rest)?.text },
+            "json" => ToolResultBlock::Json { json: Json::deserialize(rest)?.json },
+            "image" => ToolResultBlock::Image(ImageBlock::deserialize(rest)?),
+            "document" => ToolResultBlock::Document(DocumentBlock::deserialize(rest)?),
+            "video" => ToolResultBlock::Video(MediaBlock::deserialize(rest)?),
+            "search_result" => ToolResultBlock::SearchResult(RawMember::deserialize(rest)?),
+            "unknown" => ToolResultBlock::Unknown(UnknownBlock::deserialize(rest)?),
+            other => return Err(de::Error::unknown_variant(other, Self::VARIANTS)),
+        })
+    }
 }
 
 /// A prompt-cache checkpoint.

@@ -19,6 +19,7 @@ mod ids;
 mod provenance;
 mod request;
 mod response;
+pub mod tagged;
 mod unmapped;
 mod versioned;
 

@@ -1,7 +1,12 @@
 //! What a session log holds: typed entries with a per-session sequence number.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use verbatim_model::tagged::{self, Key, Tagged};
 use verbatim_model::{
     HistoryMessage, JsonMap, SessionId, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
     ToolUseId, Usage,
@@ -140,7 +145,7 @@ pub struct ToolCallEvent {
 // Most entries are messages, the largest variant: boxing it would cost every one of them an
 // allocation to save space on the few others.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Entry {
     /// A message, with provenance on assistant messages.
@@ -171,9 +176,54 @@ pub enum Entry {
     },
 }
 
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Entry, D::Error> {
+        tagged::deserialize(deserializer)
+    }
+}
+
+impl Tagged for Entry {
+    const TAG: &'static str = "type";
+    const VARIANTS: &'static [&'static str] =
+        &["message", "config", "tool_call", "repair", "forked", "rewind"];
+    const EXPECTING: &'static str = "a log entry";
+
+    fn variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Repair {
+            fixes: Vec<Fix>,
+        }
+        #[derive(Deserialize)]
+        struct Forked {
+            from: SessionId,
+            through: u64,
+        }
+        #[derive(Deserialize)]
+        struct Rewind {
+            to: u64,
+            archive: SessionId,
+        }
+        Ok(match tag {
+            "message" => Entry::Message(HistoryMessage::deserialize(rest)?),
+            "config" => Entry::Config(ConfigChange::deserialize(rest)?),
+            "tool_call" => Entry::ToolCall(ToolCallEvent::deserialize(rest)?),
+            "repair" => Entry::Repair { fixes: Repair::deserialize(rest)?.fixes },
+            "forked" => {
+                let Forked { from, through } = Forked::deserialize(rest)?;
+                Entry::Forked { from, through }
+            }
+            "rewind" => {
+                let Rewind { to, archive } = Rewind::deserialize(rest)?;
+                Entry::Rewind { to, archive }
+            }
+            other => return Err(de::Error::unknown_variant(other, Self::VARIANTS)),
+        })
+    }
+}
+
 /// An entry as stored: its sequence number in the session (1, 2, 3, ..., never ordered by
 /// wall clock) and when it was appended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     /// The sequence number, starting at 1.
     pub seq: u64,
@@ -182,6 +232,71 @@ pub struct Record {
     /// The entry.
     #[serde(flatten)]
     pub entry: Entry,
+}
+
+/// A record is read as it is written, `seq` and `at` then the entry (see
+/// [`verbatim_model::tagged`]); in any other order it is read whole first.
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Record, D::Error> {
+        struct RecordVisitor;
+        impl<'de> Visitor<'de> for RecordVisitor {
+            type Value = Record;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a log record")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+                let (mut seq, mut at) = (None, None);
+                loop {
+                    let Some(key) = map.next_key::<Key<'de>>()? else {
+                        return Err(de::Error::missing_field(Entry::TAG));
+                    };
+                    match &*key.0 {
+                        "seq" if seq.is_none() => seq = Some(map.next_value::<u64>()?),
+                        "at" if at.is_none() => at = Some(map.next_value::<DateTime<Utc>>()?),
+                        "type" => {
+                            if let (Some(seq), Some(at)) = (seq, at) {
+                                let tag: Key<'de> = map.next_value()?;
+                                let entry = tagged::variant_from_map(&tag.0, map)?;
+                                return Ok(Record { seq, at, entry });
+                            }
+                            return whole(seq, at, key, map);
+                        }
+                        _ => return whole(seq, at, key, map),
+                    }
+                }
+            }
+        }
+
+        /// The record read whole, from `key` on, with what was read before it.
+        fn whole<'de, A: MapAccess<'de>>(
+            seq: Option<u64>,
+            at: Option<DateTime<Utc>>,
+            key: Key<'de>,
+            map: A,
+        ) -> Result<Record, A::Error> {
+            let mut object = tagged::rest_of(key.0.into_owned(), map)?;
+            let mut field = |name: &'static str, read: Option<Value>| -> Result<Value, A::Error> {
+                match (read, object.remove(name)) {
+                    (Some(_), Some(_)) => {
+                        Err(de::Error::custom(format_args!("duplicate field `{name}`")))
+                    }
+                    (Some(value), None) | (None, Some(value)) => Ok(value),
+                    (None, None) => Err(de::Error::missing_field(name)),
+                }
+            };
+            let seq = field("seq", seq.map(Value::from))?;
+            let at = field("at", at.map(|at| Value::String(at.to_rfc3339())))?;
+            Ok(Record {
+                seq: serde_json::from_value(seq).map_err(de::Error::custom)?,
+                at: serde_json::from_value(at).map_err(de::Error::custom)?,
+                entry: tagged::from_object(object)?,
+            })
+        }
+
+        deserializer.deserialize_map(RecordVisitor)
+    }
 }
 
 /// A whole session: its info and every record.
@@ -283,5 +398,80 @@ impl Session {
             }
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// `value`'s keys in the order `keys` gives, then the rest.
+    fn reorder(value: &Value, keys: &[&str]) -> String {
+        let object = value.as_object().unwrap();
+        let mut out = serde_json::Map::new();
+        for key in keys {
+            out.insert((*key).to_owned(), object[*key].clone());
+        }
+        for (key, value) in object {
+            out.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        Value::Object(out).to_string()
+    }
+
+    #[test]
+    fn a_record_reads_the_same_whatever_the_order_of_its_keys() {
+        let records = [
+            json!({ "seq": 3, "at": "2026-11-22T10:00:00.123456789Z", "type": "message",
+                    "message": { "role": "assistant",
+                                 "content": [{ "type": "thinking", "text": "t", "signature": "s" },
+                                             { "text": "answer", "type": "text" }] },
+                    "provenance": { "model_id": "m", "api": "converse" } }),
+            json!({ "seq": 4, "at": "2026-11-22T10:00:01Z", "type": "config",
+                    "setting": "model", "value": "other" }),
+            json!({ "seq": 5, "at": "2026-11-22T10:00:02Z", "type": "forked",
+                    "from": "5f0c3b8e-2d4a-4c6b-9e1f-3a2b1c0d9e8f", "through": 2 }),
+            json!({ "seq": 6, "at": "2026-11-22T10:00:03Z", "type": "tool_call",
+                    "tool_use_id": "t1", "name": "f", "state": "failed", "message": "boom" }),
+        ];
+        for record in records {
+            let written = reorder(&record, &["seq", "at", "type"]);
+            let expected: Record = serde_json::from_str(&written).unwrap();
+            assert_eq!(serde_json::to_value(&expected).unwrap(), record, "{written}");
+            for keys in [&["type", "seq", "at"][..], &["at", "type"], &["seq", "type", "at"]] {
+                let text = reorder(&record, keys);
+                let read: Record = serde_json::from_str(&text).unwrap();
+                assert_eq!(read, expected, "{text}");
+            }
+            // The entry alone, its tag first or last.
+            let mut entry = record.as_object().unwrap().clone();
+            entry.remove("seq");
+            entry.remove("at");
+            let entry = Value::Object(entry);
+            let first: Entry = serde_json::from_str(&entry.to_string()).unwrap();
+            assert_eq!(first, expected.entry);
+            let mut object = entry.as_object().unwrap().clone();
+            let tag = object.remove("type").unwrap();
+            object.insert("type".into(), tag);
+            let last: Entry = serde_json::from_value(Value::Object(object)).unwrap();
+            assert_eq!(last, first, "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_bad_record_is_refused_with_the_reason() {
+        let error = |text: &str| serde_json::from_str::<Record>(text).unwrap_err().to_string();
+        assert!(error(r#"{"seq":1,"at":"2026-11-22T10:00:00Z"}"#).contains("missing field `type`"));
+        assert!(error(r#"{"at":"2026-11-22T10:00:00Z","type":"forked","from":"5f0c3b8e-2d4a-4c6b-9e1f-3a2b1c0d9e8f","through":1}"#).contains("missing field `seq`"));
+        assert!(
+            error(r#"{"seq":1,"at":"2026-11-22T10:00:00Z","type":"gone"}"#)
+                .contains("unknown variant `gone`")
+        );
+        assert!(error(r#"{"seq":1,"seq":2,"at":"2026-11-22T10:00:00Z","type":"rewind","to":1,"archive":"5f0c3b8e-2d4a-4c6b-9e1f-3a2b1c0d9e8f"}"#).contains("duplicate field `seq`"));
+        assert!(
+            error(r#"{"seq":"one","at":"2026-11-22T10:00:00Z","type":"rewind"}"#)
+                .contains("invalid type")
+        );
     }
 }
