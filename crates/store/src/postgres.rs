@@ -22,9 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use futures_util::{StreamExt as _, pin_mut};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 use verbatim_model::SessionId;
@@ -318,7 +316,7 @@ impl PostgresStore {
     }
 
     /// Records `from..=to` of a session (to its version as this statement sees it when `to`
-    /// is `None`), read as rows arrive.
+    /// is `None`).
     async fn records(
         client: &impl GenericClient,
         id: SessionId,
@@ -338,25 +336,26 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
         let to = to.map(version);
-        let params: [&(dyn ToSql + Sync); 3] = [&uuid(id), &version(from), &to];
-        let rows = client.query_raw(&statement, params).await.map_err(backend)?;
-        pin_mut!(rows);
-        // Parsing is most of a long load: batches are parsed on blocking threads while the
-        // next rows arrive. Short loads (a turn's) are parsed here, without the hand-off.
-        let mut batch = Vec::with_capacity(PARSE_BATCH);
-        let mut parsing = Vec::new();
-        while let Some(row) = rows.next().await {
-            batch.push(row.map_err(backend)?);
-            if batch.len() == PARSE_BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
-                parsing.push(tokio::task::spawn_blocking(move || parse_rows(id, &full)));
-            }
+        let mut all =
+            client.query(&statement, &[&uuid(id), &version(from), &to]).await.map_err(backend)?;
+        if all.len() < PARSE_SPLIT {
+            return parse_rows(id, &all);
+        }
+        // Parsing is most of a long load's own work: split over the cores once every row is
+        // here. (Parsing batches while rows still arrived measured the same on two cores,
+        // where it competes with the server and the connection for the same cores.)
+        let parts = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let size = all.len().div_ceil(parts);
+        let mut parsing = Vec::with_capacity(parts);
+        while !all.is_empty() {
+            let rest = all.split_off(size.min(all.len()));
+            let part = std::mem::replace(&mut all, rest);
+            parsing.push(tokio::task::spawn_blocking(move || parse_rows(id, &part)));
         }
         let mut records = Vec::new();
         for parsed in parsing {
             records.extend(parsed.await.map_err(backend)??);
         }
-        records.extend(parse_rows(id, &batch)?);
         Ok(records)
     }
 
@@ -513,8 +512,8 @@ enum Lock {
     Write,
 }
 
-/// Rows parsed per blocking task in a long load.
-const PARSE_BATCH: usize = 32;
+/// Loads of at least this many rows are parsed on blocking threads, in parallel.
+const PARSE_SPLIT: usize = 64;
 
 fn parse_rows(id: SessionId, rows: &[Row]) -> Result<Vec<Record>, StoreError> {
     rows.iter().map(|row| record(id, row)).collect()
