@@ -34,11 +34,17 @@ use crate::{
 };
 
 /// The schema versions this code knows, in order: version, name, SQL.
-const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "sessions", include_str!("../../../migrations/postgres/0001_sessions.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "sessions", include_str!("../../../migrations/postgres/0001_sessions.sql")),
+    (
+        2,
+        "records_without_foreign_key",
+        include_str!("../../../migrations/postgres/0002_records_without_foreign_key.sql"),
+    ),
+];
 
 /// The newest PostgreSQL schema version this code reads and writes; see `migrations/postgres/`.
-pub const POSTGRES_SCHEMA_VERSION: u32 = 1;
+pub const POSTGRES_SCHEMA_VERSION: u32 = 2;
 
 /// The advisory lock the migration runner holds (any fixed number; "verbatim" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7665_7262_6174_696d;
@@ -737,13 +743,22 @@ impl SessionStore for PostgresStore {
     }
 
     async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let statement =
-            client.prepare_cached("DELETE FROM sessions WHERE id = $1").await.map_err(backend)?;
-        match client.execute(&statement, &[&uuid(id)]).await.map_err(backend)? {
-            0 => Err(StoreError::NotFound(id)),
-            _ => Ok(()),
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The row first: an append waiting for it then finds it gone and writes nothing. The
+        // records after, in a statement of their own, which sees every record of an append
+        // that committed before the row was taken (records hold no foreign key; see
+        // migrations/postgres/0002).
+        let row = tx.prepare_cached("DELETE FROM sessions WHERE id = $1").await.map_err(backend)?;
+        if tx.execute(&row, &[&uuid(id)]).await.map_err(backend)? == 0 {
+            return Err(StoreError::NotFound(id));
         }
+        let records = tx
+            .prepare_cached("DELETE FROM records WHERE session_id = $1")
+            .await
+            .map_err(backend)?;
+        tx.execute(&records, &[&uuid(id)]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {

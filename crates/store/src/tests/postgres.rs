@@ -157,6 +157,69 @@ async fn two_instances_starting_at_once_migrate_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_version_1_database_is_upgraded_in_place() {
+    let Some(schema) = TestSchema::new("a_version_1_database_is_upgraded_in_place") else {
+        return;
+    };
+    // A database as version 1 left it, with a session and a record.
+    let client = schema.client().await;
+    client.batch_execute(&format!("CREATE SCHEMA {}", schema.name)).await.unwrap();
+    client
+        .batch_execute(include_str!("../../../../migrations/postgres/0001_sessions.sql"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE verbatim_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO verbatim_migrations (version, name) VALUES (1, 'sessions');",
+        )
+        .await
+        .unwrap();
+    let foreign_keys = "SELECT count(*) FROM pg_constraint \
+                        WHERE conrelid = 'records'::regclass AND contype = 'f'";
+    let count = |row: tokio_postgres::Row| row.get::<_, i64>(0);
+    assert_eq!(count(client.query_one(foreign_keys, &[]).await.unwrap()), 1);
+    let old = PostgresStore::connect_with(
+        &schema.url,
+        PostgresOptions { migrate: false, ..schema.options() },
+    )
+    .await;
+    assert!(old.unwrap_err().to_string().contains("verbatim migrate"));
+    let id = verbatim_model::SessionId::from_random_bytes([7; 16]);
+    let start = serde_json::to_string(&NewSession::new("m")).unwrap();
+    let entry = serde_json::to_string(&user("kept")).unwrap();
+    client
+        .execute(
+            "INSERT INTO sessions (id, start, created_at, updated_at, version) \
+             VALUES ($1::text::uuid, $2, now(), now(), 1)",
+            &[&id.to_string(), &start],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO records (session_id, seq, at, entry) VALUES ($1::text::uuid, 1, now(), $2)",
+            &[&id.to_string(), &entry],
+        )
+        .await
+        .unwrap();
+    let store = schema.store().await;
+    // Upgraded: the key is gone, the data is there and goes on, and a delete still takes
+    // the records.
+    assert_eq!(store.schema_version().await.unwrap(), POSTGRES_SCHEMA_VERSION);
+    assert_eq!(count(client.query_one(foreign_keys, &[]).await.unwrap()), 0);
+    assert_eq!(store.load(id).await.unwrap().records[0].entry, user("kept"));
+    store.append(id, Append::new(1, vec![user("more")])).await.unwrap();
+    let info = store.info(id).await.unwrap();
+    assert_eq!(info.version, 2);
+    store.delete(info.id).await.unwrap();
+    let records = count(client.query_one("SELECT count(*) FROM records", &[]).await.unwrap());
+    assert_eq!(records, 0);
+    assert!(matches!(store.delete(info.id).await, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_database_from_a_newer_version_is_refused() {
     let Some(schema) = TestSchema::new("a_database_from_a_newer_version_is_refused") else {
         return;
