@@ -20,9 +20,10 @@
 //!   overhead is split into store reads, appends and the rest (assembling and checking the
 //!   request, serializing the body, folding the reply, provenance). A store span counts only
 //!   for its part outside the model's spans: the engine appends the user's message while the
-//!   model call runs (the append's write is done before the request goes out, its wait for the
-//!   disk overlaps the call), and only what does not overlap the call costs the turn. The
-//!   appends column is mostly the reply's append;
+//!   model call runs (the request goes out first), and only what does not overlap the call
+//!   costs the turn. The appends column is mostly the reply's append; in streamed rows it also
+//!   takes the engine's work between events while the user's append waits for the disk (the
+//!   columns split the overhead, they do not add to it);
 //! - each size has a base session prefilled directly through the store with user/assistant text
 //!   pairs of ~3 KB per message (assistant messages carry provenance and usage as the engine
 //!   records them; no thinking). Sends go to forks of the base made two messages short of the
@@ -53,13 +54,11 @@
 //! reply is folded event by event, so the streamed rows are the ones to read: a real model
 //! keeps the engine waiting for longer still.
 //!
-//! Last measured on the 2-core development machine while another engineer's builds ran on it
-//! (noisy), nine runs, medians per run in ms, streamed / whole: 10 messages 1.0-1.6 / 0.6-1.0,
-//! 100 messages 1.7-2.7 / 1.4-2.0, 1,000 messages 7.5-10 / 6.3-10.4; a handle's first send
-//! 3.1-4.8 / 2.6-4.7 at 100. The previous engine, run interleaved: 3.2-4.9 / 2.3-6.5 at 100.
-//! The target is not met: at 100 messages the reply's durable append takes 0.45-0.9 ms,
-//! `assemble` and the body's serialization 0.3-0.45 ms and folding the ~180 streamed events
-//! ~0.2 ms (README.md, "Benchmarks", has the table).
+//! Last measured on the idle 2-core development machine, three runs, medians per run in ms,
+//! streamed / whole: 10 messages 0.88-0.99 / 0.46-0.52, 100 messages 1.10-1.28 / 0.62-0.86,
+//! 1,000 messages 3.3-3.6 / 3.3-3.6. The target is met whole, not streamed: at 100 messages
+//! the reply's durable append takes 0.4-0.5 ms, assembling the request ~0.15 ms and the ~180
+//! streamed events ~0.15 ms of folding and hand-offs (README.md, "Benchmarks", has the table).
 
 #![allow(clippy::print_stdout)]
 
