@@ -63,8 +63,9 @@ impl From<Vec<ContentBlock>> for Input {
 /// a handle never works on a stale history, and reads the whole session only when it has
 /// nothing kept: its first turn, the turn after one that failed (a refused append among
 /// them), and a turn after a record that does not simply continue the log (a rewind). What
-/// it keeps holds the history about twice over (the log, and the last request's messages
-/// for the prefix hash) until the last clone of the handle is dropped.
+/// it keeps holds the history about three times over (the log, the last request's messages
+/// for the prefix hash, and that request's body, whose message text the next body copies)
+/// until the last clone of the handle is dropped.
 #[derive(Clone)]
 pub struct Session {
     engine: Engine,
@@ -523,10 +524,11 @@ impl Turn<'_> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
         let mut full = assemble_request(&self.log.messages, &turn, defaults.policy);
-        let previous = self.prefix.as_ref().and_then(|p| Some((p.body.as_ref()?, &p.messages[..])));
+        let previous =
+            self.prefix.as_ref().and_then(|p| p.body.as_ref().map(|b| (b, &p.messages[..])));
         let body = full.write_body(turn.api, previous);
         let context = defaults.context;
-        let size = body.as_ref().map(|b| estimate_tokens(b.as_str().len()));
+        let size = body.as_ref().map(|b| estimate_tokens(b.len()));
         if let Some(body) = body.filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens))) {
             let fixes: Vec<Fix> =
                 full.fixes.iter().filter(|f| f.action.changes_history()).cloned().collect();

@@ -73,12 +73,51 @@ fn unexpected(value: &Value) -> de::Unexpected<'_> {
     }
 }
 
-/// Reads the variant named `tag` of `T` from the rest of `map`.
+/// Reads the variant named `tag` of `T` from the rest of `map`, where a key of `taken` (the
+/// tag and any key read before it) is a duplicate, refused as serde's derived form refuses it.
 pub fn variant_from_map<'de, T: Tagged, A: MapAccess<'de>>(
     tag: &str,
     map: A,
+    taken: &'static [&'static str],
 ) -> Result<T, A::Error> {
-    T::variant(tag, MapAccessDeserializer::new(map))
+    T::variant(tag, MapAccessDeserializer::new(Rest { map, taken }))
+}
+
+/// The rest of an object, refusing the keys already taken.
+struct Rest<A> {
+    map: A,
+    taken: &'static [&'static str],
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Rest<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some(key) = self.map.next_key::<Key<'de>>()? else { return Ok(None) };
+        if let Some(taken) = self.taken.iter().find(|t| **t == key.0) {
+            return Err(de::Error::custom(format_args!("duplicate field `{taken}`")));
+        }
+        match key.0 {
+            Cow::Borrowed(key) => {
+                seed.deserialize(de::value::BorrowedStrDeserializer::new(key)).map(Some)
+            }
+            Cow::Owned(key) => seed.deserialize(de::value::StringDeserializer::new(key)).map(Some),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
+    }
 }
 
 struct TaggedVisitor<T>(PhantomData<T>);
@@ -96,7 +135,7 @@ impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
         };
         if first.0 == T::TAG {
             let tag: Key<'de> = map.next_value()?;
-            return variant_from_map(&tag.0, map);
+            return variant_from_map(&tag.0, map, &[T::TAG]);
         }
         from_object(rest_of(first.0.into_owned(), map)?)
     }
@@ -169,6 +208,8 @@ mod tests {
         assert!(error(r#"{"text":"x","type":7}"#).contains("invalid type"));
         assert!(error(r#"{"type":"text"}"#).contains("missing field `text`"));
         assert!(error(r#"{"text":"a","text":"b","type":"text"}"#).contains("duplicate field"));
+        assert!(error(r#"{"type":"text","text":"a","type":"image"}"#).contains("duplicate field"));
+        assert!(error(r#"{"type":"text","text":"a","text":"b"}"#).contains("duplicate field"));
         assert!(error("[]").contains("a content block"));
         let error = serde_json::from_str::<ToolResultBlock>(r#"{"type":"text"}"#).unwrap_err();
         assert!(error.to_string().contains("missing field `text`"), "{error}");

@@ -4,7 +4,12 @@
 //! two. [`Body::write`] gives the same bytes as encoding the request and writing the JSON value
 //! out ([`crate::assemble::encode`], then `to_string`), but copies the text of each leading
 //! message equal to the earlier body's message at the same place, instead of encoding it again.
-//! A message's encoding depends on that message alone, so equal messages have equal text.
+//! A message's encoding depends on that message alone, so equal messages have equal text, with
+//! one caveat: equality is the model's `PartialEq`, under which two JSON objects holding the
+//! same members in another order (or zeros of another sign) are equal, while their text is
+//! not. Pass the messages the earlier body was written from as they were, and messages that
+//! come from the same source (as the engine does: both requests are assembled from one stored
+//! log, which is never rewritten).
 
 use std::ops::Range;
 
@@ -53,7 +58,13 @@ impl Body {
             model_fields: request.model_fields.clone(),
             unmapped: request.unmapped.clone(),
         };
-        let Value::Object(map) = crate::assemble::encode(api, &shell)? else {
+        // On an error, the error encoding the whole request gives (the dialects encode the
+        // parts in different orders, so the first error found may differ).
+        let whole_error = |error| match crate::assemble::encode(api, request) {
+            Err(whole) => whole,
+            Ok(_) => error,
+        };
+        let Value::Object(map) = crate::assemble::encode(api, &shell).map_err(whole_error)? else {
             unreachable!("a request encodes to a JSON object")
         };
         let previous_text = previous.map_or(&[][..], |(body, _)| &body.text[..]);
@@ -86,9 +97,10 @@ impl Body {
                     out.extend_from_slice(&previous_text[previous_ranges[i].clone()]);
                 } else {
                     let value = match api {
-                        Api::Converse => converse::encode::message(message, &at.index(i))?,
-                        Api::InvokeModel => anthropic::encode::message(message, &at.index(i))?,
-                    };
+                        Api::Converse => converse::encode::message(message, &at.index(i)),
+                        Api::InvokeModel => anthropic::encode::message(message, &at.index(i)),
+                    }
+                    .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");
                 }
                 ranges.push(start..out.len());
@@ -104,6 +116,16 @@ impl Body {
     /// The body's bytes (a cheap clone: the buffer is shared).
     pub fn bytes(&self) -> Bytes {
         self.text.clone()
+    }
+
+    /// The body's length in bytes.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Whether the body is empty (never, for a written request).
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
     }
 
     /// The body as text.

@@ -258,7 +258,8 @@ impl<'de> Deserialize<'de> for Record {
                         "type" => {
                             if let (Some(seq), Some(at)) = (seq, at) {
                                 let tag: Key<'de> = map.next_value()?;
-                                let entry = tagged::variant_from_map(&tag.0, map)?;
+                                let taken = &["type", "seq", "at"];
+                                let entry = tagged::variant_from_map(&tag.0, map, taken)?;
                                 return Ok(Record { seq, at, entry });
                             }
                             return whole(seq, at, key, map);
@@ -277,22 +278,23 @@ impl<'de> Deserialize<'de> for Record {
             map: A,
         ) -> Result<Record, A::Error> {
             let mut object = tagged::rest_of(key.0.into_owned(), map)?;
-            let mut field = |name: &'static str, read: Option<Value>| -> Result<Value, A::Error> {
-                match (read, object.remove(name)) {
-                    (Some(_), Some(_)) => {
-                        Err(de::Error::custom(format_args!("duplicate field `{name}`")))
-                    }
-                    (Some(value), None) | (None, Some(value)) => Ok(value),
-                    (None, None) => Err(de::Error::missing_field(name)),
-                }
-            };
-            let seq = field("seq", seq.map(Value::from))?;
-            let at = field("at", at.map(|at| Value::String(at.to_rfc3339())))?;
-            Ok(Record {
-                seq: serde_json::from_value(seq).map_err(de::Error::custom)?,
-                at: serde_json::from_value(at).map_err(de::Error::custom)?,
-                entry: tagged::from_object(object)?,
-            })
+            let seq = field(&mut object, "seq", seq)?;
+            let at = field(&mut object, "at", at)?;
+            Ok(Record { seq, at, entry: tagged::from_object(object)? })
+        }
+
+        /// Field `name`: as read before, or taken out of `object`, not both.
+        fn field<T: de::DeserializeOwned, E: de::Error>(
+            object: &mut serde_json::Map<String, Value>,
+            name: &'static str,
+            read: Option<T>,
+        ) -> Result<T, E> {
+            match (read, object.remove(name)) {
+                (Some(_), Some(_)) => Err(E::custom(format_args!("duplicate field `{name}`"))),
+                (Some(read), None) => Ok(read),
+                (None, Some(value)) => serde_json::from_value(value).map_err(E::custom),
+                (None, None) => Err(E::missing_field(name)),
+            }
         }
 
         deserializer.deserialize_map(RecordVisitor)
@@ -449,7 +451,7 @@ mod tests {
             entry.remove("seq");
             entry.remove("at");
             let entry = Value::Object(entry);
-            let first: Entry = serde_json::from_str(&entry.to_string()).unwrap();
+            let first: Entry = serde_json::from_str(&reorder(&entry, &["type"])).unwrap();
             assert_eq!(first, expected.entry);
             let mut object = entry.as_object().unwrap().clone();
             let tag = object.remove("type").unwrap();
@@ -473,5 +475,11 @@ mod tests {
             error(r#"{"seq":"one","at":"2026-11-22T10:00:00Z","type":"rewind"}"#)
                 .contains("invalid type")
         );
+        // A key read before the tag, or the tag, again after it.
+        let rewind = r#""type":"rewind","to":1,"archive":"5f0c3b8e-2d4a-4c6b-9e1f-3a2b1c0d9e8f""#;
+        for again in [r#""seq":2"#, r#""at":"2026-11-22T10:00:00Z""#, r#""type":"forked""#] {
+            let text = format!(r#"{{"seq":1,"at":"2026-11-22T10:00:00Z",{rewind},{again}}}"#);
+            assert!(error(&text).contains("duplicate field"), "{text}");
+        }
     }
 }

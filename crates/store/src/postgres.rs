@@ -17,6 +17,7 @@
 //! Readers take no lock: a load reads the session row, then its records up to that row's
 //! version, which are never rewritten.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -350,7 +351,10 @@ impl PostgresStore {
         // Parsing is most of a long load's own work: split over the cores once every row is
         // here. (Parsing batches while rows still arrived measured the same on two cores,
         // where it competes with the server and the connection for the same cores.)
-        let parts = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        static CORES: OnceLock<usize> = OnceLock::new();
+        let cores =
+            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let parts = cores.clamp(2, 8);
         let size = all.len().div_ceil(parts);
         let mut parsing = Vec::with_capacity(parts);
         while !all.is_empty() {

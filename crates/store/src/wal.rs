@@ -34,8 +34,8 @@
 //!
 //! Group commit: a writer whose frame is written asks the sync thread for durability and
 //! awaits the answer; the thread takes every request waiting, syncs the segment of the last
-//! one once (covering every frame written so far; a segment is synced whole before the log
-//! moves to the next) and answers them all. A request names its segment, so the thread needs
+//! one once (covering the frames of every request taken: requests are sent in frame order,
+//! and a segment is synced whole before the log moves to the next) and answers them all. A request names its segment, so the thread needs
 //! no lock to find it and its sync starts while the writer applies the batch to sled.
 
 use std::fs::File;
@@ -666,6 +666,9 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Request>) {
                 detail
             }),
         };
+        // A sync of the same file elsewhere (the log moving on) may have met the write-back
+        // error this one then did not see: checked again before anyone is told it is durable.
+        let result = result.and_then(|()| shared.failed.get().map_or(Ok(()), |d| Err(d.clone())));
         if result.is_ok() {
             shared.syncs.fetch_add(1, Ordering::Relaxed);
         }

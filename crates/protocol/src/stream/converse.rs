@@ -3,9 +3,8 @@
 //! Bedrock sends `contentBlockStart` only for tool use (and the newer tool-result and image
 //! starts); text and reasoning blocks begin with their first delta.
 
-use std::collections::BTreeMap;
-
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,15 +13,19 @@ use verbatim_model::{JsonMap, Response};
 use super::{Event, StreamError, Update, only_key, tool_input};
 use crate::{JsonPath, converse};
 
-/// A `contentBlockDelta` event carrying text or reasoning text, as the fast path reads it.
-/// Unknown keys (the padding `p`) are skipped; a duplicate key or a second member fails, and
-/// the event is then read the general way.
+/// A `contentBlockDelta` event carrying text or reasoning text, as the fast path reads it:
+/// these keys only (the padding `p` read as a string, so it is checked as the general way
+/// checks it); another key, a duplicate key or a second member fails, and the event is then
+/// read the general way.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TextDelta<'a> {
     #[serde(rename = "contentBlockIndex")]
     index: u64,
     #[serde(borrow)]
     delta: TextMember<'a>,
+    #[serde(borrow, default, rename = "p")]
+    _padding: Option<Cow<'a, str>>,
 }
 
 impl<'a> TextDelta<'a> {
@@ -418,12 +421,17 @@ mod tests {
             r#"{"p":"x","contentBlockIndex":0,"delta":{"text":"esc\u00e9 \"q\" \n \ud83d\ude00"}}"#,
             r#"  {"contentBlockIndex":1,"delta":{"reasoningContent":{"text":"  kept  "}}}"#,
             r#"{"contentBlockIndex":2,"delta":{"text":"a new block"}}"#,
-            r#"{"contentBlockIndex":3,"delta":{"reasoningContent":{"text":"new"}},"extra":[1,2]}"#,
+            r#"{"contentBlockIndex":3,"delta":{"reasoningContent":{"text":"new"}}}"#,
             r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"wrong block"}}}"#,
             r#"{"contentBlockIndex":1,"delta":{"text":"wrong block"}}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":null}"#,
         ];
         // Each of these the fast path leaves to the general one.
         let general_ones = [
+            r#"{"contentBlockIndex":3,"delta":{"text":"new"},"extra":[1,2]}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":"\ud800"}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":1e400}"#,
+            r#"{"contentBlockIndex":0,"delta":{"text":"x"},"p":7}"#,
             r#"{"contentBlockIndex":0,"delta":{"text":"x","reasoningContent":{"text":"y"}}}"#,
             r#"{"contentBlockIndex":0,"contentBlockIndex":1,"delta":{"text":"dup"}}"#,
             r#"{"contentBlockIndex":0,"delta":{"text":"x"},"delta":{"text":"y"}}"#,

@@ -294,9 +294,11 @@ fn apply(tape: &mut Tape, history: &mut Vec<HistoryMessage>, turn: &mut TurnConf
         }
         Break::SplitAssistant => {
             // Stored the way some clients store a turn: its reasoning in one message, the
-            // rest in the next (recorded traffic shows Bedrock accepting it).
+            // rest in the next (recorded traffic shows Bedrock accepting it). All of it: a
+            // cache point between two reasoning blocks stays with them, or the second part
+            // would carry reasoning, which no repair can merge back (rule alternation).
             let leading =
-                |m: &Message| m.content.iter().take_while(|b| is_thinking(b)).count().max(1);
+                |m: &Message| m.content.iter().rposition(is_thinking).map_or(1, |p| p + 1);
             if let Some(i) = pick(tape, history, Role::Assistant, |m| m.content.len() > leading(m))
             {
                 let at = leading(&history[i].message);
