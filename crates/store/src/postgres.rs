@@ -17,13 +17,16 @@
 //! Readers take no lock: a load reads the session row, then its records up to that row's
 //! version, which are never rewritten.
 
-use std::sync::OnceLock;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::TryStreamExt;
+use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 use verbatim_model::SessionId;
@@ -333,38 +336,69 @@ impl PostgresStore {
         if to.is_some_and(|to| from > to) {
             return Ok(Vec::new());
         }
+        // Records come in groups of `GROUP_RECORDS`, one row per group holding three arrays
+        // (sequence numbers, times, entry texts) that list the same records in the same order.
+        // One row per record costs the client a protocol message, a channel send and often a
+        // thread wake-up each: on a long session that, more than the server, bounded a plain
+        // SELECT. Each group is aggregated on its own, so the server sends it once it is read
+        // and goes on with the next while the client parses it.
         let statement = client
             .prepare_cached(
-                "SELECT seq, at, entry FROM records \
-                 WHERE session_id = $1 AND seq >= $2 \
-                   AND seq <= coalesce($3, (SELECT version FROM sessions WHERE id = $1)) \
-                 ORDER BY seq",
+                "SELECT g.seqs, g.ats, g.entries \
+                 FROM generate_series( \
+                     0, (coalesce($3, (SELECT version FROM sessions WHERE id = $1)) - $2) / $4 \
+                 ) AS b(n) \
+                 CROSS JOIN LATERAL ( \
+                     SELECT array_agg(seq) AS seqs, array_agg(at) AS ats, \
+                            array_agg(entry) AS entries \
+                     FROM records \
+                     WHERE session_id = $1 AND seq >= $2 + b.n * $4 AND seq < $2 + (b.n + 1) * $4 \
+                       AND seq <= coalesce($3, (SELECT version FROM sessions WHERE id = $1)) \
+                 ) g \
+                 WHERE g.seqs IS NOT NULL",
             )
             .await
             .map_err(backend)?;
         let to = to.map(version);
-        let mut all =
-            client.query(&statement, &[&uuid(id), &version(from), &to]).await.map_err(backend)?;
-        if all.len() < PARSE_SPLIT {
-            return parse_rows(id, &all);
+        let params: [&(dyn ToSql + Sync); 4] = [&uuid(id), &version(from), &to, &GROUP_RECORDS];
+        let groups = client.query_raw(&statement, params).await.map_err(backend)?;
+        let mut groups = std::pin::pin!(groups);
+        // A short first group (a short session, a tail) is parsed here. Otherwise groups are
+        // handed in turn to parsing threads, one per core, as they come: parsing is most of a
+        // long load's own work.
+        let mut parts: Vec<Vec<Record>> = Vec::new();
+        let mut parsers: Vec<(mpsc::Sender<(usize, Row)>, JoinHandle<_>)> = Vec::new();
+        while let Some(group) = groups.try_next().await.map_err(backend)? {
+            if parsers.is_empty() && group_len(&group) < PARSE_APART {
+                parts.push(parse_group(id, &group)?);
+                continue;
+            }
+            if parsers.len() < parse_threads() {
+                let (send, receive) = mpsc::channel::<(usize, Row)>();
+                let parser = tokio::task::spawn_blocking(move || {
+                    let mut parsed = Vec::new();
+                    for (n, group) in receive {
+                        parsed.push((n, parse_group(id, &group)?));
+                    }
+                    Ok::<_, StoreError>(parsed)
+                });
+                parsers.push((send, parser));
+            }
+            // A parser that stopped has an error to report below.
+            let _ = parsers[parts.len() % parsers.len()].0.send((parts.len(), group));
+            parts.push(Vec::new());
         }
-        // Parsing is most of a long load's own work: split over the cores once every row is
-        // here. (Parsing batches while rows still arrived measured the same on two cores,
-        // where it competes with the server and the connection for the same cores.)
-        static CORES: OnceLock<usize> = OnceLock::new();
-        let cores =
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let parts = cores.clamp(2, 8);
-        let size = all.len().div_ceil(parts);
-        let mut parsing = Vec::with_capacity(parts);
-        while !all.is_empty() {
-            let rest = all.split_off(size.min(all.len()));
-            let part = std::mem::replace(&mut all, rest);
-            parsing.push(tokio::task::spawn_blocking(move || parse_rows(id, &part)));
+        for (send, parser) in parsers {
+            drop(send);
+            for (n, part) in parser.await.map_err(backend)?? {
+                parts[n] = part;
+            }
         }
-        let mut records = Vec::new();
-        for parsed in parsing {
-            records.extend(parsed.await.map_err(backend)??);
+        let mut records: Vec<Record> = parts.into_iter().flatten().collect();
+        // Within a group, records come as the server read them: in `seq` order unless it
+        // read the table's pages in their own order.
+        if !records.is_sorted_by_key(|r| r.seq) {
+            records.sort_unstable_by_key(|r| r.seq);
         }
         Ok(records)
     }
@@ -522,18 +556,42 @@ enum Lock {
     Write,
 }
 
-/// Loads of at least this many rows are parsed on blocking threads, in parallel.
-const PARSE_SPLIT: usize = 64;
+/// Records per group read at once (see `records`). A group's arrays are built in the server's
+/// memory, so this also bounds what one row holds.
+const GROUP_RECORDS: i64 = 64;
 
-fn parse_rows(id: SessionId, rows: &[Row]) -> Result<Vec<Record>, StoreError> {
-    rows.iter().map(|row| record(id, row)).collect()
+/// A first group of fewer records than this is parsed in place, not on a parsing thread.
+const PARSE_APART: usize = 32;
+
+/// Threads that parse the groups of one load: one per core, up to four.
+fn parse_threads() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4))
 }
 
-fn record(id: SessionId, row: &Row) -> Result<Record, StoreError> {
-    let seq = row.get::<_, i64>(0) as u64;
-    let entry: Entry =
-        serde_json::from_str(row.get(2)).map_err(|e| corrupt(id, format!("record {seq}"), e))?;
-    Ok(Record { seq, at: row.get(1), entry })
+/// The number of records in a group row.
+fn group_len(group: &Row) -> usize {
+    group.try_get::<_, Vec<i64>>(0).map_or(0, |seqs| seqs.len())
+}
+
+/// Parses a group row: arrays of sequence numbers, times and entry texts.
+fn parse_group(id: SessionId, group: &Row) -> Result<Vec<Record>, StoreError> {
+    let seqs: Vec<i64> = group.try_get(0).map_err(|e| corrupt(id, "records", e))?;
+    let times: Vec<DateTime<Utc>> = group.try_get(1).map_err(|e| corrupt(id, "records", e))?;
+    let entries: Vec<&str> = group.try_get(2).map_err(|e| corrupt(id, "records", e))?;
+    if times.len() != seqs.len() || entries.len() != seqs.len() {
+        return Err(corrupt(id, "records", "a group's arrays differ in length"));
+    }
+    seqs.into_iter()
+        .zip(times)
+        .zip(entries)
+        .map(|((seq, at), text)| {
+            let seq = seq as u64;
+            let entry: Entry =
+                serde_json::from_str(text).map_err(|e| corrupt(id, format!("record {seq}"), e))?;
+            Ok(Record { seq, at, entry })
+        })
+        .collect()
 }
 
 #[async_trait]

@@ -134,6 +134,69 @@ async fn entries_are_stored_as_the_json_text_serde_wrote() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn records_come_back_in_order_whatever_order_the_table_holds_them_in() {
+    let Some(schema) =
+        TestSchema::new("records_come_back_in_order_whatever_order_the_table_holds_them_in")
+    else {
+        return;
+    };
+    let store = schema.store().await;
+    let info = store.create(NewSession::new("m")).await.unwrap();
+    // 200 records (several groups of a load) written straight into the table last first, so
+    // the table's pages hold them in the reverse of their order.
+    let entries: Vec<Entry> = (1..=200).map(|n| user(&format!("turn {n} ").repeat(n))).collect();
+    let texts: Vec<String> = entries.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+    let seqs: Vec<i64> = (1..=200).collect();
+    let client = schema.client().await;
+    client
+        .execute(
+            "INSERT INTO records (session_id, seq, at, entry) \
+             SELECT $1, s, now(), e FROM unnest($2::bigint[], $3::text[]) AS t(s, e) \
+             ORDER BY s DESC",
+            &[&uuid::Uuid::from_bytes(*info.id.as_bytes()), &seqs, &texts],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE sessions SET version = 200 WHERE id = $1",
+            &[&uuid::Uuid::from_bytes(*info.id.as_bytes())],
+        )
+        .await
+        .unwrap();
+    let held: Vec<i64> = client
+        .query("SELECT seq FROM records ORDER BY ctid", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(held.first(), Some(&200), "the table holds the last record first");
+
+    // With and without index scans: a bitmap scan reads the rows in the table's order.
+    let plain = store;
+    let without_index_scans = PostgresStore::connect_with(
+        &format!("{}?options=-c%20enable_indexscan%3Doff", schema.url),
+        schema.options(),
+    )
+    .await
+    .unwrap();
+    for store in [plain, without_index_scans] {
+        let loaded = store.load(info.id).await.unwrap();
+        let seqs: Vec<u64> = loaded.records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
+        let got: Vec<&Entry> = loaded.records.iter().map(|r| &r.entry).collect();
+        assert_eq!(got, entries.iter().collect::<Vec<_>>());
+        let range = store.load_range(info.id, 60, Some(140)).await.unwrap();
+        assert_eq!(range.iter().map(|r| r.seq).collect::<Vec<_>>(), (60..=140).collect::<Vec<_>>());
+        assert!(range.iter().all(|r| r.entry == entries[r.seq as usize - 1]));
+        let tail = store.tail(info.id, 70).await.unwrap();
+        assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), (131..=200).collect::<Vec<_>>());
+        assert!(tail.iter().all(|r| r.entry == entries[r.seq as usize - 1]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn two_instances_starting_at_once_migrate_once() {
     let Some(schema) = TestSchema::new("two_instances_starting_at_once_migrate_once") else {
         return;
