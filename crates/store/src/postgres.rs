@@ -557,7 +557,8 @@ enum Lock {
 }
 
 /// Records per group read at once (see `records`). A group's arrays are built in the server's
-/// memory, so this also bounds what one row holds.
+/// memory and are single values, which PostgreSQL caps at 1 GB: 64 entries stay under it unless
+/// they average 16 MB, when a whole InvokeModel request body may hold 25 MB.
 const GROUP_RECORDS: i64 = 64;
 
 /// A first group of fewer records than this is parsed in place, not on a parsing thread.
