@@ -16,7 +16,7 @@ use verbatim_model::{
     ToolResultStatus, ToolSpec, ToolUse, Usage,
 };
 use verbatim_protocol::assemble::{
-    Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble_request,
+    Action, Assembly, Fix, PrefixHasher, TurnConfig, assemble_request, assemble_request_from,
 };
 use verbatim_protocol::body::Body;
 use verbatim_protocol::rules::explain;
@@ -96,7 +96,11 @@ struct Prefix {
     hasher: PrefixHasher,
     system: Option<SystemPrompt>,
     tools: Option<Vec<ToolDecl>>,
+    /// The request's messages, until the next request is assembled over them (they move
+    /// into it: see [`Turn::prepare`]).
     messages: Vec<Message>,
+    /// How many messages the request had.
+    count: usize,
     /// The request's body, when it was written from these messages: the next body copies
     /// the text of the messages it shares.
     body: Option<Body>,
@@ -108,13 +112,26 @@ impl Prefix {
     /// `request` extends `last`'s request: the same system prompt and tools, the same
     /// messages first. Equal values have the same canonical form (key order included: both
     /// requests are assembled from the same messages the same way), so the hash is the one
-    /// [`verbatim_protocol::assemble::prefix_hash`] gives.
-    fn carry_on(last: Option<Prefix>, request: Request, body: Option<Body>) -> (String, Prefix) {
+    /// [`verbatim_protocol::assemble::prefix_hash`] gives. `moved` is how many of `last`'s
+    /// messages `request` holds as its first, when they were moved into it unchanged (they
+    /// are not compared again).
+    fn carry_on(
+        last: Option<Prefix>,
+        request: Request,
+        body: Option<Body>,
+        moved: Option<usize>,
+    ) -> (String, Prefix) {
         let extends = |last: &Prefix| {
-            let n = last.messages.len();
+            let n = last.count;
             last.system == request.system
                 && last.tools == request.tools
-                && request.messages.get(..n) == Some(&last.messages[..])
+                && match moved {
+                    Some(moved) => moved == n && request.messages.len() >= n,
+                    None => {
+                        last.messages.len() == n
+                            && request.messages.get(..n) == Some(&last.messages[..])
+                    }
+                }
         };
         let mut hasher = match last {
             Some(last) if extends(&last) => last.hasher,
@@ -124,7 +141,8 @@ impl Prefix {
             hasher.push(message);
         }
         let Request { system, tools, messages, .. } = request;
-        (hasher.hash(), Prefix { hasher, system, tools, messages, body })
+        let count = messages.len();
+        (hasher.hash(), Prefix { hasher, system, tools, messages, count, body })
     }
 }
 
@@ -305,6 +323,9 @@ struct Prepared {
     /// The body again, with where each message lies in it, when it holds every stored
     /// message (not a trimmed view).
     reusable: Option<Body>,
+    /// How many messages of the last request this one holds as its first, moved into it
+    /// unchanged.
+    moved: Option<usize>,
     turn: TurnConfig,
     origins: Vec<Option<usize>>,
 }
@@ -467,7 +488,7 @@ impl Turn<'_> {
                 return Err(error);
             }
         };
-        let Prepared { assembly, body, reusable, turn, origins } = prepared;
+        let Prepared { assembly, body, reusable, moved, turn, origins } = prepared;
         self.origins = origins;
         let engine = self.engine;
         let defaults = &engine.inner.defaults;
@@ -492,7 +513,7 @@ impl Turn<'_> {
         let last = self.prefix.take();
         let hashed = async move {
             let request = assembly.request;
-            Prefix::carry_on(last, request, reusable)
+            Prefix::carry_on(last, request, reusable, moved)
         };
         // The call is polled first: the request goes out (signed, handed to the connection),
         // then the append writes and waits for the disk, and the hash is taken, while the
@@ -523,10 +544,37 @@ impl Turn<'_> {
     fn prepare(&mut self) -> Result<Prepared, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
-        let mut full = assemble_request(&self.log.messages, &turn, defaults.policy);
-        let previous =
-            self.prefix.as_ref().and_then(|p| p.body.as_ref().map(|b| (b, &p.messages[..])));
-        let body = full.write_body(turn.api, previous);
+        // With no recorded fix to replay, the last request's messages are the history's
+        // first messages: the request is assembled over them (moved, not copied again), and
+        // unless a fix changes it their text is copied from the last body without comparing
+        // them a second time. Otherwise the history is copied and compared.
+        let replays = turn.recorded_fixes.iter().any(|f| f.action.changes_history());
+        let over_last = self
+            .prefix
+            .as_mut()
+            .filter(|p| !replays && p.body.is_some() && p.messages.len() == p.count && p.count > 0);
+        let (full, body, moved) = match over_last {
+            Some(last) => {
+                let earlier = std::mem::take(&mut last.messages);
+                let (mut full, same) =
+                    assemble_request_from(&self.log.messages, earlier, &turn, defaults.policy);
+                let unchanged = !full.fixes.iter().any(|f| f.action.changes_history());
+                let body = match &last.body {
+                    Some(previous) if unchanged => full.write_body_after(turn.api, previous, same),
+                    _ => full.write_body(turn.api, None),
+                };
+                (full, body, unchanged.then_some(same))
+            }
+            None => {
+                let mut full = assemble_request(&self.log.messages, &turn, defaults.policy);
+                let previous = self
+                    .prefix
+                    .as_ref()
+                    .and_then(|p| p.body.as_ref().map(|b| (b, &p.messages[..])));
+                let body = full.write_body(turn.api, previous);
+                (full, body, None)
+            }
+        };
         let context = defaults.context;
         let size = body.as_ref().map(|b| estimate_tokens(b.len()));
         if let Some(body) = body.filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens))) {
@@ -544,6 +592,7 @@ impl Turn<'_> {
                 assembly: full,
                 body: body.bytes(),
                 reusable: Some(body),
+                moved,
                 turn,
                 origins,
             });
@@ -569,7 +618,7 @@ impl Turn<'_> {
         tracing::info!(left_out, "old turns left out of the request");
         let fixes = assembly.fixes.iter().filter(|f| f.action.changes_history());
         let origins = origins(left_out, self.log.messages.len() - left_out, fixes);
-        Ok(Prepared { assembly, body: body.into(), reusable: None, turn, origins })
+        Ok(Prepared { assembly, body: body.into(), reusable: None, moved: None, turn, origins })
     }
 
     fn turn_config(&self) -> TurnConfig {
@@ -877,23 +926,23 @@ mod unit {
         let scratch = |request: &Request| {
             verbatim_protocol::assemble::prefix_hash(request, request.messages.len())
         };
-        let (hash, first) = Prefix::carry_on(None, request(3), None);
+        let (hash, first) = Prefix::carry_on(None, request(3), None, None);
         assert_eq!(hash, scratch(&request(3)));
         // A request that extends the last one: only its new messages are hashed.
-        let (hash, second) = Prefix::carry_on(Some(first), request(5), None);
+        let (hash, second) = Prefix::carry_on(Some(first), request(5), None, None);
         assert_eq!(hash, scratch(&request(5)));
         assert_eq!(second.messages, messages);
         // One that does not (an earlier message changed, another system prompt, fewer
         // messages) is hashed from scratch.
         let mut edited = request(5);
         edited.messages[1] = Message::assistant_text("B");
-        let (hash, third) = Prefix::carry_on(Some(second), edited.clone(), None);
+        let (hash, third) = Prefix::carry_on(Some(second), edited.clone(), None, None);
         assert_eq!(hash, scratch(&edited));
         let mut system = edited.clone();
         system.system = Some(SystemPrompt::Text("Be brief.".into()));
-        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone(), None);
+        let (hash, fourth) = Prefix::carry_on(Some(third), system.clone(), None, None);
         assert_eq!(hash, scratch(&system));
-        let (hash, _) = Prefix::carry_on(Some(fourth), request(2), None);
+        let (hash, _) = Prefix::carry_on(Some(fourth), request(2), None, None);
         assert_eq!(hash, scratch(&request(2)));
     }
 

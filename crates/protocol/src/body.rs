@@ -39,12 +39,40 @@ impl Body {
         request: &Request,
         previous: Option<(&Body, &[Message])>,
     ) -> Result<Body, EncodeError> {
-        let reused = match previous {
-            Some((body, messages)) if body.api == api && body.messages.len() == messages.len() => {
-                request.messages.iter().zip(messages).take_while(|(a, b)| a == b).count()
+        match previous {
+            Some((body, messages)) if body.messages.len() == messages.len() => {
+                let same = request.messages.iter().zip(messages).take_while(|(a, b)| a == b);
+                Body::write_after(api, request, body, same.count())
             }
-            _ => 0,
+            _ => Body::write_reusing(api, request, None, 0),
+        }
+    }
+
+    /// [`Body::write`] for a request whose first `same` messages are known to be the first
+    /// `same` of those `previous` was written from (moved from that request, say, as
+    /// [`crate::assemble::assemble_request_from`] does): their text is copied without
+    /// comparing them. Messages that are not would be written as the earlier ones.
+    pub fn write_after(
+        api: Api,
+        request: &Request,
+        previous: &Body,
+        same: usize,
+    ) -> Result<Body, EncodeError> {
+        let reused = if previous.api == api {
+            same.min(previous.messages.len()).min(request.messages.len())
+        } else {
+            0
         };
+        Body::write_reusing(api, request, Some(previous), reused)
+    }
+
+    /// Writes the body, copying the text of the first `reused` messages from `previous`.
+    fn write_reusing(
+        api: Api,
+        request: &Request,
+        previous: Option<&Body>,
+        reused: usize,
+    ) -> Result<Body, EncodeError> {
         // Everything but the messages, encoded as usual, in the usual key order.
         let shell = Request {
             messages: Vec::new(),
@@ -67,8 +95,8 @@ impl Body {
         let Value::Object(map) = crate::assemble::encode(api, &shell).map_err(whole_error)? else {
             unreachable!("a request encodes to a JSON object")
         };
-        let previous_text = previous.map_or(&[][..], |(body, _)| &body.text[..]);
-        let previous_ranges = previous.map_or(&[][..], |(body, _)| &body.messages[..]);
+        let previous_text = previous.map_or(&[][..], |body| &body.text[..]);
+        let previous_ranges = previous.map_or(&[][..], |body| &body.messages[..]);
         // Room for the new messages too, so the copied text is not moved again.
         let estimate = previous_text.len() + (64 << 10);
         let mut out = Vec::with_capacity(estimate);

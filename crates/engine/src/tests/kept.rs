@@ -251,3 +251,39 @@ impl SessionStore for Racing {
         self.inner.put(session).await
     }
 }
+
+#[tokio::test]
+async fn a_kept_handle_sends_the_bodies_a_handle_reading_the_session_afresh_sends() {
+    // A tool loop with thinking, plain turns, then a model that cannot read the earlier
+    // thinking: the repair that drops it is recorded, and replayed by the turns after.
+    let rig = Rig::new(Behaviour::Claude).await;
+    let engine =
+        rig.builder().thinking(thinking()).tool(Probe::new("get_weather")).build().unwrap();
+    let kept = engine.create().await.unwrap();
+    let fresh = engine.create().await.unwrap();
+    let steps = ["Weather in Paris?", "Thanks.", "And Rome?", "switch", "Once more.", "Bye."];
+    for step in steps {
+        let before = rig.emulator.received().len();
+        if step == "switch" {
+            kept.set_model(OTHER_MODEL).await.unwrap();
+            fresh.set_model(OTHER_MODEL).await.unwrap();
+            continue;
+        }
+        kept.send(step).await.unwrap();
+        let between = rig.emulator.received().len();
+        engine.open(fresh.id()).await.unwrap().send(step).await.unwrap();
+        let received = rig.emulator.received();
+        let (by_kept, afresh) = (&received[before..between], &received[between..]);
+        assert_eq!(by_kept.len(), afresh.len(), "{step}");
+        for (sent, expected) in by_kept.iter().zip(afresh) {
+            assert_eq!(
+                String::from_utf8_lossy(&sent.body),
+                String::from_utf8_lossy(&expected.body),
+                "{step}"
+            );
+        }
+    }
+    let history = kept.load().await.unwrap();
+    assert!(history.records.iter().any(|r| matches!(r.entry, Entry::Repair { .. })));
+    assert_eq!(kept.history().await.unwrap().len(), fresh.history().await.unwrap().len());
+}

@@ -163,7 +163,7 @@ impl Action {
 
     /// A digest of the messages this history change reads in `state` (the message it edits;
     /// both messages of a merge; the message an inserted one follows). `None` for settings.
-    pub(crate) fn guard(&self, state: &State) -> Option<String> {
+    pub(crate) fn guard(&self, state: &State<'_>) -> Option<String> {
         let messages = &state.request.messages;
         let index = self.message_index()?;
         let read: Vec<&Message> = match self {
@@ -176,7 +176,7 @@ impl Action {
         Some(super::prefix::digest(&read))
     }
 
-    pub(crate) fn apply(&self, state: &mut State) -> Result<(), ReplayError> {
+    pub(crate) fn apply(&self, state: &mut State<'_>) -> Result<(), ReplayError> {
         let request = &mut state.request;
         match self {
             Action::DropBlock { message, block, kind } => {

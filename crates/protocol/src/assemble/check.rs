@@ -66,7 +66,7 @@ pub(crate) struct Finding {
 }
 
 struct Out<'a> {
-    state: &'a State,
+    state: &'a State<'a>,
     context: &'a Context<'a>,
     findings: Vec<Finding>,
 }
@@ -145,7 +145,7 @@ impl Out<'_> {
 }
 
 /// Every violation in the request, in checklist order.
-pub(crate) fn check(state: &State, context: &Context<'_>) -> Vec<Finding> {
+pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     let mut out = Out { state, context, findings: Vec::new() };
     let shape = Shape::of(&state.request, context);
     settings(&mut out, &shape);

@@ -37,7 +37,7 @@ pub use prefix::{PrefixHasher, prefix_hash};
 use crate::body::Body;
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
-use crate::{DecodeError, JsonPath, anthropic, converse};
+use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse};
 
 /// How bad a violation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -179,10 +179,20 @@ impl Assembly {
     /// when the request cannot be encoded, which is then recorded as the first diagnostic,
     /// as [`assemble`] records it.
     pub fn write_body(&mut self, api: Api, previous: Option<(&Body, &[Message])>) -> Option<Body> {
-        if !self.is_valid() {
-            return None;
-        }
-        match Body::write(api, &self.request, previous) {
+        let written = self.is_valid().then(|| Body::write(api, &self.request, previous));
+        self.body_written(written)
+    }
+
+    /// [`Assembly::write_body`] for a request whose first `same` messages are the first
+    /// `same` that `previous` was written from (see [`Body::write_after`]).
+    pub fn write_body_after(&mut self, api: Api, previous: &Body, same: usize) -> Option<Body> {
+        let written =
+            self.is_valid().then(|| Body::write_after(api, &self.request, previous, same));
+        self.body_written(written)
+    }
+
+    fn body_written(&mut self, written: Option<Result<Body, EncodeError>>) -> Option<Body> {
+        match written? {
             Ok(body) => Some(body),
             Err(error) => {
                 self.diagnostics.insert(0, check::unrepresentable(error));
@@ -201,11 +211,12 @@ pub(crate) struct Context<'a> {
     pub(crate) recorded_tools: &'a [ToolSpec],
 }
 
-/// The request under repair with the provenance of each of its messages.
+/// The request under repair with the provenance of each of its messages (borrowed from the
+/// history: fixes only move, drop or insert `None`).
 #[derive(Debug, Clone)]
-pub(crate) struct State {
+pub(crate) struct State<'h> {
     pub(crate) request: Request,
-    pub(crate) provenance: Vec<Option<Provenance>>,
+    pub(crate) provenance: Vec<Option<&'h Provenance>>,
 }
 
 /// Builds the request for the next turn from the history and the configuration, checks it
@@ -224,8 +235,38 @@ pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -
 /// [`assemble`] without the body (`body` stays `None`), for a caller that writes it with
 /// [`Assembly::write_body`], copying the text of the messages an earlier body shares.
 pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
+    let messages = history.iter().map(|h| h.message.clone()).collect();
+    assemble_messages(history, messages, turn, policy)
+}
+
+/// [`assemble_request`] over the messages of an earlier request (`earlier`, taken): each of
+/// its leading messages equal to the history's message at the same place goes into the new
+/// request as it is, instead of a copy of the history's; only the rest of the history is
+/// copied. Returns the assembly and how many of `earlier`'s messages it took: when no fix
+/// changed the request, its first that many messages are `earlier`'s (for
+/// [`Assembly::write_body_after`]).
+pub fn assemble_request_from(
+    history: &[HistoryMessage],
+    earlier: Vec<Message>,
+    turn: &TurnConfig,
+    policy: Policy,
+) -> (Assembly, usize) {
+    let same = earlier.iter().zip(history).take_while(|(e, h)| **e == h.message).count();
+    let mut messages = earlier;
+    messages.truncate(same);
+    messages.extend(history[same..].iter().map(|h| h.message.clone()));
+    (assemble_messages(history, messages, turn, policy), same)
+}
+
+/// Assembles `messages`, which are the history's messages.
+fn assemble_messages(
+    history: &[HistoryMessage],
+    messages: Vec<Message>,
+    turn: &TurnConfig,
+    policy: Policy,
+) -> Assembly {
     let request = Request {
-        messages: history.iter().map(|h| h.message.clone()).collect(),
+        messages,
         system: turn.system.clone(),
         tools: turn.tools.clone(),
         tool_choice: turn.tool_choice.clone(),
@@ -237,7 +278,7 @@ pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: P
         unmapped: Default::default(),
     };
     let mut state =
-        State { request, provenance: history.iter().map(|h| h.provenance.clone()).collect() };
+        State { request, provenance: history.iter().map(|h| h.provenance.as_ref()).collect() };
     let mut replay_failure = None;
     for (i, fix) in turn.recorded_fixes.iter().enumerate() {
         if !fix.action.changes_history() {
@@ -368,7 +409,7 @@ fn context(api: Api, model_id: Option<&str>) -> Context<'_> {
 }
 
 /// Encodes a request in the dialect of `api`.
-pub fn encode(api: Api, request: &Request) -> Result<Value, crate::EncodeError> {
+pub fn encode(api: Api, request: &Request) -> Result<Value, EncodeError> {
     match api {
         Api::Converse => converse::encode_request(request),
         Api::InvokeModel => anthropic::encode_request(request),
@@ -383,7 +424,7 @@ fn max_fixes(request: &Request) -> usize {
     64 + 4 * (request.messages.len() + blocks)
 }
 
-fn run(mut state: State, context: &Context<'_>, policy: Policy) -> Assembly {
+fn run(mut state: State<'_>, context: &Context<'_>, policy: Policy) -> Assembly {
     let mut fixes: Vec<Fix> = Vec::new();
     let limit = max_fixes(&state.request);
     loop {
@@ -462,7 +503,7 @@ fn local(action: &Action) -> bool {
 /// Whether repair may apply the fix of a warning. Bedrock may accept what a warning names, so
 /// its fix must cost nothing: on models that bind thinking to the conversation prefix, an edit
 /// to the history before a message that carries thinking would invalidate that thinking.
-fn harmless(state: &State, context: &Context<'_>, action: &Action) -> bool {
+fn harmless(state: &State<'_>, context: &Context<'_>, action: &Action) -> bool {
     if !action.changes_history() || !context.caps.prefix_binding {
         return true;
     }

@@ -11,7 +11,8 @@ use verbatim_model::{
 
 use super::support::replay_turn;
 use crate::assemble::{
-    Action, Assembly, Fix, Policy, Severity, TurnConfig, assemble, prefix_hash, validate_body,
+    Action, Assembly, Fix, Policy, Severity, TurnConfig, assemble, assemble_request,
+    assemble_request_from, prefix_hash, validate_body,
 };
 use crate::rules::Rule;
 
@@ -105,6 +106,38 @@ fn assert_replays(history: &[HistoryMessage], turn: &TurnConfig, assembly: &Asse
     assert_eq!(strict.request, assembly.request, "replayed fixes give another request");
     assert!(strict.is_valid(), "replayed request invalid: {:?}", strict.diagnostics);
     assert_eq!(strict.body, assembly.body);
+}
+
+#[test]
+fn a_request_assembled_over_an_earlier_ones_messages_is_the_request_assembled_afresh() {
+    let history = vec![
+        user(vec![ContentBlock::text("Weather in Paris?")]),
+        assistant(SONNET4, vec![thinking("Look it up."), tool_use("tooluse_1")]),
+        user(vec![tool_result("tooluse_1")]),
+        assistant(SONNET4, vec![ContentBlock::text("18C.")]),
+        user(vec![ContentBlock::text("And tomorrow?")]),
+    ];
+    let messages: Vec<Message> = history.iter().map(|h| h.message.clone()).collect();
+    let mut edited = messages.clone();
+    edited[2] = Message::user_text("Not the stored message.");
+    let foreign = "us.anthropic.claude-opus-4-5-20251101-v1:0";
+    // The whole history, a shorter request, one whose third message differs, more messages
+    // than the history, none; and a model whose repair drops the earlier thinking.
+    let cases = [
+        (SONNET4, messages.clone(), 5),
+        (SONNET4, messages[..3].to_vec(), 3),
+        (SONNET4, edited, 2),
+        (SONNET4, [&messages[..], &messages[..2]].concat(), 5),
+        (SONNET4, Vec::new(), 0),
+        (foreign, messages.clone(), 5),
+    ];
+    for (model, earlier, expected) in cases {
+        let afresh = assemble_request(&history, &turn(model), Policy::Repair);
+        let (over, same) = assemble_request_from(&history, earlier, &turn(model), Policy::Repair);
+        assert_eq!(same, expected, "{model}");
+        assert_eq!(over, afresh, "{model}");
+        assert!(over.is_valid(), "{:?}", over.diagnostics);
+    }
 }
 
 #[test]

@@ -337,7 +337,11 @@ proptest! {
             let Ok(first) = first else { continue };
             let second = Body::write(api, &next, Some((&first, &request.messages)));
             let expected = assemble::encode(api, &next).map(|v| v.to_string());
-            prop_assert_eq!(second.map(|b| b.as_str().to_owned()), expected);
+            prop_assert_eq!(second.map(|b| b.as_str().to_owned()), expected.clone());
+            // Told how many leading messages are the earlier ones, without comparing.
+            let same = next.messages.iter().zip(&request.messages).take_while(|(a, b)| a == b);
+            let after = Body::write_after(api, &next, &first, same.count());
+            prop_assert_eq!(after.map(|b| b.as_str().to_owned()), expected);
         }
     }
 
