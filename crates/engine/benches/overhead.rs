@@ -54,11 +54,12 @@
 //! reply is folded event by event, so the streamed rows are the ones to read: a real model
 //! keeps the engine waiting for longer still.
 //!
-//! Last measured on the idle 2-core development machine, four runs, medians per run in ms,
-//! streamed / whole: 10 messages 0.88-0.99 / 0.46-0.54, 100 messages 1.10-1.28 / 0.62-0.86,
-//! 1,000 messages 3.3-3.6 / 3.3-3.6. The target is met whole, not streamed: at 100 messages
-//! the reply's durable append takes 0.4-0.5 ms, assembling the request ~0.15 ms and the ~180
-//! streamed events ~0.15 ms of folding and hand-offs (README.md, "Benchmarks", has the table).
+//! Last measured on the idle 2-core development machine, six runs, medians per run in ms,
+//! streamed / whole: 10 messages 0.79-1.01 / 0.40-0.49, 100 messages 0.81-1.12 / 0.51-0.74,
+//! 1,000 messages 1.75-2.37 / 1.59-2.00. The target is met whole, and streamed in three runs
+//! of six: at 100 messages the reply's durable append takes 0.45-0.6 ms, assembling the
+//! request and writing its body ~0.15 ms and the ~180 streamed events ~0.2 ms between them
+//! (README.md, "Benchmarks", has the table).
 
 #![allow(clippy::print_stdout)]
 
