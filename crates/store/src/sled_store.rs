@@ -87,6 +87,32 @@ struct Inner {
     stripes: Vec<Mutex<()>>,
     durability: Durability,
     wal: Wal,
+    /// Last, so dropped after the rest: see [`Released`].
+    _released: Released,
+}
+
+/// Waits, when dropped, until sled's background threads have let go of the database's files
+/// (and their lock), a moment after the last handle on it went: so a store dropped can be
+/// opened again at once, in this process or another.
+#[derive(Debug)]
+struct Released(PathBuf);
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        wait_until_released(&self.0);
+    }
+}
+
+/// Waits (two seconds at most) until no one holds the lock on the sled database in `dir`
+/// (the lock sled takes, with the same crate).
+pub(crate) fn wait_until_released(dir: &Path) {
+    use fs2::FileExt as _;
+    let Ok(file) = std::fs::File::open(dir.join("db")) else { return };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while file.try_lock_exclusive().is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let _ = fs2::FileExt::unlock(&file);
 }
 
 /// Sessions in a sled database (one directory; one process at a time).
@@ -221,7 +247,9 @@ impl SledStore {
         let tree = db.open_tree("sessions").map_err(backend)?;
         let wal = Wal::open(db, tree.clone(), &path, options.wal_segment_bytes)?;
         let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
-        let inner = Inner { path, tree, stripes, durability: options.durability, wal };
+        let released = Released(path.clone());
+        let inner =
+            Inner { path, tree, stripes, durability: options.durability, wal, _released: released };
         Ok(SledStore { inner: Arc::new(inner) })
     }
 
@@ -496,9 +524,9 @@ impl SessionStore for SledStore {
         from: u64,
         to: Option<u64>,
     ) -> Result<Vec<Record>, StoreError> {
-        // The head is one in-memory read, done here as an append does: a handle asking for
-        // what was appended since its last turn most often learns there is nothing, with no
-        // hop to a blocking thread.
+        // The head is one read, from sled's cache unless the session has gone cold, done here
+        // as an append does: a handle asking for what was appended since its last turn most
+        // often learns there is nothing, with no hop to a blocking thread.
         let version = self.inner.head(id)?.version;
         let to = to.unwrap_or(version).min(version);
         if from.max(1) > to {

@@ -55,6 +55,8 @@ async fn a_store_from_a_newer_version_is_refused() {
         db.insert(b"verbatim.schema", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
+    // sled's threads let go of the files a moment after the drop.
+    crate::sled_store::wait_until_released(dir.path());
     match SledStore::open(dir.path()) {
         Err(StoreError::NewerSchema { found: 99, supported: crate::SCHEMA_VERSION, .. }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -192,6 +194,7 @@ async fn a_version_1_store_is_upgraded_in_place() {
         tree.remove(b"c").unwrap();
         db.flush().unwrap();
     }
+    crate::sled_store::wait_until_released(dir.path());
     std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
 
     {
