@@ -944,6 +944,25 @@ mod unit {
         assert_eq!(hash, scratch(&system));
         let (hash, _) = Prefix::carry_on(Some(fourth), request(2), None, None);
         assert_eq!(hash, scratch(&request(2)));
+
+        // Messages moved in from the last request are taken as they are, not compared: all
+        // of them carry the state on (here wrongly, to show it), fewer do not.
+        let edited = |n: usize| {
+            let mut edited = request(n);
+            edited.messages[1] = Message::assistant_text("B");
+            edited
+        };
+        let (_, last) = Prefix::carry_on(None, request(3), None, None);
+        let (hash, _) = Prefix::carry_on(Some(last), edited(5), None, Some(3));
+        assert_ne!(hash, scratch(&edited(5)), "three moved: the last state, carried on");
+        let (_, last) = Prefix::carry_on(None, request(3), None, None);
+        let (hash, _) = Prefix::carry_on(Some(last), edited(5), None, Some(2));
+        assert_eq!(hash, scratch(&edited(5)));
+        // Once its messages were taken, a prefix is compared with nothing: from scratch.
+        let (_, mut last) = Prefix::carry_on(None, request(3), None, None);
+        last.messages.clear();
+        let (hash, _) = Prefix::carry_on(Some(last), edited(5), None, None);
+        assert_eq!(hash, scratch(&edited(5)));
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl PostgresStore {
     }
 
     /// Records `from..=to` of a session (to its version as this statement sees it when `to`
-    /// is `None`).
+    /// is `None`), in order.
     async fn records(
         client: &impl GenericClient,
         id: SessionId,
@@ -336,6 +336,69 @@ impl PostgresStore {
         if to.is_some_and(|to| from > to) {
             return Ok(Vec::new());
         }
+        let mut records = match Self::records_in_groups(client, id, from, to).await {
+            Ok(records) => records,
+            // A group's row is one message, which PostgreSQL caps at 1 GB: a run of entries
+            // averaging more than 16 MB is read one row per record instead.
+            Err(Grouped::TooLarge) => Self::records_by_row(client, id, from, to).await?,
+            Err(Grouped::Failed(e)) => return Err(e),
+        };
+        // Within a group, records come as the server read them: in `seq` order unless it
+        // read the table's pages in their own order.
+        if !records.is_sorted_by_key(|r| r.seq) {
+            records.sort_unstable_by_key(|r| r.seq);
+        }
+        Ok(records)
+    }
+
+    /// [`PostgresStore::records`] one row per record.
+    async fn records_by_row(
+        client: &impl GenericClient,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let statement = client
+            .prepare_cached(
+                "SELECT seq, at, entry FROM records \
+                 WHERE session_id = $1 AND seq >= $2 \
+                   AND seq <= coalesce($3, (SELECT version FROM sessions WHERE id = $1)) \
+                 ORDER BY seq",
+            )
+            .await
+            .map_err(backend)?;
+        let to = to.map(version);
+        let rows =
+            client.query(&statement, &[&uuid(id), &version(from), &to]).await.map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let seq = row.get::<_, i64>(0) as u64;
+                let entry: Entry = serde_json::from_str(row.get(2))
+                    .map_err(|e| corrupt(id, format!("record {seq}"), e))?;
+                Ok(Record { seq, at: row.get(1), entry })
+            })
+            .collect()
+    }
+
+    /// The records `from..=to` read one row per record, as a load over the size limit of a
+    /// group reads them.
+    #[cfg(test)]
+    pub(crate) async fn records_one_row_each(
+        &self,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, StoreError> {
+        Self::records_by_row(&self.client().await?, id, from, to).await
+    }
+
+    /// [`PostgresStore::records`] in groups, not yet sorted.
+    async fn records_in_groups(
+        client: &impl GenericClient,
+        id: SessionId,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<Record>, Grouped> {
         // Records come in groups of `GROUP_RECORDS`, one row per group holding three arrays
         // (sequence numbers, times, entry texts) that list the same records in the same order.
         // One row per record costs the client a protocol message, a channel send and often a
@@ -361,14 +424,14 @@ impl PostgresStore {
             .map_err(backend)?;
         let to = to.map(version);
         let params: [&(dyn ToSql + Sync); 4] = [&uuid(id), &version(from), &to, &GROUP_RECORDS];
-        let groups = client.query_raw(&statement, params).await.map_err(backend)?;
+        let groups = client.query_raw(&statement, params).await.map_err(Grouped::from)?;
         let mut groups = std::pin::pin!(groups);
         // A short first group (a short session, a tail) is parsed here. Otherwise groups are
         // handed in turn to parsing threads, one per core, as they come: parsing is most of a
-        // long load's own work.
+        // long load's own work. A parser stops at its first bad group, and the load with it.
         let mut parts: Vec<Vec<Record>> = Vec::new();
         let mut parsers: Vec<(mpsc::Sender<(usize, Row)>, JoinHandle<_>)> = Vec::new();
-        while let Some(group) = groups.try_next().await.map_err(backend)? {
+        while let Some(group) = groups.try_next().await.map_err(Grouped::from)? {
             if parsers.is_empty() && group_len(&group) < PARSE_APART {
                 parts.push(parse_group(id, &group)?);
                 continue;
@@ -378,29 +441,36 @@ impl PostgresStore {
                 let parser = tokio::task::spawn_blocking(move || {
                     let mut parsed = Vec::new();
                     for (n, group) in receive {
-                        parsed.push((n, parse_group(id, &group)?));
+                        parsed.push((n, parse_group(id, &group).map_err(|e| (n, e))?));
                     }
-                    Ok::<_, StoreError>(parsed)
+                    Ok::<_, (usize, StoreError)>(parsed)
                 });
                 parsers.push((send, parser));
             }
-            // A parser that stopped has an error to report below.
-            let _ = parsers[parts.len() % parsers.len()].0.send((parts.len(), group));
+            let n = parts.len();
             parts.push(Vec::new());
-        }
-        for (send, parser) in parsers {
-            drop(send);
-            for (n, part) in parser.await.map_err(backend)?? {
-                parts[n] = part;
+            if parsers[n % parsers.len()].0.send((n, group)).is_err() {
+                break;
             }
         }
-        let mut records: Vec<Record> = parts.into_iter().flatten().collect();
-        // Within a group, records come as the server read them: in `seq` order unless it
-        // read the table's pages in their own order.
-        if !records.is_sorted_by_key(|r| r.seq) {
-            records.sort_unstable_by_key(|r| r.seq);
+        // Each parser took its groups in order and stopped at its first bad one: the first
+        // bad group of all is the first of theirs.
+        let mut failed: Option<(usize, StoreError)> = None;
+        for (send, parser) in parsers {
+            drop(send);
+            match parser.await.map_err(|e| Grouped::Failed(backend(e)))? {
+                Ok(parsed) => parsed.into_iter().for_each(|(n, part)| parts[n] = part),
+                Err((n, e)) => {
+                    if failed.as_ref().is_none_or(|(first, _)| n < *first) {
+                        failed = Some((n, e));
+                    }
+                }
+            }
         }
-        Ok(records)
+        if let Some((_, e)) = failed {
+            return Err(Grouped::Failed(e));
+        }
+        Ok(parts.into_iter().flatten().collect())
     }
 
     /// Inserts a session row and its records in `client`'s transaction.
@@ -556,10 +626,40 @@ enum Lock {
     Write,
 }
 
-/// Records per group read at once (see `records`). A group's arrays are built in the server's
-/// memory and are single values, which PostgreSQL caps at 1 GB: 64 entries stay under it unless
-/// they average 16 MB, when a whole InvokeModel request body may hold 25 MB.
+/// Records per group read at once (see `records_in_groups`). A group's arrays are built in the
+/// server's memory and sent as one row, which PostgreSQL caps at 1 GB: 64 entries stay under
+/// it unless they average 16 MB (a whole InvokeModel request body may hold 25 MB); beyond, the
+/// records are read one row each.
 const GROUP_RECORDS: i64 = 64;
+
+/// Why records could not be read in groups.
+enum Grouped {
+    /// A group was over PostgreSQL's limit for one value or one row.
+    TooLarge,
+    /// Any other failure.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Grouped {
+    fn from(e: StoreError) -> Grouped {
+        Grouped::Failed(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Grouped {
+    fn from(e: tokio_postgres::Error) -> Grouped {
+        // `array size exceeds the maximum allowed`; `Cannot enlarge string buffer` (the row).
+        match e.code() {
+            Some(code)
+                if *code == SqlState::PROGRAM_LIMIT_EXCEEDED
+                    || *code == SqlState::OUT_OF_MEMORY =>
+            {
+                Grouped::TooLarge
+            }
+            _ => Grouped::Failed(backend(e)),
+        }
+    }
+}
 
 /// A first group of fewer records than this is parsed in place, not on a parsing thread.
 const PARSE_APART: usize = 32;

@@ -243,8 +243,9 @@ pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: P
 /// its leading messages equal to the history's message at the same place goes into the new
 /// request as it is, instead of a copy of the history's; only the rest of the history is
 /// copied. Returns the assembly and how many of `earlier`'s messages it took: when no fix
-/// changed the request, its first that many messages are `earlier`'s (for
-/// [`Assembly::write_body_after`]).
+/// changed the history (none of `turn.recorded_fixes` that change it, which are replayed
+/// and not listed in the assembly's `fixes`, and none of those `fixes`), the request's first
+/// that many messages are `earlier`'s (for [`Assembly::write_body_after`]).
 pub fn assemble_request_from(
     history: &[HistoryMessage],
     earlier: Vec<Message>,

@@ -193,7 +193,48 @@ async fn records_come_back_in_order_whatever_order_the_table_holds_them_in() {
         let tail = store.tail(info.id, 70).await.unwrap();
         assert_eq!(tail.iter().map(|r| r.seq).collect::<Vec<_>>(), (131..=200).collect::<Vec<_>>());
         assert!(tail.iter().all(|r| r.entry == entries[r.seq as usize - 1]));
+        // Read one row per record, as a load too large for groups is: the same records.
+        let by_row = store.records_one_row_each(info.id, 1, None).await.unwrap();
+        assert_eq!(by_row, loaded.records);
+        let by_row = store.records_one_row_each(info.id, 60, Some(140)).await.unwrap();
+        assert_eq!(by_row, range);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_names_the_first_bad_record() {
+    let Some(schema) = TestSchema::new("a_load_names_the_first_bad_record") else {
+        return;
+    };
+    let store = schema.store().await;
+    let info = store.create(NewSession::new("m")).await.unwrap();
+    // 200 records, two of them not JSON, in different groups of a load.
+    let texts: Vec<String> = (1..=200)
+        .map(|n| match n {
+            100 | 150 => format!("not json {n}"),
+            n => serde_json::to_string(&user(&format!("turn {n}"))).unwrap(),
+        })
+        .collect();
+    let seqs: Vec<i64> = (1..=200).collect();
+    let id = uuid::Uuid::from_bytes(*info.id.as_bytes());
+    let client = schema.client().await;
+    client
+        .execute(
+            "INSERT INTO records (session_id, seq, at, entry) \
+             SELECT $1, s, now(), e FROM unnest($2::bigint[], $3::text[]) AS t(s, e)",
+            &[&id, &seqs, &texts],
+        )
+        .await
+        .unwrap();
+    client.execute("UPDATE sessions SET version = 200 WHERE id = $1", &[&id]).await.unwrap();
+    for _ in 0..5 {
+        let error = store.load(info.id).await.unwrap_err();
+        let StoreError::Corrupt { key, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(key, "record 100");
+    }
+    let after = store.load_range(info.id, 101, None).await.unwrap_err();
+    assert!(matches!(&after, StoreError::Corrupt { key, .. } if key == "record 150"), "{after:?}");
+    assert_eq!(store.load_range(info.id, 1, Some(99)).await.unwrap().len(), 99);
 }
 
 #[tokio::test(flavor = "multi_thread")]
