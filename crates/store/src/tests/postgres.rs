@@ -133,6 +133,28 @@ async fn entries_are_stored_as_the_json_text_serde_wrote() {
     assert_eq!(serde_json::to_string(&loaded.records[0].entry).unwrap(), written);
 }
 
+/// Writes `texts` as records 1.. of session `id` straight into the table, inserted in `order`
+/// (`ASC` or `DESC`) of their sequence numbers, and sets the session's version to match.
+async fn write_records(
+    client: &tokio_postgres::Client,
+    id: verbatim_model::SessionId,
+    texts: &[String],
+    order: &str,
+) {
+    let id = uuid::Uuid::from_bytes(*id.as_bytes());
+    let seqs: Vec<i64> = (1..=texts.len() as i64).collect();
+    let insert = format!(
+        "INSERT INTO records (session_id, seq, at, entry) \
+         SELECT $1, s, now(), e FROM unnest($2::bigint[], $3::text[]) AS t(s, e) ORDER BY s {order}"
+    );
+    client.execute(&insert, &[&id, &seqs, &texts]).await.unwrap();
+    let version = texts.len() as i64;
+    client
+        .execute("UPDATE sessions SET version = $2 WHERE id = $1", &[&id, &version])
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn records_come_back_in_order_whatever_order_the_table_holds_them_in() {
     let Some(schema) =
@@ -146,24 +168,8 @@ async fn records_come_back_in_order_whatever_order_the_table_holds_them_in() {
     // the table's pages hold them in the reverse of their order.
     let entries: Vec<Entry> = (1..=200).map(|n| user(&format!("turn {n} ").repeat(n))).collect();
     let texts: Vec<String> = entries.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
-    let seqs: Vec<i64> = (1..=200).collect();
     let client = schema.client().await;
-    client
-        .execute(
-            "INSERT INTO records (session_id, seq, at, entry) \
-             SELECT $1, s, now(), e FROM unnest($2::bigint[], $3::text[]) AS t(s, e) \
-             ORDER BY s DESC",
-            &[&uuid::Uuid::from_bytes(*info.id.as_bytes()), &seqs, &texts],
-        )
-        .await
-        .unwrap();
-    client
-        .execute(
-            "UPDATE sessions SET version = 200 WHERE id = $1",
-            &[&uuid::Uuid::from_bytes(*info.id.as_bytes())],
-        )
-        .await
-        .unwrap();
+    write_records(&client, info.id, &texts, "DESC").await;
     let held: Vec<i64> = client
         .query("SELECT seq FROM records ORDER BY ctid", &[])
         .await
@@ -215,18 +221,7 @@ async fn a_load_names_the_first_bad_record() {
             n => serde_json::to_string(&user(&format!("turn {n}"))).unwrap(),
         })
         .collect();
-    let seqs: Vec<i64> = (1..=200).collect();
-    let id = uuid::Uuid::from_bytes(*info.id.as_bytes());
-    let client = schema.client().await;
-    client
-        .execute(
-            "INSERT INTO records (session_id, seq, at, entry) \
-             SELECT $1, s, now(), e FROM unnest($2::bigint[], $3::text[]) AS t(s, e)",
-            &[&id, &seqs, &texts],
-        )
-        .await
-        .unwrap();
-    client.execute("UPDATE sessions SET version = 200 WHERE id = $1", &[&id]).await.unwrap();
+    write_records(&schema.client().await, info.id, &texts, "ASC").await;
     for _ in 0..5 {
         let error = store.load(info.id).await.unwrap_err();
         let StoreError::Corrupt { key, .. } = &error else { panic!("{error:?}") };
