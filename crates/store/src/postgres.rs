@@ -373,9 +373,7 @@ impl PostgresStore {
         rows.iter()
             .map(|row| {
                 let seq = row.get::<_, i64>(0) as u64;
-                let entry: Entry = serde_json::from_str(row.get(2))
-                    .map_err(|e| corrupt(id, format!("record {seq}"), e))?;
-                Ok(Record { seq, at: row.get(1), entry })
+                Ok(Record { seq, at: row.get(1), entry: entry(id, seq, row.get(2))? })
             })
             .collect()
     }
@@ -688,11 +686,14 @@ fn parse_group(id: SessionId, group: &Row) -> Result<Vec<Record>, StoreError> {
         .zip(entries)
         .map(|((seq, at), text)| {
             let seq = seq as u64;
-            let entry: Entry =
-                serde_json::from_str(text).map_err(|e| corrupt(id, format!("record {seq}"), e))?;
-            Ok(Record { seq, at, entry })
+            Ok(Record { seq, at, entry: entry(id, seq, text)? })
         })
         .collect()
+}
+
+/// The entry of record `seq` from its stored text.
+fn entry(id: SessionId, seq: u64, text: &str) -> Result<Entry, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(id, format!("record {seq}"), e))
 }
 
 #[async_trait]
