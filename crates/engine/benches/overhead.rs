@@ -46,7 +46,10 @@
 //! - the parts of "rest" that grow with the history are then timed alone, warm, on the same
 //!   histories: reading the log (a handle's first send only), `assemble`, the body to a string,
 //!   and the prefix hash of the provenance, from scratch (a handle's first send) and carried on
-//!   from the previous request (later sends: its messages compared, the two new ones hashed).
+//!   from the previous request (later sends: its messages compared, the two new ones hashed);
+//! - last, the disk's latency for what a durable append waits on: 4 KB written in place into an
+//!   allocated file, then `fdatasync`, in a temporary directory on the stores' file system. The
+//!   appends column rests on it, so figures from two machines compare only alongside it.
 //!
 //! Reading the figures: on loopback the emulator answers a whole request in ~1.5-3 ms and
 //! streams its answer (the ~3 KB input echoed, ~180 events) in ~5-7 ms at 10 and 100
@@ -452,6 +455,30 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((*ticks.get(7)?, ticks.iter().sum()))
 }
 
+/// The disk's latency for what a durable append waits on: 4 KB written in place into a file
+/// whose blocks are already allocated, then `fdatasync` (as the store's write-ahead log does),
+/// in a temporary directory beside the bench's stores. Median and p90 of 200.
+fn disk_sync() -> (Duration, Duration) {
+    use std::io::{Seek, SeekFrom, Write};
+    const ROUNDS: usize = 200;
+    const BLOCK: usize = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = std::fs::File::create(dir.path().join("sync")).unwrap();
+    file.write_all(&vec![0; ROUNDS * BLOCK]).unwrap();
+    file.sync_all().unwrap();
+    let block = [0x5a; BLOCK];
+    let mut times: Vec<Duration> = (0..ROUNDS)
+        .map(|n| {
+            let start = Instant::now();
+            file.seek(SeekFrom::Start((n * BLOCK) as u64)).unwrap();
+            file.write_all(&block).unwrap();
+            file.sync_data().unwrap();
+            start.elapsed()
+        })
+        .collect();
+    (percentile(&mut times, 0.5), percentile(&mut times, 0.9))
+}
+
 fn main() {
     let ticks = cpu_ticks();
     let quick = std::env::var("VERBATIM_BENCH_QUICK").is_ok_and(|v| v == "1");
@@ -542,6 +569,12 @@ fn main() {
                 ms(carried)
             );
         }
+        let (sync_median, sync_p90) = disk_sync();
+        println!(
+            "  disk: 4 KB written in place then fdatasync, as an append's log frame is: median {:.3} ms, p90 {:.3} ms (the appends column waits on one)",
+            ms(sync_median),
+            ms(sync_p90)
+        );
         let at_100 = at_100.expect("100 is measured");
         let verdict = if at_100 < Duration::from_millis(1) { "holds" } else { "does not hold" };
         if let (Some((steal0, total0)), Some((steal1, total1))) = (ticks, cpu_ticks()) {
