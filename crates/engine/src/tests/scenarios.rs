@@ -11,7 +11,7 @@ use verbatim_model::{
     ToolResult, ToolResultBlock, ToolResultContent, ToolUse, ToolUseId,
 };
 use verbatim_store::{Append, Entry, SessionStore as _};
-use verbatim_transport::{ScriptedTransport, TransportError};
+use verbatim_transport::{Scripted, ScriptedTransport, StreamEvent, TransportError};
 
 use super::*;
 use crate::{EngineError, Event, Settled, session::INTERRUPTED};
@@ -200,6 +200,38 @@ async fn crash_between_parallel_results() {
     assert!(rig.statuses().iter().all(|s| *s == 200));
 }
 
+// 2, as another writer left it: `A(use:t1, use:t2) · U(res:t1)` with no record of the calls.
+#[tokio::test]
+async fn crash_between_parallel_results_as_stored() {
+    let rig = Rig::new(Behaviour::Claude).await;
+    let weather = Probe::new("get_weather");
+    let engine = rig.builder().tool(weather.clone()).build().unwrap();
+    let session = engine.create().await.unwrap();
+    write(
+        &rig,
+        session.id(),
+        vec![
+            user(vec![ContentBlock::text("Weather in Lyon and Paris?")]),
+            assistant(vec![tool_use("tooluse_t1"), tool_use("tooluse_t2")]),
+            user(vec![tool_result("tooluse_t1", "sunny")]),
+        ],
+    )
+    .await;
+    let reply = session.resume().await.unwrap().unwrap();
+    assert!(reply.complete);
+    let first = rig.bodies()[0].clone();
+    let sent = verbatim_protocol::converse::decode_message_value(first["messages"][2].clone());
+    let answered = results(&sent.unwrap());
+    let ids: Vec<&str> = answered.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(ids, ["tooluse_t1", "tooluse_t2"], "one result per call, in the calls' order");
+    assert!(!answered[0].1 && answered[0].2.contains("sunny"), "the stored result kept");
+    assert!(answered[1].1, "the missing one answered as an error: {answered:?}");
+    assert_eq!(weather.calls(), 0, "nothing run again");
+    assert_eq!(repairs(&session.load().await.unwrap()), 1, "the repair is recorded");
+    assert_eq!(results(&session.history().await.unwrap()[2].message).len(), 1, "not rewritten");
+    assert!(rig.statuses().iter().all(|s| *s == 200));
+}
+
 // 3
 #[tokio::test]
 async fn stale_results() {
@@ -363,6 +395,20 @@ async fn redacted_bytes() {
     }
 }
 
+// 13, the alternating shape: redacted, signed thinking, redacted, then the call; the redacted
+// bytes are not UTF-8.
+#[tokio::test]
+async fn redacted_bytes_alternating_with_thinking() {
+    let stored = replayed_as_received("redacted_alternating.json").await;
+    let kinds: Vec<&str> = stored.iter().map(ContentBlock::kind_name).collect();
+    let (redacted, thinking) =
+        ("reasoningContent.redactedContent", "reasoningContent.reasoningText");
+    assert_eq!(kinds, [redacted, thinking, redacted, "toolUse"]);
+    let ContentBlock::RedactedThinking(first) = &stored[0] else { panic!("{stored:?}") };
+    let ContentBlock::RedactedThinking(second) = &stored[2] else { panic!("{stored:?}") };
+    assert_ne!(first, second, "each block keeps its own bytes");
+}
+
 // 14
 #[tokio::test]
 async fn interleaved_order() {
@@ -387,6 +433,62 @@ async fn interleaved_order() {
         assert_eq!(message, stored.message, "messages[{i}]");
     }
     assert!(rig.statuses().iter().all(|s| *s == 200));
+}
+
+// 14, inside one message: thinking, a call, thinking, text, a call.
+#[tokio::test]
+async fn interleaved_order_in_one_message() {
+    let stored = replayed_as_received("interleaved_in_one_message.json").await;
+    let kinds: Vec<&str> = stored.iter().map(ContentBlock::kind_name).collect();
+    let (thinking, call) = ("reasoningContent.reasoningText", "toolUse");
+    assert_eq!(kinds, [thinking, call, thinking, "text", call]);
+    let signatures: Vec<&str> = stored
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Thinking(t) => t.signature.as_deref(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signatures.len(), 2);
+    assert_ne!(signatures[0], signatures[1], "each signature stays with its own block");
+}
+
+/// Runs one tool call round on a scripted reply read from `file` (then the final answer):
+/// the reply must be stored block for block and replayed in the next request exactly as
+/// received, with one result per call, in the calls' order, and nothing repaired.
+async fn replayed_as_received(file: &str) -> Vec<ContentBlock> {
+    let rig = Rig::new(Behaviour::Text).await;
+    let transport = Arc::new(ScriptedTransport::new());
+    transport.push_reply(test_data(file));
+    transport.push_reply(test_data("final_answer.json"));
+    let probe = Probe::new("get_weather");
+    let engine = Engine::builder()
+        .store(rig.store())
+        .transport(transport.clone())
+        .model(MODEL)
+        .thinking(thinking())
+        .tool(probe.clone())
+        .configure(|d| d.streaming = false)
+        .build()
+        .unwrap();
+    let session = engine.create().await.unwrap();
+    assert!(session.send("Weather?").await.unwrap().complete, "{file}");
+    let received: Value = serde_json::from_slice(&test_data(file)).unwrap();
+    let content = &received["output"]["message"]["content"];
+    let calls: Vec<&str> = content
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["toolUse"]["toolUseId"].as_str())
+        .collect();
+    assert_eq!(probe.calls(), calls.len(), "{file}: every call run once");
+    let sent: Value = serde_json::from_slice(&transport.calls()[1].body).unwrap();
+    assert_eq!(&sent["messages"][1]["content"], content, "{file}: replayed exactly as received");
+    let history = session.history().await.unwrap();
+    let answered: Vec<String> = results(&history[2].message).into_iter().map(|r| r.0).collect();
+    assert_eq!(answered, calls, "{file}: one result per call, in order");
+    assert_eq!(repairs(&session.load().await.unwrap()), 0, "{file}: nothing repaired");
+    history[1].message.content.clone()
 }
 
 // 19
@@ -430,6 +532,72 @@ async fn aborted_streams() {
     expected.push(json!({"text": "Are you there?"}));
     assert_eq!(next[n - 1]["content"], Value::Array(expected));
     assert_eq!(rig.statuses().last(), Some(&200));
+}
+
+/// A Converse stream event, as the transport hands it over.
+fn event(event_type: &str, payload: Value) -> Result<StreamEvent, TransportError> {
+    Ok(StreamEvent { event_type: event_type.into(), payload: payload.to_string().into() })
+}
+
+// 19, cut inside a tool call's input: the call is neither stored nor run.
+#[tokio::test]
+async fn aborted_streams_mid_tool_use() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let transport = Arc::new(ScriptedTransport::new());
+    let start = json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "tooluse_cut02", "name": "get_weather"}}});
+    transport.push(Scripted::Events(vec![
+        event("messageStart", json!({"role": "assistant"})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+        ),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("contentBlockStart", start),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"city\": \"Ly"}}}),
+        ),
+        Err(TransportError::Connection { message: "connection reset".into() }),
+    ]));
+    transport.push(Scripted::Events(vec![
+        event("messageStart", json!({"role": "assistant"})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Still here."}}),
+        ),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event(
+            "metadata",
+            json!({"usage": {"inputTokens": 9, "outputTokens": 3, "totalTokens": 12}}),
+        ),
+    ]));
+    let probe = Probe::new("get_weather");
+    let engine = Engine::builder()
+        .store(rig.store())
+        .transport(transport.clone())
+        .model(MODEL)
+        .tool(probe.clone())
+        .build()
+        .unwrap();
+    let session = engine.create().await.unwrap();
+    let error = session.send("Weather in Lyon?").await.unwrap_err();
+    assert!(matches!(error, EngineError::Transport(TransportError::Connection { .. })), "{error}");
+    let history = session.history().await.unwrap();
+    assert_eq!(history.len(), 1, "only the user's message is stored: {history:?}");
+    assert_eq!(probe.calls(), 0, "a call whose input was cut is never run");
+
+    assert!(session.send("Are you there?").await.unwrap().complete);
+    let calls = transport.calls();
+    let bodies: Vec<Value> =
+        calls.iter().map(|c| serde_json::from_slice(&c.body).unwrap()).collect();
+    let (cut, next) = (&bodies[0]["messages"], &bodies[1]["messages"]);
+    assert_eq!(cut.as_array().unwrap().len(), 1);
+    assert_eq!(next.as_array().unwrap().len(), 1, "no half reply in between");
+    let mut expected = cut[0]["content"].as_array().unwrap().clone();
+    expected.push(json!({"text": "Are you there?"}));
+    assert_eq!(next[0]["content"], Value::Array(expected), "the request before plus the input");
+    assert_eq!(probe.calls(), 0);
 }
 
 // 28
@@ -503,6 +671,34 @@ async fn model_switch() {
     let provenance = session.history().await.unwrap()[3].provenance.clone().unwrap();
     assert_eq!(provenance.model_id, other);
     assert!(rig.statuses().iter().all(|s| *s == 200));
+}
+
+// 31 (b) and (c): to another Claude model with thinking off, then to a model of another
+// vendor. Neither request carries the earlier thinking, in any form.
+#[tokio::test]
+async fn model_switch_with_thinking_off_and_to_another_vendor() {
+    let rig = Rig::new(Behaviour::Claude).await;
+    let engine = rig.builder().thinking(thinking()).build().unwrap();
+    let session = engine.create().await.unwrap();
+    session.send("Hello").await.unwrap();
+    let history = session.history().await.unwrap();
+    let ContentBlock::Thinking(thought) = &history[1].message.content[0] else { panic!() };
+    let signature = thought.signature.clone().unwrap();
+    for (model, thinking) in
+        [("us.anthropic.claude-haiku-4-5-20251001-v1:0", None), ("us.amazon.nova-pro-v1:0", None)]
+    {
+        session.set_model(model).await.unwrap();
+        session.set_thinking(thinking).await.unwrap();
+        session.send("And you?").await.unwrap();
+        let last = rig.bodies().last().unwrap().clone();
+        assert_eq!(rig.emulator.received().last().unwrap().model_id, model);
+        assert!(!thinking_on(&last), "{model}");
+        assert_eq!(reasoning_blocks(&last), 0, "{model}: left out");
+        let sent = last.to_string();
+        assert!(!sent.contains(&thought.text) && !sent.contains(&signature), "{model}: {sent}");
+    }
+    assert_eq!(session.history().await.unwrap()[..2], history[..], "the store keeps it");
+    assert!(rig.statuses().iter().all(|s| *s == 200), "{:?}", rig.statuses());
 }
 
 // 32
