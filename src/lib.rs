@@ -40,3 +40,9 @@ pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
 pub use verbatim_store::{PostgresOptions, PostgresStore};
 pub use verbatim_transport as transport;
 pub use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
+
+/// README.md's code, compiled (and the part that needs no network, run) by `cargo test --doc`,
+/// so that it stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
