@@ -123,6 +123,9 @@ struct ImportArgs {
     tags: Vec<String>,
     /// The file to read, or `-` for standard input.
     file: String,
+    /// Print a JSON array of the new sessions' infos instead of their ids.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,7 +249,7 @@ async fn run(args: &SessionsArgs) -> Outcome {
             // Everything is read and decoded before the store is opened: bad input stores
             // nothing (and creates no store).
             let sessions = read_imports(import_args)?;
-            import(&*open(&args.store).await?, sessions).await
+            import(&*open(&args.store).await?, sessions, import_args.json).await
         }
         SessionsCommand::Fork(fork_args) => {
             let id = parse_id(&fork_args.id)?;
@@ -905,7 +908,7 @@ fn detect(value: &Value) -> Dialect {
     }
 }
 
-async fn import(store: &dyn SessionStore, imports: Vec<Import>) -> Outcome {
+async fn import(store: &dyn SessionStore, imports: Vec<Import>, json: bool) -> Outcome {
     let mut stored: Vec<SessionId> = Vec::with_capacity(imports.len());
     for item in imports {
         match store_one(store, item).await {
@@ -919,8 +922,16 @@ async fn import(store: &dyn SessionStore, imports: Vec<Import>) -> Outcome {
             }
         }
     }
-    for id in stored {
-        say!("{id}");
+    if json {
+        let mut infos = Vec::with_capacity(stored.len());
+        for id in stored {
+            infos.push(store.info(id).await?);
+        }
+        say!("{}", json!(infos));
+    } else {
+        for id in stored {
+            say!("{id}");
+        }
     }
     Ok(())
 }

@@ -386,6 +386,31 @@ fn fork_rewind_and_rm_print_the_ids_they_touch() {
 }
 
 #[test]
+fn import_json_prints_the_new_sessions_infos() {
+    let store = Store::new();
+    let file = path("sessions_weather.converse.json");
+    let infos = store.sessions(&["import", "--json", "--tag", "t", &file]).json();
+    let infos = infos.as_array().unwrap();
+    assert_eq!(infos.len(), 1, "{infos:?}");
+    assert_eq!(infos[0], store.show(infos[0]["id"].as_str().unwrap())["info"]);
+    assert_eq!(infos[0]["tags"], serde_json::json!(["t"]));
+}
+
+#[test]
+fn verbatim_data_names_the_store_when_data_is_not_given() {
+    let store = Store::new();
+    let id = store.import(&[&path("sessions_weather.converse.json")]);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command.args(["sessions", "list", "--json"]).env_remove("VERBATIM_STORE");
+    // Run elsewhere, so the default `./verbatim-data` is not what is found.
+    let elsewhere = tempfile::tempdir().unwrap();
+    command.current_dir(elsewhere.path()).env("VERBATIM_DATA", store.path());
+    let listed = run(command, None).json();
+    assert_eq!(ids(listed.as_array().unwrap()), [id.as_str()]);
+    assert!(!elsewhere.path().join("verbatim-data").exists());
+}
+
+#[test]
 fn a_bad_import_exits_2_names_the_path_and_stores_nothing() {
     let store = Store::new();
     let cases: [(&[&str], &str); 4] = [
