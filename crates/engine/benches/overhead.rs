@@ -58,11 +58,13 @@
 //! keeps the engine waiting for longer still.
 //!
 //! Last measured on the idle 2-core development machine, six runs, medians per run in ms,
-//! streamed / whole: 10 messages 0.79-1.01 / 0.40-0.49, 100 messages 0.81-1.12 / 0.51-0.74,
-//! 1,000 messages 1.75-2.37 / 1.59-2.00. The target is met whole, and streamed in three runs
-//! of six: at 100 messages the reply's durable append takes 0.45-0.6 ms, assembling the
-//! request and writing its body ~0.15 ms and the ~180 streamed events ~0.2 ms between them
-//! (README.md, "Benchmarks", has the table).
+//! streamed / whole, with the disk's in-place sync at 0.08-0.10 ms: 10 messages 0.52-0.88 /
+//! 0.32-0.38, 100 messages 0.52-1.04 / 0.35-0.46, 1,000 messages 1.34-1.94 / 1.26-1.94. The
+//! target held whole in every run and streamed in five of six (the sixth ran beside another
+//! job). At 100 messages, streamed, the reply's durable append takes 0.32-0.47 ms, assembling
+//! the request and writing its body ~0.1 ms and the ~180 streamed events ~0.1 ms between them.
+//! On a day the same disk synced in 0.2-0.37 ms, streamed at 100 took 0.81-1.12 ms (README.md,
+//! "Benchmarks", has the table).
 
 #![allow(clippy::print_stdout)]
 
