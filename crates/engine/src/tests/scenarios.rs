@@ -30,6 +30,16 @@ async fn write(rig: &Rig, id: SessionId, messages: Vec<HistoryMessage>) {
     }
 }
 
+/// A session with a `get_weather` tool (the probe returned) whose history is `messages`, as
+/// another writer left it.
+async fn left_as(rig: &Rig, messages: Vec<HistoryMessage>) -> (Session, Arc<Probe>) {
+    let weather = Probe::new("get_weather");
+    let engine = rig.builder().tool(weather.clone()).build().unwrap();
+    let session = engine.create().await.unwrap();
+    write(rig, session.id(), messages).await;
+    (session, weather)
+}
+
 fn user(blocks: Vec<ContentBlock>) -> HistoryMessage {
     Message::new(Role::User, blocks).into()
 }
@@ -204,12 +214,8 @@ async fn crash_between_parallel_results() {
 #[tokio::test]
 async fn crash_between_parallel_results_as_stored() {
     let rig = Rig::new(Behaviour::Claude).await;
-    let weather = Probe::new("get_weather");
-    let engine = rig.builder().tool(weather.clone()).build().unwrap();
-    let session = engine.create().await.unwrap();
-    write(
+    let (session, weather) = left_as(
         &rig,
-        session.id(),
         vec![
             user(vec![ContentBlock::text("Weather in Lyon and Paris?")]),
             assistant(vec![tool_use("tooluse_t1"), tool_use("tooluse_t2")]),
@@ -236,13 +242,9 @@ async fn crash_between_parallel_results_as_stored() {
 #[tokio::test]
 async fn stale_results() {
     let rig = Rig::new(Behaviour::Claude).await;
-    let weather = Probe::new("get_weather");
-    let engine = rig.builder().tool(weather.clone()).build().unwrap();
-    let session = engine.create().await.unwrap();
     // A retried turn left a result for another call: A(use:A) · U(res:B).
-    write(
+    let (session, _) = left_as(
         &rig,
-        session.id(),
         vec![
             user(vec![ContentBlock::text("Weather?")]),
             assistant(vec![tool_use("tooluse_A")]),
@@ -275,11 +277,8 @@ async fn stale_results() {
 #[tokio::test]
 async fn duplicate_results() {
     let rig = Rig::new(Behaviour::Claude).await;
-    let engine = rig.builder().tool(Probe::new("get_weather")).build().unwrap();
-    let session = engine.create().await.unwrap();
-    write(
+    let (session, _) = left_as(
         &rig,
-        session.id(),
         vec![
             user(vec![ContentBlock::text("Weather?")]),
             assistant(vec![tool_use("tooluse_1")]),
