@@ -910,23 +910,28 @@ fn detect(value: &Value) -> Dialect {
 
 async fn import(store: &dyn SessionStore, imports: Vec<Import>, json: bool) -> Outcome {
     let mut stored: Vec<SessionId> = Vec::with_capacity(imports.len());
+    let mut infos = Vec::new();
     for item in imports {
-        match store_one(store, item).await {
-            Ok(id) => stored.push(id),
-            Err(error) => {
-                // All or nothing: take back what this import already stored.
-                for id in stored {
-                    let _ = store.delete(id).await;
-                }
-                return Err(error);
+        let done = async {
+            let id = store_one(store, item).await?;
+            stored.push(id);
+            // Read back for `--json` before anything is printed: a failure here takes back
+            // the whole import like any other.
+            if json {
+                infos.push(store.info(id).await?);
             }
+            Ok::<(), Failure>(())
+        }
+        .await;
+        if let Err(error) = done {
+            // All or nothing: take back what this import already stored.
+            for id in stored {
+                let _ = store.delete(id).await;
+            }
+            return Err(error);
         }
     }
     if json {
-        let mut infos = Vec::with_capacity(stored.len());
-        for id in stored {
-            infos.push(store.info(id).await?);
-        }
         say!("{}", json!(infos));
     } else {
         for id in stored {
