@@ -17,6 +17,8 @@ pub mod export;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod salvage;
+mod sealed;
 mod sled_store;
 mod store;
 mod wal;

@@ -5,12 +5,15 @@
 //!
 //! | key                                        | value                               |
 //! |--------------------------------------------|-------------------------------------|
-//! | `h` + session id (16 bytes)                | version (u64) + update time (i64 µs)|
-//! | `i` + session id                           | [`SessionInfo`] JSON as created     |
-//! | `l` + session id + seq (u64) + piece (u32) | a piece of the [`Record`] JSON      |
-//! | `k` + session id + idempotency key         | the [`Appended`] it produced        |
+//! | `h` + session id (16 bytes)                | version (u64) + update time (i64 µs), sealed |
+//! | `i` + session id                           | [`SessionInfo`] JSON as created, sealed |
+//! | `l` + session id + seq (u64) + piece (u32) | a piece of the sealed [`Record`] JSON |
+//! | `k` + session id + idempotency key         | the [`Appended`] it produced, sealed |
 //! | `w`                                        | LSN of the last log frame applied   |
 //! | `c`                                        | where log replay starts             |
+//!
+//! *Sealed*: followed by a checksum, checked on every read ([`crate::sealed`]), so a value
+//! damaged on disk is reported, not read back changed.
 //!
 //! An append writes its records, the head and the idempotency key as one sled batch (atomic,
 //! and one frame of the write-ahead log):
@@ -36,16 +39,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use verbatim_model::SessionId;
 
+use crate::sealed;
 use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
-use crate::wal::{Committed, SEGMENT_BYTES, Wal, Writes};
+use crate::wal::{Committed, Precheck, SEGMENT_BYTES, Wal, Writes};
 use crate::{
     Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
     SessionInfo, SessionStore, StoreError,
 };
 
 /// The layout version this code writes; see `migrations/sled/`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const SCHEMA_KEY: &[u8] = b"verbatim.schema";
+/// The sled tree holding the sessions.
+const TREE: &str = "sessions";
 /// The largest piece of a record stored under one key.
 pub const CHUNK: usize = 4096;
 
@@ -69,11 +75,20 @@ pub struct SledOptions {
     /// reused). sled is made durable each time the log fills one, so this bounds the log
     /// replayed after a crash. A write larger than this gets a segment of its own.
     pub wal_segment_bytes: u64,
+    /// Open a damaged store (one that [`StoreError::Damaged`] refuses) with what can still be
+    /// read: the write-ahead log's frames up to the damage are replayed, and its files are
+    /// moved to `wal/damaged-<time>/` (kept, never reused). [`SledStore::salvaged`] says what
+    /// was found. Off by default.
+    pub salvage: bool,
 }
 
 impl Default for SledOptions {
     fn default() -> Self {
-        SledOptions { durability: Durability::Durable, wal_segment_bytes: SEGMENT_BYTES }
+        SledOptions {
+            durability: Durability::Durable,
+            wal_segment_bytes: SEGMENT_BYTES,
+            salvage: false,
+        }
     }
 }
 
@@ -140,7 +155,12 @@ impl Head {
         out
     }
 
-    fn decode(id: SessionId, bytes: &[u8]) -> Result<Head, StoreError> {
+    fn decode(id: SessionId, value: &[u8]) -> Result<Head, StoreError> {
+        let bytes = sealed::unseal_sized(value, 16).map_err(|detail| StoreError::Corrupt {
+            id: id.to_string(),
+            key: "head".into(),
+            detail,
+        })?;
         let corrupt = || StoreError::Corrupt {
             id: id.to_string(),
             key: "head".into(),
@@ -192,8 +212,20 @@ fn idempotency_key(id: SessionId, key: &str) -> Vec<u8> {
     out
 }
 
+/// A value's JSON, sealed with its checksum.
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store values serialize")
+    sealed::seal(serde_json::to_vec(value).expect("store values serialize"))
+}
+
+/// A stored JSON value of session `id` (under `key`), checked and parsed.
+fn from_json<T: serde::de::DeserializeOwned>(
+    id: SessionId,
+    key: impl Fn() -> String,
+    value: &[u8],
+) -> Result<T, StoreError> {
+    let corrupt = |detail| StoreError::Corrupt { id: id.to_string(), key: key(), detail };
+    let json = sealed::unseal_json(value).map_err(corrupt)?;
+    serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
 }
 
 fn write_record(writes: &mut Writes, id: SessionId, record: &Record) {
@@ -203,7 +235,7 @@ fn write_record(writes: &mut Writes, id: SessionId, record: &Record) {
 }
 
 fn write_head(writes: &mut Writes, id: SessionId, head: Head) {
-    writes.insert(&head_key(id), &head.encode());
+    writes.insert(&head_key(id), &sealed::seal(head.encode().to_vec()));
 }
 
 impl SledStore {
@@ -234,18 +266,50 @@ impl SledStore {
         }
         let path = path.as_ref().to_path_buf();
         owner_only_dir(&path)?;
-        // sled's own periodic flush is off: the log makes writes durable, and checkpoints
-        // flush sled when the log needs it.
-        let db =
-            sled::Config::new().path(&path).flush_every_ms(None).open().map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("lock") => {
-                    StoreError::Locked { path: path.display().to_string(), detail: io.to_string() }
-                }
-                other => backend(format!("opening {}: {other}", path.display())),
-            })?;
+        // Damage is looked for before anything is written, and before sled opens its files
+        // (it rewrites damaged ones as it reads them).
+        let mut precheck = Precheck::before_sled(&path);
+        if let Some(detail) = precheck.damage() {
+            if !options.salvage {
+                return Err(crate::wal::damaged(&path, detail));
+            }
+            // sled's database is gone: the rest of its files would not open without it.
+            let aside = crate::salvage::aside_dir(&path).map_err(backend)?;
+            crate::salvage::set_aside_sled_files(&path, &aside)?;
+            precheck.aside = Some(aside);
+        }
+        let db = crate::salvage::open_sled(&path)?;
+        precheck.check_sled(&db, TREE)?;
+        let db = match precheck.damage() {
+            None => db,
+            Some(detail) if !options.salvage => {
+                drop(db);
+                wait_until_released(&path);
+                return Err(crate::wal::damaged(&path, detail));
+            }
+            // sled came back older or empty, and would lose again what is written after the
+            // damage: what it can read moves to a new database.
+            Some(_) => {
+                let aside = match precheck.aside.take() {
+                    Some(aside) => aside,
+                    None => crate::salvage::aside_dir(&path).map_err(backend)?,
+                };
+                let db = crate::salvage::rebuild(db, &path, &aside)?;
+                precheck.aside = Some(aside);
+                db
+            }
+        };
         migrate(&db, &path)?;
-        let tree = db.open_tree("sessions").map_err(backend)?;
-        let wal = Wal::open(db, tree.clone(), &path, options.wal_segment_bytes)?;
+        let tree = db.open_tree(TREE).map_err(backend)?;
+        let wal = Wal::open(
+            db,
+            tree.clone(),
+            &path,
+            options.wal_segment_bytes,
+            precheck,
+            options.salvage,
+        )
+        .inspect_err(|_| wait_until_released(&path))?;
         let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
         let released = Released(path.clone());
         let inner =
@@ -274,6 +338,12 @@ impl SledStore {
     /// durable itself when the process last stopped.
     pub fn replayed_on_open(&self) -> u64 {
         self.inner.wal.replayed()
+    }
+
+    /// When the store was opened with [`SledOptions::salvage`] and was damaged: what was
+    /// damaged, and where the log's files were kept.
+    pub fn salvaged(&self) -> Option<&str> {
+        self.inner.wal.salvaged()
     }
 
     /// Runs blocking sled work off the async executor.
@@ -323,6 +393,11 @@ fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
         // keys are unchanged.
         set_schema(db, 2)?;
     }
+    if version < 3 {
+        // Layout 3 seals the values it writes with a checksum (`crate::sealed`); values
+        // written before are read as they are.
+        set_schema(db, 3)?;
+    }
     Ok(())
 }
 
@@ -346,9 +421,7 @@ impl Inner {
         let head = self.head(id)?;
         let bytes =
             self.tree.get(info_key(id)).map_err(backend)?.ok_or(StoreError::NotFound(id))?;
-        let mut info: SessionInfo = serde_json::from_slice(&bytes).map_err(|e| {
-            StoreError::Corrupt { id: id.to_string(), key: "info".into(), detail: e.to_string() }
-        })?;
+        let mut info: SessionInfo = from_json(id, || "info".into(), &bytes)?;
         info.version = head.version;
         info.updated_at = head.updated_at;
         Ok(info)
@@ -381,11 +454,7 @@ impl Inner {
             part.iter()
                 .map(|(seq, first, rest)| {
                     let bytes = if rest.is_empty() { &first[..] } else { &rest[..] };
-                    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-                        id: id.to_string(),
-                        key: format!("record {seq}"),
-                        detail: e.to_string(),
-                    })
+                    from_json(id, || format!("record {seq}"), bytes)
                 })
                 .collect()
         };
@@ -472,11 +541,7 @@ impl SessionStore for SledStore {
                 if let Some(key) = &idem
                     && let Some(earlier) = inner.tree.get(key).map_err(backend)?
                 {
-                    return serde_json::from_slice(&earlier).map_err(|e| StoreError::Corrupt {
-                        id: id.to_string(),
-                        key: "idempotency key".into(),
-                        detail: e.to_string(),
-                    });
+                    return from_json(id, || "idempotency key".into(), &earlier);
                 }
                 let head = inner.head(id)?;
                 if head.version != append.expected_version {

@@ -59,6 +59,15 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// The store's files are damaged in a way that loses, or may lose, what was stored: it was
+    /// not opened, and nothing was written to it.
+    #[error("the store at {path} is damaged: {detail}")]
+    Damaged {
+        /// The store's directory.
+        path: String,
+        /// What is damaged, and how to recover.
+        detail: String,
+    },
     /// The backend failed (I/O, database).
     #[error("store backend: {0}")]
     Backend(String),

@@ -7,6 +7,8 @@
 //! - The same kills against the PostgreSQL store when `TEST_DATABASE_URL` is set (it says it
 //!   skipped otherwise).
 //! - A second process opening a store that is open gets a clear error.
+//! - Storage damage after a kill (`crash/damage.rs`): never a store that opens with less than
+//!   was acknowledged.
 //!
 //! The test binary is its own child: with `VERBATIM_CRASH_CHILD` set it runs the child's part.
 //! It has no test harness (`harness = false`), so `main` runs both tests and panics on failure.
@@ -21,6 +23,9 @@ use std::time::{Duration, Instant};
 
 use verbatim_model::{Message, SessionId};
 use verbatim_store::{Append, Entry, NewSession, Session, SessionStore, SledOptions, SledStore};
+
+#[path = "crash/damage.rs"]
+mod damage;
 
 const CHILD: &str = "VERBATIM_CRASH_CHILD";
 
@@ -58,6 +63,11 @@ fn child(dir: &Path, mode: &str) {
     }
     let id =
         SessionId::parse(std::fs::read_to_string(dir.join("session")).unwrap().trim()).unwrap();
+    if mode == "idle" {
+        let store = open(&dir.join("store")).unwrap();
+        runtime.block_on(damage::append_then_idle(&store, id));
+        return;
+    }
     runtime.block_on(async {
         let store: Box<dyn SessionStore> = match mode {
             #[cfg(feature = "postgres")]
@@ -229,6 +239,7 @@ fn main() {
     }
     let root = tempfile::tempdir().unwrap();
     a_second_process_gets_a_clear_error(root.path());
+    damage::damage_is_reported_never_silent(root.path());
     sled_survives_sigkill(root.path());
     #[cfg(feature = "postgres")]
     postgres::survives_sigkill();

@@ -185,13 +185,23 @@ async fn a_version_1_store_is_upgraded_in_place() {
         store.append(id, Append::new(0, vec![user("from version 1")])).await.unwrap();
         id
     };
-    // Make it a version 1 store: no log, no log keys.
+    // Make it a version 1 store: no log, no log keys, values without their seal.
     {
         let db = sled::open(dir.path()).unwrap();
         db.insert(b"verbatim.schema", &1u32.to_be_bytes()).unwrap();
         let tree = db.open_tree("sessions").unwrap();
         tree.remove(b"w").unwrap();
         tree.remove(b"c").unwrap();
+        let mut bare = 0;
+        for item in tree.iter() {
+            let (key, value) = item.unwrap();
+            // Every record here is one piece: its seal is at the end of the value.
+            if value.len() > crate::sealed::SEAL && value[value.len() - crate::sealed::SEAL] == 0 {
+                tree.insert(key, &value[..value.len() - crate::sealed::SEAL]).unwrap();
+                bare += 1;
+            }
+        }
+        assert_eq!(bare, 3, "the head, the info and the record");
         db.flush().unwrap();
     }
     crate::sled_store::wait_until_released(dir.path());
@@ -202,12 +212,19 @@ async fn a_version_1_store_is_upgraded_in_place() {
         assert_eq!(store.replayed_on_open(), 0);
         let session = store.load(id).await.unwrap();
         assert_eq!(session.records[0].entry, user("from version 1"));
-        store.append(id, Append::new(1, vec![user("in version 2")])).await.unwrap();
+        store.append(id, Append::new(1, vec![user("in version 3")])).await.unwrap();
+    }
+    // Bare values and sealed ones read side by side.
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        let session = store.load(id).await.unwrap();
+        assert_eq!(session.records[1].entry, user("in version 3"));
+        assert_eq!(session.info.version, 2);
     }
     let db = sled::open(dir.path()).unwrap();
     let version = db.get(b"verbatim.schema").unwrap().unwrap();
     assert_eq!(version.as_ref(), &crate::SCHEMA_VERSION.to_be_bytes());
-    assert_eq!(crate::SCHEMA_VERSION, 2);
+    assert_eq!(crate::SCHEMA_VERSION, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

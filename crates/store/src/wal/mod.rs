@@ -12,20 +12,21 @@
 //! journal commit. So the log lives in *segments*: files of fixed size, filled with zeros when
 //! created and reused once a checkpoint has made their frames redundant.
 //!
-//! A frame is
-//!
-//! | bytes | what                                                          |
-//! |-------|---------------------------------------------------------------|
-//! | 4     | length of the payload (u32, big-endian)                       |
-//! | 4     | CRC-32 of the run's salt, the next 8 bytes and the payload    |
-//! | 8     | log sequence number (LSN, u64)                                |
-//! | ...   | payload: changes, each `1` key value (insert) or `0` key (remove), with u32 lengths |
+//! Frames and segments are in [`frame`].
 //!
 //! The batch applied to sled also sets the key `w` to the frame's LSN, so sled knows the last
 //! frame it holds, and a checkpoint records in `c` where replay starts. Frames are written and
 //! applied under one lock, so sled's order is the log's. On open, the log is followed from
 //! `c` while each frame is whole (its CRC matches) and numbered one past the previous one, and
 //! the frames after sled's LSN are applied; a torn or missing frame ends the log.
+//!
+//! Damage is told from an ordinary end, and a damaged store is refused, not opened with less
+//! than was acknowledged (see [`recover`] and [`control`], and `docs/reliability.md`): sled
+//! older than the log's last checkpoint (its files damaged, removed or restored from an older
+//! copy), frames of the run after the end of the log, or a log that ends before the last
+//! frame a sync made durable. Nothing is written before these checks, and no segment is reused
+//! before its frames are known to be in sled. [`SledOptions::salvage`](crate::SledOptions)
+//! opens such a store with what can be read and keeps the log's files in `wal/damaged-<time>/`.
 //!
 //! Old frames in reused segments cannot be taken for new ones: each open starts numbering at
 //! the next multiple of 2^40 above every number used before, with a new random salt in the
@@ -38,8 +39,12 @@
 //! and a segment is synced whole before the log moves to the next) and answers them all. A request names its segment, so the thread needs
 //! no lock to find it and its sync starts while the writer applies the batch to sled.
 
+mod control;
+mod frame;
+mod recover;
+
 use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt as _, FileExt, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, FileExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
@@ -47,6 +52,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use self::control::Control;
+pub(crate) use self::frame::Writes;
+use self::frame::{Segment, io, sync_dir};
+use self::recover::{Position, frame_name, read_u64s, segment_name};
 use crate::{Durability, StoreError};
 
 /// The key, in the sessions tree, holding the LSN of the last frame applied to sled.
@@ -55,8 +64,6 @@ const LSN_KEY: &[u8] = b"w";
 const CHECKPOINT_KEY: &[u8] = b"c";
 /// How many emptied segments are kept for reuse.
 const SPARES: usize = 2;
-/// The size of a frame's header.
-const HEADER: usize = 16;
 /// Numbers available to one opening of the store (see the module docs).
 const RUN: u64 = 1 << 40;
 /// The default size of a segment.
@@ -65,273 +72,16 @@ pub(crate) const SEGMENT_BYTES: u64 = 8 << 20;
 /// were several (a single writer is never kept waiting).
 const GATHER: Duration = Duration::from_micros(500);
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> String {
-    format!("{what} {}: {e}", path.display())
-}
-
-/// The changes of one write, as a frame payload and as the sled batch it becomes.
-pub(crate) struct Writes {
-    /// The frame: header space, then the payload.
-    frame: Vec<u8>,
-    batch: sled::Batch,
-}
-
-impl Default for Writes {
-    fn default() -> Self {
-        Writes { frame: vec![0; HEADER], batch: sled::Batch::default() }
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u32::try_from(bytes.len()).expect("keys and values are under 4 GiB");
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(bytes);
-}
-
-impl Writes {
-    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) {
-        self.frame.push(1);
-        put_bytes(&mut self.frame, key);
-        put_bytes(&mut self.frame, value);
-        self.batch.insert(key, value);
-    }
-
-    pub(crate) fn remove(&mut self, key: &[u8]) {
-        self.frame.push(0);
-        put_bytes(&mut self.frame, key);
-        self.batch.remove(key);
-    }
-
-    /// Fills in the header for `lsn` in the run with `salt` and returns the whole frame.
-    fn seal(&mut self, lsn: u64, salt: u64) -> &[u8] {
-        let len = u32::try_from(self.frame.len() - HEADER).expect("a frame is under 4 GiB");
-        self.frame[8..16].copy_from_slice(&lsn.to_be_bytes());
-        let crc = checksum(salt, &self.frame[8..]);
-        self.frame[..4].copy_from_slice(&len.to_be_bytes());
-        self.frame[4..8].copy_from_slice(&crc.to_be_bytes());
-        &self.frame
-    }
-}
-
-/// The sled batch a frame's payload describes.
-fn decode(payload: &[u8]) -> Option<sled::Batch> {
-    fn bytes<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let out = rest.get(4..4 + len)?;
-        *rest = &rest[4 + len..];
-        Some(out)
-    }
-    let mut batch = sled::Batch::default();
-    let mut rest = payload;
-    while let Some((&tag, tail)) = rest.split_first() {
-        rest = tail;
-        let key = bytes(&mut rest)?;
-        match tag {
-            1 => batch.insert(key, bytes(&mut rest)?),
-            0 => batch.remove(key),
-            _ => return None,
-        }
-    }
-    Some(batch)
-}
-
-/// The CRC-32 of a run's salt and a frame's LSN and payload. The salt is random per opening,
-/// so bytes left in a reused segment (which may be anybody's data) cannot pass for a frame.
-fn checksum(salt: u64, body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&salt.to_be_bytes());
-    hasher.update(body);
-    hasher.finalize()
-}
-
-/// Reads at most `limit` frames from `at` on, through `read_at` over `size` bytes, while each
-/// is whole (its CRC matches) and numbered one past the previous one: (LSN, payload).
-fn read_frames(
-    read_at: impl Fn(&mut [u8], u64) -> std::io::Result<()>,
-    size: u64,
-    mut at: u64,
-    limit: usize,
-    salt: u64,
-) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
-    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
-    while out.len() < limit && at + HEADER as u64 <= size {
-        let mut header = [0u8; HEADER];
-        read_at(&mut header, at)?;
-        let len = u64::from(u32::from_be_bytes(header[..4].try_into().unwrap()));
-        let crc = u32::from_be_bytes(header[4..8].try_into().unwrap());
-        let lsn = u64::from_be_bytes(header[8..16].try_into().unwrap());
-        if at + HEADER as u64 + len > size {
-            break;
-        }
-        if let Some(&(previous, _)) = out.last()
-            && lsn != previous + 1
-        {
-            break;
-        }
-        // The CRC covers the LSN and the payload: read them into one buffer.
-        let mut body = vec![0u8; 8 + len as usize];
-        body[..8].copy_from_slice(&header[8..]);
-        read_at(&mut body[8..], at + HEADER as u64)?;
-        if checksum(salt, &body) != crc {
-            break;
-        }
-        body.drain(..8);
-        out.push((lsn, body));
-        at += HEADER as u64 + len;
-    }
-    Ok(out)
-}
-
-/// One file of the log.
-#[derive(Debug)]
-struct Segment {
-    path: PathBuf,
-    /// The number in its name.
-    number: u64,
-    file: File,
-    size: u64,
-}
-
-impl Segment {
-    fn open(path: PathBuf, number: u64) -> Result<Segment, String> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io("opening", &path, e))?;
-        let size = file.metadata().map_err(|e| io("reading", &path, e))?.len();
-        Ok(Segment { path, number, file, size })
-    }
-
-    /// At most `limit` consecutive whole frames of the run with `salt` from `offset` on.
-    fn frames(&self, offset: u64, limit: usize, salt: u64) -> Result<Vec<(u64, Vec<u8>)>, String> {
-        read_frames(|buf, at| self.file.read_exact_at(buf, at), self.size, offset, limit, salt)
-            .map_err(|e| io("reading", &self.path, e))
-    }
-
-    /// A new segment of `size` zero bytes, synced with its directory entry.
-    fn create(dir: &Path, number: u64, size: u64) -> Result<Segment, String> {
-        let path = dir.join(format!("{number:010}.wal"));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io("creating", &path, e))?;
-        let zeros = vec![0u8; 1 << 20];
-        let mut at = 0;
-        while at < size {
-            let n = zeros.len().min((size - at) as usize);
-            file.write_all_at(&zeros[..n], at).map_err(|e| io("filling", &path, e))?;
-            at += n as u64;
-        }
-        file.sync_all().map_err(|e| io("syncing", &path, e))?;
-        sync_dir(dir)?;
-        Ok(Segment { path, number, file, size })
-    }
-}
-
-/// `N` big-endian u64s stored under `key`, if present.
-fn read_u64s<const N: usize>(
-    tree: &sled::Tree,
-    key: &[u8],
-) -> Result<Option<[u64; N]>, StoreError> {
-    let Some(bytes) = tree.get(key).map_err(|e| StoreError::Backend(e.to_string()))? else {
-        return Ok(None);
-    };
-    if bytes.len() != 8 * N {
-        return Err(StoreError::Corrupt {
-            id: "-".into(),
-            key: format!("log key {}", String::from_utf8_lossy(key)),
-            detail: format!("{} bytes, expected {}", bytes.len(), 8 * N),
-        });
-    }
-    let mut out = [0u64; N];
-    for (n, chunk) in bytes.chunks_exact(8).enumerate() {
-        out[n] = u64::from_be_bytes(chunk.try_into().unwrap());
-    }
-    Ok(Some(out))
-}
-
-/// Where replay starts, as the last checkpoint recorded it (key `c`: four u64s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Position {
-    /// The segment.
-    number: u64,
-    /// The byte offset in it.
-    offset: u64,
-    /// The LSN of the frame written there (or at the start of the next segment).
-    next: u64,
-    /// The salt of the run writing from there.
-    salt: u64,
-}
-
-impl Position {
-    fn encode(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (n, value) in [self.number, self.offset, self.next, self.salt].into_iter().enumerate() {
-            out[n * 8..n * 8 + 8].copy_from_slice(&value.to_be_bytes());
-        }
-        out
-    }
-}
-
-/// Follows the log from `from`: the frames there, then those at the start of the segment whose
-/// first frame has the next number, and so on, while each frame is whole and numbered one past
-/// the previous one. Frames after `held` (the last one sled holds) are applied to sled in
-/// order. Returns the last LSN sled now holds.
-fn replay(
-    tree: &sled::Tree,
-    segments: &[Segment],
-    held: u64,
-    from: Position,
-) -> Result<u64, StoreError> {
-    let backend = StoreError::Backend;
-    let mut next = from.next;
-    let mut at = segments.iter().find(|s| s.number == from.number).map(|s| (s, from.offset));
-    loop {
-        if let Some((segment, offset)) = at {
-            for (lsn, payload) in segment.frames(offset, usize::MAX, from.salt).map_err(backend)? {
-                if lsn != next {
-                    break;
-                }
-                next += 1;
-                if lsn <= held {
-                    // sled wrote this one itself before the process stopped.
-                    continue;
-                }
-                let mut batch = decode(&payload).ok_or_else(|| StoreError::Corrupt {
-                    id: "-".into(),
-                    key: format!("log frame {lsn}"),
-                    detail: "a whole frame whose changes do not parse".into(),
-                })?;
-                batch.insert(LSN_KEY, &lsn.to_be_bytes());
-                tree.apply_batch(batch).map_err(|e| backend(e.to_string()))?;
-            }
-        }
-        // The log goes on at the start of another segment, if one starts with the next frame.
-        at = None;
-        for segment in segments {
-            let first = segment.frames(0, 1, from.salt).map_err(backend)?;
-            if first.first().map(|(lsn, _)| *lsn) == Some(next) {
-                at = Some((segment, 0));
-                break;
-            }
-        }
-        if at.is_none() {
-            return Ok(held.max(next - 1));
-        }
-    }
-}
-
 /// Makes sled durable, with replay starting at `from` (and, when given, the LSN of the last
-/// frame sled holds set to `lsn`).
+/// frame sled holds set to `lsn`), then records the checkpoint in the control file (`clean`
+/// when the store is closing and nothing can be written after it).
 fn checkpoint(
     tree: &sled::Tree,
     sled_files: &mut SledFiles,
+    control: &Control,
     lsn: Option<u64>,
     from: Position,
+    clean: bool,
 ) -> Result<(), String> {
     let mut batch = sled::Batch::default();
     batch.insert(CHECKPOINT_KEY, &from.encode());
@@ -339,11 +89,8 @@ fn checkpoint(
         batch.insert(LSN_KEY, &lsn.to_be_bytes());
     }
     tree.apply_batch(batch).map_err(|e| e.to_string())?;
-    sled_files.sync()
-}
-
-fn sync_dir(dir: &Path) -> Result<(), String> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io("syncing", dir, e))
+    sled_files.sync()?;
+    control.record(from, clean)
 }
 
 /// The writers' state, under one lock.
@@ -354,8 +101,6 @@ struct Log {
     offset: u64,
     /// The LSN of the next frame.
     next_lsn: u64,
-    /// The salt of this run's checksums.
-    salt: u64,
     /// Segments written full, with the LSN of their last frame, waiting for a checkpoint.
     sealed: Vec<(Arc<Segment>, u64)>,
     /// Segments whose frames sled holds durably: reused before new ones are made.
@@ -370,6 +115,9 @@ struct Shared {
     dir: PathBuf,
     tree: sled::Tree,
     segment_bytes: u64,
+    /// The salt of this run's checksums.
+    salt: u64,
+    control: Control,
     log: Mutex<Log>,
     /// Set when a write, sync or checkpoint failed: the log can no longer be trusted, and
     /// every later write fails with this until the store is opened again.
@@ -398,8 +146,9 @@ impl Shared {
     }
 }
 
-/// A writer's request for durability: the segment its frame is in, and where to answer.
-type Request = (Arc<Segment>, oneshot::Sender<Result<(), String>>);
+/// A writer's request for durability: the segment its frame is in, the frame's LSN, and where
+/// to answer.
+type Request = (Arc<Segment>, u64, oneshot::Sender<Result<(), String>>);
 
 /// The log. Dropping it stops its threads and waits for them.
 #[derive(Debug)]
@@ -409,6 +158,8 @@ pub(crate) struct Wal {
     checkpoint_requests: Option<mpsc::Sender<()>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     replayed: u64,
+    /// The damage a salvaging open found, if any.
+    salvaged: Option<String>,
 }
 
 impl Drop for Wal {
@@ -421,14 +172,91 @@ impl Drop for Wal {
     }
 }
 
+/// What opening found of the log before and after opening sled: the control file, and any
+/// damage seen so far.
+#[derive(Debug)]
+pub(crate) struct Precheck {
+    found: Option<control::Found>,
+    damage: Vec<String>,
+    /// Where salvage keeps what it sets aside, once it has set something aside.
+    pub(crate) aside: Option<PathBuf>,
+}
+
+impl Precheck {
+    /// Reads the log's control file in `store_dir`, before sled is opened (sled rewrites damaged
+    /// files as it opens them): a store whose log recorded a checkpoint and whose sled database
+    /// file is gone is damaged.
+    pub(crate) fn before_sled(store_dir: &Path) -> Precheck {
+        let mut damage = Vec::new();
+        let found = control::read(&store_dir.join("wal")).unwrap_or_else(|e| {
+            damage.push(e);
+            None
+        });
+        if found.is_some() && !store_dir.join("db").exists() {
+            damage.push("sled's database file `db` is missing".into());
+        }
+        Precheck { found, damage, aside: None }
+    }
+
+    /// Checks, before anything is written to it, that sled holds the log's last checkpoint.
+    pub(crate) fn check_sled(&mut self, db: &sled::Db, tree_name: &str) -> Result<(), StoreError> {
+        let Some(found) = self.found else { return Ok(()) };
+        let recorded = found.recorded.from;
+        let held = if db.tree_names().iter().any(|n| n == tree_name.as_bytes()) {
+            let tree = db.open_tree(tree_name).map_err(|e| StoreError::Backend(e.to_string()))?;
+            read_u64s::<4>(&tree, CHECKPOINT_KEY)?.map(Position::decode)
+        } else {
+            None
+        };
+        match held {
+            None => self.damage.push(format!(
+                "sled's database holds no checkpoint, but the log's last one is at {}: sled's \
+                 files were damaged, removed or replaced",
+                frame_name(recorded.next)
+            )),
+            Some(held) if held.next < recorded.next => self.damage.push(format!(
+                "sled's database stops at the checkpoint at {}, but the log's last one is at {}: \
+                 sled lost writes, or its files were restored from an older copy",
+                frame_name(held.next),
+                frame_name(recorded.next)
+            )),
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The damage found so far, as one sentence.
+    pub(crate) fn damage(&self) -> Option<String> {
+        (!self.damage.is_empty()).then(|| self.damage.join("; "))
+    }
+}
+
+/// The error for a store the log's checks found damaged, with what to do.
+pub(crate) fn damaged(store_dir: &Path, detail: String) -> StoreError {
+    let path = store_dir.display();
+    let detail = format!(
+        "{detail}. It was not opened, and its log was left as it was. Restore the directory \
+         from a backup, or open it with what can still be read (`verbatim salvage --data \
+         {path}`, or `SledOptions::salvage`), which keeps the damaged files in \
+         {path}/damaged-<time>/"
+    );
+    StoreError::Damaged { path: path.to_string(), detail }
+}
+
 impl Wal {
     /// Opens the log in `store_dir/wal`, replays into `tree` the frames sled lacks, and makes
     /// the result durable before any new frame is written.
+    ///
+    /// A damaged store (see the module docs) is refused with [`StoreError::Damaged`] before
+    /// anything is written, unless `salvage` is set: then the frames that can be read are
+    /// replayed, the log's files are moved to `wal/damaged-<time>/`, and the store opens.
     pub(crate) fn open(
         db: sled::Db,
         tree: sled::Tree,
         store_dir: &Path,
         segment_bytes: u64,
+        mut precheck: Precheck,
+        salvage: bool,
     ) -> Result<Wal, StoreError> {
         let backend = StoreError::Backend;
         let dir = store_dir.join("wal");
@@ -454,14 +282,62 @@ impl Wal {
         segments.sort_by_key(|s| s.number);
 
         let held = read_u64s::<1>(&tree, LSN_KEY)?.map_or(0, |[lsn]| lsn);
-        let last = match read_u64s::<4>(&tree, CHECKPOINT_KEY)? {
+        let last = match read_u64s::<4>(&tree, CHECKPOINT_KEY)?.map(Position::decode) {
             // Every store that wrote a frame recorded where replay starts before it did.
-            None => held,
-            Some([number, offset, next, salt]) => {
-                replay(&tree, &segments, held, Position { number, offset, next, salt })?
+            None => {
+                if precheck.found.is_none() {
+                    for segment in &segments {
+                        if recover::written(segment).map_err(backend)? {
+                            precheck.damage.push(format!(
+                                "log segment {} holds frames, but neither sled nor the log's \
+                                 control file records a checkpoint",
+                                segment_name(segment.number)
+                            ));
+                            break;
+                        }
+                    }
+                }
+                if let Some(detail) = precheck.damage().filter(|_| !salvage) {
+                    return Err(damaged(store_dir, detail));
+                }
+                held
+            }
+            Some(from) => {
+                let followed = recover::follow(&segments, from).map_err(backend)?;
+                // After a clean close nothing follows the last checkpoint: no frame can be lost.
+                let clean = precheck
+                    .found
+                    .is_some_and(|found| found.recorded.clean && found.recorded.from == from);
+                if !clean {
+                    let mark = precheck.found.and_then(|found| found.mark);
+                    let damage = recover::log_damage(&segments, from, &followed, held, mark)
+                        .map_err(backend)?;
+                    precheck.damage.extend(damage);
+                }
+                if let Some(detail) = precheck.damage().filter(|_| !salvage) {
+                    return Err(damaged(store_dir, detail));
+                }
+                recover::apply(&tree, &followed.frames, held)?.max(held)
             }
         };
         let replayed = last - held;
+
+        // Salvage: what could be read is in sled; the log's files are kept aside, not reused.
+        let salvaged = match precheck.damage() {
+            Some(detail) => {
+                let aside = match precheck.aside.take() {
+                    Some(aside) => aside,
+                    None => crate::salvage::aside_dir(store_dir).map_err(backend)?,
+                };
+                recover::set_aside(&dir, std::mem::take(&mut segments), &aside).map_err(backend)?;
+                Some(format!("{detail} (the damaged files are kept in {})", aside.display()))
+            }
+            None => None,
+        };
+        let last_seq = match (&salvaged, precheck.found) {
+            (None, Some(found)) => found.recorded.seq,
+            _ => 0,
+        };
 
         // A new run: numbers above any frame an earlier run may have left in the files, and a
         // new salt. It starts at the beginning of a segment of the usual size, or a new one.
@@ -476,9 +352,11 @@ impl Wal {
             }
         };
         // The replayed frames and the new run are durable before any segment is reused.
+        let control = Control::open(&dir, last_seq).map_err(backend)?;
         let mut sled_files = SledFiles::new(db, store_dir).map_err(backend)?;
         let from = Position { number: active.number, offset: 0, next: next_lsn, salt };
-        checkpoint(&tree, &mut sled_files, Some(next_lsn - 1), from).map_err(backend)?;
+        checkpoint(&tree, &mut sled_files, &control, Some(next_lsn - 1), from, false)
+            .map_err(backend)?;
 
         // Every other segment is now redundant: keep a few for reuse.
         let mut spares = Vec::new();
@@ -490,12 +368,14 @@ impl Wal {
                     .map_err(|e| backend(io("removing", &segment.path, e)))?;
             }
         }
-        let log = Log { active, offset: 0, next_lsn, salt, sealed: Vec::new(), spares, next_file };
+        let log = Log { active, offset: 0, next_lsn, sealed: Vec::new(), spares, next_file };
 
         let shared = Arc::new(Shared {
             dir,
             tree,
             segment_bytes,
+            salt,
+            control,
             log: Mutex::new(log),
             failed: OnceLock::new(),
             syncs: AtomicU64::new(0),
@@ -523,6 +403,7 @@ impl Wal {
             checkpoint_requests: Some(checkpoint_requests),
             threads: vec![sync_thread, checkpoint_thread],
             replayed,
+            salvaged,
         })
     }
 
@@ -540,7 +421,7 @@ impl Wal {
         let mut log = shared.log();
         shared.check()?;
         let lsn = log.next_lsn;
-        let frame = writes.seal(lsn, log.salt);
+        let frame = writes.seal(lsn, shared.salt);
         let len = frame.len() as u64;
         if log.offset + len > log.active.size {
             self.roll(&mut log, len)?;
@@ -551,7 +432,7 @@ impl Wal {
         }
         // The sync starts now and runs while sled applies the batch.
         let durable = match durability {
-            Durability::Durable => Some(self.request_sync(Arc::clone(active))?),
+            Durability::Durable => Some(self.request_sync(Arc::clone(active), lsn)?),
             Durability::Relaxed => None,
         };
         writes.batch.insert(LSN_KEY, &lsn.to_be_bytes());
@@ -590,15 +471,16 @@ impl Wal {
         Ok(())
     }
 
-    /// Asks the sync thread to sync every frame written so far, the last of them in `segment`.
-    /// Called under the log's lock, so requests arrive in the order of their frames.
+    /// Asks the sync thread to sync every frame written so far, the last of them (`lsn`) in
+    /// `segment`. Called under the log's lock, so requests arrive in the order of their frames.
     fn request_sync(
         &self,
         segment: Arc<Segment>,
+        lsn: u64,
     ) -> Result<oneshot::Receiver<Result<(), String>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         match &self.sync_requests {
-            Some(requests) if requests.send((segment, reply)).is_ok() => Ok(answer),
+            Some(requests) if requests.send((segment, lsn, reply)).is_ok() => Ok(answer),
             _ => Err(StoreError::Backend("the sync thread has stopped".into())),
         }
     }
@@ -616,6 +498,11 @@ impl Wal {
     /// How many frames opening the store replayed into sled.
     pub(crate) fn replayed(&self) -> u64 {
         self.replayed
+    }
+
+    /// The damage a salvaging open found, if it found any.
+    pub(crate) fn salvaged(&self) -> Option<&str> {
+        self.salvaged.as_deref()
     }
 }
 
@@ -671,8 +558,12 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Request>) {
         let result = result.and_then(|()| shared.failed.get().map_or(Ok(()), |d| Err(d.clone())));
         if result.is_ok() {
             shared.syncs.fetch_add(1, Ordering::Relaxed);
+            // The mark lets a later opening tell a lost tail from the end of the log. It is
+            // only a second witness: a failure to write it does not fail the writes.
+            let lsn = waiting.last().expect("one request at least").1;
+            let _ = shared.control.mark(shared.salt, lsn);
         }
-        for (_, reply) in waiting {
+        for (_, _, reply) in waiting {
             let _ = reply.send(result.clone());
         }
     }
@@ -683,12 +574,13 @@ fn sync_loop(shared: &Shared, incoming: &mpsc::Receiver<Request>) {
 fn checkpoint_loop(shared: &Shared, sled_files: &mut SledFiles, incoming: &mpsc::Receiver<()>) {
     while incoming.recv().is_ok() {
         while incoming.try_recv().is_ok() {}
-        run_checkpoint(shared, sled_files);
+        run_checkpoint(shared, sled_files, false);
     }
-    run_checkpoint(shared, sled_files);
+    // The store is closing: no writer is left, so nothing can follow this checkpoint.
+    run_checkpoint(shared, sled_files, true);
 }
 
-fn run_checkpoint(shared: &Shared, sled_files: &mut SledFiles) {
+fn run_checkpoint(shared: &Shared, sled_files: &mut SledFiles, clean: bool) {
     if shared.failed.get().is_some() {
         return;
     }
@@ -699,11 +591,11 @@ fn run_checkpoint(shared: &Shared, sled_files: &mut SledFiles) {
             number: log.active.number,
             offset: log.offset,
             next: log.next_lsn,
-            salt: log.salt,
+            salt: shared.salt,
         };
         (log.next_lsn - 1, from)
     };
-    if let Err(e) = checkpoint(&shared.tree, sled_files, None, from) {
+    if let Err(e) = checkpoint(&shared.tree, sled_files, &shared.control, None, from, clean) {
         shared.fail(format!("checkpoint: {e}"));
         return;
     }
@@ -795,139 +687,5 @@ impl SledFiles {
             sync_dir(&self.blobs)?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SALT: u64 = 0x5a17;
-
-    fn salted(lsn: u64, salt: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut writes = Writes::default();
-        writes.insert(key, value);
-        writes.remove(b"gone");
-        writes.seal(lsn, salt).to_vec()
-    }
-
-    fn frame(lsn: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
-        salted(lsn, SALT, key, value)
-    }
-
-    /// A segment file holding `bytes` at its start.
-    fn segment(dir: &Path, number: u64, bytes: &[u8]) -> Segment {
-        let segment = Segment::create(dir, number, 64 << 10).unwrap();
-        segment.file.write_all_at(bytes, 0).unwrap();
-        segment
-    }
-
-    /// Frames `lsns`, each setting key `k<lsn>`.
-    fn run(lsns: std::ops::RangeInclusive<u64>, salt: u64) -> Vec<u8> {
-        lsns.flat_map(|n| salted(n, salt, format!("k{n}").as_bytes(), b"v")).collect()
-    }
-
-    fn held_by(tree: &sled::Tree, lsn: u64) {
-        tree.insert(LSN_KEY, &lsn.to_be_bytes()).unwrap();
-    }
-
-    fn frames(bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
-        let read = |buf: &mut [u8], at: u64| {
-            buf.copy_from_slice(&bytes[at as usize..at as usize + buf.len()]);
-            Ok(())
-        };
-        read_frames(read, bytes.len() as u64, 0, usize::MAX, SALT).unwrap()
-    }
-
-    #[test]
-    fn frames_read_back_with_their_changes() {
-        let mut bytes = frame(7, b"k1", b"v1");
-        bytes.extend(frame(8, b"k2", &[0u8; 300]));
-        bytes.extend(vec![0; 64]);
-        let read = frames(&bytes);
-        assert_eq!(read.iter().map(|(lsn, _)| *lsn).collect::<Vec<_>>(), [7, 8]);
-        let tree = sled::Config::new().temporary(true).open().unwrap();
-        tree.insert(b"gone", b"x").unwrap();
-        tree.apply_batch(decode(&read[1].1).unwrap()).unwrap();
-        assert_eq!(tree.get(b"k2").unwrap().unwrap().as_ref(), &[0u8; 300][..]);
-        assert!(tree.get(b"gone").unwrap().is_none());
-    }
-
-    #[test]
-    fn a_torn_frame_ends_the_log() {
-        let mut bytes = frame(1, b"k", b"v");
-        let second = frame(2, b"k", b"longer value");
-        bytes.extend(&second[..second.len() - 3]);
-        bytes.extend(frame(3, b"k", b"v"));
-        assert_eq!(frames(&bytes).len(), 1);
-        // A flipped byte in the payload is caught too.
-        let mut bytes = frame(1, b"k", b"v");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        assert!(frames(&bytes).is_empty());
-    }
-
-    #[test]
-    fn a_frame_out_of_sequence_ends_the_log() {
-        // An old frame left in a reused segment after the new ones.
-        let mut bytes = frame(RUN + 1, b"k", b"v");
-        bytes.extend(frame(5, b"k", b"v"));
-        bytes.extend(frame(RUN + 2, b"k", b"v"));
-        assert_eq!(frames(&bytes).len(), 1);
-    }
-
-    #[test]
-    fn a_payload_that_does_not_parse_is_refused() {
-        assert!(decode(&[2, 0, 0, 0, 0]).is_none());
-        assert!(decode(&[1, 0, 0, 0, 9, b'k']).is_none());
-        assert!(decode(&[]).is_some());
-    }
-
-    #[test]
-    fn replay_follows_the_log_into_the_next_segment_when_sled_is_already_there() {
-        // sled wrote frames 4 and 5 itself; 6 was acknowledged but only the log has it.
-        let dir = tempfile::tempdir().unwrap();
-        let segments =
-            [segment(dir.path(), 0, &run(1..=3, SALT)), segment(dir.path(), 1, &run(4..=6, SALT))];
-        let tree = sled::Config::new().temporary(true).open().unwrap();
-        held_by(&tree, 5);
-        let from = Position { number: 0, offset: 0, next: 1, salt: SALT };
-        assert_eq!(replay(&tree, &segments, 5, from).unwrap(), 6);
-        assert!(tree.get(b"k6").unwrap().is_some());
-        assert!(tree.get(b"k5").unwrap().is_none(), "frames sled holds are not applied again");
-    }
-
-    #[test]
-    fn replay_starts_where_the_checkpoint_says_and_ignores_other_runs() {
-        let dir = tempfile::tempdir().unwrap();
-        // Segment 0: this run's frames 1-3, then (from an earlier use of the file) frames of
-        // another run that happen to carry the next numbers.
-        let mut first = run(1..=3, SALT);
-        let checkpoint_at = first.len() as u64;
-        first.extend(run(4..=5, SALT + 1));
-        // Segment 1 starts with another run's frame 4; segment 2 with this run's.
-        let segments = [
-            segment(dir.path(), 0, &first),
-            segment(dir.path(), 1, &run(4..=9, SALT + 1)),
-            segment(dir.path(), 2, &run(4..=5, SALT)),
-        ];
-        let tree = sled::Config::new().temporary(true).open().unwrap();
-        held_by(&tree, 3);
-        let from = Position { number: 0, offset: checkpoint_at, next: 4, salt: SALT };
-        assert_eq!(replay(&tree, &segments, 3, from).unwrap(), 5);
-        assert!(tree.get(b"k5").unwrap().is_some());
-        assert!(tree.get(b"k1").unwrap().is_none(), "frames before the checkpoint are skipped");
-    }
-
-    #[test]
-    fn replay_with_nothing_after_the_checkpoint_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let bytes = run(1..=3, SALT);
-        let segments = [segment(dir.path(), 0, &bytes)];
-        let tree = sled::Config::new().temporary(true).open().unwrap();
-        held_by(&tree, 3);
-        let from = Position { number: 0, offset: bytes.len() as u64, next: 4, salt: SALT };
-        assert_eq!(replay(&tree, &segments, 3, from).unwrap(), 3);
-        assert_eq!(tree.len(), 1);
     }
 }
