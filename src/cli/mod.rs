@@ -20,6 +20,7 @@ mod explain;
 #[cfg(feature = "postgres")]
 mod migrate;
 mod render;
+mod salvage;
 mod sessions;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// List, show, export, import, fork, rewind and remove stored sessions.
     Sessions(sessions::SessionsArgs),
+    /// Open a damaged sled store (one other commands refuse as damaged) with what can still be
+    /// read. The damaged files are kept in a `damaged-<time>` folder of the store.
+    Salvage(salvage::SalvageArgs),
     /// Bring a PostgreSQL store's schema up to date (what opening it with `--store` also
     /// does). Safe to run from several instances at once.
     #[cfg(feature = "postgres")]
@@ -168,6 +172,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Demo(args) => demo::demo(&args),
         Command::Chat(args) => chat::chat(&args),
         Command::Sessions(args) => sessions::sessions(&args),
+        Command::Salvage(args) => salvage::salvage(&args),
         #[cfg(feature = "postgres")]
         Command::Migrate(args) => migrate::migrate(&args),
     }

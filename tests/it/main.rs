@@ -8,6 +8,7 @@ mod hostile_input;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;
+mod salvage;
 mod secrets;
 mod sessions_cli;
 mod tidy;
