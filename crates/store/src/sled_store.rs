@@ -77,7 +77,7 @@ pub struct SledOptions {
     pub wal_segment_bytes: u64,
     /// Open a damaged store (one that [`StoreError::Damaged`] refuses) with what can still be
     /// read: the write-ahead log's frames up to the damage are replayed, and its files are
-    /// moved to `wal/damaged-<time>/` (kept, never reused). [`SledStore::salvaged`] says what
+    /// moved to `damaged-<time>/wal/` (kept, never reused). [`SledStore::salvaged`] says what
     /// was found. Off by default.
     pub salvage: bool,
 }

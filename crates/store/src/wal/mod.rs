@@ -26,7 +26,7 @@
 //! copy), frames of the run after the end of the log, or a log that ends before the last
 //! frame a sync made durable. Nothing is written before these checks, and no segment is reused
 //! before its frames are known to be in sled. [`SledOptions::salvage`](crate::SledOptions)
-//! opens such a store with what can be read and keeps the log's files in `wal/damaged-<time>/`.
+//! opens such a store with what can be read and keeps the damaged files in `damaged-<time>/`.
 //!
 //! Old frames in reused segments cannot be taken for new ones: each open starts numbering at
 //! the next multiple of 2^40 above every number used before, with a new random salt in the
@@ -249,7 +249,7 @@ impl Wal {
     ///
     /// A damaged store (see the module docs) is refused with [`StoreError::Damaged`] before
     /// anything is written, unless `salvage` is set: then the frames that can be read are
-    /// replayed, the log's files are moved to `wal/damaged-<time>/`, and the store opens.
+    /// replayed, the log's files are moved to `damaged-<time>/wal/`, and the store opens.
     pub(crate) fn open(
         db: sled::Db,
         tree: sled::Tree,
