@@ -30,7 +30,8 @@
 //!   [`EngineError::Poisoned`] with the message index, the rule and the record to fork at;
 //!   nothing is stripped silently.
 //! - Thinking and model changes ([`Session::set_thinking`], [`Session::set_model`]) are
-//!   appended as configuration records; the assembler keeps a tool loop's thinking setting
+//!   appended as configuration records (appended again at the new version when another
+//!   writer got in first, up to [`CONFIGURE_ATTEMPTS`] times); the assembler keeps a tool loop's thinking setting
 //!   until the next user turn and leaves out thinking another model cannot read.
 //! - A [`ContextPolicy`] leaves whole old turns out of requests that would exceed a budget,
 //!   or fails; the stored history is never rewritten.
@@ -54,7 +55,7 @@ use std::time::Duration;
 pub use context::{ContextPolicy, estimate_tokens};
 pub use error::EngineError;
 pub use event::{Event, Reply, Settled};
-pub use session::{INTERRUPTED, Input, Session};
+pub use session::{CONFIGURE_ATTEMPTS, INTERRUPTED, Input, Session};
 pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
 
 use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};

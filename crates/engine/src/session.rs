@@ -30,6 +30,11 @@ use crate::log::{Log, tool_uses};
 use crate::tool::{Tool, ToolOutput, spec};
 use crate::{Engine, EngineError, Event, Reply, Settled};
 
+/// How many times a configuration change ([`Session::set_thinking`], [`Session::set_model`],
+/// [`Session::set_system`]) is appended, the session's version read again before each, when
+/// other writers keep appending in between.
+pub const CONFIGURE_ATTEMPTS: u32 = 5;
+
 /// What the model reads for a call that started before a crash and never finished, when its
 /// tool is not idempotent.
 pub const INTERRUPTED: &str = "interrupted: the call started but the session stopped before it finished; it was not run again";
@@ -212,13 +217,32 @@ impl Session {
         self.configure(ConfigChange::System(system)).await
     }
 
+    /// Appends a configuration change at the session's current version. A change does not
+    /// depend on the history, so when another writer appended between reading the version
+    /// and appending, the version is read again and the change appended again, up to
+    /// [`CONFIGURE_ATTEMPTS`] times in all (a turn's conflict is met the same way by its
+    /// caller, which sends or resumes on the session read again).
     async fn configure(&self, change: ConfigChange) -> Result<(), EngineError> {
         let _claim = self.engine.claim(self.id)?;
         let store = &self.engine.inner.store;
-        let version = store.info(self.id).await?.version;
-        let append = Append::new(version, vec![Entry::Config(change)]);
-        self.engine.appended(store.append(self.id, append).await)?;
-        Ok(())
+        let mut attempt = 1;
+        loop {
+            let version = store.info(self.id).await?.version;
+            let append = Append::new(version, vec![Entry::Config(change.clone())]);
+            match self.engine.appended(store.append(self.id, append).await) {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { actual, .. }) if attempt < CONFIGURE_ATTEMPTS => {
+                    tracing::info!(
+                        expected = version,
+                        actual,
+                        attempt,
+                        "the session moved on: the configuration change is appended again"
+                    );
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// The current history.

@@ -1,5 +1,6 @@
 //! A store that fails: a turn whose input is not stored keeps no reply and makes no further
-//! model call while appends keep failing, and the next turn sends only what is stored.
+//! model call while appends keep failing, and the next turn sends only what is stored; a
+//! configuration change is appended again when another writer got in first.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -12,8 +13,9 @@ use verbatim_store::{
 };
 
 use super::*;
-use crate::{EngineError, Settled};
+use crate::{CONFIGURE_ATTEMPTS, EngineError, Settled};
 
+const OTHER_MODEL: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
 const WRITERS_MODEL: &str = "us.anthropic.claude-opus-4-20250514-v1:0";
 
 /// The rig's store, with faults set on demand: appends that fail as a full disk makes them
@@ -223,4 +225,34 @@ async fn tool_results_not_stored_keep_no_reply_and_resume_settles_the_calls_from
     assert_eq!(settled, [Settled::FromLog], "the completed call is not run again");
     assert_eq!(weather.calls(), 1);
     assert_eq!(session.history().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_configuration_change_is_appended_again_when_another_writer_got_in_first() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let store = Faulty::new(rig.store());
+    let engine = rig.builder().store(store.clone()).build().unwrap();
+    let session = engine.create().await.unwrap();
+
+    // The other writer appends before each of this one's first two tries.
+    store.slips.store(2, Ordering::SeqCst);
+    session.set_thinking(thinking()).await.unwrap();
+    let stored = session.load().await.unwrap();
+    assert_eq!(stored.config().thinking, thinking());
+    assert_eq!(stored.config().model, WRITERS_MODEL, "the other writer's change stays");
+    let changes = stored.records.iter().filter(|r| matches!(r.entry, Entry::Config(_))).count();
+    assert_eq!(changes, 3, "two of the other writer's, one of this one's");
+
+    // Then before every try, more than it makes: a conflict, after CONFIGURE_ATTEMPTS tries.
+    let appends = store.appends();
+    store.slips.store(CONFIGURE_ATTEMPTS as usize + 1, Ordering::SeqCst);
+    let error = session.set_model(OTHER_MODEL).await.unwrap_err();
+    assert!(matches!(error, EngineError::Conflict { input_stored: false, .. }), "{error:?}");
+    assert_eq!(store.appends() - appends, CONFIGURE_ATTEMPTS as usize);
+    assert_eq!(session.load().await.unwrap().config().model, WRITERS_MODEL);
+
+    // With the other writer quiet again, the change goes in first time.
+    store.slips.store(0, Ordering::SeqCst);
+    session.set_model(OTHER_MODEL).await.unwrap();
+    assert_eq!(session.load().await.unwrap().config().model, OTHER_MODEL);
 }
