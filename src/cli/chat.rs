@@ -18,6 +18,9 @@ use super::{ApiArg, StoreArgs};
 /// The model a new chat talks to unless told otherwise.
 const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 
+/// Turns in a row that the store may fail before the chat stops and asks to be reopened.
+const STORE_FAILURES: u32 = 3;
+
 /// Arguments of `verbatim chat`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ChatArgs {
@@ -142,20 +145,54 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
     say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
+    converse(&engine, session, &*store, std::io::stdin().lock().lines()).await
+}
+
+/// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage.
+/// After a turn the store failed, the session is read again through a new handle, so the
+/// next turn sends only what the store holds; after [`STORE_FAILURES`] such turns in a row,
+/// or when the session cannot be read again, the chat stops with an error that says to
+/// reopen it.
+async fn converse(
+    engine: &Engine,
+    mut session: Session,
+    store: &dyn SessionStore,
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> Result<(), String> {
+    let mut store_failures = 0;
+    for line in lines {
         let line = line.map_err(|e| e.to_string())?;
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() {
             continue;
         }
         if let Some(command) = line.strip_prefix('/') {
-            if !command_line(&session, &*store, command).await {
+            if !command_line(&session, store, command).await {
                 break;
             }
             continue;
         }
-        turn(&session, line).await;
+        if !turn(&session, line).await {
+            store_failures = 0;
+            continue;
+        }
+        store_failures += 1;
+        let id = session.id();
+        let reopen =
+            format!("reopen the session once the store works again: verbatim chat --session {id}");
+        if store_failures >= STORE_FAILURES {
+            return Err(format!("the store failed {store_failures} turns in a row; {reopen}"));
+        }
+        session = engine.open(id).await.map_err(|e| {
+            format!("the session cannot be read again from the store ({e}); {reopen}")
+        })?;
+        let history = session.history().await.map_err(|e| {
+            format!("the session cannot be read again from the store ({e}); {reopen}")
+        })?;
+        say!(
+            "(session read again from the store: {} messages; the next turn sends only those and the new input)",
+            history.len()
+        );
     }
     say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
     Ok(())
@@ -193,7 +230,8 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
     true
 }
 
-async fn turn(session: &Session, input: &str) {
+/// Runs one turn and reports it; true when the store failed in it.
+async fn turn(session: &Session, input: &str) -> bool {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -206,7 +244,8 @@ async fn turn(session: &Session, input: &str) {
                 Ok(Some(reply)) => Ok(reply),
                 Ok(None) => {
                     printer.finish();
-                    return answered_elsewhere(session).await;
+                    answered_elsewhere(session).await;
+                    return false;
                 }
                 Err(error) => Err(error),
             }
@@ -223,6 +262,7 @@ async fn turn(session: &Session, input: &str) {
         }
     }
     say!("error: the session kept changing in another instance; /show it, then go on");
+    false
 }
 
 /// After a conflict, when resuming found nothing to answer: the other instance's turn
@@ -239,7 +279,8 @@ async fn answered_elsewhere(session: &Session) {
     }
 }
 
-fn report(session: &Session, result: Result<Reply, EngineError>) {
+/// Reports a turn's end; true when the store failed.
+fn report(session: &Session, result: Result<Reply, EngineError>) -> bool {
     match result {
         Ok(reply) if !reply.complete => say!(
             "(stopped after {} model calls with tool calls pending; send anything to go on)",
@@ -256,8 +297,25 @@ fn report(session: &Session, result: Result<Reply, EngineError>) {
                 session.id()
             );
         }
+        Err(EngineError::NotStored { input, source }) => {
+            let what = if input { "your input was" } else { "the tool results were" };
+            say!(
+                "error: the store failed ({source}): {what} not stored and the reply shown, if any, was not kept"
+            );
+            return true;
+        }
+        Err(error @ EngineError::Store(_)) => {
+            say!(
+                "error: the store failed ({error}): what it holds stays, the rest of the turn was not kept"
+            );
+            return true;
+        }
         Err(error) => {
             say!("error: {error} (what was stored stays; /show the session, send again or /quit)")
         }
     }
+    false
 }
+
+#[cfg(test)]
+mod tests;

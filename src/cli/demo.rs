@@ -35,7 +35,8 @@ const QUESTION: &str = "I am in Lyon tomorrow. What is the weather, and what tim
 pub(crate) struct DemoArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Tool steps in the loop before the answer.
+    /// Tool steps in the loop before the answer (the built-in emulator's script). The engine
+    /// makes up to this many model calls plus one in a run, and at least its default limit.
     #[arg(long, default_value_t = 3)]
     steps: u32,
     /// Use a running emulator (`verbatim emulator`, default test credentials) instead of
@@ -78,10 +79,12 @@ struct Zone {
     zone: String,
 }
 
-/// The agent: two tools and thinking, on `store` through `transport`.
+/// The agent: two tools and thinking, on `store` through `transport`, making up to
+/// `max_steps` model calls in a run.
 fn agent(
     store: Arc<dyn SessionStore>,
     transport: Arc<dyn Transport>,
+    max_steps: u32,
 ) -> Result<Engine, verbatim_engine::EngineError> {
     let weather = FnTool::new(
         "get_weather",
@@ -109,7 +112,14 @@ fn agent(
         .thinking(Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens: 1024 })))
         .tool(weather.shared())
         .tool(time.shared())
+        .configure(|defaults| defaults.max_steps = max_steps)
         .build()
+}
+
+/// The most model calls one run makes: the engine's default limit, raised so that `steps`
+/// tool steps and the answer fit in one run.
+fn max_steps(steps: u32) -> u32 {
+    verbatim_engine::Defaults::default().max_steps.max(steps.saturating_add(1))
 }
 
 async fn run(args: &DemoArgs) -> Result<(), String> {
@@ -138,10 +148,11 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
     let store = args.store.open().await?;
     say!("Sessions are stored {}.", args.store.describe());
 
+    let max_steps = max_steps(args.steps);
     let id = match &args.resume {
         Some(id) => SessionId::parse(id).map_err(|e| format!("--resume {id}: {e}"))?,
         None => {
-            let id = first_half(store.clone(), http.clone()).await?;
+            let id = first_half(store.clone(), http.clone(), max_steps).await?;
             if args.stop_after_first_result {
                 say!(
                     "halted: session {id} stops here; kill this process, then run: verbatim demo --resume {id}"
@@ -151,13 +162,14 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
             id
         }
     };
-    second_half(store, http, id).await
+    second_half(store, http, id, max_steps).await
 }
 
 /// The first process: runs until the first tool result is stored, then stops dead.
 async fn first_half(
     store: Arc<dyn SessionStore>,
     http: Arc<dyn Transport>,
+    max_steps: u32,
 ) -> Result<SessionId, String> {
     let halted = Arc::new(Notify::new());
     let halting = Arc::new(Halting {
@@ -166,7 +178,7 @@ async fn first_half(
         halt_at: 2,
         halted: halted.clone(),
     });
-    let engine = agent(store.clone(), halting).map_err(|e| e.to_string())?;
+    let engine = agent(store.clone(), halting, max_steps).map_err(|e| e.to_string())?;
     let session = engine.create().await.map_err(|e| e.to_string())?;
     let id = session.id();
     say!("Session {id}\n\nuser: {QUESTION}");
@@ -201,15 +213,23 @@ async fn second_half(
     store: Arc<dyn SessionStore>,
     http: Arc<dyn Transport>,
     id: SessionId,
+    max_steps: u32,
 ) -> Result<(), String> {
     say!("-- A fresh engine opens session {id} in the same store and resumes. --\n");
-    let engine = agent(store, http).map_err(|e| e.to_string())?;
+    let engine = agent(store, http, max_steps).map_err(|e| e.to_string())?;
     let session = engine.open(id).await.map_err(|e| e.to_string())?;
     let mut printer = Printer::new();
     let reply = session.resume_with(|event| printer.event(event)).await;
     printer.finish();
     let reply = reply.map_err(|e| e.to_string())?.ok_or("nothing to resume")?;
-    say!("\n-- Finished after {} more model call(s). --\n", reply.steps);
+    if reply.complete {
+        say!("\n-- Finished after {} more model call(s). --\n", reply.steps);
+    } else {
+        say!(
+            "\n-- Stopped at the step limit of {} model calls in a run: the last reply asks for tools that have not run, so the session is unfinished. Resume it with --resume {id} (--steps N allows N + 1 calls a run). --\n",
+            reply.steps
+        );
+    }
     transcript(&session).await
 }
 

@@ -1,5 +1,5 @@
 //! Command-line parsing and the subcommands. Output goes to stdout; problems with the input
-//! itself go to stderr with exit status 2.
+//! itself go to stderr with exit status 2. The log lines `RUST_LOG` asks for go to stderr.
 
 #![allow(clippy::print_stderr)]
 
@@ -164,7 +164,9 @@ impl From<ApiArg> for Api {
 
 /// Parses the command line and runs the subcommand.
 pub(crate) fn run() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    log_to_stderr();
+    match cli.command {
         Command::Validate(args) => check::validate(&args),
         Command::Repair(args) => check::repair(&args),
         Command::Explain(args) => explain::explain(&args),
@@ -175,5 +177,26 @@ pub(crate) fn run() -> ExitCode {
         Command::Salvage(args) => salvage::salvage(&args),
         #[cfg(feature = "postgres")]
         Command::Migrate(args) => migrate::migrate(&args),
+    }
+}
+
+/// Writes the log lines `RUST_LOG` asks for (`RUST_LOG=debug`,
+/// `RUST_LOG=verbatim_transport=trace`, ...) to stderr, those of the dependencies that use
+/// the `log` crate among them. Unset or empty, nothing is logged: the commands say what
+/// matters themselves. No log line holds a secret, at any level: the transport signs with
+/// no subscriber listening (aws-sigv4 traces the canonical request, session token included).
+fn log_to_stderr() {
+    if std::env::var_os("RUST_LOG").is_none_or(|value| value.is_empty()) {
+        return;
+    }
+    match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => {
+            let logger =
+                tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+            if let Err(error) = logger.try_init() {
+                eprintln!("verbatim: RUST_LOG ignored: {error}");
+            }
+        }
+        Err(error) => eprintln!("verbatim: RUST_LOG ignored: {error}"),
     }
 }

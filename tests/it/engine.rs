@@ -1,7 +1,8 @@
 //! End to end through the facade: the engine on a sled store, the HTTP transport (SigV4) and
 //! the emulator on 127.0.0.1:0, on both APIs, streamed and whole: multi-turn chat, a tool loop
 //! with thinking, parallel tools, thinking toggled between turns and asked for mid-loop, a
-//! model switch, and a crash mid-loop (a child process killed) then resume.
+//! model switch, a crash mid-loop (a child process killed) then resume, and the demo past the
+//! engine's default step limit and stopped by it.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -281,6 +282,60 @@ async fn the_demo_crashes_and_resumes_in_one_command() {
     let history = store.load(page.sessions[0].id).await.unwrap().messages();
     assert_eq!(history.len(), 8);
     assert_eq!(history.last().unwrap().message.role, Role::Assistant);
+}
+
+/// Runs `demo` to its end, off the test's runtime (where the emulator runs): its stdout.
+async fn demo_output(mut command: Command) -> String {
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+#[tokio::test]
+async fn the_demo_runs_as_many_tool_steps_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = demo_output(demo(&["--data", dir.path().to_str().unwrap(), "--steps", "40"])).await;
+    // One call before the stop, forty after it: 40 tool steps and the answer, past the
+    // engine's default of 16 calls a run.
+    assert!(text.contains("Finished after 40 more model call(s)"), "{text}");
+    assert!(!text.contains("step limit"), "{text}");
+    let store = SledStore::open(dir.path()).unwrap();
+    let page = store.list(&Default::default()).await.unwrap();
+    let history = store.load(page.sessions[0].id).await.unwrap().messages();
+    assert_eq!(history.len(), 82, "the question, 40 calls with their results, the answer");
+    assert_eq!(history.last().unwrap().message.role, Role::Assistant);
+}
+
+#[tokio::test]
+async fn a_demo_the_step_limit_stops_says_so_and_resumes_to_the_end() {
+    // The emulator asks for 20 tool steps; the demo, told of 3, allows 16 calls a run.
+    let emulator = emulator(Script { behaviour: Behaviour::Steps(20), ..Script::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, url) = (dir.path().to_str().unwrap(), emulator.url());
+    let text = demo_output(demo(&["--data", data, "--endpoint-url", &url])).await;
+    assert!(text.contains("Stopped at the step limit of 16 model calls in a run"), "{text}");
+    assert!(!text.contains("Finished"), "{text}");
+    assert_eq!(emulator.received().len(), 17, "one call before the stop, 16 after");
+    let id = text.split("Session ").nth(1).unwrap().split_whitespace().next().unwrap();
+    assert!(text.contains(&format!("Resume it with --resume {id}")), "{text}");
+    let store = SledStore::open(dir.path()).unwrap();
+    let session = store.load(SessionId::parse(id).unwrap()).await.unwrap();
+    let last = session.messages().last().unwrap().message.clone();
+    assert_eq!(last.role, Role::Assistant);
+    assert!(last.content.iter().any(|b| matches!(b, ContentBlock::ToolUse(_))), "{last:?}");
+    let last_state = session.records.iter().rev().find_map(|r| match &r.entry {
+        Entry::ToolCall(event) => Some(event.state.clone()),
+        _ => None,
+    });
+    assert_eq!(last_state, Some(ToolCallState::Requested), "its call never ran");
+    drop(store);
+
+    // Told of the 20 steps, the resume finishes: four calls left (three steps, the answer).
+    let resume = demo(&["--data", data, "--endpoint-url", &url, "--resume", id, "--steps", "20"]);
+    let text = demo_output(resume).await;
+    assert!(text.contains("Finished after 4 more model call(s)"), "{text}");
+    assert_eq!(emulator.received().len(), 21);
 }
 
 #[tokio::test]

@@ -1,9 +1,14 @@
 //! Secrets never reach logs, `Debug` output or errors: a tool loop with throttling, a server
 //! error and a refused request runs under a subscriber that records every span and event at
 //! every level, once with a Bedrock API key and once with SigV4 credentials, and nothing it
-//! recorded, nor the `Debug` of what holds the secrets, nor any error, contains them.
+//! recorded, nor the `Debug` of what holds the secrets, nor any error, contains them. The same
+//! holds for the `verbatim` binary logging at `RUST_LOG=trace` under its global subscriber:
+//! `verbatim chat` with the credentials in its environment, throttled once, prints none of
+//! them on stdout or stderr (and prints nothing on stderr when `RUST_LOG` is unset).
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
@@ -126,4 +131,89 @@ async fn aws_credentials_never_reach_logs_debug_or_errors() {
         Some(SESSION_TOKEN.into()),
     );
     turns_under_faults(auth, &[DEFAULT_SECRET_ACCESS_KEY, SESSION_TOKEN]).await;
+}
+
+const CLI_API_KEY: &str = "cli-api-key-that-must-not-leak";
+const CLI_ACCESS_KEY_ID: &str = "AKIACLISECRETSTEST";
+const CLI_SECRET_ACCESS_KEY: &str = "cli-secret-access-key-that-must-not-leak";
+
+/// Runs `verbatim chat` on the credentials in `credentials` (and nothing else of the
+/// machine's AWS configuration), against `emulator` as its Bedrock endpoint, for two turns:
+/// its exit status, stdout and stderr.
+async fn chat(emulator: &Emulator, rust_log: Option<&str>, credentials: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command
+        .args(["chat", "--data"])
+        .arg(home.path().join("data"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("AWS_REGION", "us-west-2")
+        .env("AWS_ENDPOINT_URL", emulator.url())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(credentials.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(filter) = rust_log {
+        command.env("RUST_LOG", filter);
+    }
+    // The emulator runs on this test's runtime: the child is waited for off it.
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"Hello\nAgain\n/quit\n").unwrap();
+        let output = child.wait_with_output().unwrap();
+        drop(home);
+        output
+    })
+    .await
+    .unwrap()
+}
+
+async fn cli_at_trace(credentials: &[(&str, &str)]) {
+    let emulator = Emulator::start(EmulatorConfig {
+        access_key_id: CLI_ACCESS_KEY_ID.to_owned(),
+        secret_access_key: CLI_SECRET_ACCESS_KEY.to_owned(),
+        api_key: Some(CLI_API_KEY.to_owned()),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    emulator.inject(Fault::Throttle);
+    let out = chat(&emulator, Some("trace"), credentials).await;
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Talking to Amazon Bedrock in us-west-2"), "{stdout}");
+    assert!(stdout.contains("Hello! You said: Again"), "{stdout}");
+    // The global subscriber logs at trace: the engine's spans, the transport's attempts and
+    // retry, the HTTP client's own lines.
+    for logged in ["TRACE", "turn{session=", "bedrock_attempt", "retrying"] {
+        assert!(stderr.contains(logged), "{logged:?} was not logged: {stderr}");
+    }
+    for secret in [CLI_API_KEY, CLI_SECRET_ACCESS_KEY, SESSION_TOKEN] {
+        assert!(!stdout.contains(secret), "a secret reached stdout: {stdout}");
+        assert!(!stderr.contains(secret), "a secret reached the log: {stderr}");
+    }
+
+    // Without RUST_LOG, nothing is logged.
+    let out = chat(&emulator, None, credentials).await;
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cli_logging_at_trace_never_shows_an_api_key() {
+    cli_at_trace(&[("AWS_BEARER_TOKEN_BEDROCK", CLI_API_KEY)]).await;
+}
+
+#[tokio::test]
+async fn the_cli_logging_at_trace_never_shows_aws_credentials() {
+    cli_at_trace(&[
+        ("AWS_ACCESS_KEY_ID", CLI_ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", CLI_SECRET_ACCESS_KEY),
+        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+    ])
+    .await;
 }

@@ -35,6 +35,24 @@ pub enum EngineError {
         /// Whether the turn's input had been stored before the conflict.
         input_stored: bool,
     },
+    /// The store failed to append the user's side of a request: the turn's input (with any
+    /// repairs recorded for it) or the results of its tool calls. None of it was stored;
+    /// the model's reply, if the call had gone out while the append ran, was discarded, and
+    /// nothing after it was stored. The handle reads the session from the store again on
+    /// its next turn; until an append succeeds, the engine stores a request's input before
+    /// calling the model, so no further call is made while appends keep failing.
+    #[error(
+        "the store failed: {} not stored, and no reply of the model was kept",
+        if *.input { "the turn's input was" } else { "the tool results were" }
+    )]
+    NotStored {
+        /// Whether what was not stored holds the turn's input (otherwise: tool results
+        /// only, the input having been stored before).
+        input: bool,
+        /// Why the append failed.
+        #[source]
+        source: StoreError,
+    },
     /// A turn of this session is already running in this engine.
     #[error("session {0} is busy with another turn")]
     Busy(SessionId),

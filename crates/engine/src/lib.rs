@@ -9,7 +9,11 @@
 //!   (repairing what can be repaired and recording each repair), calls the model (streamed
 //!   or not) while the user's message (and any repair) is appended, and, only once that
 //!   append succeeded, appends the assistant message with its provenance and usage in one
-//!   atomic append; when it fails, the reply is dropped. When the model asks for tools, the engine runs them (concurrently,
+//!   atomic append; when it fails, the reply is dropped ([`EngineError::NotStored`] says the
+//!   input was not stored, or a conflict that nothing was) and the handle reads the session
+//!   from the store again on its next turn. After an append failed (other than by a
+//!   conflict), requests go out only once their input is stored, until an append succeeds
+//!   again, so a store that keeps failing costs no model call. When the model asks for tools, the engine runs them (concurrently,
 //!   each with a timeout), sends all results in one user message and loops until the model
 //!   stops or the step limit is reached.
 //! - Each tool call's lifecycle is in the log before and after it runs (requested with the
@@ -26,7 +30,8 @@
 //!   [`EngineError::Poisoned`] with the message index, the rule and the record to fork at;
 //!   nothing is stripped silently.
 //! - Thinking and model changes ([`Session::set_thinking`], [`Session::set_model`]) are
-//!   appended as configuration records; the assembler keeps a tool loop's thinking setting
+//!   appended as configuration records (appended again at the new version when another
+//!   writer got in first, up to [`CONFIGURE_ATTEMPTS`] times); the assembler keeps a tool loop's thinking setting
 //!   until the next user turn and leaves out thinking another model cannot read.
 //! - A [`ContextPolicy`] leaves whole old turns out of requests that would exceed a budget,
 //!   or fails; the stored history is never rewritten.
@@ -43,18 +48,19 @@ mod tool;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use context::{ContextPolicy, estimate_tokens};
 pub use error::EngineError;
 pub use event::{Event, Reply, Settled};
-pub use session::{INTERRUPTED, Input, Session};
+pub use session::{CONFIGURE_ATTEMPTS, INTERRUPTED, Input, Session};
 pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
 
 use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};
 use verbatim_protocol::assemble::Policy;
-use verbatim_store::{NewSession, SessionStore};
+use verbatim_store::{NewSession, SessionStore, StoreError};
 use verbatim_transport::Transport;
 
 /// Settings every session of an engine shares, unless the session records its own.
@@ -114,6 +120,11 @@ struct Inner {
     tools: Vec<Arc<dyn Tool>>,
     defaults: Defaults,
     busy: Mutex<HashSet<SessionId>>,
+    /// Whether the store's last append (of any session) failed other than by a conflict:
+    /// until an append succeeds again, a turn appends the user's side of a request before
+    /// calling the model rather than while the call runs, so a store that keeps failing
+    /// costs no model call.
+    store_failing: AtomicBool,
 }
 
 impl fmt::Debug for Engine {
@@ -223,6 +234,7 @@ impl EngineBuilder {
                 tools: self.tools,
                 defaults: self.defaults,
                 busy: Mutex::new(HashSet::new()),
+                store_failing: AtomicBool::new(false),
             }),
         })
     }
@@ -271,6 +283,24 @@ impl Engine {
 
     fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
         self.inner.tools.iter().find(|t| t.name() == name).cloned()
+    }
+
+    /// Notes how an append went (see `Inner::store_failing`) and passes its result on.
+    fn appended<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Ok(_) => self.inner.store_failing.store(false, Ordering::Relaxed),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(error) => {
+                tracing::warn!(%error, "an append failed: the next requests go out once their input is stored");
+                self.inner.store_failing.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    /// Whether the last append failed (other than by a conflict).
+    fn store_failing(&self) -> bool {
+        self.inner.store_failing.load(Ordering::Relaxed)
     }
 
     /// Marks `id` busy for as long as the guard lives.

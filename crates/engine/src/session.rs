@@ -20,7 +20,7 @@ use verbatim_protocol::assemble::{
 };
 use verbatim_protocol::body::Body;
 use verbatim_protocol::rules::explain;
-use verbatim_store::{Append, ConfigChange, Entry, ToolCallEvent, ToolCallState};
+use verbatim_store::{Append, ConfigChange, Entry, StoreError, ToolCallEvent, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
 
 use crate::call::call_model;
@@ -29,6 +29,11 @@ use crate::estimate_tokens;
 use crate::log::{Log, tool_uses};
 use crate::tool::{Tool, ToolOutput, spec};
 use crate::{Engine, EngineError, Event, Reply, Settled};
+
+/// How many times a configuration change ([`Session::set_thinking`], [`Session::set_model`],
+/// [`Session::set_system`]) is appended, the session's version read again before each, when
+/// other writers keep appending in between.
+pub const CONFIGURE_ATTEMPTS: u32 = 5;
 
 /// What the model reads for a call that started before a crash and never finished, when its
 /// tool is not idempotent.
@@ -212,12 +217,32 @@ impl Session {
         self.configure(ConfigChange::System(system)).await
     }
 
+    /// Appends a configuration change at the session's current version. A change does not
+    /// depend on the history, so when another writer appended between reading the version
+    /// and appending, the version is read again and the change appended again, up to
+    /// [`CONFIGURE_ATTEMPTS`] times in all (a turn's conflict is met the same way by its
+    /// caller, which sends or resumes on the session read again).
     async fn configure(&self, change: ConfigChange) -> Result<(), EngineError> {
         let _claim = self.engine.claim(self.id)?;
         let store = &self.engine.inner.store;
-        let version = store.info(self.id).await?.version;
-        store.append(self.id, Append::new(version, vec![Entry::Config(change)])).await?;
-        Ok(())
+        let mut attempt = 1;
+        loop {
+            let version = store.info(self.id).await?.version;
+            let append = Append::new(version, vec![Entry::Config(change.clone())]);
+            match self.engine.appended(store.append(self.id, append).await) {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { actual, .. }) if attempt < CONFIGURE_ATTEMPTS => {
+                    tracing::info!(
+                        expected = version,
+                        actual,
+                        attempt,
+                        "the session moved on: the configuration change is appended again"
+                    );
+                    attempt += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// The current history.
@@ -263,6 +288,7 @@ impl Session {
                 usage: Usage::default(),
                 steps: 0,
                 origins: Vec::new(),
+                has_input: false,
                 input_stored: false,
             };
             let reply = match turn.start(input).await {
@@ -312,6 +338,8 @@ struct Turn<'a> {
     /// For each message of the last request sent, the stored message it came from (`None`
     /// for one a repair inserted).
     origins: Vec<Option<usize>>,
+    /// Whether the turn takes in new input from the user (`send`, not `resume`).
+    has_input: bool,
     /// Whether an append of what was pending (the turn's input first of all) succeeded.
     input_stored: bool,
 }
@@ -340,9 +368,11 @@ impl Turn<'_> {
         let open = self.log.open_calls();
         if !open.is_empty() {
             let mut content = self.settle(open).await?;
+            self.has_input = input.is_some();
             content.extend(input.unwrap_or_default());
             self.defer(vec![Entry::Message(Message::new(Role::User, content).into())]);
         } else if let Some(input) = input {
+            self.has_input = true;
             self.defer(vec![Entry::Message(Message::new(Role::User, input).into())]);
         } else if self.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
             return Ok(None);
@@ -354,7 +384,8 @@ impl Turn<'_> {
     async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
         self.flush().await?;
         let append = Append::new(self.log.version, entries.clone());
-        let appended = self.engine.inner.store.append(self.id, append).await?;
+        let appended =
+            self.engine.appended(self.engine.inner.store.append(self.id, append).await)?;
         self.log.appended(appended.first_seq, entries);
         Ok(())
     }
@@ -371,10 +402,24 @@ impl Turn<'_> {
     /// Appends what is pending.
     async fn flush(&mut self) -> Result<(), EngineError> {
         if let Some(append) = self.pending.take() {
-            self.engine.inner.store.append(self.id, append).await?;
+            let appended = self.engine.inner.store.append(self.id, append).await;
+            self.engine.appended(appended).map_err(|e| self.unstored(e))?;
             self.input_stored = true;
         }
         Ok(())
+    }
+
+    /// The error of a failed append of what was pending: a conflict stays one; any other
+    /// failure says what was not stored.
+    fn unstored(&self, error: StoreError) -> EngineError {
+        match error {
+            conflict @ StoreError::Conflict { .. } => conflict.into(),
+            source => {
+                let input = self.has_input && !self.input_stored;
+                tracing::warn!(error = %source, input, "the user's side of the request was not stored; no reply is kept");
+                EngineError::NotStored { input, source }
+            }
+        }
     }
 
     /// Calls the model and runs its tools until it stops or the step limit is reached.
@@ -488,6 +533,11 @@ impl Turn<'_> {
                 return Err(error);
             }
         };
+        if self.engine.store_failing() {
+            // The last append failed: what is pending is stored before the call, so a store
+            // that still fails costs no model call.
+            self.flush().await?;
+        }
         let Prepared { assembly, body, reusable, moved, turn, origins } = prepared;
         self.origins = origins;
         let engine = self.engine;
@@ -497,7 +547,9 @@ impl Turn<'_> {
         let (id, pending) = (self.id, self.pending.take());
         let written = async move {
             match pending {
-                Some(append) => engine.inner.store.append(id, append).await.map(Some),
+                Some(append) => {
+                    engine.appended(engine.inner.store.append(id, append).await).map(Some)
+                }
                 None => Ok(None),
             }
         };
@@ -521,7 +573,9 @@ impl Turn<'_> {
         // sake.
         let (response, (written, (hash, prefix))) = both(called, both(written, hashed)).await;
         self.prefix = Some(prefix);
-        if let Some(appended) = written? {
+        // The reply is dropped when the append failed: it would answer a message the store
+        // does not hold.
+        if let Some(appended) = written.map_err(|e| self.unstored(e))? {
             debug_assert_eq!(appended.version, self.log.version, "the log took them in");
             self.input_stored = true;
         }

@@ -4,6 +4,7 @@
 mod kept;
 mod review;
 mod scenarios;
+mod store_failure;
 mod turns;
 
 use std::sync::Arc;
