@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Number, Value};
 use verbatim_model::{
-    Api, CachePoint, ContentBlock, DocumentSource, InferenceConfig, MediaSource, Message, Role,
-    SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind,
-    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
+    Api, CachePoint, ContentBlock, DocumentSource, InferenceConfig, MediaSource, Message,
+    RedactedForm, Role, SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice,
+    ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
 };
 
 use super::action::{Action, is_thinking};
@@ -902,7 +902,18 @@ fn messages(out: &mut Out<'_>) {
                         other_surface(out, i, path());
                     }
                 }
-                ContentBlock::RedactedThinking(_) => {
+                ContentBlock::RedactedThinking(redacted) => {
+                    // Checked in the form it is sent in; the other form is converted on the
+                    // way (base64-encoded, or decoded, which fails if it is not base64).
+                    let sent_as_is = matches!(
+                        (api, redacted.form),
+                        (Api::Converse, RedactedForm::ConverseBlob)
+                            | (Api::InvokeModel, RedactedForm::AnthropicData)
+                    );
+                    if sent_as_is {
+                        let at = out.field(i, j, Field::RedactedData);
+                        base64(out, &redacted.data, at, "redacted thinking");
+                    }
                     if let Some(producer) = foreign_producer(out, i) {
                         let what = format!(
                             "redacted thinking produced by `{producer}` cannot be sent to another model"
@@ -938,6 +949,9 @@ fn messages(out: &mut Out<'_>) {
                             what.clone(),
                             &what,
                         );
+                    }
+                    if let MediaSource::Bytes(data) = &image.source {
+                        base64(out, data, out.field(i, j, Field::ImageBytes), "image bytes");
                     }
                     if let MediaSource::Bytes(data) = &image.source
                         && data.len() > MAX_IMAGE_BASE64
@@ -1012,6 +1026,9 @@ fn messages(out: &mut Out<'_>) {
                             );
                         }
                         _ => {}
+                    }
+                    if let DocumentSource::Bytes(data) = &doc.source {
+                        base64(out, data, out.field(i, j, Field::DocumentBytes), "document bytes");
                     }
                     if let DocumentSource::Bytes(data) = &doc.source
                         && data.len() > MAX_DOCUMENT_BASE64
@@ -1108,6 +1125,32 @@ fn messages(out: &mut Out<'_>) {
         let detail = format!("{images} + {documents} > {MAX_IMAGES}");
         out.error(Rule::MediaCount, JsonPath::root().key("messages"), what, &detail);
     }
+}
+
+/// Whether `text` is standard base64 (RFC 4648 alphabet, padded), as a blob member takes it.
+fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return false;
+    }
+    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    padding <= 2
+        && bytes[..bytes.len() - padding]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+/// A warning when inline bytes are not standard base64 (see the rule: Bedrock's answer to
+/// them is not recorded).
+fn base64(out: &mut Out<'_>, data: &str, path: JsonPath, what: &str) {
+    if is_base64(data) {
+        return;
+    }
+    let shown: String = data.chars().take(16).flat_map(char::escape_debug).collect();
+    let what = format!(
+        "{what} are not standard base64 (A-Z, a-z, 0-9, + and /, padded with = to a multiple of 4 characters; starting `{shown}`)"
+    );
+    out.push(Rule::Base64, Severity::Warning, path, what, "", None);
 }
 
 fn valid_document_name(name: &str) -> bool {
@@ -1881,6 +1924,19 @@ pub(crate) fn body_too_large(len: usize) -> Diagnostic {
     let message =
         format!("{detail}. Bedrock answers: {}", Rule::BodySize.bedrock_text("", &detail));
     Diagnostic { rule: Rule::BodySize, severity: Severity::Error, path: JsonPath::root(), message }
+}
+
+/// The warning for a key given twice in one object, at its repeat.
+pub(crate) fn duplicate_key(path: JsonPath) -> Diagnostic {
+    let key = match path.segments().last() {
+        Some(crate::Segment::Key(key)) => key.clone(),
+        _ => String::new(),
+    };
+    let message = format!(
+        "the key `{}` is given twice in this object; verbatim reads the last value, and whether Bedrock reads the first, the last or refuses the body is not known",
+        key.escape_debug()
+    );
+    Diagnostic { rule: Rule::DuplicateKey, severity: Severity::Warning, path, message }
 }
 
 /// The shape errors of a body that does not decode: each message is decoded on its own, and

@@ -379,6 +379,9 @@ fn check_body(
     if body.len() > check::MAX_BODY_BYTES {
         size.push(check::body_too_large(body.len()));
     }
+    // Warnings, after the errors.
+    let duplicates: Vec<Diagnostic> =
+        crate::json_input::duplicate_keys(body).into_iter().map(check::duplicate_key).collect();
     let decoded = match api {
         Api::Converse => converse::decode_request_value(value.clone()),
         Api::InvokeModel => anthropic::decode_request_value(value.clone()),
@@ -389,11 +392,13 @@ fn check_body(
             let assembly = run(state, &context(api, model_id), policy);
             let mut diagnostics = size;
             diagnostics.extend(assembly.diagnostics);
+            diagnostics.extend(duplicates);
             Ok(BodyReport { request: Some(assembly.request), fixes: assembly.fixes, diagnostics })
         }
         Err(error) => {
             let mut diagnostics = size;
             diagnostics.extend(check::shape_errors(api, value, error));
+            diagnostics.extend(duplicates);
             Ok(BodyReport { request: None, fixes: Vec::new(), diagnostics })
         }
     }

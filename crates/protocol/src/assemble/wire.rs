@@ -21,6 +21,12 @@ pub(crate) enum Field {
     ImageFormat,
     DocumentName,
     DocumentFormat,
+    /// Inline image bytes (base64).
+    ImageBytes,
+    /// Inline document bytes (base64).
+    DocumentBytes,
+    /// Redacted thinking's data.
+    RedactedData,
 }
 
 /// A top-level setting.
@@ -157,6 +163,11 @@ impl Places {
             (Api::Converse, Field::ImageFormat) => at.key("image").key("format"),
             (Api::Converse, Field::DocumentName) => at.key("document").key("name"),
             (Api::Converse, Field::DocumentFormat) => at.key("document").key("format"),
+            (Api::Converse, Field::ImageBytes) => at.key("image").key("source").key("bytes"),
+            (Api::Converse, Field::DocumentBytes) => at.key("document").key("source").key("bytes"),
+            (Api::Converse, Field::RedactedData) => {
+                at.key("reasoningContent").key("redactedContent")
+            }
             (Api::InvokeModel, Field::ToolUseId) => at.key("id"),
             (Api::InvokeModel, Field::ToolName) => at.key("name"),
             (Api::InvokeModel, Field::ToolInput) => at.key("input"),
@@ -167,6 +178,10 @@ impl Places {
             (Api::InvokeModel, Field::ImageFormat) => at.key("source").key("media_type"),
             (Api::InvokeModel, Field::DocumentName) => at.key("title"),
             (Api::InvokeModel, Field::DocumentFormat) => at.key("source").key("media_type"),
+            (Api::InvokeModel, Field::ImageBytes | Field::DocumentBytes) => {
+                at.key("source").key("data")
+            }
+            (Api::InvokeModel, Field::RedactedData) => at.key("data"),
         }
     }
 
