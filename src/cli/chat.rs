@@ -30,7 +30,7 @@ pub(crate) struct ChatArgs {
     #[arg(long)]
     session: Option<String>,
     /// The model id, inference-profile id or ARN (for a new session, or to switch).
-    #[arg(long)]
+    #[arg(long, value_parser = super::model_id_arg)]
     model: Option<String>,
     /// Thinking: `off`, a budget in tokens, or `adaptive`.
     #[arg(long)]

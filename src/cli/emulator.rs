@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use verbatim_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
@@ -28,9 +29,17 @@ pub(crate) struct EmulatorArgs {
     /// The Bedrock API key accepted as `Authorization: Bearer`.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", default_value = DEFAULT_API_KEY, hide_env_values = true)]
     api_key: String,
-    /// A script (JSON): behaviour per model id, faults to inject.
+    /// A script (JSON): behaviour per model id, faults to inject. Fault rates must lie
+    /// between 0 and 1 and add up to 1 at most.
     #[arg(long)]
     script: Option<PathBuf>,
+    /// Seconds a client may take to send a request's headers (also while idle between
+    /// requests); past it the connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a client may take to send a request's body; past it the answer is HTTP 408.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout: u64,
 }
 
 impl std::fmt::Debug for EmulatorArgs {
@@ -42,6 +51,8 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("secret_access_key", &"[redacted]")
             .field("api_key", &"[redacted]")
             .field("script", &self.script)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -62,6 +73,8 @@ pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
         secret_access_key: args.secret_access_key.clone(),
         api_key: Some(args.api_key.clone()),
         script,
+        header_read_timeout: Duration::from_secs(args.header_timeout),
+        body_read_timeout: Duration::from_secs(args.body_timeout),
         ..EmulatorConfig::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

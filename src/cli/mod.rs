@@ -136,13 +136,49 @@ struct CheckArgs {
     api: ApiArg,
     /// The model id, inference-profile id or ARN (unknown or absent ids get the
     /// conservative capability row).
-    #[arg(long)]
+    #[arg(long, value_parser = model_id_arg)]
     model: Option<String>,
     /// Print JSON instead of text (`repair` always prints JSON).
     #[arg(long)]
     json: bool,
     /// The body to read, or `-` for standard input.
     file: String,
+}
+
+/// A `--model` value: 1 to 2048 characters, no control character
+/// ([`verbatim_model::check_model_id`]).
+pub(crate) fn model_id_arg(text: &str) -> Result<String, String> {
+    verbatim_model::check_model_id(text).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), for a one-line field
+/// printed on a terminal: a stored model id or tag from an older version, or an import, may
+/// hold them.
+pub(crate) fn printable_line(text: &str) -> std::borrow::Cow<'_, str> {
+    printable(text, |_| true)
+}
+
+/// `text` with its control characters other than line breaks and tabs escaped, for text
+/// shown over several lines (a transcript): a terminal escape never reaches the terminal.
+pub(crate) fn printable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    printable(text, |c| c != '\n' && c != '\t')
+}
+
+fn printable(text: &str, escaped: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && escaped(c);
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -116,7 +116,7 @@ struct ImportArgs {
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// The model id of the new session (else the body's `modelId` or `model`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::model_id_arg)]
     model: Option<String>,
     /// A tag for the new session (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
@@ -327,15 +327,19 @@ async fn list(store: &dyn SessionStore, args: &ListArgs) -> Outcome {
         say!("no sessions");
         return Ok(());
     }
-    let model_width = sessions.iter().map(|s| s.start.model.len()).max().unwrap_or(0).max(5);
+    // Stored text is printed with its control characters escaped: an id stored by an older
+    // version or imported may hold a newline or a terminal escape.
+    let models: Vec<_> = sessions.iter().map(|s| super::printable_line(&s.start.model)).collect();
+    let model_width = models.iter().map(|m| m.chars().count()).max().unwrap_or(0).max(5);
     say!("{:<36}  {:<model_width$}  {:>7}  {:<20}  TAGS", "ID", "MODEL", "RECORDS", "UPDATED");
-    for info in &sessions {
+    for (info, model) in sessions.iter().zip(&models) {
         let tags =
             if info.start.tags.is_empty() { "-".to_owned() } else { info.start.tags.join(",") };
+        let tags = super::printable_line(&tags);
         say!(
             "{:<36}  {:<model_width$}  {:>7}  {:<20}  {tags}",
             info.id.to_string(),
-            info.start.model,
+            model,
             info.version,
             info.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         );
@@ -351,7 +355,7 @@ async fn show(store: &dyn SessionStore, id: SessionId, json: bool) -> Outcome {
     if json {
         say!("{}", show_json(&session));
     } else {
-        say!("{}", transcript(&session).trim_end());
+        say!("{}", super::printable_text(transcript(&session).trim_end()));
     }
     Ok(())
 }
@@ -407,7 +411,7 @@ pub(crate) fn transcript(session: &Session) -> String {
     let info = &session.info;
     let config = session.config();
     line(format!("session {}", info.id));
-    line(format!("model: {}", config.model));
+    line(format!("model: {}", super::printable_line(&config.model)));
     line(format!(
         "records: {}, created {}, updated {}",
         info.version,
@@ -415,7 +419,7 @@ pub(crate) fn transcript(session: &Session) -> String {
         info.updated_at.format("%Y-%m-%dT%H:%M:%SZ")
     ));
     if !info.start.tags.is_empty() {
-        line(format!("tags: {}", info.start.tags.join(", ")));
+        line(format!("tags: {}", super::printable_line(&info.start.tags.join(", "))));
     }
     match info.origin {
         Some(Origin::Fork { from, at }) => line(format!("forked from {from} at record {at}")),

@@ -5,6 +5,7 @@ mod emulator;
 mod engine;
 mod faults;
 mod hostile_input;
+mod input_checks;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;

@@ -156,10 +156,14 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
         let uses = message.tool_use_ids();
         any_tool_block |= !uses.is_empty() || !results.is_empty();
         if !results.is_empty() {
-            let previous = match i.checked_sub(1).map(|p| &messages[p]) {
-                Some(previous) if previous.role == "assistant" => previous.tool_use_ids(),
-                _ => Vec::new(),
+            let previous: HashSet<&str> = match i.checked_sub(1).map(|p| &messages[p]) {
+                Some(previous) if previous.role == "assistant" => {
+                    previous.tool_use_ids().into_iter().collect()
+                }
+                _ => HashSet::new(),
             };
+            // The previous message's ids are unique (checked above as it was read), so the
+            // set holds as many as the message has tool uses.
             if dialect == Dialect::Converse && results.len() > previous.len() {
                 return Err(validation(format!(
                     "The number of toolResult blocks at messages.{i}.content exceeds the number of toolUse blocks of previous turn."
@@ -177,11 +181,11 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
         if uses.is_empty() || message.role != "assistant" {
             continue;
         }
-        let answered: Vec<&str> = match messages.get(i + 1) {
+        let answered: HashSet<&str> = match messages.get(i + 1) {
             Some(next) if next.role == "user" => {
                 next.tool_results().into_iter().map(|(_, id)| id).collect()
             }
-            _ => Vec::new(),
+            _ => HashSet::new(),
         };
         let missing: Vec<&str> = uses.into_iter().filter(|id| !answered.contains(id)).collect();
         if !missing.is_empty() {
@@ -214,39 +218,49 @@ fn signatures(
     secret: &[u8],
 ) -> Result<(), Refusal> {
     let turn_start = messages.iter().rposition(Msg::is_plain_user).map_or(0, |i| i + 1);
+    // The digest of the messages before each one, taken message by message: hashing the
+    // whole prefix again for every thinking block would be quadratic in a long tool loop.
+    let mut prefix = model::PrefixDigest::default();
+    for message in &messages[..turn_start] {
+        prefix.push(message);
+    }
     for (i, message) in messages.iter().enumerate().skip(turn_start) {
-        if message.role != "assistant" {
-            continue;
-        }
-        let prefix = &messages[..i];
-        for (j, block) in message.blocks.iter().enumerate() {
-            let valid = match block {
-                Block::Thinking { signature, .. }
-                    if signature.as_deref().is_none_or(str::is_empty) =>
-                {
-                    return Err(validation(from_model(
-                        dialect,
-                        format!("messages.{i}.content.{j}.thinking.signature: Field required"),
-                    )));
-                }
-                Block::Thinking { text, signature: Some(s) } => {
-                    model::verify(secret, model_id, prefix, text, s)
-                }
-                Block::Redacted(data) => model::verify_redacted(secret, model_id, prefix, data),
-                _ => continue,
-            };
-            if !valid {
-                return Err(validation(match dialect {
-                    Dialect::Converse => from_model(
-                        dialect,
-                        format!("messages.{i}.content.{j}: Invalid signature in thinking block"),
-                    ),
-                    Dialect::Anthropic => {
-                        format!("messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+        if message.role == "assistant" {
+            let digest = prefix.digest();
+            for (j, block) in message.blocks.iter().enumerate() {
+                let valid = match block {
+                    Block::Thinking { signature, .. }
+                        if signature.as_deref().is_none_or(str::is_empty) =>
+                    {
+                        return Err(validation(from_model(
+                            dialect,
+                            format!("messages.{i}.content.{j}.thinking.signature: Field required"),
+                        )));
                     }
-                }));
+                    Block::Thinking { text, signature: Some(s) } => {
+                        model::verify_after(secret, model_id, &digest, text, s)
+                    }
+                    Block::Redacted(data) => {
+                        model::verify_redacted_after(secret, model_id, &digest, data)
+                    }
+                    _ => continue,
+                };
+                if !valid {
+                    return Err(validation(match dialect {
+                        Dialect::Converse => from_model(
+                            dialect,
+                            format!(
+                                "messages.{i}.content.{j}: Invalid signature in thinking block"
+                            ),
+                        ),
+                        Dialect::Anthropic => format!(
+                            "messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                        ),
+                    }));
+                }
             }
         }
+        prefix.push(message);
     }
     Ok(())
 }

@@ -125,7 +125,8 @@ impl Fault {
 }
 
 /// Faults drawn at random, each kind with its own probability per request (0.0 to 1.0; the
-/// sum should stay at or below 1). The draw is deterministic for a given `seed`.
+/// sum at most 1: [`FaultRates::check`], which the emulator applies when it starts and when
+/// it loads a script). The draw is deterministic for a given `seed`.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultRates {
@@ -146,6 +147,56 @@ pub struct FaultRates {
     pub slow: f64,
     /// The delay of a slow first byte, in milliseconds.
     pub slow_millis: u64,
+}
+
+/// Fault rates that cannot be drawn from: one outside 0 to 1, or a sum above 1.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FaultRatesError {
+    /// A rate that is not a probability.
+    #[error("fault_rates.{name} is {value}; a rate is a probability from 0 to 1")]
+    OutOfRange {
+        /// The rate's key (`throttle`, `reset`, ...).
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// Rates whose sum is above 1: one request draws at most one fault.
+    #[error(
+        "the fault rates add up to {total}; they may add up to 1 at most (a request draws one fault at most)"
+    )]
+    SumAboveOne {
+        /// The sum.
+        total: f64,
+    },
+}
+
+impl FaultRates {
+    /// The rates by key, in the order they are drawn.
+    fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("throttle", self.throttle),
+            ("internal", self.internal),
+            ("unavailable", self.unavailable),
+            ("stream_exception", self.stream_exception),
+            ("reset", self.reset),
+            ("slow", self.slow),
+        ]
+    }
+
+    /// Refuses a rate outside 0 to 1 (or not a number) and rates that add up to more than 1.
+    pub fn check(&self) -> Result<(), FaultRatesError> {
+        for (name, value) in self.named() {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(FaultRatesError::OutOfRange { name, value });
+            }
+        }
+        let total: f64 = self.named().iter().map(|(_, rate)| rate).sum();
+        // A little slack: rates written as decimals (0.7 + 0.2 + 0.1) need not add up exactly.
+        if total > 1.0 + 1e-9 {
+            return Err(FaultRatesError::SumAboveOne { total });
+        }
+        Ok(())
+    }
 }
 
 /// Where faults come from: the queue first, then the rates.
@@ -246,5 +297,28 @@ mod tests {
             Fault::StreamException { after: 2, exception: StreamException::ModelStreamError }
         );
         assert_eq!(faults[2].delay(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn rates_outside_zero_to_one_or_adding_up_past_one_are_refused() {
+        let rates = |throttle, reset| FaultRates { throttle, reset, ..FaultRates::default() };
+        assert_eq!(rates(0.0, 0.0).check(), Ok(()));
+        assert_eq!(rates(0.7, 0.3).check(), Ok(()));
+        assert_eq!(rates(1.0, 0.0).check(), Ok(()));
+        let error = rates(5.0, 0.0).check().unwrap_err();
+        assert_eq!(error, FaultRatesError::OutOfRange { name: "throttle", value: 5.0 });
+        assert_eq!(
+            error.to_string(),
+            "fault_rates.throttle is 5; a rate is a probability from 0 to 1"
+        );
+        assert_eq!(
+            rates(0.0, -1.0).check(),
+            Err(FaultRatesError::OutOfRange { name: "reset", value: -1.0 })
+        );
+        assert!(matches!(
+            rates(f64::NAN, 0.0).check(),
+            Err(FaultRatesError::OutOfRange { name: "throttle", .. })
+        ));
+        assert!(matches!(rates(0.6, 0.6).check(), Err(FaultRatesError::SumAboveOne { .. })));
     }
 }

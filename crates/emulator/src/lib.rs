@@ -12,8 +12,9 @@
 //! role order, empty messages and blank text, tool_use/tool_result pairing and unique ids, a
 //! `toolConfig` whenever tool blocks are present, the rule that a continued assistant message
 //! starts with thinking when thinking is on (and a final one holds none when it is off), the
-//! signature on every thinking block replayed in the current turn, and a model id that was not encoded as one path segment
-//! (HTTP 200 with `UnknownOperationException`). Each refusal carries Bedrock's status,
+//! signature on every thinking block replayed in the current turn, a model id that was not encoded as one path segment
+//! (HTTP 200 with `UnknownOperationException`), and an empty model id or one over 2,048
+//! characters (HTTP 400 `ValidationException`). Each refusal carries Bedrock's status,
 //! `x-amzn-ErrorType` and text. These
 //! checks are written here from the rules, not borrowed from `verbatim-protocol`, so the
 //! emulator is an independent judge of what the assembler builds.
@@ -31,11 +32,16 @@
 //! connection cut mid-stream, a slow first byte; queued per request with
 //! [`Emulator::inject`] or drawn at [`FaultRates`]. Streamed answers go out frame by frame.
 //!
+//! A client has [`EmulatorConfig::header_read_timeout`] to send a request's headers (the
+//! connection is closed past it) and [`EmulatorConfig::body_read_timeout`] to send its body
+//! (HTTP 408 past it), so slow or half-open connections do not stay open.
+//!
 //! Defaults, for SDKs pointed at it by endpoint URL: access key id
 //! [`DEFAULT_ACCESS_KEY_ID`], secret [`DEFAULT_SECRET_ACCESS_KEY`], API key
 //! [`DEFAULT_API_KEY`].
 
 mod checks;
+mod connections;
 mod conversation;
 mod faults;
 mod model;
@@ -43,15 +49,18 @@ mod schema;
 mod script;
 mod server;
 mod sigv4;
+#[cfg(test)]
+mod tests;
 mod wire;
 
-pub use faults::{Fault, FaultRates, StreamException};
+pub use faults::{Fault, FaultRates, FaultRatesError, StreamException};
 pub use script::{Behaviour, Script, ScriptError};
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -76,7 +85,19 @@ pub struct EmulatorConfig {
     pub signing_secret: Vec<u8>,
     /// The model's behaviour and the faults to inject.
     pub script: Script,
+    /// How long a client may take to send a request's line and headers, from the moment
+    /// the connection waits for them (also while it is idle between requests); past it the
+    /// connection is closed. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's whole body once its headers are in;
+    /// past it the answer is HTTP 408 and the connection is closed. Default 30 s.
+    pub body_read_timeout: Duration,
 }
+
+/// The default [`EmulatorConfig::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default [`EmulatorConfig::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for EmulatorConfig {
     fn default() -> EmulatorConfig {
@@ -86,6 +107,8 @@ impl Default for EmulatorConfig {
             api_key: Some(DEFAULT_API_KEY.to_owned()),
             signing_secret: b"verbatim-emulator-thinking-signatures".to_vec(),
             script: Script::default(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }
@@ -98,6 +121,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("signing_secret", &"[redacted]")
             .field("script", &self.script)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .finish()
     }
 }
@@ -139,12 +164,20 @@ impl Emulator {
         Emulator::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
     }
 
-    /// Starts on `addr`.
+    /// Starts on `addr`. Refuses (`InvalidInput`) a script whose fault rates are outside
+    /// 0 to 1 or add up to more than 1, and a zero read timeout.
     pub async fn bind(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let invalid =
+            |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        config.script.fault_rates.check().map_err(|e| invalid(e.to_string()))?;
+        if config.header_read_timeout.is_zero() || config.body_read_timeout.is_zero() {
+            return Err(invalid("the emulator's read timeouts must be above zero".to_owned()));
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let faults =
             faults::Faults::new(config.script.faults.clone(), config.script.fault_rates.clone());
+        let header_read_timeout = config.header_read_timeout;
         let state = Arc::new(server::State {
             config,
             received: Mutex::new(Vec::new()),
@@ -153,19 +186,7 @@ impl Emulator {
         });
         let (stop, stopped) = oneshot::channel();
         let app = server::router(state.clone());
-        // Answers go out frame by frame: without TCP_NODELAY, Nagle's algorithm holds small
-        // frames back until the client's delayed ACK (~40 ms per streamed answer).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::error!(%error, "emulator stopped");
-            }
-        });
+        let task = tokio::spawn(connections::serve(listener, app, header_read_timeout, stopped));
         Ok(Emulator { addr, state, stop: Some(stop), task })
     }
 

@@ -44,9 +44,15 @@ pub(crate) fn model_key(model_id: &str) -> String {
     id.to_owned()
 }
 
-fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    for message in prefix {
+/// The digest of a conversation prefix, taken one message at a time, so a check that needs
+/// the digest before each message of a long conversation hashes each message once.
+#[derive(Clone, Default)]
+pub(crate) struct PrefixDigest(Sha256);
+
+impl PrefixDigest {
+    /// Adds the next message of the prefix.
+    pub(crate) fn push(&mut self, message: &Msg) {
+        let hash = &mut self.0;
         hash.update(message.role.as_bytes());
         hash.update([0]);
         for block in &message.blocks {
@@ -62,15 +68,33 @@ fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
         }
         hash.update([1]);
     }
-    hash.finalize().into()
+
+    /// The digest of the messages pushed so far.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.0.clone().finalize().into()
+    }
+}
+
+fn prefix_digest(prefix: &[Msg]) -> [u8; 32] {
+    let mut digest = PrefixDigest::default();
+    for message in prefix {
+        digest.push(message);
+    }
+    digest.digest()
 }
 
 /// The signature of thinking `text` produced by `model` after `prefix`.
+#[cfg(test)]
 pub(crate) fn sign(secret: &[u8], model: &str, prefix: &[Msg], text: &str) -> String {
+    sign_after(secret, model, &prefix_digest(prefix), text)
+}
+
+/// [`sign`] after the prefix whose digest is `digest`.
+pub(crate) fn sign_after(secret: &[u8], model: &str, digest: &[u8; 32], text: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
     mac.update(model_key(model).as_bytes());
     mac.update(&[0]);
-    mac.update(&prefix_digest(prefix));
+    mac.update(digest);
     mac.update(text.as_bytes());
     let mut bytes = SIGNATURE_TAG.to_vec();
     bytes.extend_from_slice(&mac.finalize().into_bytes());
@@ -78,13 +102,25 @@ pub(crate) fn sign(secret: &[u8], model: &str, prefix: &[Msg], text: &str) -> St
 }
 
 /// Redacted thinking: opaque data that carries its own signature over the hidden text.
+#[cfg(test)]
 pub(crate) fn redacted(secret: &[u8], model: &str, prefix: &[Msg], hidden: &str) -> String {
-    let signature = sign(secret, model, prefix, hidden);
+    redacted_after(secret, model, &prefix_digest(prefix), hidden)
+}
+
+/// [`redacted`] after the prefix whose digest is `digest`.
+pub(crate) fn redacted_after(
+    secret: &[u8],
+    model: &str,
+    digest: &[u8; 32],
+    hidden: &str,
+) -> String {
+    let signature = sign_after(secret, model, digest, hidden);
     STANDARD.encode(format!("{signature}.{hidden}"))
 }
 
 /// Whether a thinking block with `signature` over `text` was produced by this emulator for
 /// `model` after `prefix`.
+#[cfg(test)]
 pub(crate) fn verify(
     secret: &[u8],
     model: &str,
@@ -92,15 +128,37 @@ pub(crate) fn verify(
     text: &str,
     signature: &str,
 ) -> bool {
-    sign(secret, model, prefix, text) == signature
+    verify_after(secret, model, &prefix_digest(prefix), text, signature)
+}
+
+/// [`verify`] after the prefix whose digest is `digest`.
+pub(crate) fn verify_after(
+    secret: &[u8],
+    model: &str,
+    digest: &[u8; 32],
+    text: &str,
+    signature: &str,
+) -> bool {
+    sign_after(secret, model, digest, text) == signature
 }
 
 /// Whether redacted data was produced by this emulator for `model` after `prefix`.
+#[cfg(test)]
 pub(crate) fn verify_redacted(secret: &[u8], model: &str, prefix: &[Msg], data: &str) -> bool {
+    verify_redacted_after(secret, model, &prefix_digest(prefix), data)
+}
+
+/// [`verify_redacted`] after the prefix whose digest is `digest`.
+pub(crate) fn verify_redacted_after(
+    secret: &[u8],
+    model: &str,
+    digest: &[u8; 32],
+    data: &str,
+) -> bool {
     let Ok(bytes) = STANDARD.decode(data) else { return false };
     let Ok(text) = String::from_utf8(bytes) else { return false };
     let Some((signature, hidden)) = text.split_once('.') else { return false };
-    verify(secret, model, prefix, hidden, signature)
+    verify_after(secret, model, digest, hidden, signature)
 }
 
 /// What a conversation holds that decides the next reply.
@@ -158,6 +216,8 @@ pub(crate) fn answer(
 ) -> Reply {
     let messages = &conversation.messages;
     let Situation { question, results, steps } = situation(messages);
+    // Taken once: every signature and call id of the reply comes after the same prefix.
+    let digest = prefix_digest(messages);
     let think = || -> Option<Block> {
         if !conversation.thinking {
             return None;
@@ -168,14 +228,16 @@ pub(crate) fn answer(
             format!("Step {steps} of the task \"{question}\" is done; deciding what comes next.")
         };
         Some(match behaviour {
-            Behaviour::Redacted => Block::Redacted(redacted(secret, model, messages, &text)),
-            _ => Block::Thinking { signature: Some(sign(secret, model, messages, &text)), text },
+            Behaviour::Redacted => Block::Redacted(redacted_after(secret, model, &digest, &text)),
+            _ => {
+                Block::Thinking { signature: Some(sign_after(secret, model, &digest, &text)), text }
+            }
         })
     };
     let call = |n: usize, tool: &ToolDef| Block::ToolUse {
         id: format!(
             "tooluse_emu{:016x}{n}",
-            u64::from_be_bytes(prefix_digest(messages)[..8].try_into().expect("8 bytes"))
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
         ),
         name: tool.name.clone(),
         input: example(&tool.schema),

@@ -23,12 +23,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::faults::{Fault, FaultRates};
+use crate::faults::{Fault, FaultRates, FaultRatesError};
 
 /// How the emulated model answers. Thinking blocks appear only when the request turns
 /// thinking on, and are always signed.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+///
+/// In a script a behaviour is its name, as in a model id (`"steps-3"`, `"think-once-2"`,
+/// `"max-tokens"`), or an object for the counted ones (`{"steps": 3}`, `{"think-once": 2}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Behaviour {
     /// Like Claude: a short text answer; with tools, think (when on) and call the first tool,
     /// then answer in text once its result arrives.
@@ -50,7 +52,8 @@ pub enum Behaviour {
     /// `max_tokens`.
     MaxTokens,
     /// A tool loop of this many steps: think (when on) and call a tool at each step, cycling
-    /// through the tools offered, then answer.
+    /// through the tools offered, then answer. `steps-0` answers at once, like `claude`
+    /// without tools (thinking first when it is on).
     Steps(u32),
     /// A tool loop of this many steps that thinks (when on) only before the first call, as
     /// Claude does without interleaved thinking: the later steps start with their tool call.
@@ -74,6 +77,38 @@ impl Behaviour {
                 None => Behaviour::Steps(name.strip_prefix("steps-")?.parse().ok()?),
             },
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Behaviour {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Behaviour, D::Error> {
+        /// The object form of the counted behaviours.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+        enum Counted {
+            Steps(u32),
+            ThinkOnce(u32),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Name(String),
+            Counted(Counted),
+        }
+        let form = Form::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(
+                "a behaviour is a name (claude, text, parallel, interleaved, redacted, blank, max-tokens, steps-N, think-once-N) or {\"steps\": N} or {\"think-once\": N}",
+            )
+        })?;
+        match form {
+            Form::Name(name) => Behaviour::from_name(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown behaviour `{name}`; expected claude, text, parallel, interleaved, redacted, blank, max-tokens, steps-N or think-once-N"
+                ))
+            }),
+            Form::Counted(Counted::Steps(n)) => Ok(Behaviour::Steps(n)),
+            Form::Counted(Counted::ThinkOnce(n)) => Ok(Behaviour::ThinkOnce(n)),
+        }
     }
 }
 
@@ -110,6 +145,14 @@ pub enum ScriptError {
         /// What is wrong, with line and column.
         source: serde_json::Error,
     },
+    /// The script's fault rates cannot be drawn from.
+    #[error("invalid script {path}: {source}")]
+    FaultRates {
+        /// The file.
+        path: String,
+        /// Which rate, and why.
+        source: FaultRatesError,
+    },
 }
 
 impl Script {
@@ -118,7 +161,13 @@ impl Script {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|source| ScriptError::Read { path: shown.clone(), source })?;
-        serde_json::from_str(&text).map_err(|source| ScriptError::Invalid { path: shown, source })
+        let script: Script = serde_json::from_str(&text)
+            .map_err(|source| ScriptError::Invalid { path: shown.clone(), source })?;
+        script
+            .fault_rates
+            .check()
+            .map_err(|source| ScriptError::FaultRates { path: shown, source })?;
+        Ok(script)
     }
 
     /// The behaviour of `model_id`.
@@ -157,5 +206,25 @@ mod tests {
         assert_eq!(script.behaviour("other", "other"), Behaviour::Text);
         assert_eq!(Script::default().behaviour("other", "other"), Behaviour::Claude);
         assert!(serde_json::from_str::<Script>(r#"{"behavior": "text"}"#).is_err());
+    }
+
+    #[test]
+    fn a_script_names_behaviours_as_model_ids_do() {
+        let behaviour = |json: &str| serde_json::from_str::<Behaviour>(json);
+        assert_eq!(behaviour(r#""steps-0""#).unwrap(), Behaviour::Steps(0));
+        assert_eq!(behaviour(r#""steps-5""#).unwrap(), Behaviour::Steps(5));
+        assert_eq!(behaviour(r#""think-once-2""#).unwrap(), Behaviour::ThinkOnce(2));
+        assert_eq!(behaviour(r#""max-tokens""#).unwrap(), Behaviour::MaxTokens);
+        assert_eq!(behaviour(r#"{"steps": 0}"#).unwrap(), Behaviour::Steps(0));
+        assert_eq!(behaviour(r#"{"think-once": 3}"#).unwrap(), Behaviour::ThinkOnce(3));
+        let error = behaviour(r#""steps-x""#).unwrap_err().to_string();
+        assert!(error.starts_with("unknown behaviour `steps-x`"), "{error}");
+        assert!(behaviour(r#"{"steps": -1}"#).is_err());
+        assert!(behaviour(r#"{"walk": 1}"#).is_err());
+        let script: Script =
+            serde_json::from_str(r#"{"behaviour": "steps-0", "models": {"m": "think-once-1"}}"#)
+                .unwrap();
+        assert_eq!(script.behaviour, Behaviour::Steps(0));
+        assert_eq!(script.models["m"], Behaviour::ThinkOnce(1));
     }
 }

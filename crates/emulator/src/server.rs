@@ -2,13 +2,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::DefaultBodyLimit;
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
+use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -28,9 +29,77 @@ pub(crate) struct State {
 /// The largest body accepted: Bedrock's `Body` blob maximum (rules R5.1). Larger bodies get
 /// HTTP 413.
 const MAX_BODY: usize = 25_000_000;
+/// The longest model id (rules R5.2: `InvokeModelIdentifier`, max 2048).
+const MAX_MODEL_ID: usize = 2048;
 
 pub(crate) fn router(state: Arc<State>) -> Router {
-    Router::new().fallback(handle).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// Why a body could not be read.
+enum Unread {
+    /// Over [`MAX_BODY`].
+    TooLarge,
+    /// Not all in within the body read timeout.
+    TimedOut,
+    /// The connection failed while it came in.
+    Failed,
+}
+
+/// Reads the whole body, at most [`MAX_BODY`] bytes, within `timeout` of the headers.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> Result<Bytes, Unread> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(Unread::TooLarge);
+    }
+    let collect = async {
+        let mut stream = body.into_data_stream();
+        let mut out = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| Unread::Failed)?;
+            if out.len() + chunk.len() > MAX_BODY {
+                return Err(Unread::TooLarge);
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    };
+    tokio::time::timeout(timeout, collect).await.map_err(|_| Unread::TimedOut)?
+}
+
+/// The answer to a body that could not be read; the connection is closed after it.
+fn unread(reason: Unread) -> Response {
+    let (status, text) = match reason {
+        Unread::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Failed to buffer the request body: length limit exceeded",
+        ),
+        // No recording has Bedrock's answer to a stalled body; this is the generic one.
+        Unread::TimedOut => (StatusCode::REQUEST_TIMEOUT, "Timed out reading the request body."),
+        Unread::Failed => (StatusCode::BAD_REQUEST, "Failed to read the request body."),
+    };
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert("connection", HeaderValue::from_static("close"));
+    response
+}
+
+/// The refusal of a model id the service's constraints refuse (rules R5.2), in the format of
+/// its recorded validation errors.
+fn model_id_refusal(model_id: &str) -> Option<Refusal> {
+    let constraint = if model_id.is_empty() {
+        "Member must have length greater than or equal to 1"
+    } else if model_id.chars().count() > MAX_MODEL_ID {
+        "Member must have length less than or equal to 2048"
+    } else {
+        return None;
+    };
+    Some(checks::validation(format!(
+        "1 validation error detected: Value at 'modelId' failed to satisfy constraint: {constraint}"
+    )))
 }
 
 /// A request id, unique per request (a retried request gets a new one, as from the service).
@@ -147,8 +216,12 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_body(&headers, body, state.config.body_read_timeout).await {
+        Ok(body) => body,
+        Err(reason) => return unread(reason),
+    };
     let path = uri.path().to_owned();
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let id = request_id(n, &path, &body);
@@ -169,10 +242,16 @@ async fn handle(
     if let Err(refusal) = authenticate(&state.config, &method, &uri, &headers, &body) {
         return refuse(&refusal, &id);
     }
-    let fault = state.faults.lock().unwrap_or_else(|e| e.into_inner()).next();
+    // The id's constraints are checked as the request is read, before any fault is drawn.
+    let refused_id = model_id_refusal(&model_id);
+    let fault = match refused_id {
+        Some(_) => None,
+        None => state.faults.lock().unwrap_or_else(|e| e.into_inner()).next(),
+    };
     let stream = operation.ends_with("stream");
-    let response = match fault.as_ref().and_then(|f| f.error(stream)) {
-        Some(error) => refuse(
+    let response = match (&refused_id, fault.as_ref().and_then(|f| f.error(stream))) {
+        (Some(refusal), _) => refuse(refusal, &id),
+        (None, Some(error)) => refuse(
             &Refusal {
                 status: error.status,
                 exception: error.exception,
@@ -180,7 +259,9 @@ async fn handle(
             },
             &id,
         ),
-        None => answer(&state.config, &model_id, &operation, stream, &body, &id, fault.as_ref()),
+        (None, None) => {
+            answer(&state.config, &model_id, &operation, stream, &body, &id, fault.as_ref())
+        }
     };
     let received = Received {
         path,

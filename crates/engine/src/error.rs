@@ -15,6 +15,10 @@ pub enum EngineError {
     /// The builder lacks something it needs.
     #[error("engine configuration: {0}")]
     Config(String),
+    /// A model id refused as it enters (empty, over 2048 characters, or holding a control
+    /// character): a new session's model or a model switch.
+    #[error(transparent)]
+    ModelId(#[from] verbatim_model::ModelIdError),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),

@@ -227,6 +227,9 @@ impl EngineBuilder {
         if self.defaults.max_steps == 0 {
             return Err(EngineError::Config("max_steps must be at least 1".into()));
         }
+        if let Some(model) = &self.defaults.model {
+            verbatim_model::check_model_id(model)?;
+        }
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
@@ -238,6 +241,12 @@ impl EngineBuilder {
             }),
         })
     }
+}
+
+/// `model`, when it passes [`verbatim_model::check_model_id`].
+pub(crate) fn checked_model_id(model: String) -> Result<String, EngineError> {
+    verbatim_model::check_model_id(&model)?;
+    Ok(model)
 }
 
 impl Engine {
@@ -259,8 +268,10 @@ impl Engine {
         self.create_with(new).await
     }
 
-    /// A new session as described.
+    /// A new session as described. Its model id is checked first
+    /// ([`verbatim_model::check_model_id`]).
     pub async fn create_with(&self, new: NewSession) -> Result<Session, EngineError> {
+        verbatim_model::check_model_id(&new.model)?;
         let info = self.inner.store.create(new).await?;
         Ok(Session::new(self.clone(), info.id))
     }

@@ -208,7 +208,7 @@ impl Session {
     /// Switches the model for the next request. Thinking the new model cannot read is left
     /// out of requests (never turned into text); the store keeps it.
     pub async fn set_model(&self, model: impl Into<String>) -> Result<(), EngineError> {
-        self.configure(ConfigChange::Model(model.into())).await
+        self.configure(ConfigChange::Model(crate::checked_model_id(model.into())?)).await
     }
 
     /// Sets the system prompt. On models that bind thinking to the conversation prefix this

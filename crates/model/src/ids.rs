@@ -6,6 +6,55 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+/// The longest model id Bedrock takes, in characters (its `InvokeModelIdentifier` and
+/// `ConversationalModelId` shapes: 1 to 2048).
+pub const MAX_MODEL_ID_CHARS: usize = 2048;
+
+/// A model id refused where it enters (a command-line flag, a session's configuration, an
+/// import): Bedrock refuses it anyway, and a control character in it would reach terminals
+/// and logs that print it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelIdError {
+    /// No characters.
+    #[error("the model id is empty")]
+    Empty,
+    /// Over [`MAX_MODEL_ID_CHARS`].
+    #[error("the model id is {chars} characters long; Bedrock takes at most {MAX_MODEL_ID_CHARS}")]
+    TooLong {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// A control character (a newline, a terminal escape, ...).
+    #[error(
+        "the model id holds the control character {} at character {at}; model ids are printable text",
+        .found.escape_default()
+    )]
+    Control {
+        /// The character.
+        found: char,
+        /// Its place, counted in characters from 1.
+        at: usize,
+    },
+}
+
+/// Checks a model id, inference-profile id or ARN as it enters: 1 to [`MAX_MODEL_ID_CHARS`]
+/// characters, none of them a control character. Whether Bedrock knows the model is not
+/// checked here.
+pub fn check_model_id(id: &str) -> Result<(), ModelIdError> {
+    if id.is_empty() {
+        return Err(ModelIdError::Empty);
+    }
+    // Counting stops past the maximum: a 10 MB id is refused without counting all of it.
+    let chars = id.chars().take(MAX_MODEL_ID_CHARS + 1).count();
+    if chars > MAX_MODEL_ID_CHARS {
+        return Err(ModelIdError::TooLong { chars: id.chars().count() });
+    }
+    match id.chars().enumerate().find(|(_, c)| c.is_control()) {
+        Some((k, found)) => Err(ModelIdError::Control { found, at: k + 1 }),
+        None => Ok(()),
+    }
+}
+
 /// The id of a session: a random (version 4) UUID.
 ///
 /// This crate generates no randomness; the caller supplies the random bytes

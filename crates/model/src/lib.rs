@@ -28,7 +28,9 @@ pub use content::{
     Message, RawMember, RedactedForm, RedactedThinking, Role, S3Location, TextBlock, ThinkingBlock,
     ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolUse, UnknownBlock,
 };
-pub use ids::{SessionId, SessionIdError, ToolUseId};
+pub use ids::{
+    MAX_MODEL_ID_CHARS, ModelIdError, SessionId, SessionIdError, ToolUseId, check_model_id,
+};
 pub use provenance::{Api, HistoryMessage, Provenance};
 pub use request::{
     Effort, InferenceConfig, Request, SystemBlock, SystemPrompt, SystemTool, ThinkingConfig,

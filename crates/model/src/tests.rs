@@ -167,6 +167,36 @@ fn session_ids_are_version_4_uuids() {
 }
 
 #[test]
+fn model_ids_are_one_to_2048_printable_characters() {
+    for id in [
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/p1",
+        "é",
+    ] {
+        assert_eq!(check_model_id(id), Ok(()), "{id}");
+    }
+    assert_eq!(check_model_id(&"é".repeat(2048)), Ok(()), "counted in characters, not bytes");
+    assert_eq!(check_model_id(""), Err(ModelIdError::Empty));
+    assert_eq!(check_model_id(&"m".repeat(2049)), Err(ModelIdError::TooLong { chars: 2049 }));
+    let huge = check_model_id(&"m".repeat(10_000_000)).unwrap_err();
+    assert_eq!(
+        huge.to_string(),
+        "the model id is 10000000 characters long; Bedrock takes at most 2048"
+    );
+    let newline = check_model_id("anthropic.claude\nfake line").unwrap_err();
+    assert_eq!(newline, ModelIdError::Control { found: '\n', at: 17 });
+    assert_eq!(
+        newline.to_string(),
+        "the model id holds the control character \\n at character 17; model ids are printable text"
+    );
+    let escape = check_model_id("m\u{1b}[31mred").unwrap_err();
+    assert_eq!(escape, ModelIdError::Control { found: '\u{1b}', at: 2 });
+    assert!(escape.to_string().contains("\\u{1b}"), "{escape}");
+    assert!(!escape.to_string().contains('\u{1b}'), "the message never holds the raw character");
+    assert!(check_model_id("m\u{9b}31m").is_err(), "C1 controls too");
+}
+
+#[test]
 fn newer_schema_versions_are_refused() {
     let stored = Versioned::new(Message::user_text("hi"));
     assert_eq!(stored.schema_version, SCHEMA_VERSION);

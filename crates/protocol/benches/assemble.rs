@@ -1,9 +1,12 @@
 //! Assembling and validating a long history: a 1,000-message conversation with thinking and
-//! tool loops (about 3 MB of JSON), next to serde_json serialising the same body.
+//! tool loops (about 3 MB of JSON), next to serde_json serialising the same body; and one
+//! assistant message with 80,000 tool uses answered by one user message, which shows the
+//! checks stay linear in the body.
 //!
 //! Run with `cargo bench -p verbatim-protocol --bench assemble`. Besides criterion's report it
-//! prints one summary line: the median of each measurement and the ratio of assembling to
-//! serialising (target: within 2x).
+//! prints one summary line per case: the median of each measurement and, for the long
+//! history, the ratio of assembling to serialising (target: within 2x). A filter argument
+//! (`-- 80k` or `-- 1000`) runs only the cases whose name holds it.
 
 mod support;
 
@@ -89,6 +92,46 @@ fn turn() -> TurnConfig {
     turn
 }
 
+/// One assistant message calling a tool `count` times in parallel and the user message with
+/// every result, as a raw Converse body.
+fn wide_body(count: usize) -> Vec<u8> {
+    let uses: Vec<serde_json::Value> = (0..count)
+        .map(|k| json!({"toolUse": {"toolUseId": format!("tooluse_{k}"), "name": "lookup", "input": {"k": k}}}))
+        .collect();
+    let results: Vec<serde_json::Value> = (0..count)
+        .map(|k| json!({"toolResult": {"toolUseId": format!("tooluse_{k}"), "content": [{"text": "ok"}]}}))
+        .collect();
+    let body = json!({
+        "messages": [
+            {"role": "user", "content": [{"text": "Look everything up."}]},
+            {"role": "assistant", "content": uses},
+            {"role": "user", "content": results},
+        ],
+        "toolConfig": {"tools": [{"toolSpec": {"name": "lookup", "inputSchema": {"json": {"type": "object"}}}}]},
+    });
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// The 80,000-tool-use case: the median of three validations of the raw body.
+fn wide() {
+    const COUNT: usize = 80_000;
+    let bytes = wide_body(COUNT);
+    let report = validate_body(Api::Converse, Some(MODEL), &bytes).unwrap();
+    assert!(report.is_valid(), "{:?}", report.diagnostics.first());
+    let times = support::medians(
+        &mut [&mut || drop(black_box(validate_body(Api::Converse, Some(MODEL), &bytes).unwrap()))],
+        3,
+    );
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "summary: one message with {COUNT} tool uses and one with their results, {:.2} MB body; validate raw body {:.2} ms",
+            bytes.len() as f64 / 1e6,
+            ms(times[0]),
+        );
+    }
+}
+
 fn ms(time: Duration) -> f64 {
     time.as_secs_f64() * 1e3
 }
@@ -146,7 +189,15 @@ fn benches(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    benches(&mut criterion);
-    criterion.final_summary();
+    // The first free argument is a filter, as criterion reads it.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let runs = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    if runs("80k_tool_uses") {
+        wide();
+    }
+    if runs("1000_messages") {
+        let mut criterion = Criterion::default().configure_from_args();
+        benches(&mut criterion);
+        criterion.final_summary();
+    }
 }

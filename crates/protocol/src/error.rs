@@ -112,16 +112,10 @@ impl DecodeError {
         DecodeError { path, kind }
     }
 
-    pub(crate) fn syntax(error: &serde_json::Error) -> DecodeError {
-        // serde_json's message ends with the position, which is kept as fields instead.
-        let mut message = error.to_string();
-        if let Some(at) = message.rfind(" at line ") {
-            message.truncate(at);
-        }
-        DecodeError::new(
-            JsonPath::root(),
-            DecodeErrorKind::Syntax { message, line: error.line(), column: error.column() },
-        )
+    /// The error for JSON text `input` that serde_json refused with `error` (see
+    /// [`crate::json_input::syntax_error`]).
+    pub fn syntax(input: &[u8], error: &serde_json::Error) -> DecodeError {
+        crate::json_input::syntax_error(input, error)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{DecodeError, DecodeErrorKind};
 pub(crate) type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
 pub(crate) fn parse(bytes: &[u8]) -> Result<Value> {
-    serde_json::from_slice(bytes).map_err(|e| DecodeError::syntax(&e))
+    serde_json::from_slice(bytes).map_err(|e| DecodeError::syntax(bytes, &e))
 }
 
 pub(crate) fn type_name(value: &Value) -> &'static str {

@@ -24,6 +24,7 @@ mod encode;
 mod error;
 pub mod eventstream;
 mod json;
+pub mod json_input;
 pub mod model_id;
 mod path;
 pub mod rules;

@@ -92,6 +92,15 @@ rules! {
         action: "Reported with its path. Not repaired.",
         patterns: ["malformed input request", "field required", "required key", "failed to satisfy constraint"],
     },
+    /// A key given twice in one JSON object.
+    DuplicateKey {
+        id: "shape.duplicate_key",
+        spec: "R1",
+        bedrock: "",
+        cause: "A body built by joining text or merging objects writes a key twice, e.g. {\"text\": \"first\", \"text\": \"second\"}. JSON parsers differ: serde_json (and so verbatim) keeps the last value, others keep the first or refuse the body.",
+        action: "A warning naming the path of the repeat. Which value Bedrock's parser keeps, or whether it refuses the body, is not known (no recording shows it), so it is not an error. Not repaired: the body is read as verbatim reads it.",
+        patterns: [],
+    },
     /// The history holds something the chosen API cannot express.
     Unrepresentable {
         id: "shape.unrepresentable",
@@ -496,6 +505,15 @@ rules! {
         cause: "Video or audio sent to Claude.",
         action: "Reported. Not repaired.",
         patterns: ["content block that you provided"],
+    },
+    /// Inline bytes that are not standard base64.
+    Base64 {
+        id: "content.base64",
+        spec: "R1.3",
+        bedrock: "",
+        cause: "Image or document bytes (Converse `source.bytes`, Anthropic `source.data`), Converse `redactedContent` or Anthropic `redacted_thinking.data` that is not standard base64: URL-safe characters, line breaks, missing padding, or raw text. These members are blobs: the service base64-decodes them before the model sees them.",
+        action: "A warning naming the path. A blob that does not decode is expected to be refused by the service's serialization layer with a ValidationException, but no recording or rule in the rule set shows Bedrock's answer, so it is not an error. Not repaired: inline bytes are never re-encoded.",
+        patterns: [],
     },
     /// The InvokeModel body's version or fields.
     InvokeBody {

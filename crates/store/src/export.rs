@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use verbatim_model::{ContentBlock, Dialect, HistoryMessage, Provenance, RedactedForm};
 use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, converse};
 
-use crate::{Entry, Origin, Record, Session, SessionInfo, SessionStore, StoreError};
+use crate::{ConfigChange, Entry, Origin, Record, Session, SessionInfo, SessionStore, StoreError};
 
 /// The export format's version.
 pub const EXPORT_VERSION: u64 = 1;
@@ -138,6 +138,9 @@ pub fn import_session(document: Value, location: &str) -> Result<Session, Export
     let info: SessionInfo =
         serde_json::from_value(document.remove("session").unwrap_or(Value::Null))
             .map_err(|e| malformed(location, &root.clone().key("session"), e.to_string()))?;
+    verbatim_model::check_model_id(&info.start.model).map_err(|e| {
+        malformed(location, &root.clone().key("session").key("model"), e.to_string())
+    })?;
     let Some(Value::Array(items)) = document.remove("records") else {
         return Err(malformed(location, &root.clone().key("records"), "expected an array"));
     };
@@ -173,6 +176,10 @@ pub fn import_session(document: Value, location: &str) -> Result<Session, Export
             serde_json::from_value(Value::Object(fields))
                 .map_err(|e| malformed(location, &at, e.to_string()))?
         };
+        if let Entry::Config(ConfigChange::Model(model)) = &record.entry {
+            verbatim_model::check_model_id(model)
+                .map_err(|e| malformed(location, &at.clone().key("value"), e.to_string()))?;
+        }
         records.push(record);
     }
     Ok(Session { info, records })
@@ -212,7 +219,8 @@ pub async fn import(
                 let location = format!("line {}", n + 1);
                 let document = serde_json::from_str(line).map_err(|e| ExportError::Malformed {
                     location: location.clone(),
-                    detail: e.to_string(),
+                    // Names a byte order mark or a lone surrogate escape as such.
+                    detail: DecodeError::syntax(line.as_bytes(), &e).kind.to_string(),
                 })?;
                 documents.push((location, document));
             }

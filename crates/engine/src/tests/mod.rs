@@ -2,6 +2,7 @@
 //! emulator on 127.0.0.1:0, through the HTTP transport.
 
 mod kept;
+mod model_ids;
 mod review;
 mod scenarios;
 mod store_failure;

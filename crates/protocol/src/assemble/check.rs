@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Number, Value};
 use verbatim_model::{
-    Api, CachePoint, ContentBlock, DocumentSource, InferenceConfig, MediaSource, Message, Role,
-    SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind,
-    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
+    Api, CachePoint, ContentBlock, DocumentSource, InferenceConfig, MediaSource, Message,
+    RedactedForm, Role, SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice,
+    ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
 };
 
 use super::action::{Action, is_thinking};
-use super::wire::{self, Field, Setting};
+use super::wire::{self, Field, Places, Setting};
 use super::{Context, Diagnostic, Severity, State};
 use crate::capability::ForcedToolChoice;
 use crate::model_id::base_model;
@@ -62,12 +62,45 @@ const ANTHROPIC_TOP_LEVEL: &[&str] = &[
 /// A violation and the action repair would take.
 pub(crate) struct Finding {
     pub(crate) diagnostic: Diagnostic,
-    pub(crate) proposal: Option<Action>,
+    pub(crate) proposal: Option<Proposal>,
+}
+
+/// The action repair would take for a finding.
+// Most proposals are ready actions, kept inline as before; boxing them would cost an
+// allocation per finding to save space in the rarer deferred case.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Proposal {
+    /// The action itself.
+    Ready(Action),
+    /// An action that copies a whole list of the request (the tools, the system blocks, a
+    /// tool result's content) with one item changed, built from the request only when repair
+    /// looks at it: built for each of many findings in one list, the copies alone would make
+    /// a check cost the square of the list's length.
+    Deferred(Box<dyn Fn(&verbatim_model::Request) -> Action>),
+}
+
+impl Proposal {
+    /// The action, for the request the finding was made on.
+    pub(crate) fn action(&self, request: &verbatim_model::Request) -> std::borrow::Cow<'_, Action> {
+        match self {
+            Proposal::Ready(action) => std::borrow::Cow::Borrowed(action),
+            Proposal::Deferred(build) => std::borrow::Cow::Owned(build(request)),
+        }
+    }
+
+    /// The action, owned.
+    pub(crate) fn into_action(self, request: &verbatim_model::Request) -> Action {
+        match self {
+            Proposal::Ready(action) => action,
+            Proposal::Deferred(build) => build(request),
+        }
+    }
 }
 
 struct Out<'a> {
     state: &'a State<'a>,
     context: &'a Context<'a>,
+    places: &'a Places,
     findings: Vec<Finding>,
 }
 
@@ -100,7 +133,23 @@ impl Out<'_> {
             Severity::Warning => format!("{what}. Where Bedrock rejects it, it answers: {bedrock}"),
         };
         let diagnostic = Diagnostic { rule, severity, path, message };
-        self.findings.push(Finding { diagnostic, proposal });
+        self.findings.push(Finding { diagnostic, proposal: proposal.map(Proposal::Ready) });
+    }
+
+    /// Records an error whose fix is built only when repair asks for it (see
+    /// [`Proposal::Deferred`]).
+    fn fix_deferred(
+        &mut self,
+        rule: Rule,
+        severity: Severity,
+        path: JsonPath,
+        what: impl Into<String>,
+        detail: &str,
+        build: impl Fn(&verbatim_model::Request) -> Action + 'static,
+    ) {
+        self.push(rule, severity, path, what, detail, None);
+        let finding = self.findings.last_mut().expect("just pushed");
+        finding.proposal = Some(Proposal::Deferred(Box::new(build)));
     }
 
     fn push(
@@ -132,11 +181,11 @@ impl Out<'_> {
     }
 
     fn block(&self, i: usize, j: usize) -> JsonPath {
-        wire::block(self.api(), self.request(), i, j)
+        self.places.block(self.request(), i, j)
     }
 
     fn field(&self, i: usize, j: usize, field: Field) -> JsonPath {
-        wire::field(self.api(), self.request(), i, j, field)
+        self.places.field(self.request(), i, j, field)
     }
 
     fn setting(&self, setting: Setting) -> JsonPath {
@@ -146,7 +195,8 @@ impl Out<'_> {
 
 /// Every violation in the request, in checklist order.
 pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
-    let mut out = Out { state, context, findings: Vec::new() };
+    let places = Places::of(context.api, &state.request);
+    let mut out = Out { state, context, places: &places, findings: Vec::new() };
     let shape = Shape::of(&state.request, context);
     settings(&mut out, &shape);
     tools(&mut out);
@@ -556,32 +606,39 @@ fn tools(out: &mut Out<'_>) {
         out.fix(Rule::ToolSpec, root, "an empty tools list", detail, action);
         return;
     }
+    // The tools as they are, with one changed: a fix built only when repair asks for it.
+    let with_tool = |k: usize, change: fn(&mut Tool)| {
+        move |request: &verbatim_model::Request| {
+            let mut fixed = request.tools.clone().unwrap_or_default();
+            change(&mut fixed[k]);
+            Action::SetTools { tools: Some(fixed) }
+        }
+    };
     for (k, tool) in tools.iter().enumerate() {
-        let path = wire::tool(out.api(), out.request(), k);
+        let path = out.places.tool(out.request(), k);
         match tool {
             Tool::Spec(spec) => {
                 if !valid_tool_name(&spec.name) {
                     let what = format!("tool name `{}` must be 1-64 of [a-zA-Z0-9_-]", spec.name);
-                    let name_path = wire::tool_spec_field(out.api(), out.request(), k, "name");
+                    let name_path = out.places.tool_spec_field(out.request(), k, "name");
                     out.error(Rule::ToolName, name_path, what, &spec.name);
                 }
                 if spec.description.as_deref() == Some("") {
-                    let mut fixed = tools.clone();
-                    if let Tool::Spec(s) = &mut fixed[k] {
-                        s.description = None;
-                    }
                     let detail = format!(
                         "Invalid length for parameter toolConfig.tools[{k}].toolSpec.description, value: 0, valid min length: 1"
                     );
-                    let action = Action::SetTools { tools: Some(fixed) };
-                    let description =
-                        wire::tool_spec_field(out.api(), out.request(), k, "description");
-                    out.fix(
+                    let description = out.places.tool_spec_field(out.request(), k, "description");
+                    out.fix_deferred(
                         Rule::ToolSpec,
+                        Severity::Error,
                         description,
                         "an empty tool description",
                         &detail,
-                        action,
+                        with_tool(k, |tool| {
+                            if let Tool::Spec(s) = tool {
+                                s.description = None;
+                            }
+                        }),
                     );
                 }
                 let schema_ok = spec
@@ -598,18 +655,23 @@ fn tools(out: &mut Out<'_>) {
             }
             Tool::CachePoint(point) => {
                 if !out.context.caps.cache_point_in_tools {
-                    let fixed: Vec<Tool> = tools
-                        .iter()
-                        .enumerate()
-                        .filter(|(n, _)| *n != k)
-                        .map(|(_, t)| t.clone())
-                        .collect();
                     let what = format!("{} cannot cache tools", out.context.caps.family);
                     let detail = format!(
                         "Malformed input request: #/toolConfig/tools/{k}: extraneous key [cachePoint] is not permitted, please reformat your input"
                     );
-                    let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
-                    out.fix(Rule::CachePlacement, path, what, &detail, action);
+                    let without = move |request: &verbatim_model::Request| {
+                        let mut fixed = request.tools.clone().unwrap_or_default();
+                        fixed.remove(k);
+                        Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) }
+                    };
+                    out.fix_deferred(
+                        Rule::CachePlacement,
+                        Severity::Error,
+                        path,
+                        what,
+                        &detail,
+                        without,
+                    );
                 } else if k == 0 {
                     let fixed: Vec<Tool> = tools[1..].to_vec();
                     let action = Action::SetTools { tools: (!fixed.is_empty()).then_some(fixed) };
@@ -621,10 +683,14 @@ fn tools(out: &mut Out<'_>) {
                         action,
                     );
                 } else if let Some(ttl) = bad_ttl(point) {
-                    let mut fixed = tools.clone();
-                    fixed[k] = Tool::CachePoint(CachePoint { ttl: None });
-                    let action = Action::SetTools { tools: Some(fixed) };
-                    out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
+                    out.fix_deferred(
+                        Rule::CacheTtl,
+                        Severity::Error,
+                        path,
+                        ttl_what(ttl),
+                        &ttl_detail(ttl),
+                        with_tool(k, |tool| *tool = Tool::CachePoint(CachePoint { ttl: None })),
+                    );
                 }
             }
             Tool::System(_) | Tool::Unknown(_) => {}
@@ -652,23 +718,29 @@ fn system(out: &mut Out<'_>) {
         }
         SystemPrompt::Blocks(blocks) => blocks,
     };
+    // The system blocks without block `k`, or with it changed: fixes built only when repair
+    // asks for them.
     let without = |k: usize| {
-        let rest: Vec<SystemBlock> =
-            blocks.iter().enumerate().filter(|(n, _)| *n != k).map(|(_, b)| b.clone()).collect();
-        Action::SetSystem { system: (!rest.is_empty()).then_some(SystemPrompt::Blocks(rest)) }
+        move |request: &verbatim_model::Request| {
+            let mut rest = system_blocks(request);
+            rest.remove(k);
+            Action::SetSystem { system: (!rest.is_empty()).then_some(SystemPrompt::Blocks(rest)) }
+        }
     };
     for (k, block) in blocks.iter().enumerate() {
-        let path = wire::system_block(out.api(), out.request(), k);
+        let path = out.places.system_block(out.request(), k);
         match block {
             SystemBlock::Text(text) if text.text.trim().is_empty() => {
                 let detail = format!(
                     "Invalid length for parameter system[{k}].text, value: 0, valid min length: 1"
                 );
-                out.fix(Rule::BlankText, path, "a blank system text block", &detail, without(k));
+                let what = "a blank system text block";
+                out.fix_deferred(Rule::BlankText, Severity::Error, path, what, &detail, without(k));
             }
             SystemBlock::CachePoint(_) if k == 0 => {
-                out.fix(
+                out.fix_deferred(
                     Rule::CachePlacement,
+                    Severity::Error,
                     path,
                     "a cache point first in the system prompt, with nothing before it",
                     "There is nothing available to cache",
@@ -677,14 +749,25 @@ fn system(out: &mut Out<'_>) {
             }
             SystemBlock::CachePoint(point) => {
                 if let Some(ttl) = bad_ttl(point) {
-                    let mut fixed = blocks.clone();
-                    fixed[k] = SystemBlock::CachePoint(CachePoint { ttl: None });
-                    let action = Action::SetSystem { system: Some(SystemPrompt::Blocks(fixed)) };
-                    out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
+                    let action = move |request: &verbatim_model::Request| {
+                        let mut fixed = system_blocks(request);
+                        fixed[k] = SystemBlock::CachePoint(CachePoint { ttl: None });
+                        Action::SetSystem { system: Some(SystemPrompt::Blocks(fixed)) }
+                    };
+                    let (what, detail) = (ttl_what(ttl), ttl_detail(ttl));
+                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, &detail, action);
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// A copy of the request's system blocks (none for a plain text prompt).
+fn system_blocks(request: &verbatim_model::Request) -> Vec<SystemBlock> {
+    match &request.system {
+        Some(SystemPrompt::Blocks(blocks)) => blocks.clone(),
+        _ => Vec::new(),
     }
 }
 
@@ -708,6 +791,7 @@ fn messages(out: &mut Out<'_>) {
     let request = &state.request;
     let api = out.api();
     let caps = out.context.caps;
+    let places = out.places;
     let mut tool_use_ids: HashMap<&str, (usize, usize)> = HashMap::new();
     let mut images = 0;
     let mut documents = 0;
@@ -744,9 +828,10 @@ fn messages(out: &mut Out<'_>) {
             .content
             .iter()
             .any(|b| matches!(b, ContentBlock::Text(t) if !t.text.trim().is_empty()));
+        let first_thinking = first_thinking(message);
         for (j, block) in message.content.iter().enumerate() {
             // Built only when a finding needs them (most blocks have none).
-            let path = || wire::block(api, request, i, j);
+            let path = || places.block(request, i, j);
             let drop =
                 || Action::DropBlock { message: i, block: j, kind: block.kind_name().to_owned() };
             if let Some(keys) = block_unmapped(block) {
@@ -813,11 +898,22 @@ fn messages(out: &mut Out<'_>) {
                             "",
                             Some(Action::DropThinking { message: i }),
                         );
-                    } else if first_thinking(message) == Some(j) {
+                    } else if first_thinking == Some(j) {
                         other_surface(out, i, path());
                     }
                 }
-                ContentBlock::RedactedThinking(_) => {
+                ContentBlock::RedactedThinking(redacted) => {
+                    // Checked in the form it is sent in; the other form is converted on the
+                    // way (base64-encoded, or decoded, which fails if it is not base64).
+                    let sent_as_is = matches!(
+                        (api, redacted.form),
+                        (Api::Converse, RedactedForm::ConverseBlob)
+                            | (Api::InvokeModel, RedactedForm::AnthropicData)
+                    );
+                    if sent_as_is {
+                        let at = out.field(i, j, Field::RedactedData);
+                        base64(out, &redacted.data, at, "redacted thinking");
+                    }
                     if let Some(producer) = foreign_producer(out, i) {
                         let what = format!(
                             "redacted thinking produced by `{producer}` cannot be sent to another model"
@@ -829,7 +925,7 @@ fn messages(out: &mut Out<'_>) {
                             "",
                             Action::DropThinking { message: i },
                         );
-                    } else if first_thinking(message) == Some(j) {
+                    } else if first_thinking == Some(j) {
                         other_surface(out, i, path());
                     }
                 }
@@ -853,6 +949,9 @@ fn messages(out: &mut Out<'_>) {
                             what.clone(),
                             &what,
                         );
+                    }
+                    if let MediaSource::Bytes(data) = &image.source {
+                        base64(out, data, out.field(i, j, Field::ImageBytes), "image bytes");
                     }
                     if let MediaSource::Bytes(data) = &image.source
                         && data.len() > MAX_IMAGE_BASE64
@@ -927,6 +1026,9 @@ fn messages(out: &mut Out<'_>) {
                             );
                         }
                         _ => {}
+                    }
+                    if let DocumentSource::Bytes(data) = &doc.source {
+                        base64(out, data, out.field(i, j, Field::DocumentBytes), "document bytes");
                     }
                     if let DocumentSource::Bytes(data) = &doc.source
                         && data.len() > MAX_DOCUMENT_BASE64
@@ -1023,6 +1125,32 @@ fn messages(out: &mut Out<'_>) {
         let detail = format!("{images} + {documents} > {MAX_IMAGES}");
         out.error(Rule::MediaCount, JsonPath::root().key("messages"), what, &detail);
     }
+}
+
+/// Whether `text` is standard base64 (RFC 4648 alphabet, padded), as a blob member takes it.
+fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return false;
+    }
+    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    padding <= 2
+        && bytes[..bytes.len() - padding]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+/// A warning when inline bytes are not standard base64 (see the rule: Bedrock's answer to
+/// them is not recorded).
+fn base64(out: &mut Out<'_>, data: &str, path: JsonPath, what: &str) {
+    if is_base64(data) {
+        return;
+    }
+    let shown: String = data.chars().take(16).flat_map(char::escape_debug).collect();
+    let what = format!(
+        "{what} are not standard base64 (A-Z, a-z, 0-9, + and /, padded with = to a multiple of 4 characters; starting `{shown}`)"
+    );
+    out.push(Rule::Base64, Severity::Warning, path, what, "", None);
 }
 
 fn valid_document_name(name: &str) -> bool {
@@ -1148,16 +1276,31 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
         return;
     }
     let Some(ToolResultContent::Blocks(blocks)) = &result.content else { return };
+    // The result with item `k` replaced: a fix built only when repair asks for it.
+    let with_item = |k: usize, item: ToolResultBlock| {
+        move |request: &verbatim_model::Request| {
+            let Some(ContentBlock::ToolResult(result)) =
+                request.messages.get(i).and_then(|m| m.content.get(j))
+            else {
+                unreachable!("built for the tool result at messages[{i}].content[{j}]")
+            };
+            let mut result = result.clone();
+            if let Some(ToolResultContent::Blocks(blocks)) = &mut result.content {
+                blocks[k] = item.clone();
+            }
+            Action::ReplaceBlock {
+                message: i,
+                block: j,
+                kind: "toolResult".to_owned(),
+                content: ContentBlock::ToolResult(result),
+            }
+        }
+    };
     for (k, item) in blocks.iter().enumerate() {
         let item_path = out.field(i, j, Field::ToolResultContent(k));
         match item {
             ToolResultBlock::Json { json } if !json.is_object() => {
-                let mut fixed = blocks.clone();
-                fixed[k] = ToolResultBlock::Text { text: json.to_string() };
-                let action = replace(ToolResult {
-                    content: Some(ToolResultContent::Blocks(fixed)),
-                    ..result.clone()
-                });
+                let action = with_item(k, ToolResultBlock::Text { text: json.to_string() });
                 let what = format!(
                     "tool result json is a JSON {}, not an object",
                     crate::json::type_name(json)
@@ -1166,24 +1309,20 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
                     "The format of the value at {}.json is invalid. Provide a json object for the field and try again.",
                     item_path.dotted()
                 );
-                out.fix(Rule::ToolResultContent, item_path, what, &detail, action);
+                let rule = Rule::ToolResultContent;
+                out.fix_deferred(rule, Severity::Error, item_path, what, &detail, action);
                 continue;
             }
             ToolResultBlock::Text { text } if text.trim().is_empty() => {
-                let mut fixed = blocks.clone();
-                fixed[k] = ToolResultBlock::Text { text: NO_OUTPUT.to_owned() };
-                let action = replace(ToolResult {
-                    content: Some(ToolResultContent::Blocks(fixed)),
-                    ..result.clone()
-                });
+                let action = with_item(k, ToolResultBlock::Text { text: NO_OUTPUT.to_owned() });
                 let what = "blank text in a tool result (some models reject it)";
-                out.push(
+                out.fix_deferred(
                     Rule::ToolResultContent,
                     Severity::Warning,
                     item_path,
                     what,
                     "messages: text content blocks must be non-empty",
-                    Some(action),
+                    action,
                 );
                 continue;
             }
@@ -1355,9 +1494,12 @@ fn pairing(out: &mut Out<'_>) {
         if message.role != Role::User || !has_results(message) {
             continue;
         }
-        let uses: Vec<&str> = match i.checked_sub(1).map(|p| &messages[p]) {
-            Some(previous) if previous.role == Role::Assistant => tool_uses(previous),
-            _ => Vec::new(),
+        // A set: a message may hold tens of thousands of calls and as many results.
+        let uses: HashSet<&str> = match i.checked_sub(1).map(|p| &messages[p]) {
+            Some(previous) if previous.role == Role::Assistant => {
+                tool_uses(previous).into_iter().collect()
+            }
+            _ => HashSet::new(),
         };
         let mut seen: HashSet<&str> = HashSet::new();
         let mut leading = true;
@@ -1369,7 +1511,7 @@ fn pairing(out: &mut Out<'_>) {
             };
             let id = result.tool_use_id.as_str();
             let drop = Action::DropBlock { message: i, block: j, kind: "toolResult".to_owned() };
-            if !uses.contains(&id) {
+            if !uses.contains(id) {
                 let what = format!("a result for `{id}`, which the previous message did not call");
                 let at = wire::message(i).key("content").index(j);
                 out.push_at(
@@ -1482,8 +1624,9 @@ fn pairing(out: &mut Out<'_>) {
     let declared = declared_tool_names(request);
     if (!history_tools.is_empty() || any_results) && declared.is_empty() {
         let mut specs: Vec<ToolSpec> = out.context.recorded_tools.to_vec();
+        let mut named: HashSet<String> = specs.iter().map(|s| s.name.clone()).collect();
         for name in history_tools {
-            if !specs.iter().any(|s| s.name == name) {
+            if named.insert(name.to_owned()) {
                 specs.push(ToolSpec {
                     name: name.to_owned(),
                     description: None,
@@ -1706,8 +1849,8 @@ fn cache_points(out: &mut Out<'_>) {
         }
     }
     let path_of = |out: &Out<'_>, at: &Where| match *at {
-        Where::Tool(k) => wire::tool(out.api(), out.request(), k),
-        Where::System(k) => wire::system_block(out.api(), out.request(), k),
+        Where::Tool(k) => out.places.tool(out.request(), k),
+        Where::System(k) => out.places.system_block(out.request(), k),
         Where::Block(i, j) => out.block(i, j),
     };
     if points.len() > MAX_CACHE_POINTS {
@@ -1731,27 +1874,36 @@ fn cache_points(out: &mut Out<'_>) {
         if long && seen_short {
             let what = "a 1h cache point after a 5m one; TTLs may not grow from tools to system to messages";
             let detail = "cachePoint.ttl: a 1h cache point may not follow a 5m cache point";
-            let proposal = match at {
-                Where::Block(i, j) => Some(Action::ReplaceBlock {
-                    message: *i,
-                    block: *j,
-                    kind: "cachePoint".to_owned(),
-                    content: ContentBlock::CachePoint(CachePoint { ttl: Some("5m".to_owned()) }),
-                }),
-                Where::System(k) => {
-                    let Some(SystemPrompt::Blocks(mut blocks)) = request.system.clone() else {
-                        unreachable!("a system cache point")
+            let short = || CachePoint { ttl: Some("5m".to_owned()) };
+            let path = path_of(out, at);
+            // The system and tools fixes copy their list: built only when repair asks.
+            match *at {
+                Where::Block(i, j) => {
+                    let action = Action::ReplaceBlock {
+                        message: i,
+                        block: j,
+                        kind: "cachePoint".to_owned(),
+                        content: ContentBlock::CachePoint(short()),
                     };
-                    blocks[*k] = SystemBlock::CachePoint(CachePoint { ttl: Some("5m".to_owned()) });
-                    Some(Action::SetSystem { system: Some(SystemPrompt::Blocks(blocks)) })
+                    out.push(Rule::CacheTtl, Severity::Error, path, what, detail, Some(action));
+                }
+                Where::System(k) => {
+                    let action = move |request: &verbatim_model::Request| {
+                        let mut blocks = system_blocks(request);
+                        blocks[k] = SystemBlock::CachePoint(short());
+                        Action::SetSystem { system: Some(SystemPrompt::Blocks(blocks)) }
+                    };
+                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, detail, action);
                 }
                 Where::Tool(k) => {
-                    let mut tools = request.tools.clone().unwrap_or_default();
-                    tools[*k] = Tool::CachePoint(CachePoint { ttl: Some("5m".to_owned()) });
-                    Some(Action::SetTools { tools: Some(tools) })
+                    let action = move |request: &verbatim_model::Request| {
+                        let mut tools = request.tools.clone().unwrap_or_default();
+                        tools[k] = Tool::CachePoint(short());
+                        Action::SetTools { tools: Some(tools) }
+                    };
+                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, detail, action);
                 }
-            };
-            out.push(Rule::CacheTtl, Severity::Error, path_of(out, at), what, detail, proposal);
+            }
         }
         seen_short |= !long;
     }
@@ -1772,6 +1924,19 @@ pub(crate) fn body_too_large(len: usize) -> Diagnostic {
     let message =
         format!("{detail}. Bedrock answers: {}", Rule::BodySize.bedrock_text("", &detail));
     Diagnostic { rule: Rule::BodySize, severity: Severity::Error, path: JsonPath::root(), message }
+}
+
+/// The warning for a key given twice in one object, at its repeat.
+pub(crate) fn duplicate_key(path: JsonPath) -> Diagnostic {
+    let key = match path.segments().last() {
+        Some(crate::Segment::Key(key)) => key.clone(),
+        _ => String::new(),
+    };
+    let message = format!(
+        "the key `{}` is given twice in this object; verbatim reads the last value, and whether Bedrock reads the first, the last or refuses the body is not known",
+        key.escape_debug()
+    );
+    Diagnostic { rule: Rule::DuplicateKey, severity: Severity::Warning, path, message }
 }
 
 /// The shape errors of a body that does not decode: each message is decoded on its own, and

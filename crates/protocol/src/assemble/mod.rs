@@ -379,6 +379,9 @@ fn check_body(
     if body.len() > check::MAX_BODY_BYTES {
         size.push(check::body_too_large(body.len()));
     }
+    // Warnings, after the errors.
+    let duplicates: Vec<Diagnostic> =
+        crate::json_input::duplicate_keys(body).into_iter().map(check::duplicate_key).collect();
     let decoded = match api {
         Api::Converse => converse::decode_request_value(value.clone()),
         Api::InvokeModel => anthropic::decode_request_value(value.clone()),
@@ -389,11 +392,13 @@ fn check_body(
             let assembly = run(state, &context(api, model_id), policy);
             let mut diagnostics = size;
             diagnostics.extend(assembly.diagnostics);
+            diagnostics.extend(duplicates);
             Ok(BodyReport { request: Some(assembly.request), fixes: assembly.fixes, diagnostics })
         }
         Err(error) => {
             let mut diagnostics = size;
             diagnostics.extend(check::shape_errors(api, value, error));
+            diagnostics.extend(duplicates);
             Ok(BodyReport { request: None, fixes: Vec::new(), diagnostics })
         }
     }
@@ -430,12 +435,14 @@ fn run(mut state: State<'_>, context: &Context<'_>, policy: Policy) -> Assembly 
     let limit = max_fixes(&state.request);
     loop {
         let mut findings = check::check(&state, context);
+        let last_thinking = last_thinking(&state);
+        let acceptable = |f: &check::Finding, action: &Action| {
+            (f.diagnostic.severity == Severity::Error || harmless(last_thinking, context, action))
+                && !repeats_setting(&fixes, action)
+        };
         let next = match policy {
             Policy::Repair if fixes.len() < limit => findings.iter().position(|f| {
-                f.proposal.as_ref().is_some_and(|action| {
-                    (f.diagnostic.severity == Severity::Error || harmless(&state, context, action))
-                        && !repeats_setting(&fixes, action)
-                })
+                f.proposal.as_ref().is_some_and(|p| acceptable(f, &p.action(&state.request)))
             }),
             _ => None,
         };
@@ -446,32 +453,34 @@ fn run(mut state: State<'_>, context: &Context<'_>, policy: Policy) -> Assembly 
             return Assembly { request: state.request, body: None, fixes, diagnostics };
         };
         let rule = findings[next].diagnostic.rule;
-        let batchable =
-            LOCAL_RULES.contains(&rule) && findings[next].proposal.as_ref().is_some_and(local);
-        let batch: Vec<check::Finding> = if batchable {
+        let batchable = LOCAL_RULES.contains(&rule)
+            && findings[next].proposal.as_ref().is_some_and(|p| local(&p.action(&state.request)));
+        // Every action of the batch is taken from the request as checked, before any applies.
+        let mut batch: Vec<(Diagnostic, Action)> = if batchable {
             // Fixes of a local rule touch only their own block or message and do not depend
             // on each other: apply them all, last place first so earlier indexes hold.
-            let mut batch: Vec<check::Finding> = findings
+            findings
                 .into_iter()
-                .filter(|f| {
-                    f.diagnostic.rule == rule
-                        && f.proposal.as_ref().is_some_and(|action| {
-                            local(action)
-                                && (f.diagnostic.severity == Severity::Error
-                                    || harmless(&state, context, action))
-                        })
+                .filter(|f| f.diagnostic.rule == rule)
+                .filter_map(|f| {
+                    let action = f.proposal?.into_action(&state.request);
+                    let taken = local(&action)
+                        && (f.diagnostic.severity == Severity::Error
+                            || harmless(last_thinking, context, &action));
+                    taken.then_some((f.diagnostic, action))
                 })
-                .collect();
-            batch.sort_by_key(|f| std::cmp::Reverse(f.proposal.as_ref().map(Action::place)));
-            batch
+                .collect()
         } else {
-            vec![findings.swap_remove(next)]
+            let finding = findings.swap_remove(next);
+            let action =
+                finding.proposal.expect("found by its proposal").into_action(&state.request);
+            vec![(finding.diagnostic, action)]
         };
-        for finding in batch {
-            let action = finding.proposal.expect("found by its proposal");
+        batch.sort_by_key(|(_, action)| std::cmp::Reverse(action.place()));
+        for (diagnostic, action) in batch {
             let guard = action.guard(&state);
             action.apply(&mut state).expect("a proposed fix applies to the state it was made for");
-            fixes.push(Fix { diagnostic: finding.diagnostic, action, guard });
+            fixes.push(Fix { diagnostic, action, guard });
         }
     }
 }
@@ -501,15 +510,21 @@ fn local(action: &Action) -> bool {
     )
 }
 
+/// The index of the last message that carries thinking, if any.
+fn last_thinking(state: &State<'_>) -> Option<usize> {
+    state.request.messages.iter().rposition(|m| m.content.iter().any(action::is_thinking))
+}
+
 /// Whether repair may apply the fix of a warning. Bedrock may accept what a warning names, so
 /// its fix must cost nothing: on models that bind thinking to the conversation prefix, an edit
-/// to the history before a message that carries thinking would invalidate that thinking.
-fn harmless(state: &State<'_>, context: &Context<'_>, action: &Action) -> bool {
+/// to the history before a message that carries thinking (the last one is `last_thinking`)
+/// would invalidate that thinking.
+fn harmless(last_thinking: Option<usize>, context: &Context<'_>, action: &Action) -> bool {
     if !action.changes_history() || !context.caps.prefix_binding {
         return true;
     }
     let from = action.message_index().unwrap_or(0);
-    !state.request.messages.iter().skip(from).any(|m| m.content.iter().any(action::is_thinking))
+    last_thinking.is_none_or(|last| last < from)
 }
 
 /// A settings fix applied before and proposed again means two rules undo each other; repair

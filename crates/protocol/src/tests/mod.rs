@@ -6,6 +6,8 @@ mod cross_dialect;
 mod decode_errors;
 mod eventstream;
 mod fixture_files;
+mod json_input;
+mod pairing;
 mod real_fixtures;
 mod repair_props;
 mod round_trip_props;

@@ -1,6 +1,7 @@
 //! One table, one row per case file in `test_data/rules`: each names a rule, a request body
 //! that breaks it (with the path and severity the diagnostic must carry) and a near miss that
-//! must pass. Every rule has at least one row, except the few that a raw body cannot show
+//! must pass. A body is a JSON value (`body`), or text sent as it is (`body_text`) for what a
+//! JSON value cannot hold, such as a key given twice. Every rule has at least one row, except the few that a raw body cannot show
 //! (they need the history's provenance or a body too large for a file); those have named
 //! tests in `assembler.rs`.
 
@@ -25,12 +26,12 @@ struct Case {
     rule: Rule,
     api: Api,
     model: Option<String>,
-    breaks: Value,
+    breaks: Vec<u8>,
     path: String,
     severity: Severity,
     /// A fragment of Bedrock's answer the diagnostic must quote, when the case names one.
     bedrock: Option<String>,
-    near_miss: Value,
+    near_miss: Vec<u8>,
     near_model: Option<String>,
     repairable: bool,
 }
@@ -63,11 +64,11 @@ fn cases() -> Vec<Case> {
                 rule,
                 api,
                 model: doc["model"].as_str().map(str::to_owned),
-                breaks: doc["breaks"]["body"].clone(),
+                breaks: body(&doc["breaks"]),
                 path: doc["breaks"]["path"].as_str().unwrap().to_owned(),
                 severity,
                 bedrock: doc["breaks"]["bedrock"].as_str().map(str::to_owned),
-                near_miss: doc["near_miss"]["body"].clone(),
+                near_miss: body(&doc["near_miss"]),
                 near_model: doc["near_miss"]["model"].as_str().map(str::to_owned),
                 repairable: doc["repairable"].as_bool().unwrap_or(false),
                 file,
@@ -76,8 +77,16 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
-fn validate(api: Api, model: Option<&str>, body: &Value) -> BodyReport {
-    validate_body(api, model, &serde_json::to_vec(body).unwrap()).unwrap()
+/// The bytes of a case's `body` (a JSON value) or `body_text` (sent as it is).
+fn body(part: &Value) -> Vec<u8> {
+    match part["body_text"].as_str() {
+        Some(text) => text.as_bytes().to_vec(),
+        None => serde_json::to_vec(&part["body"]).unwrap(),
+    }
+}
+
+fn validate(api: Api, model: Option<&str>, body: &[u8]) -> BodyReport {
+    validate_body(api, model, body).unwrap()
 }
 
 fn listing(report: &BodyReport) -> String {
@@ -148,8 +157,7 @@ fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
     let mut failures = Vec::new();
     for case in cases() {
         let model = case.model.as_deref();
-        let body = serde_json::to_vec(&case.breaks).unwrap();
-        let report = repair_body(case.api, model, &body).unwrap();
+        let report = repair_body(case.api, model, &case.breaks).unwrap();
         let still_broken = report.diagnostics.iter().any(|d| d.rule == case.rule);
         if !case.repairable {
             if !still_broken {
@@ -167,7 +175,7 @@ fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
         // The repaired request passes strict validation as a raw body too.
         let request = report.request.expect("a repaired request");
         let repaired = crate::assemble::encode(case.api, &request).unwrap();
-        let strict = validate(case.api, model, &repaired);
+        let strict = validate(case.api, model, &serde_json::to_vec(&repaired).unwrap());
         if !strict.is_valid() {
             failures.push(format!("{}: repaired body fails:{}", case.file, listing(&strict)));
         }

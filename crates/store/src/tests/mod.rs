@@ -3,6 +3,7 @@
 
 mod conformance;
 mod fixtures;
+mod import_input;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
