@@ -3,6 +3,7 @@
 
 mod conformance;
 mod fixtures;
+mod import;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
