@@ -10,5 +10,6 @@ mod postgres;
 mod python_sdk;
 mod secrets;
 mod sessions_cli;
+mod sessions_import;
 mod tidy;
 mod tool_loop;
