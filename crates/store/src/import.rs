@@ -44,10 +44,16 @@
 //! sync on sled), not one per message. So memory is bounded by:
 //! - for bodies and messages arrays: the largest document's bytes, plus one chunk decoded (a
 //!   decoded message takes roughly 25 times its JSON for short texts, much less for long
-//!   ones: some tens of MB at most), plus what the store keeps of one write;
+//!   ones), plus what the store takes for one write;
 //! - for export documents: the largest exported session decoded (they are stored whole, since
 //!   only a put keeps their records' times), roughly 25 times its JSON for short messages;
-//! - plus the store's own caches (sled keeps a page cache), whatever the input's size.
+//! - plus what the store keeps across writes (sled's page cache), whatever the input's size.
+//!
+//! The chunks are small because of what sled takes for one write: it frees the versions of
+//! the tree nodes a batch replaces only once the whole batch is applied, and a session's
+//! records have neighbouring keys, so every record of a batch copies the same leaf. One body
+//! of 700,000 short messages (35 MB) peaks at 1.2 GB with 4,096 messages a write, 620 MB with
+//! 2,048, 280 MB with 512 (then mostly sled's own), at the same speed (`benches/import.rs`).
 //!
 //! [`MAX_IMPORT_BYTES`] still bounds the whole input.
 //!
@@ -110,8 +116,8 @@ pub const MAX_IMPORT_BYTES: u64 = 256 << 20;
 /// `settings` (a body's) and `key`.
 pub const IMPORT_KEY: &str = "import";
 
-/// The most messages of a body stored in one write.
-pub const CHUNK_MESSAGES: usize = 4096;
+/// The most messages of a body stored in one write (see the module docs for why so few).
+pub const CHUNK_MESSAGES: usize = 512;
 
 /// The most bytes of message JSON stored in one write (a message larger than this is one
 /// write of its own).
