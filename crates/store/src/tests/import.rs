@@ -366,3 +366,58 @@ async fn an_export_leaves_out_the_import_key_and_keeps_the_rest() {
     assert_eq!(exported["session"]["metadata"], json!({"project": "weather"}));
     assert_eq!(exported["records"], serde_json::from_slice::<Value>(&document).unwrap()["records"]);
 }
+
+/// A document of one of the shapes import reads, with `texts` as its messages' texts.
+fn document(shape: u8, texts: &[String]) -> Value {
+    let converse: Vec<Value> =
+        texts.iter().map(|t| json!({"role": "user", "content": [{"text": t}]})).collect();
+    let anthropic: Vec<Value> =
+        texts.iter().map(|t| json!({"content": t, "role": "user"})).collect();
+    match shape % 5 {
+        0 => json!({"modelId": "m", "messages": converse, "system": [{"text": "s"}]}),
+        1 => json!(converse),
+        2 => json!(anthropic),
+        3 => json!({"messages": anthropic, "max_tokens": 5,
+                    "anthropic_version": "bedrock-2023-05-31", "model": "m"}),
+        _ => {
+            let (_, bytes) = export_document("p", texts.len());
+            serde_json::from_slice(&bytes).unwrap()
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+    /// The check never panics, and what it accepts the storing pass stores, document for
+    /// document: on documents of every shape, one byte changed or taken out or not.
+    #[test]
+    fn what_the_check_accepts_is_stored(
+        documents in proptest::collection::vec(
+            (0..5u8, proptest::collection::vec("[a-z\\\\\"{}\\[\\] ]{0,6}", 0..4)),
+            1..4,
+        ),
+        pretty in proptest::prelude::any::<bool>(),
+        change in proptest::option::of((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>(), proptest::prelude::any::<bool>())),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let importer = Importer::new("input", ImportOptions::default());
+        let mut input = Vec::new();
+        for (shape, texts) in &documents {
+            let value = document(*shape, texts);
+            let bytes = if pretty { serde_json::to_vec_pretty(&value) } else { serde_json::to_vec(&value) };
+            input.extend(bytes.unwrap());
+            input.push(b'\n');
+        }
+        if let Some((at, byte, remove)) = change {
+            let at = at % input.len();
+            if remove { input.remove(at); } else { input[at] = byte; }
+        }
+        if let Ok(checked) = importer.check(&input[..]) {
+            let store = MemoryStore::new();
+            let stored = runtime.block_on(importer.store(&store, &input[..], |_| {}));
+            let shown = String::from_utf8_lossy(&input);
+            proptest::prop_assert_eq!(stored.ok(), Some(checked.documents), "{}", shown);
+        }
+    }
+}
