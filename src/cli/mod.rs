@@ -21,6 +21,7 @@ mod explain;
 mod migrate;
 mod render;
 mod sessions;
+mod transcript;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
