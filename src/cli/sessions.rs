@@ -14,7 +14,9 @@
 //! nothing; standard input is copied to an unnamed temporary file to be read again); the
 //! second stores one document at a time and prints each session's id as soon as it is whole,
 //! one per document, in order: a re-run of a killed import prints the same ids, stores only
-//! what is missing, and says on standard error which documents were already stored. With
+//! what is missing, and says on standard error which documents were already stored. A store
+//! failure stops the import where it is: what was stored stays (its ids were printed), and a
+//! re-run completes it. With
 //! `--json`, standard error gets one JSON line per document as it is stored
 //! (`{"document", "line", "id", "outcome"}`), and standard output the array of the sessions'
 //! infos once all are stored.
