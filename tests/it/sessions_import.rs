@@ -182,7 +182,7 @@ async fn cut(store: &Path, id: &str, keep: usize) {
 async fn a_rerun_of_a_killed_import_stores_nothing_twice_and_prints_the_same_ids() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sessions.jsonl");
-    let documents = write_small_file(&file, 500);
+    let documents = write_small_file(&file, 1500);
     let store = dir.path().join("data");
     let path = file.to_str().unwrap();
 
