@@ -22,6 +22,7 @@ mod migrate;
 mod render;
 mod salvage;
 mod sessions;
+mod transcript;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

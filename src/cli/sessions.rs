@@ -6,39 +6,38 @@
 //! does not decode: the message names the JSON path).
 //!
 //! `import` reads a Converse request body, a bare messages array, an Anthropic Messages body or
-//! a verbatim export document (one, or several as JSON lines). A body's system prompt, tools and
-//! thinking become the new session's start configuration; the request settings a session has
-//! no field for (inference parameters, tool choice, `top_k`, beta flags, native model fields,
-//! keys of one dialect only) are kept in canonical form in the session's metadata under
-//! `import.settings`, and `export` writes them back, so a body exported in the dialect it was
-//! imported from comes back whole. Messages are decoded by the protocol crate and exported by
-//! its encoders: never rebuilt, never re-encoded.
+//! a verbatim export document (one, or several as JSON lines), as the store crate's
+//! `import::Importer` does for any library user (its docs say what is read, the memory it
+//! takes, and how a re-run finds what an earlier one stored); `export` writes a body back with
+//! `export::export_body`. Here: the arguments, and what is printed. Import reads the input
+//! twice: the first pass decodes everything before the store is opened (bad input stores
+//! nothing; standard input is copied to an unnamed temporary file to be read again); the
+//! second stores one document at a time and prints each session's id as soon as it is whole,
+//! one per document, in order: a re-run of a killed import prints the same ids, stores only
+//! what is missing, and says on standard error which documents were already stored. A store
+//! failure stops the import where it is: what was stored stays (its ids were printed), and a
+//! re-run completes it. With
+//! `--json`, standard error gets one JSON line per document as it is stored
+//! (`{"document", "line", "id", "outcome"}`), and standard output the array of the sessions'
+//! infos once all are stored.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::ValueEnum;
 use serde_json::{Value, json};
-use verbatim_model::{
-    ContentBlock, Dialect, JsonMap, Message, RedactedForm, Request, SessionId, SystemBlock,
-    SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolResultBlock, ToolResultContent,
-    ToolResultStatus, Usage,
-};
-use verbatim_protocol::{JsonPath, anthropic, converse};
-use verbatim_store::export::{export_session, import_session};
-use verbatim_store::{
-    Append, ConfigChange, Entry, ListQuery, NewSession, Origin, Record, Session, SessionInfo,
-    SessionStore, StoreError, ToolCallState,
-};
+use verbatim_model::{Dialect, SessionId, Usage};
+use verbatim_store::export::{ExportError, export_body, export_session};
+use verbatim_store::import::{ImportError, ImportOptions, Importer, Outcome as Imported};
+use verbatim_store::{Entry, ListQuery, Session, SessionInfo, SessionStore, StoreError};
 
 use super::StoreArgs;
+pub(crate) use super::transcript::transcript;
 
 const FAILED: u8 = 1;
 const UNUSABLE: u8 = 2;
-
-/// The metadata key under which `import` records where a session came from.
-const IMPORT_KEY: &str = "import";
 
 /// Arguments of `verbatim sessions`.
 #[derive(Debug, clap::Args)]
@@ -60,8 +59,9 @@ enum SessionsCommand {
     /// Print a session as a request body of a dialect (its messages exactly as stored), or as
     /// verbatim's own export document with `--full`.
     Export(ExportArgs),
-    /// Store a request body, a messages array or export documents as new sessions; prints
-    /// each new session id on a line of its own.
+    /// Store a request body, a messages array or export documents as sessions; prints each
+    /// session's id on a line of its own as it is stored (run again after a failure, it
+    /// stores only what is missing and prints the same ids).
     Import(ImportArgs),
     /// Copy a session's records up to one into a new session; prints the new id.
     Fork(ForkArgs),
@@ -115,7 +115,9 @@ struct ImportArgs {
     /// mean Anthropic, anything else Converse). Export documents name their own.
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// The model id of the new session (else the body's `modelId` or `model`).
+    /// The model id of the new session (else the body's `modelId` or `model`; a Converse body
+    /// or messages array may name none: the session then has no model until one is set, e.g.
+    /// by `verbatim chat --session ID --model MODEL_ID`).
     #[arg(long, value_parser = super::model_id_arg)]
     model: Option<String>,
     /// A tag for the new session (repeatable).
@@ -123,7 +125,8 @@ struct ImportArgs {
     tags: Vec<String>,
     /// The file to read, or `-` for standard input.
     file: String,
-    /// Print a JSON array of the new sessions' infos instead of their ids.
+    /// Print a JSON array of the sessions' infos (one per document) once all are stored,
+    /// instead of their ids; progress goes to standard error as JSON lines.
     #[arg(long)]
     json: bool,
 }
@@ -179,11 +182,16 @@ impl From<Format> for Dialect {
     }
 }
 
-fn dialect_name(dialect: Dialect) -> &'static str {
+pub(crate) fn dialect_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Converse => "converse",
         Dialect::Anthropic => "anthropic",
     }
+}
+
+/// A model id as listed: `-` for a session that has none yet.
+fn model_or_none(model: &str) -> &str {
+    if model.is_empty() { "-" } else { model }
 }
 
 /// Why a subcommand stopped: the exit status and what to print.
@@ -246,10 +254,17 @@ async fn run(args: &SessionsArgs) -> Outcome {
             export(&*open(&args.store).await?, id, export_args).await
         }
         SessionsCommand::Import(import_args) => {
+            let name = if import_args.file == "-" { "standard input" } else { &import_args.file };
+            let options = ImportOptions {
+                format: import_args.format.map(Dialect::from),
+                model: import_args.model.clone(),
+                tags: import_args.tags.clone(),
+            };
+            let importer = Importer::new(name, options);
             // Everything is read and decoded before the store is opened: bad input stores
             // nothing (and creates no store).
-            let sessions = read_imports(import_args)?;
-            import(&*open(&args.store).await?, sessions, import_args.json).await
+            let input = checked_input(&importer, &import_args.file)?;
+            import(&*open(&args.store).await?, &importer, input, import_args.json).await
         }
         SessionsCommand::Fork(fork_args) => {
             let id = parse_id(&fork_args.id)?;
@@ -329,7 +344,8 @@ async fn list(store: &dyn SessionStore, args: &ListArgs) -> Outcome {
     }
     // Stored text is printed with its control characters escaped: an id stored by an older
     // version or imported may hold a newline or a terminal escape.
-    let models: Vec<_> = sessions.iter().map(|s| super::printable_line(&s.start.model)).collect();
+    let models: Vec<_> =
+        sessions.iter().map(|s| super::printable_line(model_or_none(&s.start.model))).collect();
     let model_width = models.iter().map(|m| m.chars().count()).max().unwrap_or(0).max(5);
     say!("{:<36}  {:<model_width$}  {:>7}  {:<20}  TAGS", "ID", "MODEL", "RECORDS", "UPDATED");
     for (info, model) in sessions.iter().zip(&models) {
@@ -399,574 +415,108 @@ fn show_json(session: &Session) -> Value {
     })
 }
 
-/// The session as text: a header, each live record (messages in full, other entries on one
-/// line), then the token usage.
-/// A readable transcript: the session's settings, each live record, and the token usage.
-pub(crate) fn transcript(session: &Session) -> String {
-    let mut out = String::new();
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
-    };
-    let info = &session.info;
-    let config = session.config();
-    line(format!("session {}", info.id));
-    line(format!("model: {}", super::printable_line(&config.model)));
-    line(format!(
-        "records: {}, created {}, updated {}",
-        info.version,
-        info.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
-        info.updated_at.format("%Y-%m-%dT%H:%M:%SZ")
-    ));
-    if !info.start.tags.is_empty() {
-        line(format!("tags: {}", super::printable_line(&info.start.tags.join(", "))));
-    }
-    match info.origin {
-        Some(Origin::Fork { from, at }) => line(format!("forked from {from} at record {at}")),
-        Some(Origin::Archive { from, at }) => {
-            line(format!("archive of {from} as it was at record {at}"))
-        }
-        Some(Origin::Import) => line("imported".into()),
-        None => {}
-    }
-    if let Some(system) = &config.system {
-        line(format!("system: {}", system_text(system)));
-    }
-    if let Some(tools) = &config.tools {
-        line(format!("tools: {}", tool_names(tools)));
-    }
-    if let Some(thinking) = &config.thinking {
-        line(format!("thinking: {}", thinking_setting(thinking)));
-    }
-    for record in session.live_records() {
-        line(String::new());
-        line(record_text(record));
-    }
-    let usage = session.usage();
-    line(String::new());
-    line(format!("usage: {}", super::render::usage_line(&usage)));
-    out
-}
-
-fn system_text(system: &SystemPrompt) -> String {
-    match system {
-        SystemPrompt::Text(text) => text.clone(),
-        SystemPrompt::Blocks(blocks) => blocks
-            .iter()
-            .map(|block| match block {
-                SystemBlock::Text(text) => text.text.clone(),
-                SystemBlock::GuardContent(raw) => {
-                    format!("[guardContent] {}", Value::Object(raw.json.clone()))
-                }
-                SystemBlock::CachePoint(_) => "[cache point]".into(),
-                SystemBlock::Unknown(unknown) => format!("[unknown block] {}", unknown.json),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    }
-}
-
-fn tool_names(tools: &[Tool]) -> String {
-    let names: Vec<String> = tools
-        .iter()
-        .filter_map(|tool| match tool {
-            Tool::Spec(spec) => Some(spec.name.clone()),
-            Tool::System(system) => Some(format!("{} (system tool)", system.name)),
-            Tool::CachePoint(_) => None,
-            Tool::Unknown(unknown) => Some(format!("[unknown tool] {}", unknown.json)),
-        })
-        .collect();
-    if names.is_empty() { "none".into() } else { names.join(", ") }
-}
-
-fn thinking_setting(thinking: &ThinkingConfig) -> String {
-    match &thinking.mode {
-        ThinkingMode::Disabled => "disabled".into(),
-        ThinkingMode::Enabled { budget_tokens } => {
-            format!("enabled, budget {budget_tokens} tokens")
-        }
-        ThinkingMode::Adaptive { effort: Some(effort) } => {
-            format!("adaptive, effort {}", effort.as_str())
-        }
-        ThinkingMode::Adaptive { effort: None } => "adaptive".into(),
-    }
-}
-
-fn record_text(record: &Record) -> String {
-    let seq = record.seq;
-    match &record.entry {
-        Entry::Message(history) => {
-            let mut head = format!("#{seq} {}", history.message.role.as_str());
-            if let Some(provenance) = &history.provenance {
-                head.push_str(&format!(
-                    " ({} via {}",
-                    provenance.model_id,
-                    provenance.api.as_str()
-                ));
-                if let Some(reason) = &provenance.stop_reason {
-                    head.push_str(&format!(", {}", reason.as_str()));
-                }
-                head.push(')');
-            }
-            let mut text = head;
-            for block in &history.message.content {
-                text.push('\n');
-                text.push_str(&block_text(block));
-            }
-            text
-        }
-        Entry::Config(change) => {
-            let what = match change {
-                ConfigChange::Model(model) => format!("model set to {model}"),
-                ConfigChange::System(Some(system)) => {
-                    format!("system set to {}", system_text(system))
-                }
-                ConfigChange::System(None) => "system prompt removed".into(),
-                ConfigChange::Tools(Some(tools)) => format!("tools set to {}", tool_names(tools)),
-                ConfigChange::Tools(None) => "tools removed".into(),
-                ConfigChange::Thinking(Some(thinking)) => {
-                    format!("thinking set to {}", thinking_setting(thinking))
-                }
-                ConfigChange::Thinking(None) => "thinking removed".into(),
-            };
-            format!("#{seq} [config] {what}")
-        }
-        Entry::ToolCall(event) => {
-            let state = match &event.state {
-                ToolCallState::Requested => "requested".to_owned(),
-                ToolCallState::Started => "started".to_owned(),
-                ToolCallState::Completed { .. } => "completed".to_owned(),
-                ToolCallState::Failed { message } => format!("failed: {message}"),
-                ToolCallState::Unknown => "outcome unknown".to_owned(),
-            };
-            format!("#{seq} [tool call {} ({})] {state}", event.name, event.tool_use_id.as_str())
-        }
-        Entry::Repair { fixes } => format!("#{seq} [repair] {} fix(es) applied", fixes.len()),
-        Entry::Forked { from, through } => {
-            format!("#{seq} [forked] from {from} after its record {through}")
-        }
-        Entry::Rewind { to, archive } => {
-            format!("#{seq} [rewind] to record {to}; archive {archive}")
-        }
-    }
-}
-
-fn block_text(block: &ContentBlock) -> String {
-    match block {
-        ContentBlock::Text(text) => text.text.clone(),
-        ContentBlock::Thinking(thinking) => format!("thinking: {}", thinking.text),
-        ContentBlock::RedactedThinking(redacted) => {
-            format!("[redacted thinking, {} bytes]", redacted.data.len())
-        }
-        ContentBlock::ToolUse(tool_use) => {
-            format!("tool call {} ({}): {}", tool_use.name, tool_use.id.as_str(), tool_use.input)
-        }
-        ContentBlock::ToolResult(result) => {
-            let status = match result.status {
-                Some(ToolResultStatus::Success) => "success",
-                Some(ToolResultStatus::Error) => "error",
-                None => "status not stated",
-            };
-            let mut text = format!("tool result for {} ({status})", result.tool_use_id.as_str());
-            match &result.content {
-                Some(ToolResultContent::Text(content)) => {
-                    text.push_str(": ");
-                    text.push_str(content);
-                }
-                Some(ToolResultContent::Blocks(blocks)) => {
-                    let parts: Vec<String> = blocks.iter().map(result_block_text).collect();
-                    text.push_str(": ");
-                    text.push_str(&parts.join("\n"));
-                }
-                None => {}
-            }
-            text
-        }
-        ContentBlock::Image(image) => {
-            format!(
-                "[image{}]",
-                image.format.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
-            )
-        }
-        ContentBlock::Document(document) => format!(
-            "[document{}]",
-            document.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
-        ),
-        ContentBlock::Video(media) => format!("[video {}]", media.format),
-        ContentBlock::Audio(media) => format!("[audio {}]", media.format),
-        ContentBlock::CachePoint(_) => "[cache point]".into(),
-        ContentBlock::GuardContent(raw)
-        | ContentBlock::CitationsContent(raw)
-        | ContentBlock::SearchResult(raw)
-        | ContentBlock::ToolAddition(raw)
-        | ContentBlock::ToolRemoval(raw) => {
-            format!("[{}] {}", block.kind_name(), Value::Object(raw.json.clone()))
-        }
-        ContentBlock::Unknown(unknown) => {
-            format!("[unknown {} block] {}", dialect_name(unknown.dialect), unknown.json)
-        }
-    }
-}
-
-fn result_block_text(block: &ToolResultBlock) -> String {
-    match block {
-        ToolResultBlock::Text { text } => text.clone(),
-        ToolResultBlock::Json { json } => json.to_string(),
-        ToolResultBlock::Image(image) => {
-            format!(
-                "[image{}]",
-                image.format.as_deref().map(|f| format!(" {f}")).unwrap_or_default()
-            )
-        }
-        ToolResultBlock::Document(document) => format!(
-            "[document{}]",
-            document.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default()
-        ),
-        ToolResultBlock::Video(media) => format!("[video {}]", media.format),
-        ToolResultBlock::SearchResult(raw) => {
-            format!("[searchResult] {}", Value::Object(raw.json.clone()))
-        }
-        ToolResultBlock::Unknown(unknown) => {
-            format!("[unknown {} block] {}", dialect_name(unknown.dialect), unknown.json)
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // export
 
 async fn export(store: &dyn SessionStore, id: SessionId, args: &ExportArgs) -> Outcome {
     let session = store.load(id).await?;
     let dialect = Dialect::from(args.format);
-    let out = if args.full {
-        export_session(&session, dialect).map_err(|e| failed(format!("session {id}: {e}")))?
-    } else {
-        request_body(&session, dialect)?
-    };
+    let out =
+        if args.full { export_session(&session, dialect) } else { export_body(&session, dialect) };
+    let out = out.map_err(|error| {
+        failed(match &error {
+            ExportError::Body { .. } => format!("session {id} {error}"),
+            ExportError::BodyRedactedForm { produced_on, .. } => {
+                format!("session {id}: {error} (--format {})", dialect_name(*produced_on))
+            }
+            _ => format!("session {id}: {error}"),
+        })
+    })?;
     say!("{out}");
     Ok(())
-}
-
-/// The session as a request body of `dialect`: the stored messages encoded by the protocol
-/// crate, the configuration in force, and the settings kept from an import.
-fn request_body(session: &Session, dialect: Dialect) -> Result<Value, Failure> {
-    let id = session.info.id;
-    let mut request = imported_settings(session)?.unwrap_or_default();
-    let history = session.messages();
-    let native = match dialect {
-        Dialect::Converse => RedactedForm::ConverseBlob,
-        Dialect::Anthropic => RedactedForm::AnthropicData,
-    };
-    for (i, message) in history.iter().enumerate() {
-        let foreign = message.message.content.iter().position(
-            |block| matches!(block, ContentBlock::RedactedThinking(r) if r.form != native),
-        );
-        if let Some(block) = foreign {
-            let other = match dialect {
-                Dialect::Converse => "anthropic",
-                Dialect::Anthropic => "converse",
-            };
-            let path = JsonPath::root().key("messages").index(i).key("content").index(block);
-            return Err(failed(format!(
-                "session {id}: redacted thinking at {path} was produced on the other API; export with --format {other} to keep its bytes"
-            )));
-        }
-    }
-    let config = session.config();
-    request.messages = history.into_iter().map(|h| h.message).collect();
-    request.system = config.system;
-    request.tools = config.tools;
-    request.thinking = config.thinking;
-    let encoded = match dialect {
-        Dialect::Converse => converse::encode_request(&request),
-        Dialect::Anthropic => {
-            // A session need not know `max_tokens` (only an imported body's does); the body
-            // then goes without it rather than with an invented value.
-            let unknown = request.inference.as_ref().and_then(|i| i.max_tokens).is_none();
-            if unknown {
-                request.inference.get_or_insert_with(Default::default).max_tokens = Some(1);
-            }
-            anthropic::encode_request(&request).map(|mut body| {
-                if let (true, Value::Object(map)) = (unknown, &mut body) {
-                    map.shift_remove("max_tokens");
-                }
-                body
-            })
-        }
-    };
-    encoded.map_err(|e| {
-        failed(format!("session {id} cannot be written as {}: {e}", dialect_name(dialect)))
-    })
-}
-
-/// The request settings an import kept in the session's metadata (`import.settings`).
-fn imported_settings(session: &Session) -> Result<Option<Request>, Failure> {
-    let Some(settings) =
-        session.info.start.metadata.get(IMPORT_KEY).and_then(|i| i.get("settings"))
-    else {
-        return Ok(None);
-    };
-    let mut settings = settings.clone();
-    if let Value::Object(map) = &mut settings {
-        map.insert("messages".into(), Value::Array(Vec::new()));
-    }
-    serde_json::from_value(settings).map(Some).map_err(|e| {
-        failed(format!("session {}: metadata.{IMPORT_KEY}.settings: {e}", session.info.id))
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
 // import
 
-/// One decoded input document, ready to store.
-enum Import {
-    /// A request body or messages array: a new session, then its messages in one append.
-    Body { new: NewSession, messages: Vec<Message> },
-    /// An export document: stored whole, keeping its id.
-    Export(Session),
+/// Runs the first pass over the input, then hands it back to be read again from its start: a
+/// regular file as it is, anything else (standard input, a pipe) as the unnamed temporary file
+/// it was copied to.
+fn checked_input(importer: &Importer, file: &str) -> Result<File, Failure> {
+    let refused = |error: ImportError| unusable(error.to_string());
+    if file == "-" {
+        return spool(importer, std::io::stdin().lock());
+    }
+    let opened = File::open(file).map_err(|e| unusable(format!("reading {file}: {e}")))?;
+    let metadata = opened.metadata().map_err(|e| unusable(format!("reading {file}: {e}")))?;
+    if !metadata.is_file() {
+        return spool(importer, opened);
+    }
+    importer.check_size(metadata.len()).map_err(refused)?;
+    importer.check(&opened).map_err(refused)?;
+    (&opened).seek(SeekFrom::Start(0)).map_err(|e| unusable(format!("reading {file}: {e}")))?;
+    Ok(opened)
 }
 
-/// The largest input `import` reads (the bytes of one file or of standard input).
-const MAX_IMPORT_BYTES: u64 = 256 << 20;
-
-fn read_input(file: &str) -> Result<Vec<u8>, Failure> {
-    let (name, source): (&str, Box<dyn Read>) = if file == "-" {
-        ("standard input", Box::new(std::io::stdin()))
-    } else {
-        let opened =
-            std::fs::File::open(file).map_err(|e| unusable(format!("reading {file}: {e}")))?;
-        (file, Box::new(opened))
-    };
-    let mut body = Vec::new();
-    source
-        .take(MAX_IMPORT_BYTES + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| unusable(format!("reading {name}: {e}")))?;
-    if body.len() as u64 > MAX_IMPORT_BYTES {
-        return Err(unusable(format!(
-            "{name} is larger than {} MiB: import it in parts (one session per file, or JSON lines split across files)",
-            MAX_IMPORT_BYTES >> 20
-        )));
-    }
-    Ok(body)
+fn spool(importer: &Importer, input: impl Read) -> Result<File, Failure> {
+    let copy_failed = |e: std::io::Error| failed(format!("copying the input aside: {e}"));
+    let mut copy = tempfile::tempfile().map_err(copy_failed)?;
+    importer.check_copying(input, &copy).map_err(|error| unusable(error.to_string()))?;
+    copy.seek(SeekFrom::Start(0)).map_err(copy_failed)?;
+    Ok(copy)
 }
 
-/// Reads every document of the input (one JSON value, or several as JSON lines) and decodes
-/// each; the first problem stops the import before anything is stored.
-fn read_imports(args: &ImportArgs) -> Result<Vec<Import>, Failure> {
-    let name = if args.file == "-" { "standard input" } else { args.file.as_str() };
-    let bytes = read_input(&args.file)?;
-    let mut documents: Vec<(usize, Value)> = Vec::new();
-    let mut stream = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>();
-    loop {
-        let start = stream.byte_offset();
-        let Some(next) = stream.next() else { break };
-        let value = next.map_err(|e| unusable(format!("{name}: not valid JSON: {e}")))?;
-        let skipped = bytes[start..].iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let line = 1 + bytes[..start + skipped].iter().filter(|&&b| b == b'\n').count();
-        documents.push((line, value));
-    }
-    if documents.is_empty() {
-        return Err(unusable(format!("{name}: no JSON document to import")));
-    }
-    let several = documents.len() > 1;
-    documents
-        .into_iter()
-        .map(|(line, value)| {
-            let location = if several { format!("{name}: line {line}") } else { name.to_owned() };
-            decode_document(value, args).map_err(|e| unusable(format!("{location}: {e}")))
-        })
-        .collect()
-}
-
-fn decode_document(value: Value, args: &ImportArgs) -> Result<Import, String> {
-    if value.get("verbatim_export").is_some() {
-        return decode_export(value, args);
-    }
-    let dialect = match args.format {
-        Some(format) => Dialect::from(format),
-        None => detect(&value),
-    };
-    let (body_model, request) = match value {
-        Value::Array(_) => {
-            let messages = match dialect {
-                Dialect::Converse => converse::decode_messages_value(value),
-                Dialect::Anthropic => anthropic::decode_messages_value(value),
-            }
-            .map_err(|e| e.to_string())?;
-            (None, Request { messages, ..Request::default() })
-        }
-        Value::Object(mut map) => {
-            if !map.contains_key("messages") {
-                return Err("$: expected a request body (an object with `messages`), a messages array, or a verbatim export document (`verbatim_export`)".into());
-            }
-            let model = take_model(&mut map)?;
-            let request = match dialect {
-                Dialect::Converse => converse::decode_request_value(Value::Object(map)),
-                Dialect::Anthropic => anthropic::decode_request_value(Value::Object(map)),
-            }
-            .map_err(|e| e.to_string())?;
-            (model, request)
-        }
-        _ => {
-            return Err(
-                "$: expected a request body, a messages array, or a verbatim export document"
-                    .into(),
-            );
-        }
-    };
-    let Some(model) = args.model.clone().or(body_model) else {
-        return Err(
-            "no model: the body names none in `modelId` or `model`; pass --model MODEL_ID".into()
-        );
-    };
-    let mut request = request;
-    let messages = std::mem::take(&mut request.messages);
-    let mut new = NewSession::new(model);
-    new.system = request.system.take();
-    new.tools = request.tools.take();
-    new.thinking = request.thinking.take();
-    new.tags = args.tags.clone();
-    let mut import = JsonMap::new();
-    import.insert("format".into(), dialect_name(dialect).into());
-    if request != Request::default() {
-        let mut settings = json!(request);
-        if let Value::Object(map) = &mut settings {
-            map.shift_remove("messages");
-        }
-        import.insert("settings".into(), settings);
-    }
-    new.metadata.insert(IMPORT_KEY.into(), Value::Object(import));
-    Ok(Import::Body { new, messages })
-}
-
-fn decode_export(value: Value, args: &ImportArgs) -> Result<Import, String> {
-    if args.model.is_some() {
-        return Err("--model does not apply to a verbatim export document (it names its model in `session.model`)".into());
-    }
-    if !args.tags.is_empty() {
-        return Err("--tag does not apply to a verbatim export document (it keeps its own tags in `session.tags`)".into());
-    }
-    if let Some(format) = args.format {
-        let wanted = dialect_name(format.into());
-        let found = value.get("dialect").and_then(Value::as_str).unwrap_or("");
-        if found != wanted {
-            return Err(format!(
-                "dialect: the export document is in {found:?}, not {wanted} as --format says"
-            ));
-        }
-    }
-    // The caller puts the file (and line) before the error; the document's paths follow.
-    let mut session =
-        import_session(value, "").map_err(|e| e.to_string().trim_start().to_owned())?;
-    if session.info.origin.is_none() {
-        session.info.origin = Some(Origin::Import);
-    }
-    Ok(Import::Export(session))
-}
-
-/// Takes the model a body names (`modelId`, as boto3's `converse` keywords do, or `model`)
-/// out of it: neither dialect's request body carries one.
-fn take_model(map: &mut JsonMap) -> Result<Option<String>, String> {
-    let mut model: Option<String> = None;
-    for key in ["modelId", "model"] {
-        let Some(value) = map.shift_remove(key) else { continue };
-        let Value::String(name) = value else {
-            return Err(format!("{key}: expected a string (a model id)"));
-        };
-        if let Some(first) = &model {
-            if *first != name {
-                return Err(format!("{key}: names {name:?} but `modelId` names {first:?}"));
-            }
-        }
-        model = Some(name);
-    }
-    Ok(model)
-}
-
-/// The dialect of a body or messages array with no `--format`: Anthropic when it has an
-/// `anthropic_version` or a top-level `max_tokens`, or a message whose content is a string or
-/// holds typed blocks (`{"type": ...}`); Converse otherwise.
-fn detect(value: &Value) -> Dialect {
-    let anthropic_message = |message: &Value| match message.get("content") {
-        Some(Value::String(_)) => true,
-        Some(Value::Array(blocks)) => {
-            blocks.iter().any(|b| b.get("type").is_some_and(Value::is_string))
-        }
-        _ => false,
-    };
-    let messages = match value {
-        Value::Array(messages) => Some(messages),
-        Value::Object(map) => {
-            if map.contains_key("anthropic_version") || map.contains_key("max_tokens") {
-                return Dialect::Anthropic;
-            }
-            map.get("messages").and_then(Value::as_array)
-        }
-        _ => None,
-    };
-    if messages.is_some_and(|m| m.iter().any(anthropic_message)) {
-        Dialect::Anthropic
-    } else {
-        Dialect::Converse
-    }
-}
-
-async fn import(store: &dyn SessionStore, imports: Vec<Import>, json: bool) -> Outcome {
-    let mut stored: Vec<SessionId> = Vec::with_capacity(imports.len());
-    let mut infos = Vec::new();
-    for item in imports {
-        let done = async {
-            let id = store_one(store, item).await?;
-            stored.push(id);
-            // Read back for `--json` before anything is printed: a failure here takes back
-            // the whole import like any other.
+async fn import(store: &dyn SessionStore, importer: &Importer, input: File, json: bool) -> Outcome {
+    let mut ids = Vec::new();
+    let done = importer
+        .store(store, input, |imported| {
+            let id = imported.id;
             if json {
-                infos.push(store.info(id).await?);
+                let outcome = match imported.outcome {
+                    Imported::Stored => "stored",
+                    Imported::AlreadyStored => "already_stored",
+                    Imported::Completed { .. } => "completed",
+                    Imported::Replaced => "replaced",
+                };
+                let line = json!({
+                    "document": imported.document,
+                    "line": imported.line,
+                    "id": id,
+                    "outcome": outcome,
+                });
+                eprintln!("{line}");
+                ids.push(id);
+                return;
             }
-            Ok::<(), Failure>(())
-        }
-        .await;
-        if let Err(error) = done {
-            // All or nothing: take back what this import already stored.
-            for id in stored {
-                let _ = store.delete(id).await;
-            }
-            return Err(error);
-        }
-    }
-    if json {
-        say!("{}", json!(infos));
-    } else {
-        for id in stored {
             say!("{id}");
+            let note = match imported.outcome {
+                Imported::Stored => return,
+                Imported::AlreadyStored => format!("already stored as {id} by an earlier import"),
+                Imported::Completed { from } => format!(
+                    "session {id} was stored in part by an earlier import ({from} messages): completed"
+                ),
+                Imported::Replaced => format!(
+                    "session {id} was stored in part by an earlier import: stored again whole"
+                ),
+            };
+            eprintln!("verbatim sessions import: {}: {note}", imported.location);
+        })
+        .await;
+    done.map_err(|error| {
+        let message = error.to_string();
+        if error.is_input() { unusable(message) } else { failed(message) }
+    })?;
+    if json {
+        // Read back, one session at a time, once all are stored: standard output is the
+        // whole array or, if the store fails here, the start of it and exit status 1.
+        let mut out = std::io::stdout();
+        let _ = out.write_all(b"[");
+        for (i, id) in ids.into_iter().enumerate() {
+            let info = store.info(id).await?;
+            let separator = if i == 0 { "" } else { "," };
+            let _ = write!(out, "{separator}{}", json!(info));
         }
+        let _ = out.write_all(b"]\n");
     }
     Ok(())
-}
-
-async fn store_one(store: &dyn SessionStore, item: Import) -> Result<SessionId, Failure> {
-    match item {
-        Import::Body { new, messages } => {
-            let info = store.create(new).await?;
-            if messages.is_empty() {
-                return Ok(info.id);
-            }
-            let entries = messages.into_iter().map(|m| Entry::Message(m.into())).collect();
-            if let Err(error) = store.append(info.id, Append::new(info.version, entries)).await {
-                let _ = store.delete(info.id).await;
-                return Err(error.into());
-            }
-            Ok(info.id)
-        }
-        Import::Export(session) => {
-            let id = session.info.id;
-            store.put(session).await.map(|info| info.id).map_err(|error| match error {
-                StoreError::AlreadyExists(_) => failed(format!(
-                    "session {id} already exists in this store (an export document keeps its session id)"
-                )),
-                other => other.into(),
-            })
-        }
-    }
 }

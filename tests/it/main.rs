@@ -12,5 +12,6 @@ mod python_sdk;
 mod salvage;
 mod secrets;
 mod sessions_cli;
+mod sessions_import;
 mod tidy;
 mod tool_loop;

@@ -7,6 +7,10 @@
 //! stored in (Converse's base64 blob or Anthropic's data string), and a block the dialect
 //! cannot express is an error, not a drop.
 //!
+//! [`export_body`] writes a session as a request body of either dialect instead: its messages,
+//! the configuration in force, and the request settings an import kept (see
+//! [`crate::import`], which reads what `verbatim sessions import` reads).
+//!
 //! ```json
 //! {"verbatim_export": 1, "dialect": "converse",
 //!  "session": {"id": "…", "model": "…", "created_at": "…", …},
@@ -15,9 +19,12 @@
 //! ```
 
 use serde_json::{Value, json};
-use verbatim_model::{ContentBlock, Dialect, HistoryMessage, Provenance, RedactedForm};
+use verbatim_model::{
+    ContentBlock, Dialect, HistoryMessage, JsonMap, Message, Provenance, RedactedForm,
+};
 use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, converse};
 
+use crate::import::{IMPORT_KEY, imported_settings};
 use crate::{ConfigChange, Entry, Origin, Record, Session, SessionInfo, SessionStore, StoreError};
 
 /// The export format's version.
@@ -44,6 +51,26 @@ pub enum ExportError {
         /// Where in the message.
         path: JsonPath,
     },
+    /// Redacted thinking kept in the other dialect's form, in a request body: writing it would
+    /// re-encode it.
+    #[error(
+        "redacted thinking at {path} was produced on the {} API; export it as {} to keep its bytes",
+        dialect_name(*produced_on), dialect_name(*produced_on)
+    )]
+    BodyRedactedForm {
+        /// Where in the body (`messages[1].content[1]`).
+        path: JsonPath,
+        /// The dialect whose form it is kept in.
+        produced_on: Dialect,
+    },
+    /// A session that cannot be written as a request body of `target`.
+    #[error("cannot be written as {}: {error}", dialect_name(*target))]
+    Body {
+        /// The dialect asked for.
+        target: Dialect,
+        /// Why.
+        error: EncodeError,
+    },
     /// An export document that does not read back.
     #[error("{location}: {detail}")]
     Malformed {
@@ -65,11 +92,67 @@ pub enum ExportError {
     Store(#[from] StoreError),
 }
 
-fn dialect_name(dialect: Dialect) -> &'static str {
+/// The name of a dialect as the export format, the command line and the import metadata
+/// write it.
+pub(crate) fn dialect_name(dialect: Dialect) -> &'static str {
     match dialect {
         Dialect::Converse => "converse",
         Dialect::Anthropic => "anthropic",
     }
+}
+
+/// The dialect named `name` ([`dialect_name`]'s inverse).
+pub(crate) fn dialect_named(name: &str) -> Option<Dialect> {
+    match name {
+        "converse" => Some(Dialect::Converse),
+        "anthropic" => Some(Dialect::Anthropic),
+        _ => None,
+    }
+}
+
+/// The other dialect.
+fn other(dialect: Dialect) -> Dialect {
+    match dialect {
+        Dialect::Converse => Dialect::Anthropic,
+        Dialect::Anthropic => Dialect::Converse,
+    }
+}
+
+/// The first block of `message` holding redacted thinking in another form than `dialect`'s
+/// own: writing it in `dialect` would re-encode it.
+fn foreign_redacted(message: &Message, dialect: Dialect) -> Option<usize> {
+    let native = match dialect {
+        Dialect::Converse => RedactedForm::ConverseBlob,
+        Dialect::Anthropic => RedactedForm::AnthropicData,
+    };
+    message
+        .content
+        .iter()
+        .position(|block| matches!(block, ContentBlock::RedactedThinking(r) if r.form != native))
+}
+
+/// The session's info as an export document writes it: without the key an import recorded
+/// (`metadata.import.key`), which names the input bytes of this store's import, not the
+/// session.
+fn exported_info(info: &SessionInfo) -> Value {
+    let mut value = json!(info);
+    let metadata = value.get_mut("metadata").and_then(Value::as_object_mut);
+    if let Some(metadata) = metadata {
+        let emptied = match metadata.get_mut(IMPORT_KEY) {
+            Some(Value::Object(import)) => {
+                import.shift_remove("key");
+                import.is_empty()
+            }
+            _ => false,
+        };
+        if emptied {
+            metadata.shift_remove(IMPORT_KEY);
+        }
+        if metadata.is_empty() {
+            value.as_object_mut().expect("an object").shift_remove("metadata");
+        }
+    }
+    value
 }
 
 /// One session as an export document.
@@ -78,14 +161,7 @@ pub fn export_session(session: &Session, dialect: Dialect) -> Result<Value, Expo
     for record in &session.records {
         let mut value = serde_json::to_value(record).expect("records serialize");
         if let Entry::Message(message) = &record.entry {
-            let native = match dialect {
-                Dialect::Converse => RedactedForm::ConverseBlob,
-                Dialect::Anthropic => RedactedForm::AnthropicData,
-            };
-            let foreign = message.message.content.iter().position(
-                |block| matches!(block, ContentBlock::RedactedThinking(r) if r.form != native),
-            );
-            if let Some(block) = foreign {
+            if let Some(block) = foreign_redacted(&message.message, dialect) {
                 let path = JsonPath::root().key("content").index(block);
                 return Err(ExportError::RedactedForm { seq: record.seq, path });
             }
@@ -101,12 +177,48 @@ pub fn export_session(session: &Session, dialect: Dialect) -> Result<Value, Expo
     Ok(json!({
         "verbatim_export": EXPORT_VERSION,
         "dialect": dialect_name(dialect),
-        "session": session.info,
+        "session": exported_info(&session.info),
         "records": records,
     }))
 }
 
-fn malformed(location: &str, path: &JsonPath, detail: impl Into<String>) -> ExportError {
+/// The session as a request body of `dialect`: the stored messages encoded by the protocol
+/// crate, the configuration in force, and the settings kept from an import
+/// ([`imported_settings`]). A session that never knew `max_tokens` gives an Anthropic body
+/// without one rather than with an invented value.
+pub fn export_body(session: &Session, dialect: Dialect) -> Result<Value, ExportError> {
+    let mut request = imported_settings(session)?.unwrap_or_default();
+    let history = session.messages();
+    for (i, message) in history.iter().enumerate() {
+        if let Some(block) = foreign_redacted(&message.message, dialect) {
+            let path = JsonPath::root().key("messages").index(i).key("content").index(block);
+            return Err(ExportError::BodyRedactedForm { path, produced_on: other(dialect) });
+        }
+    }
+    let config = session.config();
+    request.messages = history.into_iter().map(|h| h.message).collect();
+    request.system = config.system;
+    request.tools = config.tools;
+    request.thinking = config.thinking;
+    let encoded = match dialect {
+        Dialect::Converse => converse::encode_request(&request),
+        Dialect::Anthropic => {
+            let unknown = request.inference.as_ref().and_then(|i| i.max_tokens).is_none();
+            if unknown {
+                request.inference.get_or_insert_with(Default::default).max_tokens = Some(1);
+            }
+            anthropic::encode_request(&request).map(|mut body| {
+                if let (true, Value::Object(map)) = (unknown, &mut body) {
+                    map.shift_remove("max_tokens");
+                }
+                body
+            })
+        }
+    };
+    encoded.map_err(|error| ExportError::Body { target: dialect, error })
+}
+
+pub(crate) fn malformed(location: &str, path: &JsonPath, detail: impl Into<String>) -> ExportError {
     ExportError::Malformed { location: format!("{location} {path}"), detail: detail.into() }
 }
 
@@ -116,6 +228,24 @@ pub fn import_session(document: Value, location: &str) -> Result<Session, Export
     let Value::Object(mut document) = document else {
         return Err(malformed(location, &root, "an export is a JSON object"));
     };
+    let (dialect, info) = export_head(&mut document, location)?;
+    let Some(Value::Array(items)) = document.remove("records") else {
+        return Err(malformed(location, &root.clone().key("records"), "expected an array"));
+    };
+    let mut records = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        records.push(import_record(item, dialect, location, i)?);
+    }
+    Ok(Session { info, records })
+}
+
+/// Reads what an export document says besides its records (its version, dialect and
+/// session), taking the session out of `document`.
+pub(crate) fn export_head(
+    document: &mut JsonMap,
+    location: &str,
+) -> Result<(Dialect, SessionInfo), ExportError> {
+    let root = JsonPath::root();
     match document.get("verbatim_export").and_then(Value::as_u64) {
         Some(EXPORT_VERSION) => {}
         Some(other) => {
@@ -124,16 +254,13 @@ pub fn import_session(document: Value, location: &str) -> Result<Session, Export
         }
         None => return Err(malformed(location, &root.clone().key("verbatim_export"), "missing")),
     }
-    let dialect = match document.get("dialect").and_then(Value::as_str) {
-        Some("converse") => Dialect::Converse,
-        Some("anthropic") => Dialect::Anthropic,
-        _ => {
-            return Err(malformed(
-                location,
-                &root.clone().key("dialect"),
-                "expected converse or anthropic",
-            ));
-        }
+    let Some(dialect) = document.get("dialect").and_then(Value::as_str).and_then(dialect_named)
+    else {
+        return Err(malformed(
+            location,
+            &root.clone().key("dialect"),
+            "expected converse or anthropic",
+        ));
     };
     let info: SessionInfo =
         serde_json::from_value(document.remove("session").unwrap_or(Value::Null))
@@ -141,48 +268,48 @@ pub fn import_session(document: Value, location: &str) -> Result<Session, Export
     verbatim_model::check_model_id(&info.start.model).map_err(|e| {
         malformed(location, &root.clone().key("session").key("model"), e.to_string())
     })?;
-    let Some(Value::Array(items)) = document.remove("records") else {
-        return Err(malformed(location, &root.clone().key("records"), "expected an array"));
+    Ok((dialect, info))
+}
+
+/// Reads record `i` of an export document in `dialect`.
+pub(crate) fn import_record(
+    item: Value,
+    dialect: Dialect,
+    location: &str,
+    i: usize,
+) -> Result<Record, ExportError> {
+    let at = JsonPath::root().key("records").index(i);
+    let Value::Object(mut fields) = item else {
+        return Err(malformed(location, &at, "a record is a JSON object"));
     };
-    let mut records = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let at = root.clone().key("records").index(i);
-        let Value::Object(mut fields) = item else {
-            return Err(malformed(location, &at, "a record is a JSON object"));
-        };
-        let is_message = fields.get("type").and_then(Value::as_str) == Some("message");
-        let wire = if is_message { fields.remove("message") } else { None };
-        let record = if let Some(wire) = wire {
-            let message = match dialect {
-                Dialect::Converse => converse::decode_message_value(wire),
-                Dialect::Anthropic => anthropic::decode_message_value(wire),
-            }
-            .map_err(|error| ExportError::Decode {
-                location: format!("{location} {at}.message"),
-                error,
-            })?;
-            let provenance: Option<Provenance> = match fields.remove("provenance") {
-                Some(value) => Some(serde_json::from_value(value).map_err(|e| {
-                    malformed(location, &at.clone().key("provenance"), e.to_string())
-                })?),
-                None => None,
-            };
-            let seq = fields.get("seq").and_then(Value::as_u64);
-            let seq = seq.ok_or_else(|| malformed(location, &at.clone().key("seq"), "missing"))?;
-            let time = serde_json::from_value(fields.remove("at").unwrap_or(Value::Null))
-                .map_err(|e| malformed(location, &at.clone().key("at"), e.to_string()))?;
-            Record { seq, at: time, entry: Entry::Message(HistoryMessage { message, provenance }) }
-        } else {
-            serde_json::from_value(Value::Object(fields))
-                .map_err(|e| malformed(location, &at, e.to_string()))?
-        };
+    let is_message = fields.get("type").and_then(Value::as_str) == Some("message");
+    let wire = if is_message { fields.remove("message") } else { None };
+    let Some(wire) = wire else {
+        let record: Record = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| malformed(location, &at, e.to_string()))?;
         if let Entry::Config(ConfigChange::Model(model)) = &record.entry {
             verbatim_model::check_model_id(model)
                 .map_err(|e| malformed(location, &at.clone().key("value"), e.to_string()))?;
         }
-        records.push(record);
+        return Ok(record);
+    };
+    let message = match dialect {
+        Dialect::Converse => converse::decode_message_value(wire),
+        Dialect::Anthropic => anthropic::decode_message_value(wire),
     }
-    Ok(Session { info, records })
+    .map_err(|error| ExportError::Decode { location: format!("{location} {at}.message"), error })?;
+    let provenance: Option<Provenance> = match fields.remove("provenance") {
+        Some(value) => Some(
+            serde_json::from_value(value)
+                .map_err(|e| malformed(location, &at.clone().key("provenance"), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let seq = fields.get("seq").and_then(Value::as_u64);
+    let seq = seq.ok_or_else(|| malformed(location, &at.clone().key("seq"), "missing"))?;
+    let time = serde_json::from_value(fields.remove("at").unwrap_or(Value::Null))
+        .map_err(|e| malformed(location, &at.clone().key("at"), e.to_string()))?;
+    Ok(Record { seq, at: time, entry: Entry::Message(HistoryMessage { message, provenance }) })
 }
 
 /// Exports sessions of `store`, one JSON document per line.
@@ -200,9 +327,11 @@ pub async fn export_lines(
     Ok(out)
 }
 
-/// Imports sessions from export documents: one document (a file holding one session, pretty
-/// printed or not), or JSON lines. Each keeps its id, which must be new to the store; its
-/// origin is marked as an import.
+/// Stores sessions from export documents as they are: one document (a file holding one
+/// session, pretty printed or not), or JSON lines, read whole. Each keeps its id, which must be
+/// new to the store (a second import is refused); its origin is marked as an import. What
+/// `verbatim sessions import` does (every input shape, one document at a time, re-runs that
+/// store nothing twice) is [`crate::import::Importer`].
 pub async fn import(
     store: &dyn SessionStore,
     bytes: &[u8],
@@ -219,8 +348,7 @@ pub async fn import(
                 let location = format!("line {}", n + 1);
                 let document = serde_json::from_str(line).map_err(|e| ExportError::Malformed {
                     location: location.clone(),
-                    // Names a byte order mark or a lone surrogate escape as such.
-                    detail: DecodeError::syntax(line.as_bytes(), &e).kind.to_string(),
+                    detail: e.to_string(),
                 })?;
                 documents.push((location, document));
             }

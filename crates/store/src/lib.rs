@@ -14,6 +14,7 @@
 
 mod entry;
 pub mod export;
+pub mod import;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -29,6 +29,7 @@ pub(crate) async fn suite(store: &dyn SessionStore) {
     put_stores_a_whole_session(store).await;
     concurrent_writers_one_wins(store).await;
     export_and_import_round_trip(store).await;
+    super::import::suite(store).await;
 }
 
 fn user(text: &str) -> Entry {

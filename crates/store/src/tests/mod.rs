@@ -3,6 +3,7 @@
 
 mod conformance;
 mod fixtures;
+mod import;
 mod import_input;
 mod memory;
 #[cfg(feature = "postgres")]
