@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use verbatim_model::{
     Api, CachePoint, ContentBlock, DocumentSource, MediaSource, Message, RedactedForm, Role,
-    SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind,
-    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
+    ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind, ToolResult, ToolResultBlock,
+    ToolResultContent, ToolResultStatus, ToolSpec,
 };
 
 use super::action::{Action, is_thinking};
@@ -17,10 +17,13 @@ use crate::JsonPath;
 use crate::capability::ForcedToolChoice;
 use crate::model_id::base_model;
 use crate::rules::Rule;
+use cache::{bad_ttl, cache_point, ttl_detail, ttl_what};
 
+mod cache;
 mod roles;
 mod settings;
 mod shape;
+mod system;
 
 pub(crate) use shape::{
     MAX_BODY_BYTES, body_too_large, duplicate_key, shape_errors, unrepresentable,
@@ -32,7 +35,6 @@ const MAX_IMAGE_BASE64: usize = 5_242_880;
 const MAX_DOCUMENT_BASE64: usize = 6_291_456;
 const MAX_IMAGES: usize = 20;
 const MAX_DOCUMENTS: usize = 5;
-const MAX_CACHE_POINTS: usize = 4;
 const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
 const DOCUMENT_FORMATS: &[&str] =
     &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
@@ -182,7 +184,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     let shape = Shape::of(&state.request, context);
     settings::settings(&mut out, &shape);
     tools(&mut out);
-    system(&mut out);
+    system::system(&mut out);
     messages(&mut out);
     roles::roles(&mut out);
     pairing(&mut out);
@@ -191,7 +193,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     tool_choice(&mut out, &state.request, &shape);
     thinking_structure(&mut out, &shape);
     prefix_binding(&mut out);
-    cache_points(&mut out);
+    cache::cache_points(&mut out);
     out.findings
 }
 
@@ -434,91 +436,6 @@ fn tools(out: &mut Out<'_>) {
             Tool::System(_) | Tool::Unknown(_) => {}
         }
     }
-}
-
-fn system(out: &mut Out<'_>) {
-    let Some(system) = out.request().system.clone() else { return };
-    let blocks = match system {
-        SystemPrompt::Text(text) => {
-            if text.trim().is_empty() {
-                let action = Action::SetSystem { system: None };
-                let detail =
-                    "Invalid length for parameter system[0].text, value: 0, valid min length: 1";
-                out.fix(
-                    Rule::BlankText,
-                    JsonPath::root().key("system"),
-                    "a blank system prompt",
-                    detail,
-                    action,
-                );
-            }
-            return;
-        }
-        SystemPrompt::Blocks(blocks) => blocks,
-    };
-    // The system blocks without block `k`, or with it changed: fixes built only when repair
-    // asks for them.
-    let without = |k: usize| {
-        move |request: &verbatim_model::Request| {
-            let mut rest = system_blocks(request);
-            rest.remove(k);
-            Action::SetSystem { system: (!rest.is_empty()).then_some(SystemPrompt::Blocks(rest)) }
-        }
-    };
-    for (k, block) in blocks.iter().enumerate() {
-        let path = out.places.system_block(out.request(), k);
-        match block {
-            SystemBlock::Text(text) if text.text.trim().is_empty() => {
-                let detail = format!(
-                    "Invalid length for parameter system[{k}].text, value: 0, valid min length: 1"
-                );
-                let what = "a blank system text block";
-                out.fix_deferred(Rule::BlankText, Severity::Error, path, what, &detail, without(k));
-            }
-            SystemBlock::CachePoint(_) if k == 0 => {
-                out.fix_deferred(
-                    Rule::CachePlacement,
-                    Severity::Error,
-                    path,
-                    "a cache point first in the system prompt, with nothing before it",
-                    "There is nothing available to cache",
-                    without(k),
-                );
-            }
-            SystemBlock::CachePoint(point) => {
-                if let Some(ttl) = bad_ttl(point) {
-                    let action = move |request: &verbatim_model::Request| {
-                        let mut fixed = system_blocks(request);
-                        fixed[k] = SystemBlock::CachePoint(CachePoint { ttl: None });
-                        Action::SetSystem { system: Some(SystemPrompt::Blocks(fixed)) }
-                    };
-                    let (what, detail) = (ttl_what(ttl), ttl_detail(ttl));
-                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, &detail, action);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A copy of the request's system blocks (none for a plain text prompt).
-fn system_blocks(request: &verbatim_model::Request) -> Vec<SystemBlock> {
-    match &request.system {
-        Some(SystemPrompt::Blocks(blocks)) => blocks.clone(),
-        _ => Vec::new(),
-    }
-}
-
-fn bad_ttl(point: &CachePoint) -> Option<&str> {
-    point.ttl.as_deref().filter(|ttl| !matches!(*ttl, "5m" | "1h"))
-}
-
-fn ttl_what(ttl: &str) -> String {
-    format!("cache point ttl `{ttl}`; it must be 5m or 1h")
-}
-
-fn ttl_detail(ttl: &str) -> String {
-    format!("cachePoint.ttl: Input should be '5m' or '1h' (got '{ttl}')")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1069,27 +986,6 @@ fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
     }
 }
 
-fn cache_point(out: &mut Out<'_>, message: &Message, i: usize, j: usize, point: &CachePoint) {
-    let path = out.block(i, j);
-    let drop = Action::DropBlock { message: i, block: j, kind: "cachePoint".to_owned() };
-    let previous = j.checked_sub(1).map(|p| &message.content[p]);
-    match previous {
-        None => out.fix(Rule::CachePlacement, path, "a cache point first in its message, with nothing before it", "There is nothing available to cache", drop),
-        Some(b) if is_thinking(b) => out.fix(Rule::CachePlacement, path, "a cache point right after a reasoning block", "Cache point cannot be inserted after reasoning block. Please remove the invalid cache point and try again.", drop),
-        Some(ContentBlock::CachePoint(_)) => out.fix(Rule::CachePlacement, path, "two cache points in a row", "A maximum of one cache point per block", drop),
-        Some(ContentBlock::Document(doc)) if doc.format.as_deref() != Some("pdf") => {
-            let detail = format!("{}.type: Field required", path.dotted());
-            out.fix(Rule::CachePlacement, path, "a cache point right after a non-PDF document", &detail, drop);
-        }
-        Some(_) => {
-            if let Some(ttl) = bad_ttl(point) {
-                let action = Action::ReplaceBlock { message: i, block: j, kind: "cachePoint".to_owned(), content: ContentBlock::CachePoint(CachePoint { ttl: None }) };
-                out.fix(Rule::CacheTtl, path, ttl_what(ttl), &ttl_detail(ttl), action);
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Tool pairing
 
@@ -1452,98 +1348,5 @@ fn prefix_binding(out: &mut Out<'_>) {
         let what = "thinking produced after a prefix that has since changed (system, tools or an earlier message)";
         let path = out.block(i, 0);
         out.fix(Rule::ThinkingPrefix, path, what, "", Action::DropThinking { message: i });
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Cache points across the request
-
-fn cache_points(out: &mut Out<'_>) {
-    let state = out.state;
-    let request = &state.request;
-    // (path, ttl, location) in the order Bedrock reads them: tools, system, messages.
-    enum Where {
-        Tool(usize),
-        System(usize),
-        Block(usize, usize),
-    }
-    let mut points: Vec<(Where, Option<&str>)> = Vec::new();
-    for (k, tool) in request.tools.iter().flatten().enumerate() {
-        if let Tool::CachePoint(p) = tool {
-            points.push((Where::Tool(k), p.ttl.as_deref()));
-        }
-    }
-    if let Some(SystemPrompt::Blocks(blocks)) = &request.system {
-        for (k, block) in blocks.iter().enumerate() {
-            if let SystemBlock::CachePoint(p) = block {
-                points.push((Where::System(k), p.ttl.as_deref()));
-            }
-        }
-    }
-    for (i, message) in request.messages.iter().enumerate() {
-        for (j, block) in message.content.iter().enumerate() {
-            if let ContentBlock::CachePoint(p) = block {
-                points.push((Where::Block(i, j), p.ttl.as_deref()));
-            }
-        }
-    }
-    let path_of = |out: &Out<'_>, at: &Where| match *at {
-        Where::Tool(k) => out.places.tool(out.request(), k),
-        Where::System(k) => out.places.system_block(out.request(), k),
-        Where::Block(i, j) => out.block(i, j),
-    };
-    if points.len() > MAX_CACHE_POINTS {
-        let found = points.len().to_string();
-        let what = format!(
-            "{found} cache points; at most {MAX_CACHE_POINTS} across tools, system and messages"
-        );
-        let first_in_messages = points.iter().find(|(w, _)| matches!(w, Where::Block(..)));
-        let (path, proposal) = match first_in_messages {
-            Some((at @ Where::Block(i, j), _)) => (
-                path_of(out, at),
-                Some(Action::DropBlock { message: *i, block: *j, kind: "cachePoint".to_owned() }),
-            ),
-            _ => (path_of(out, &points[MAX_CACHE_POINTS].0), None),
-        };
-        out.push(Rule::CacheCount, Severity::Error, path, what, &found, proposal);
-    }
-    let mut seen_short = false;
-    for (at, ttl) in &points {
-        let long = *ttl == Some("1h");
-        if long && seen_short {
-            let what = "a 1h cache point after a 5m one; TTLs may not grow from tools to system to messages";
-            let detail = "cachePoint.ttl: a 1h cache point may not follow a 5m cache point";
-            let short = || CachePoint { ttl: Some("5m".to_owned()) };
-            let path = path_of(out, at);
-            // The system and tools fixes copy their list: built only when repair asks.
-            match *at {
-                Where::Block(i, j) => {
-                    let action = Action::ReplaceBlock {
-                        message: i,
-                        block: j,
-                        kind: "cachePoint".to_owned(),
-                        content: ContentBlock::CachePoint(short()),
-                    };
-                    out.push(Rule::CacheTtl, Severity::Error, path, what, detail, Some(action));
-                }
-                Where::System(k) => {
-                    let action = move |request: &verbatim_model::Request| {
-                        let mut blocks = system_blocks(request);
-                        blocks[k] = SystemBlock::CachePoint(short());
-                        Action::SetSystem { system: Some(SystemPrompt::Blocks(blocks)) }
-                    };
-                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, detail, action);
-                }
-                Where::Tool(k) => {
-                    let action = move |request: &verbatim_model::Request| {
-                        let mut tools = request.tools.clone().unwrap_or_default();
-                        tools[k] = Tool::CachePoint(short());
-                        Action::SetTools { tools: Some(tools) }
-                    };
-                    out.fix_deferred(Rule::CacheTtl, Severity::Error, path, what, detail, action);
-                }
-            }
-        }
-        seen_short |= !long;
     }
 }
