@@ -14,7 +14,8 @@ use verbatim_model::{
     ToolResultStatus, ToolSpec,
 };
 
-use super::{Out, declared_tool_names, has_results};
+use super::tools::declared_tool_names;
+use super::{Out, has_results};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::{self, Setting};
