@@ -9,18 +9,21 @@
 //! (`thinking.final_while_disabled`), [`Rule::ThinkingToggle`]
 //! (`thinking.toggle_in_tool_loop`) and [`Rule::ThinkingPrefix`] (`thinking.prefix_changed`).
 
-use verbatim_model::{Message, Role, ThinkingConfig, ThinkingMode};
+use verbatim_model::{
+    Api, Message, RedactedForm, RedactedThinking, Role, ThinkingBlock, ThinkingConfig, ThinkingMode,
+};
 
+use super::content::base64;
 use super::{Out, Shape, first_kind, has_thinking, starts_with_thinking};
 use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
-use crate::assemble::wire::{self, Setting};
+use crate::assemble::wire::{self, Field, Setting};
 use crate::model_id::base_model;
 use crate::rules::Rule;
 
 /// The model that produced the thinking of message `i`, when it is not the target model.
-pub(super) fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
+fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
     let target = out.context.model_id?;
     let producer = out.state.provenance.get(i)?.as_ref()?;
     if producer.model_id == target {
@@ -36,7 +39,7 @@ pub(super) fn first_thinking(message: &Message) -> Option<usize> {
 /// Thinking produced on the other API surface is sent converted (redacted data base64-decoded
 /// or encoded once). The mapping follows the recordings but was never confirmed live, so the
 /// switch is reported rather than made silently.
-pub(super) fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
+fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
     let Some(Some(producer)) = out.state.provenance.get(i) else { return };
     if producer.api == out.api() {
         return;
@@ -201,5 +204,77 @@ pub(super) fn prefix_binding(out: &mut Out<'_>) {
         let what = "thinking produced after a prefix that has since changed (system, tools or an earlier message)";
         let path = out.block(i, 0);
         out.fix(Rule::ThinkingPrefix, path, what, "", Action::DropThinking { message: i });
+    }
+}
+
+/// The checks of a thinking block (`j` of assistant message `i`): signed, produced by this
+/// model, and on this API.
+pub(super) fn thinking_block(
+    out: &mut Out<'_>,
+    i: usize,
+    j: usize,
+    thinking: &ThinkingBlock,
+    first_thinking: Option<usize>,
+) {
+    if thinking.signature.as_deref().is_none_or(str::is_empty) {
+        let what = "thinking without a signature cannot be sent back";
+        let at = out.block(i, j);
+        out.push_at(
+            Rule::ThinkingUnsigned,
+            Severity::Error,
+            out.field(i, j, Field::Signature),
+            &at,
+            what,
+            "",
+            Some(Action::DropThinking { message: i }),
+        );
+    } else if let Some(producer) = foreign_producer(out, i) {
+        let what = format!("thinking produced by `{producer}` cannot be sent to another model");
+        out.push_at(
+            Rule::ThinkingForeign,
+            Severity::Error,
+            out.block(i, j),
+            &out.block(i, j),
+            what,
+            "",
+            Some(Action::DropThinking { message: i }),
+        );
+    } else if first_thinking == Some(j) {
+        other_surface(out, i, out.block(i, j));
+    }
+}
+
+/// The checks of a redacted thinking block (`j` of assistant message `i`): its data, and
+/// produced by this model on this API.
+pub(super) fn redacted_block(
+    out: &mut Out<'_>,
+    i: usize,
+    j: usize,
+    redacted: &RedactedThinking,
+    first_thinking: Option<usize>,
+) {
+    // Checked in the form it is sent in; the other form is converted on the
+    // way (base64-encoded, or decoded, which fails if it is not base64).
+    let sent_as_is = matches!(
+        (out.api(), redacted.form),
+        (Api::Converse, RedactedForm::ConverseBlob)
+            | (Api::InvokeModel, RedactedForm::AnthropicData)
+    );
+    if sent_as_is {
+        let at = out.field(i, j, Field::RedactedData);
+        base64(out, &redacted.data, at, "redacted thinking");
+    }
+    if let Some(producer) = foreign_producer(out, i) {
+        let what =
+            format!("redacted thinking produced by `{producer}` cannot be sent to another model");
+        out.fix(
+            Rule::ThinkingForeign,
+            out.block(i, j),
+            what,
+            "",
+            Action::DropThinking { message: i },
+        );
+    } else if first_thinking == Some(j) {
+        other_surface(out, i, out.block(i, j));
     }
 }

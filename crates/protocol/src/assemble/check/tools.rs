@@ -9,16 +9,18 @@
 //! [`Rule::DuplicateToolUseId`] (`tool.use_id_duplicate`), [`Rule::ToolResultStatus`]
 //! (`tool_result.status`) and [`Rule::ToolResultContent`] (`tool_result.content`).
 
+use std::collections::HashMap;
+
 use verbatim_model::{
     Api, CachePoint, ContentBlock, ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind,
-    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus,
+    ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolUse,
 };
 
 use super::cache::{bad_ttl, ttl_detail, ttl_what};
 use super::{Out, Shape};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
-use crate::assemble::wire::{Field, Setting};
+use crate::assemble::wire::{self, Field, Setting};
 use crate::capability::ForcedToolChoice;
 use crate::rules::Rule;
 
@@ -80,14 +82,14 @@ pub(super) fn tool_choice(out: &mut Out<'_>, request: &verbatim_model::Request, 
     out.fix(Rule::ForcedToolChoice, path, what, "", action);
 }
 
-pub(super) fn valid_tool_name(name: &str) -> bool {
+fn valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Converse takes `[a-zA-Z0-9_.:-]{1,64}`; the Anthropic layer behind InvokeModel takes only
 /// `[a-zA-Z0-9_-]`.
-pub(super) fn valid_tool_use_id(api: Api, id: &str) -> bool {
+fn valid_tool_use_id(api: Api, id: &str) -> bool {
     let extra = |b: u8| match api {
         Api::Converse => matches!(b, b'_' | b'.' | b':' | b'-'),
         Api::InvokeModel => matches!(b, b'_' | b'-'),
@@ -193,6 +195,53 @@ pub(super) fn tools(out: &mut Out<'_>) {
             }
             Tool::System(_) | Tool::Unknown(_) => {}
         }
+    }
+}
+
+/// The checks of tool use block `j` of message `i`: its id, name and input, and an id used
+/// before (`tool_use_ids` holds each id and the block that first used it).
+pub(super) fn tool_use<'a>(
+    out: &mut Out<'_>,
+    tool_use_ids: &mut HashMap<&'a str, (usize, usize)>,
+    i: usize,
+    j: usize,
+    tool_use: &'a ToolUse,
+) {
+    let api = out.api();
+    let id = tool_use.id.as_str();
+    if !valid_tool_use_id(api, id) {
+        let pattern = match api {
+            Api::Converse => "[a-zA-Z0-9_.:-]",
+            Api::InvokeModel => "[a-zA-Z0-9_-]",
+        };
+        let what = format!("tool use id `{id}` must be 1-64 of {pattern}");
+        out.error(Rule::ToolUseId, out.field(i, j, Field::ToolUseId), what, id);
+    }
+    if !valid_tool_name(&tool_use.name) {
+        let what = format!("tool name `{}` must be 1-64 of [a-zA-Z0-9_-]", tool_use.name);
+        out.error(Rule::ToolName, out.field(i, j, Field::ToolName), what, &tool_use.name);
+    }
+    if !tool_use.input.is_object() {
+        let what = format!(
+            "tool input is a JSON {}, not an object",
+            crate::json::type_name(&tool_use.input)
+        );
+        out.error(Rule::ToolInput, out.field(i, j, Field::ToolInput), what, "");
+    }
+    if let Some(&(first_i, first_j)) = tool_use_ids.get(id) {
+        let what = format!("tool use id `{id}` is also used at {}", out.block(first_i, first_j));
+        let at = wire::message(i).key("content");
+        out.push_at(
+            Rule::DuplicateToolUseId,
+            Severity::Error,
+            out.block(i, j),
+            &at,
+            what,
+            id,
+            None,
+        );
+    } else {
+        tool_use_ids.insert(id, (i, j));
     }
 }
 
