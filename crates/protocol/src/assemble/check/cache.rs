@@ -15,6 +15,7 @@ use crate::rules::Rule;
 
 const MAX_CACHE_POINTS: usize = 4;
 
+/// The placement and TTL of cache point block `j` of message `i`.
 pub(super) fn cache_point(
     out: &mut Out<'_>,
     message: &Message,
@@ -42,6 +43,8 @@ pub(super) fn cache_point(
     }
 }
 
+/// The cache points of the whole request: their count, and TTLs that never grow from tools to
+/// system to messages.
 pub(super) fn cache_points(out: &mut Out<'_>) {
     let state = out.state;
     let request = &state.request;
@@ -132,14 +135,17 @@ pub(super) fn cache_points(out: &mut Out<'_>) {
     }
 }
 
+/// The TTL of a cache point when it is neither `5m` nor `1h`.
 pub(super) fn bad_ttl(point: &CachePoint) -> Option<&str> {
     point.ttl.as_deref().filter(|ttl| !matches!(*ttl, "5m" | "1h"))
 }
 
+/// What a finding on a bad TTL says.
 pub(super) fn ttl_what(ttl: &str) -> String {
     format!("cache point ttl `{ttl}`; it must be 5m or 1h")
 }
 
+/// What Bedrock says of a bad TTL.
 pub(super) fn ttl_detail(ttl: &str) -> String {
     format!("cachePoint.ttl: Input should be '5m' or '1h' (got '{ttl}')")
 }

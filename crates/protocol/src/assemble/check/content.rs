@@ -56,6 +56,7 @@ struct InMessage {
     first_thinking: Option<usize>,
 }
 
+/// Each message and each of its blocks, in order, then the media count.
 pub(super) fn messages(out: &mut Out<'_>) {
     let state = out.state;
     let request = &state.request;

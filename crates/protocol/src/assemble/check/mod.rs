@@ -1,6 +1,15 @@
-//! The checks, in the order of the rule set's checklist (§9): settings, message content,
-//! roles, tool pairing, thinking structure, cache points. Each finding carries the action
-//! repair would take, when there is one.
+//! The checks. [`check`] runs them in the order of the rule set's checklist (§9); that order
+//! is kept there and nowhere else. Each family of rules has its own file, whose header lists
+//! the rules it emits: `settings`, `tools`, `system`, `content`, `roles`, `pairing`,
+//! `thinking` and `cache`. `content` is one pass over the messages and their blocks: it hands
+//! thinking, tool and cache point blocks to the block checks of their families in the block's
+//! place, so findings keep the order of the blocks. `shape` holds the findings on raw bodies,
+//! made outside the checklist.
+//!
+//! Each finding carries the action repair would take, when there is one. The checks stay
+//! linear in the request: the places of blocks come from a [`Places`] table built once, ids
+//! and names seen go into sets, and fixes that copy a whole list are built only on demand
+//! ([`Proposal::Deferred`]).
 
 use verbatim_model::{Api, ContentBlock, Message, Role, ThinkingMode};
 

@@ -46,6 +46,8 @@ fn interrupted(id: &str) -> ContentBlock {
     })
 }
 
+/// Tool uses against tool results across the messages, and the tools a history with tool
+/// blocks needs.
 pub(super) fn pairing(out: &mut Out<'_>) {
     let state = out.state;
     let request = &state.request;

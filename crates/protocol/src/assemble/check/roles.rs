@@ -13,6 +13,7 @@ use crate::assemble::action::{Action, is_thinking};
 use crate::assemble::wire;
 use crate::rules::Rule;
 
+/// The roles of the messages: the first, each pair of neighbours, and the last.
 pub(super) fn roles(out: &mut Out<'_>) {
     let state = out.state;
     let request = &state.request;

@@ -47,6 +47,7 @@ const ANTHROPIC_TOP_LEVEL: &[&str] = &[
     "mcp_servers",
 ];
 
+/// The request's settings, before anything in its messages.
 pub(super) fn settings(out: &mut Out<'_>, shape: &Shape) {
     let state = out.state;
     let request = &state.request;

@@ -25,6 +25,7 @@ pub(crate) fn unrepresentable(error: EncodeError) -> Diagnostic {
     Diagnostic { rule: Rule::Unrepresentable, severity: Severity::Error, path: error.path, message }
 }
 
+/// The diagnostic for a body larger than Bedrock takes.
 pub(crate) fn body_too_large(len: usize) -> Diagnostic {
     let detail = format!("the body is {len} bytes; Bedrock takes at most {MAX_BODY_BYTES}");
     let message =

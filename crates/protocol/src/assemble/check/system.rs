@@ -12,6 +12,7 @@ use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::rules::Rule;
 
+/// The system prompt and each of its blocks.
 pub(super) fn system(out: &mut Out<'_>) {
     let Some(system) = out.request().system.clone() else { return };
     let blocks = match system {

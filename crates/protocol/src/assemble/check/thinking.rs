@@ -32,6 +32,7 @@ fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
     (base_model(&producer.model_id) != base_model(target)).then(|| producer.model_id.clone())
 }
 
+/// The index of the first thinking block of a message.
 pub(super) fn first_thinking(message: &Message) -> Option<usize> {
     message.content.iter().position(is_thinking)
 }
@@ -52,6 +53,8 @@ fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
     out.push(Rule::ThinkingForeign, Severity::Warning, path, what, "", None);
 }
 
+/// Where thinking stands in each assistant message, and the thinking of the message the request
+/// continues from against the thinking setting.
 pub(super) fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
     let state = out.state;
     let request = &state.request;

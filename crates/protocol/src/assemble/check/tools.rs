@@ -27,6 +27,7 @@ use crate::rules::Rule;
 /// The text repair puts in a tool result that has none.
 pub(crate) const NO_OUTPUT: &str = "(no output)";
 
+/// The names of the tools the request declares.
 pub(super) fn declared_tool_names(request: &verbatim_model::Request) -> Vec<&str> {
     request
         .tools
@@ -40,6 +41,7 @@ pub(super) fn declared_tool_names(request: &verbatim_model::Request) -> Vec<&str
         .collect()
 }
 
+/// The tool choice: a tool the request declares, and forced tool use the model takes.
 pub(super) fn tool_choice(out: &mut Out<'_>, request: &verbatim_model::Request, shape: &Shape) {
     let Some(choice) = &request.tool_choice else { return };
     let path = out.setting(Setting::ToolChoice);
@@ -97,6 +99,7 @@ fn valid_tool_use_id(api: Api, id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || extra(b))
 }
 
+/// The declared tools and the cache points among them.
 pub(super) fn tools(out: &mut Out<'_>) {
     let Some(tools) = out.request().tools.clone() else { return };
     let root = out.setting(Setting::Tools);
@@ -245,6 +248,7 @@ pub(super) fn tool_use<'a>(
     }
 }
 
+/// The checks of tool result block `j` of message `i`: its status and its content.
 pub(super) fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
     let replace = |content: ToolResult| Action::ReplaceBlock {
         message: i,
