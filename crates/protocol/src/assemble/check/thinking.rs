@@ -7,7 +7,8 @@
 //! [`Rule::ThinkingLast`] (`thinking.last_block`), [`Rule::ThinkingFinalAssistant`]
 //! (`thinking.final_assistant`), [`Rule::ThinkingWhileDisabled`]
 //! (`thinking.final_while_disabled`), [`Rule::ThinkingToggle`]
-//! (`thinking.toggle_in_tool_loop`) and [`Rule::ThinkingPrefix`] (`thinking.prefix_changed`).
+//! (`thinking.toggle_in_tool_loop`), [`Rule::ThinkingPrefix`] (`thinking.prefix_changed`)
+//! and, on redacted data that is not base64, [`Rule::Base64`] (`content.base64`).
 
 use verbatim_model::{
     Api, Message, RedactedForm, RedactedThinking, Role, ThinkingBlock, ThinkingConfig, ThinkingMode,
