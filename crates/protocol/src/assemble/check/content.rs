@@ -1,0 +1,392 @@
+//! Message content: one pass over the messages and their blocks (role, keys, emptiness, text,
+//! images, documents, other media), which hands thinking, tool and cache point blocks to the
+//! block checks of their families in the block's place, then the media count of the request.
+//!
+//! Emits [`Rule::Role`] (`roles.unknown`, a system message), [`Rule::UnknownKey`]
+//! (`shape.unknown_key`, message and block keys), [`Rule::EmptyMessage`] (`message.empty`),
+//! [`Rule::BlankText`] (`text.blank`), [`Rule::BlockRole`] (`content.role`), [`Rule::Image`]
+//! (`content.image`), [`Rule::Document`] (`content.document`), [`Rule::Base64`]
+//! (`content.base64`), [`Rule::Media`] (`content.media`) and [`Rule::MediaCount`]
+//! (`content.count`). Through the block checks of [`super::thinking`], [`super::tools`] and
+//! [`super::cache`] it also emits `thinking.unsigned`, `thinking.foreign_model`,
+//! `tool.use_id_invalid`, `tool.name_invalid`, `tool.input_not_object`,
+//! `tool.use_id_duplicate`, `tool_result.status`, `tool_result.content`, `cache.placement`
+//! and `cache.ttl`.
+
+use std::collections::{HashMap, HashSet};
+
+use verbatim_model::{
+    Api, ContentBlock, DocumentBlock, DocumentSource, ImageBlock, MediaSource, Message, Role,
+    TextBlock,
+};
+
+use super::{Out, cache, thinking, tools};
+use crate::JsonPath;
+use crate::assemble::Severity;
+use crate::assemble::action::{Action, is_thinking};
+use crate::assemble::wire::{self, Field};
+use crate::rules::Rule;
+
+/// Largest image, counted on its base64 text as the service does.
+const MAX_IMAGE_BASE64: usize = 5_242_880;
+/// Largest document: 4.5 MB raw, as base64 text.
+const MAX_DOCUMENT_BASE64: usize = 6_291_456;
+const MAX_IMAGES: usize = 20;
+const MAX_DOCUMENTS: usize = 5;
+const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "gif", "webp"];
+const DOCUMENT_FORMATS: &[&str] =
+    &["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+
+/// What the pass carries from block to block, in sets so that each block is checked once.
+#[derive(Default)]
+struct Seen<'a> {
+    /// Each tool use id and the block that first used it.
+    tool_use_ids: HashMap<&'a str, (usize, usize)>,
+    images: usize,
+    documents: usize,
+    document_names: HashSet<&'a str>,
+}
+
+/// What a block's checks need to know about its message.
+struct InMessage {
+    role: Role,
+    /// The message has a text block that is not blank (documents need one).
+    has_text: bool,
+    /// The index of the message's first thinking block.
+    first_thinking: Option<usize>,
+}
+
+/// Each message and each of its blocks, in order, then the media count.
+pub(super) fn messages(out: &mut Out<'_>) {
+    let state = out.state;
+    let request = &state.request;
+    let mut seen = Seen::default();
+    for (i, message) in request.messages.iter().enumerate() {
+        if !message_checks(out, i, message) {
+            continue;
+        }
+        let has_text = message
+            .content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::Text(t) if !t.text.trim().is_empty()));
+        let first_thinking = thinking::first_thinking(message);
+        let context = InMessage { role: message.role, has_text, first_thinking };
+        for (j, block) in message.content.iter().enumerate() {
+            block_checks(out, &mut seen, &context, message, i, j, block);
+        }
+    }
+    let Seen { images, documents, .. } = seen;
+    if images > MAX_IMAGES || documents > MAX_DOCUMENTS {
+        let what = format!(
+            "{images} images and {documents} documents; at most {MAX_IMAGES} images and {MAX_DOCUMENTS} documents"
+        );
+        let detail = format!("{images} + {documents} > {MAX_IMAGES}");
+        out.error(Rule::MediaCount, JsonPath::root().key("messages"), what, &detail);
+    }
+}
+
+/// The checks of message `i` itself; false when it has no blocks to check.
+fn message_checks(out: &mut Out<'_>, i: usize, message: &Message) -> bool {
+    let mpath = wire::message(i);
+    if message.role == Role::System {
+        let what =
+            "a system message inside messages; put instructions in the top-level system field";
+        out.error(Rule::Role, mpath.clone().key("role"), what, "unknown role `system`");
+    }
+    if !message.unmapped.is_empty() {
+        let keys = unmapped_keys(&message.unmapped);
+        let what = format!("message keys the API does not define: {keys}");
+        out.fix(
+            Rule::UnknownKey,
+            mpath.clone(),
+            what,
+            &keys,
+            Action::DropMessageUnmapped { message: i },
+        );
+    }
+    if message.content.is_empty() {
+        out.fix(
+            Rule::EmptyMessage,
+            mpath,
+            "a message with no content",
+            "",
+            Action::DropMessage { message: i },
+        );
+        return false;
+    }
+    true
+}
+
+/// The checks of block `j` of message `i`, in the order its findings are reported.
+fn block_checks<'a>(
+    out: &mut Out<'a>,
+    seen: &mut Seen<'a>,
+    context: &InMessage,
+    message: &Message,
+    i: usize,
+    j: usize,
+    block: &'a ContentBlock,
+) {
+    let role = context.role;
+    if let Some(keys) = block_unmapped(block) {
+        let what = format!("block keys the API does not define: {keys}");
+        let proposal = (!is_thinking(block)).then(|| {
+            let mut clean = block.clone();
+            clear_unmapped(&mut clean);
+            Action::ReplaceBlock {
+                message: i,
+                block: j,
+                kind: block.kind_name().to_owned(),
+                content: clean,
+            }
+        });
+        out.push(Rule::UnknownKey, Severity::Error, out.block(i, j), what, &keys, proposal);
+    }
+    match block {
+        ContentBlock::Text(text) => blank_text(out, role, i, j, text),
+        ContentBlock::Thinking(_) | ContentBlock::RedactedThinking(_)
+            if role != Role::Assistant =>
+        {
+            let detail = "User messages cannot contain reasoning content. Please remove the reasoning content and try again.";
+            let drop = drop_block(i, j, block);
+            out.fix(Rule::BlockRole, out.block(i, j), "reasoning in a user message", detail, drop);
+        }
+        ContentBlock::Thinking(block) => {
+            thinking::thinking_block(out, i, j, block, context.first_thinking);
+        }
+        ContentBlock::RedactedThinking(block) => {
+            thinking::redacted_block(out, i, j, block, context.first_thinking);
+        }
+        ContentBlock::Image(image) => {
+            seen.images += 1;
+            if role != Role::User {
+                out.error(
+                    Rule::BlockRole,
+                    out.block(i, j),
+                    "an image in an assistant message",
+                    "You can only include images and documents if the role is user.",
+                );
+            }
+            image_checks(out, i, j, image);
+        }
+        ContentBlock::Document(doc) => {
+            seen.documents += 1;
+            if role != Role::User {
+                out.error(
+                    Rule::BlockRole,
+                    out.block(i, j),
+                    "a document in an assistant message",
+                    "You can only include images and documents if the role is user.",
+                );
+            }
+            document_checks(out, seen, context.has_text, i, j, doc);
+        }
+        ContentBlock::Video(_) | ContentBlock::Audio(_) => {
+            let caps = out.context.caps;
+            let (kind, ok) = match block {
+                ContentBlock::Video(_) => ("video", caps.video),
+                _ => ("audio", caps.audio),
+            };
+            if !ok {
+                let what = format!("{} does not take {kind}", caps.family);
+                out.error(Rule::Media, out.block(i, j), what, kind);
+            }
+        }
+        ContentBlock::ToolUse(tool_use) => {
+            if role != Role::Assistant {
+                out.error(
+                    Rule::BlockRole,
+                    out.block(i, j),
+                    "tool use in a user message",
+                    "toolUse blocks are only allowed in assistant messages",
+                );
+            }
+            tools::tool_use(out, &mut seen.tool_use_ids, i, j, tool_use);
+        }
+        ContentBlock::ToolResult(result) => {
+            if role != Role::User {
+                out.error(
+                    Rule::BlockRole,
+                    out.block(i, j),
+                    "a tool result in an assistant message",
+                    "toolResult blocks are only allowed in user messages",
+                );
+            }
+            tools::tool_result(out, i, j, result);
+        }
+        ContentBlock::CachePoint(point) => cache::cache_point(out, message, i, j, point),
+        _ => {}
+    }
+}
+
+fn drop_block(i: usize, j: usize, block: &ContentBlock) -> Action {
+    Action::DropBlock { message: i, block: j, kind: block.kind_name().to_owned() }
+}
+
+/// An empty text block, or a whitespace-only one.
+fn blank_text(out: &mut Out<'_>, role: Role, i: usize, j: usize, text: &TextBlock) {
+    if text.text.is_empty() || (text.text.trim().is_empty() && role == Role::Assistant) {
+        let what = if text.text.is_empty() {
+            "an empty text block"
+        } else {
+            "a whitespace-only text block in an assistant message"
+        };
+        let drop = Action::DropBlock { message: i, block: j, kind: "text".to_owned() };
+        out.fix(Rule::BlankText, out.block(i, j), what, "", drop);
+    } else if text.text.trim().is_empty() {
+        // Recorded traffic shows Bedrock accepting "\n" in a user message; reports
+        // show it rejecting whitespace-only assistant text.
+        let what = "a whitespace-only text block in a user message (accepted in recorded traffic, rejected in some reports)";
+        out.push(Rule::BlankText, Severity::Warning, out.block(i, j), what, "", None);
+    }
+}
+
+fn image_checks(out: &mut Out<'_>, i: usize, j: usize, image: &ImageBlock) {
+    if let Some(format) = &image.format
+        && !IMAGE_FORMATS.contains(&format.as_str())
+    {
+        let what = format!("image format `{format}`; use png, jpeg, gif or webp");
+        out.error(Rule::Image, out.field(i, j, Field::ImageFormat), what.clone(), &what);
+    }
+    if let MediaSource::Bytes(data) = &image.source {
+        base64(out, data, out.field(i, j, Field::ImageBytes), "image bytes");
+    }
+    if let MediaSource::Bytes(data) = &image.source
+        && data.len() > MAX_IMAGE_BASE64
+    {
+        let what = format!("image of {} base64 bytes", data.len());
+        let detail = format!(
+            "The model returned the following errors: {}: image exceeds 5 MB maximum: {} bytes > {MAX_IMAGE_BASE64} bytes",
+            out.field(i, j, Field::ImageSource).dotted(),
+            data.len()
+        );
+        out.error(Rule::Image, out.field(i, j, Field::ImageSource), what, &detail);
+    }
+}
+
+fn document_checks<'a>(
+    out: &mut Out<'_>,
+    seen: &mut Seen<'a>,
+    has_text: bool,
+    i: usize,
+    j: usize,
+    doc: &'a DocumentBlock,
+) {
+    if !has_text {
+        out.error(
+            Rule::Document,
+            out.block(i, j),
+            "a document needs a text block in the same message",
+            "A text block must be included when using documents.",
+        );
+    }
+    if let Some(name) = &doc.name {
+        if !valid_document_name(name) {
+            let what = format!(
+                "document name `{name}` (a dot, slash or other character outside letters, digits, single spaces, hyphens, underscores, parentheses and brackets)"
+            );
+            let detail = "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character. Check that the file name conforms to these restrictions and retry your request.";
+            out.error(Rule::Document, out.field(i, j, Field::DocumentName), what, detail);
+        } else if !seen.document_names.insert(name) {
+            let what = format!("document name `{name}` is used twice");
+            out.error(Rule::Document, out.field(i, j, Field::DocumentName), what, "Messages can't contain duplicate document names. Rename the document and retry your request.");
+        }
+    }
+    match &doc.format {
+        Some(format) if !DOCUMENT_FORMATS.contains(&format.as_str()) => {
+            let what =
+                format!("document format `{format}`; use one of {}", DOCUMENT_FORMATS.join(", "));
+            out.error(Rule::Document, out.field(i, j, Field::DocumentFormat), what.clone(), &what);
+        }
+        None if out.api() == Api::Converse => {
+            let what = "a document without a format (older service versions require it)";
+            out.push(
+                Rule::Document,
+                Severity::Warning,
+                out.field(i, j, Field::DocumentFormat),
+                what,
+                "format is required",
+                None,
+            );
+        }
+        _ => {}
+    }
+    if let DocumentSource::Bytes(data) = &doc.source {
+        base64(out, data, out.field(i, j, Field::DocumentBytes), "document bytes");
+    }
+    if let DocumentSource::Bytes(data) = &doc.source
+        && data.len() > MAX_DOCUMENT_BASE64
+    {
+        let what = format!("document of {} base64 bytes; the limit is 4.5 MB", data.len());
+        out.error(Rule::Document, out.block(i, j), what.clone(), &what);
+    }
+}
+
+/// A warning when inline bytes are not standard base64 (see the rule: Bedrock's answer to
+/// them is not recorded).
+pub(super) fn base64(out: &mut Out<'_>, data: &str, path: JsonPath, what: &str) {
+    if is_base64(data) {
+        return;
+    }
+    let shown: String = data.chars().take(16).flat_map(char::escape_debug).collect();
+    let what = format!(
+        "{what} are not standard base64 (A-Z, a-z, 0-9, + and /, padded with = to a multiple of 4 characters; starting `{shown}`)"
+    );
+    out.push(Rule::Base64, Severity::Warning, path, what, "", None);
+}
+
+/// Whether `text` is standard base64 (RFC 4648 alphabet, padded), as a blob member takes it.
+fn is_base64(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return false;
+    }
+    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    padding <= 2
+        && bytes[..bytes.len() - padding]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+fn valid_document_name(name: &str) -> bool {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '(' | ')' | '[' | ']');
+    (1..=200).contains(&name.chars().count())
+        && name.chars().all(|c| allowed(c) || c == ' ')
+        && !name.contains("  ")
+        && name.chars().any(allowed)
+}
+
+fn unmapped_keys(unmapped: &verbatim_model::Unmapped) -> String {
+    let keys: Vec<&str> =
+        unmapped.converse.keys().chain(unmapped.anthropic.keys()).map(String::as_str).collect();
+    keys.join(", ")
+}
+
+fn block_unmapped(block: &ContentBlock) -> Option<String> {
+    let unmapped = match block {
+        ContentBlock::Text(b) => &b.unmapped,
+        ContentBlock::Image(b) => &b.unmapped,
+        ContentBlock::Document(b) => &b.unmapped,
+        ContentBlock::Video(b) | ContentBlock::Audio(b) => &b.unmapped,
+        ContentBlock::ToolUse(b) => &b.unmapped,
+        ContentBlock::ToolResult(b) => &b.unmapped,
+        ContentBlock::Thinking(b) => &b.unmapped,
+        ContentBlock::RedactedThinking(b) => &b.unmapped,
+        _ => return None,
+    };
+    (!unmapped.is_empty()).then(|| unmapped_keys(unmapped))
+}
+
+fn clear_unmapped(block: &mut ContentBlock) {
+    let unmapped = match block {
+        ContentBlock::Text(b) => &mut b.unmapped,
+        ContentBlock::Image(b) => &mut b.unmapped,
+        ContentBlock::Document(b) => &mut b.unmapped,
+        ContentBlock::Video(b) | ContentBlock::Audio(b) => &mut b.unmapped,
+        ContentBlock::ToolUse(b) => &mut b.unmapped,
+        ContentBlock::ToolResult(b) => &mut b.unmapped,
+        _ => return,
+    };
+    *unmapped = Default::default();
+}
