@@ -14,6 +14,7 @@
 
 mod entry;
 pub mod export;
+mod fix_record;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -27,6 +28,7 @@ pub use entry::{
     Config, ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
     ToolCallState,
 };
+pub use fix_record::{ActionRecord, FIX_RECORD_VERSION, FixRecord};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
