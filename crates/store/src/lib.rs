@@ -34,7 +34,8 @@ pub use memory::MemoryStore;
 pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledOptions, SledStore};
 pub use store::{
-    Append, Appended, Cursor, ListQuery, Page, Rewound, SessionStore, StoreError, new_session_id,
+    Append, Appended, Cursor, ErrorSource, ListQuery, Page, Rewound, SessionStore, StoreError,
+    new_session_id,
 };
 
 #[cfg(test)]
