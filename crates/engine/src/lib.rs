@@ -42,6 +42,7 @@ mod call;
 mod context;
 mod error;
 mod event;
+mod fixes;
 mod log;
 mod session;
 mod tool;

@@ -32,7 +32,7 @@ impl Log {
             messages: Vec::new(),
             seqs: Vec::new(),
             config: session.config(),
-            fixes: session.fixes(),
+            fixes: session.fixes().into_iter().map(crate::fixes::replay).collect(),
             calls: Vec::new(),
         };
         for record in session.live_records() {
@@ -95,7 +95,9 @@ impl Log {
                 self.calls.clear();
             }
             Entry::ToolCall(event) => self.calls.push((event.tool_use_id, event.state)),
-            Entry::Repair { fixes } => self.fixes.extend(fixes),
+            Entry::Repair { fixes } => {
+                self.fixes.extend(fixes.into_iter().map(crate::fixes::replay))
+            }
             Entry::Config(change) => self.config.apply(change),
             _ => {}
         }

@@ -640,7 +640,9 @@ impl Turn<'_> {
                 for fix in &fixes {
                     tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
                 }
-                self.defer(vec![Entry::Repair { fixes }]);
+                self.defer(vec![Entry::Repair {
+                    fixes: fixes.iter().map(crate::fixes::record).collect(),
+                }]);
             }
             return Ok(Prepared {
                 assembly: full,

@@ -11,7 +11,8 @@ use verbatim_model::{
     HistoryMessage, JsonMap, SessionId, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
     ToolUseId, Usage,
 };
-use verbatim_protocol::assemble::Fix;
+
+use crate::fix_record::{FIX_RECORD_VERSION, FixRecord};
 
 /// What a new session starts with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,10 +155,11 @@ pub enum Entry {
     Config(ConfigChange),
     /// A tool call's lifecycle step.
     ToolCall(ToolCallEvent),
-    /// Fixes the assembler applied, recorded so they are replayed identically.
+    /// Fixes the assembler applied, recorded so they are replayed identically (see
+    /// [`FixRecord`]).
     Repair {
         /// The fixes, in order.
-        fixes: Vec<Fix>,
+        fixes: Vec<FixRecord>,
     },
     /// The first record after a fork's copied history: where it came from.
     Forked {
@@ -191,7 +193,10 @@ impl Tagged for Entry {
     fn variant<'de, D: Deserializer<'de>>(tag: &str, rest: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Repair {
-            fixes: Vec<Fix>,
+            fixes: Vec<FixRecord>,
+            /// Absent in version 1, the only one written so far.
+            #[serde(default)]
+            version: Option<u32>,
         }
         #[derive(Deserialize)]
         struct Forked {
@@ -207,7 +212,15 @@ impl Tagged for Entry {
             "message" => Entry::Message(HistoryMessage::deserialize(rest)?),
             "config" => Entry::Config(ConfigChange::deserialize(rest)?),
             "tool_call" => Entry::ToolCall(ToolCallEvent::deserialize(rest)?),
-            "repair" => Entry::Repair { fixes: Repair::deserialize(rest)?.fixes },
+            "repair" => {
+                let Repair { fixes, version } = Repair::deserialize(rest)?;
+                if let Some(version) = version.filter(|v| *v != FIX_RECORD_VERSION) {
+                    return Err(de::Error::custom(format_args!(
+                        "repair record version {version} is not known: this build reads version {FIX_RECORD_VERSION}"
+                    )));
+                }
+                Entry::Repair { fixes }
+            }
             "forked" => {
                 let Forked { from, through } = Forked::deserialize(rest)?;
                 Entry::Forked { from, through }
@@ -378,7 +391,7 @@ impl Session {
     }
 
     /// The fixes recorded for the current history, in order.
-    pub fn fixes(&self) -> Vec<Fix> {
+    pub fn fixes(&self) -> Vec<FixRecord> {
         self.live_records()
             .into_iter()
             .filter_map(|r| match &r.entry {

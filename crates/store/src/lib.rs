@@ -14,6 +14,7 @@
 
 mod entry;
 pub mod export;
+mod fix_record;
 pub mod import;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -28,12 +29,14 @@ pub use entry::{
     Config, ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
     ToolCallState,
 };
+pub use fix_record::{ActionRecord, FIX_RECORD_VERSION, FixRecord};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledOptions, SledStore};
 pub use store::{
-    Append, Appended, Cursor, ListQuery, Page, Rewound, SessionStore, StoreError, new_session_id,
+    Append, Appended, Cursor, ErrorSource, ListQuery, Page, Rewound, SessionStore, StoreError,
+    new_session_id,
 };
 
 #[cfg(test)]

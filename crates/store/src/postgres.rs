@@ -105,7 +105,7 @@ impl std::fmt::Debug for PostgresStore {
 
 /// A backend error with its causes (`error connecting to server: Connection refused`). Neither
 /// tokio-postgres nor the pool puts connection settings in their messages.
-fn backend(e: impl std::error::Error) -> StoreError {
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     let mut text = format!("postgres: {e}");
     let mut source = e.source();
     while let Some(cause) = source {
@@ -116,7 +116,7 @@ fn backend(e: impl std::error::Error) -> StoreError {
         }
         source = cause_of(source);
     }
-    StoreError::Backend(text)
+    StoreError::backend_with(text, e)
 }
 
 fn cause_of<'a>(
@@ -267,9 +267,10 @@ impl PostgresStore {
         let mut applied = Vec::new();
         for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, ..)| *v > from) {
             tx.batch_execute(sql).await.map_err(|e| match backend(e) {
-                StoreError::Backend(text) => {
-                    StoreError::Backend(format!("migration {version} ({name}): {text}"))
-                }
+                StoreError::Backend { detail, source } => StoreError::Backend {
+                    detail: format!("migration {version} ({name}): {detail}"),
+                    source,
+                },
                 other => other,
             })?;
             tx.execute(
@@ -562,7 +563,11 @@ impl PostgresStore {
         if append.entries.is_empty() {
             return Err(StoreError::Invalid("an append needs at least one entry".into()));
         }
-        Err(corrupt(id, "idempotency_keys", "a key was refused that is not stored"))
+        Err(StoreError::corrupt(
+            id.to_string(),
+            "idempotency_keys",
+            "a key was refused that is not stored",
+        ))
     }
 }
 
@@ -590,8 +595,14 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
     }
 }
 
-fn corrupt(id: SessionId, key: impl Into<String>, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { id: id.to_string(), key: key.into(), detail: e.to_string() }
+/// A stored value of session `id` under `key` that `e` refused.
+fn corrupt(
+    id: SessionId,
+    key: impl Into<String>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    let (id, key, detail) = (id.to_string(), key.into(), e.to_string());
+    StoreError::Corrupt { id, key, detail, source: Some(Box::new(e)) }
 }
 
 fn session_info(row: &Row) -> Result<SessionInfo, StoreError> {
@@ -679,7 +690,11 @@ fn parse_group(id: SessionId, group: &Row) -> Result<Vec<Record>, StoreError> {
     let times: Vec<DateTime<Utc>> = group.try_get(1).map_err(|e| corrupt(id, "records", e))?;
     let entries: Vec<&str> = group.try_get(2).map_err(|e| corrupt(id, "records", e))?;
     if times.len() != seqs.len() || entries.len() != seqs.len() {
-        return Err(corrupt(id, "records", "a group's arrays differ in length"));
+        return Err(StoreError::corrupt(
+            id.to_string(),
+            "records",
+            "a group's arrays differ in length",
+        ));
     }
     seqs.into_iter()
         .zip(times)
@@ -852,7 +867,11 @@ impl SessionStore for PostgresStore {
         let copied =
             tx.execute(&copy, &[&uuid(info.id), &uuid(id), &version(at)]).await.map_err(backend)?;
         if copied != at {
-            return Err(corrupt(id, "records", format!("{copied} records up to {at}")));
+            return Err(StoreError::corrupt(
+                id.to_string(),
+                "records",
+                format!("{copied} records up to {at}"),
+            ));
         }
         let forked = Record {
             seq: at + 1,

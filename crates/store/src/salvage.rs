@@ -18,8 +18,8 @@ fn is_sled_file(name: &str) -> bool {
     matches!(name, "db" | "conf" | "blobs") || name.starts_with("snap.")
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::backend(e)
 }
 
 fn damaged(path: &Path, detail: String) -> StoreError {
@@ -62,7 +62,9 @@ pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
                     "sled reports its database corrupt ({e}); restore the directory from a backup"
                 ),
             ),
-            other => backend(format!("opening {}: {other}", path.display())),
+            other => {
+                StoreError::backend_with(format!("opening {}: {other}", path.display()), other)
+            }
         })
     })
 }
@@ -86,8 +88,9 @@ pub(crate) fn aside_dir(store_dir: &Path) -> Result<PathBuf, String> {
 }
 
 fn moved(from: &Path, to: &Path) -> Result<(), StoreError> {
-    std::fs::rename(from, to)
-        .map_err(|e| backend(format!("moving {} to {}: {e}", from.display(), to.display())))
+    std::fs::rename(from, to).map_err(|e| {
+        StoreError::backend_with(format!("moving {} to {}: {e}", from.display(), to.display()), e)
+    })
 }
 
 /// Moves sled's own files in `path` (a database it cannot use) into `aside`.

@@ -136,8 +136,8 @@ pub struct SledStore {
     inner: Arc<Inner>,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::backend(e)
 }
 
 /// The version and update time of a session.
@@ -156,15 +156,14 @@ impl Head {
     }
 
     fn decode(id: SessionId, value: &[u8]) -> Result<Head, StoreError> {
-        let bytes = sealed::unseal_sized(value, 16).map_err(|detail| StoreError::Corrupt {
-            id: id.to_string(),
-            key: "head".into(),
-            detail,
-        })?;
-        let corrupt = || StoreError::Corrupt {
-            id: id.to_string(),
-            key: "head".into(),
-            detail: format!("{} bytes, expected 16", bytes.len()),
+        let bytes = sealed::unseal_sized(value, 16)
+            .map_err(|detail| StoreError::corrupt(id.to_string(), "head", detail))?;
+        let corrupt = || {
+            StoreError::corrupt(
+                id.to_string(),
+                "head",
+                format!("{} bytes, expected 16", bytes.len()),
+            )
         };
         let version = u64::from_be_bytes(bytes.get(..8).ok_or_else(corrupt)?.try_into().unwrap());
         let micros = i64::from_be_bytes(bytes.get(8..16).ok_or_else(corrupt)?.try_into().unwrap());
@@ -223,9 +222,14 @@ fn from_json<T: serde::de::DeserializeOwned>(
     key: impl Fn() -> String,
     value: &[u8],
 ) -> Result<T, StoreError> {
-    let corrupt = |detail| StoreError::Corrupt { id: id.to_string(), key: key(), detail };
+    let corrupt = |detail: String| StoreError::corrupt(id.to_string(), key(), detail);
     let json = sealed::unseal_json(value).map_err(corrupt)?;
-    serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
+    serde_json::from_slice(json).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        key: key(),
+        detail: e.to_string(),
+        source: Some(Box::new(e)),
+    })
 }
 
 fn write_record(writes: &mut Writes, id: SessionId, record: &Record) {
@@ -274,7 +278,7 @@ impl SledStore {
                 return Err(crate::wal::damaged(&path, detail));
             }
             // sled's database is gone: the rest of its files would not open without it.
-            let aside = crate::salvage::aside_dir(&path).map_err(backend)?;
+            let aside = crate::salvage::aside_dir(&path).map_err(StoreError::backend_detail)?;
             crate::salvage::set_aside_sled_files(&path, &aside)?;
             precheck.aside = Some(aside);
         }
@@ -292,7 +296,7 @@ impl SledStore {
             Some(_) => {
                 let aside = match precheck.aside.take() {
                     Some(aside) => aside,
-                    None => crate::salvage::aside_dir(&path).map_err(backend)?,
+                    None => crate::salvage::aside_dir(&path).map_err(StoreError::backend_detail)?,
                 };
                 let db = crate::salvage::rebuild(db, &path, &aside)?;
                 precheck.aside = Some(aside);
@@ -354,7 +358,7 @@ impl SledStore {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || work(&inner))
             .await
-            .map_err(|e| backend(format!("store task: {e}")))?
+            .map_err(|e| StoreError::backend_with(format!("store task: {e}"), e))?
     }
 }
 
@@ -373,11 +377,8 @@ fn migrate(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
             SCHEMA_VERSION
         }
         Some(bytes) => {
-            u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                id: "-".into(),
-                key: "schema".into(),
-                detail: format!("{} bytes", bytes.len()),
-            })?)
+            let corrupt = |_| StoreError::corrupt("-", "schema", format!("{} bytes", bytes.len()));
+            u32::from_be_bytes(bytes.as_ref().try_into().map_err(corrupt)?)
         }
     };
     if version > SCHEMA_VERSION {
@@ -499,7 +500,9 @@ impl Inner {
 /// the process's umask, so the directory is what keeps other users out.
 fn owner_only_dir(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-    let failed = |what: &str, e: std::io::Error| backend(format!("{what} {}: {e}", path.display()));
+    let failed = |what: &str, e: std::io::Error| {
+        StoreError::backend_with(format!("{what} {}: {e}", path.display()), e)
+    };
     if !path.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -615,10 +618,8 @@ impl SessionStore for SledStore {
             let mut all = Vec::new();
             for item in inner.tree.scan_prefix(b"h") {
                 let (key, _) = item.map_err(backend)?;
-                let bytes: [u8; 16] = key[1..].try_into().map_err(|_| StoreError::Corrupt {
-                    id: "-".into(),
-                    key: "head".into(),
-                    detail: format!("a key of {} bytes", key.len()),
+                let bytes: [u8; 16] = key[1..].try_into().map_err(|_| {
+                    StoreError::corrupt("-", "head", format!("a key of {} bytes", key.len()))
                 })?;
                 all.push(inner.info(SessionId::from_random_bytes(bytes))?);
             }

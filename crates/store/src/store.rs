@@ -58,6 +58,9 @@ pub enum StoreError {
         key: String,
         /// What was wrong.
         detail: String,
+        /// The error that said so, when there is one (a value that does not parse).
+        #[source]
+        source: Option<ErrorSource>,
     },
     /// The store's files are damaged in a way that loses, or may lose, what was stored: it was
     /// not opened, and nothing was written to it.
@@ -69,8 +72,47 @@ pub enum StoreError {
         detail: String,
     },
     /// The backend failed (I/O, database).
-    #[error("store backend: {0}")]
-    Backend(String),
+    #[error("store backend: {detail}")]
+    Backend {
+        /// What failed, with the text of the error underneath when there is one.
+        detail: String,
+        /// The error underneath (sled's, PostgreSQL's, the system's), when there is one.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+}
+
+/// An error underneath a [`StoreError`], kept so that a caller can look through to it.
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// A backend failure caused by `source`, its text as the detail.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend { detail: source.to_string(), source: Some(Box::new(source)) }
+    }
+
+    /// A backend failure said as `detail` (which should include `source`'s text), caused by
+    /// `source`.
+    pub fn backend_with(
+        detail: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Backend { detail: detail.into(), source: Some(Box::new(source)) }
+    }
+
+    /// A backend failure with no error underneath (a worker thread that stopped, say).
+    pub fn backend_detail(detail: impl Into<String>) -> StoreError {
+        StoreError::Backend { detail: detail.into(), source: None }
+    }
+
+    /// Stored bytes of session `id` under `key` that do not read back: `detail` says why.
+    pub fn corrupt(
+        id: impl Into<String>,
+        key: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> StoreError {
+        StoreError::Corrupt { id: id.into(), key: key.into(), detail: detail.into(), source: None }
+    }
 }
 
 /// A batch of entries to append, all or nothing.
@@ -209,7 +251,8 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// A new random (version 4) session id from the operating system's generator.
 pub fn new_session_id() -> Result<SessionId, StoreError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("random id: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::backend_with(format!("random id: {e}"), e))?;
     Ok(SessionId::from_random_bytes(bytes))
 }
 

@@ -29,7 +29,7 @@ impl SessionStore for Failing {
 
     async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("No space left on device (os error 28)".into()));
+            return Err(StoreError::backend(std::io::Error::from_raw_os_error(28)));
         }
         self.inner.append(id, append).await
     }

@@ -3,6 +3,7 @@
 
 mod kept;
 mod model_ids;
+mod recorded;
 mod review;
 mod scenarios;
 mod store_failure;

@@ -70,7 +70,7 @@ impl SessionStore for Faulty {
         let counted =
             self.fail_after.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         if self.failing.load(Ordering::SeqCst) && counted.is_err() {
-            return Err(StoreError::Backend("No space left on device (os error 28)".into()));
+            return Err(StoreError::backend(std::io::Error::from_raw_os_error(28)));
         }
         let slip =
             self.slips.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -156,7 +156,7 @@ async fn a_turn_whose_input_is_not_stored_keeps_no_reply_and_calls_the_model_no_
     store.fail(true);
     let appends = store.appends();
     let error = session.send("Second").await.unwrap_err();
-    let EngineError::NotStored { input: true, source: StoreError::Backend(_) } = &error else {
+    let EngineError::NotStored { input: true, source: StoreError::Backend { .. } } = &error else {
         panic!("{error:?}")
     };
     assert!(error.to_string().contains("the turn's input was not stored"), "{error}");

@@ -186,7 +186,7 @@ impl SessionStore for Counting {
     }
     async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
         if self.appends.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_append {
-            return Err(StoreError::Backend("the process was killed".into()));
+            return Err(StoreError::backend_detail("the process was killed"));
         }
         self.inner.append(id, append).await
     }

@@ -8,4 +8,5 @@ mod import_input;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod records;
 mod sled;

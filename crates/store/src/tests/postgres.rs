@@ -226,6 +226,8 @@ async fn a_load_names_the_first_bad_record() {
         let error = store.load(info.id).await.unwrap_err();
         let StoreError::Corrupt { key, .. } = &error else { panic!("{error:?}") };
         assert_eq!(key, "record 100");
+        let source = std::error::Error::source(&error).expect("the JSON error underneath");
+        assert!(source.downcast_ref::<serde_json::Error>().is_some(), "{source:?}");
     }
     let after = store.load_range(info.id, 101, None).await.unwrap_err();
     assert!(matches!(&after, StoreError::Corrupt { key, .. } if key == "record 150"), "{after:?}");
@@ -373,10 +375,26 @@ async fn passwords_stay_out_of_debug_and_errors() {
     let error = PostgresStore::connect_with(&refused, options).await.unwrap_err();
     assert!(!error.to_string().contains("hunter2"), "{error}");
     assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
+    // The errors underneath are kept, down to the refused connection, and say no password.
+    let display = error.to_string();
+    let StoreError::Backend { detail, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(display, format!("store backend: {detail}"));
+    let mut refused_io = false;
+    let mut cause = std::error::Error::source(&error);
+    while let Some(error) = cause {
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
+        refused_io |= error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+        cause = error.source();
+    }
+    assert!(refused_io, "{error:?}");
 
     let malformed = "postgres://postgres:hunter2-secret@127.0.0.1:notaport/test";
     let error = PostgresStore::connect(malformed).await.unwrap_err();
     assert!(!error.to_string().contains("hunter2"), "{error}");
+    assert!(!format!("{error:?}").contains("hunter2"), "{error:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

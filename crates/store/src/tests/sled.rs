@@ -248,3 +248,18 @@ async fn the_store_is_readable_by_its_owner_only() {
         }
     }
 }
+
+#[test]
+fn a_backend_error_keeps_the_system_error_underneath() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let error = SledStore::open(file.join("store")).unwrap_err();
+    let StoreError::Backend { detail, .. } = &error else { panic!("{error:?}") };
+    let source = std::error::Error::source(&error).expect("the system's error");
+    let io = source.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{io:?}");
+    // The text is what it was: what failed, then the system's words.
+    assert_eq!(error.to_string(), format!("store backend: {detail}"));
+    assert!(detail.ends_with(&io.to_string()), "{detail}");
+}

@@ -133,12 +133,14 @@ impl Shared {
 
     fn fail(&self, detail: String) -> StoreError {
         let first = self.failed.get_or_init(|| detail);
-        StoreError::Backend(format!("the store's log failed ({first}); open the store again"))
+        StoreError::backend_detail(format!(
+            "the store's log failed ({first}); open the store again"
+        ))
     }
 
     fn check(&self) -> Result<(), StoreError> {
         match self.failed.get() {
-            Some(detail) => Err(StoreError::Backend(format!(
+            Some(detail) => Err(StoreError::backend_detail(format!(
                 "the store's log failed ({detail}); open the store again"
             ))),
             None => Ok(()),
@@ -203,7 +205,7 @@ impl Precheck {
         let Some(found) = self.found else { return Ok(()) };
         let recorded = found.recorded.from;
         let held = if db.tree_names().iter().any(|n| n == tree_name.as_bytes()) {
-            let tree = db.open_tree(tree_name).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let tree = db.open_tree(tree_name).map_err(StoreError::backend)?;
             read_u64s::<4>(&tree, CHECKPOINT_KEY)?.map(Position::decode)
         } else {
             None
@@ -258,7 +260,7 @@ impl Wal {
         mut precheck: Precheck,
         salvage: bool,
     ) -> Result<Wal, StoreError> {
-        let backend = StoreError::Backend;
+        let backend = StoreError::backend_detail;
         let dir = store_dir.join("wal");
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -481,7 +483,7 @@ impl Wal {
         let (reply, answer) = oneshot::channel();
         match &self.sync_requests {
             Some(requests) if requests.send((segment, lsn, reply)).is_ok() => Ok(answer),
-            _ => Err(StoreError::Backend("the sync thread has stopped".into())),
+            _ => Err(StoreError::backend_detail("the sync thread has stopped")),
         }
     }
 
@@ -520,7 +522,7 @@ impl Committed {
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(wal.shared.fail(e)),
-            Err(_) => Err(StoreError::Backend("the sync thread has stopped".into())),
+            Err(_) => Err(StoreError::backend_detail("the sync thread has stopped")),
         }
     }
 }

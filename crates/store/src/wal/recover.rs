@@ -18,15 +18,15 @@ pub(super) fn read_u64s<const N: usize>(
     tree: &sled::Tree,
     key: &[u8],
 ) -> Result<Option<[u64; N]>, StoreError> {
-    let Some(bytes) = tree.get(key).map_err(|e| StoreError::Backend(e.to_string()))? else {
+    let Some(bytes) = tree.get(key).map_err(StoreError::backend)? else {
         return Ok(None);
     };
     if bytes.len() != 8 * N {
-        return Err(StoreError::Corrupt {
-            id: "-".into(),
-            key: format!("log key {}", String::from_utf8_lossy(key)),
-            detail: format!("{} bytes, expected {}", bytes.len(), 8 * N),
-        });
+        return Err(StoreError::corrupt(
+            "-",
+            format!("log key {}", String::from_utf8_lossy(key)),
+            format!("{} bytes, expected {}", bytes.len(), 8 * N),
+        ));
     }
     let mut out = [0u64; N];
     for (n, chunk) in bytes.chunks_exact(8).enumerate() {
@@ -127,13 +127,15 @@ pub(super) fn apply(
             // sled wrote this one itself before the process stopped.
             continue;
         }
-        let mut batch = decode(payload).ok_or_else(|| StoreError::Corrupt {
-            id: "-".into(),
-            key: format!("log {}", frame_name(*lsn)),
-            detail: "a whole frame whose changes do not parse".into(),
+        let mut batch = decode(payload).ok_or_else(|| {
+            StoreError::corrupt(
+                "-",
+                format!("log {}", frame_name(*lsn)),
+                "a whole frame whose changes do not parse",
+            )
         })?;
         batch.insert(LSN_KEY, &lsn.to_be_bytes());
-        tree.apply_batch(batch).map_err(|e| StoreError::Backend(e.to_string()))?;
+        tree.apply_batch(batch).map_err(StoreError::backend)?;
         last = *lsn;
     }
     Ok(last)
