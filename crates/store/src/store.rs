@@ -251,8 +251,9 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// A new random (version 4) session id from the operating system's generator.
 pub fn new_session_id() -> Result<SessionId, StoreError> {
     let mut bytes = [0u8; 16];
+    // getrandom's error is a std error only with its `std` feature: its text is kept.
     getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::backend_with(format!("random id: {e}"), e))?;
+        .map_err(|e| StoreError::backend_detail(format!("random id: {e}")))?;
     Ok(SessionId::from_random_bytes(bytes))
 }
 
