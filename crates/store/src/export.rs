@@ -348,7 +348,8 @@ pub async fn import(
                 let location = format!("line {}", n + 1);
                 let document = serde_json::from_str(line).map_err(|e| ExportError::Malformed {
                     location: location.clone(),
-                    detail: e.to_string(),
+                    // Names a byte order mark or a lone surrogate escape as such.
+                    detail: DecodeError::syntax(line.as_bytes(), &e).kind.to_string(),
                 })?;
                 documents.push((location, document));
             }
