@@ -21,6 +21,7 @@ mod memory;
 mod postgres;
 mod salvage;
 mod sealed;
+mod sled_dir;
 mod sled_store;
 mod store;
 mod wal;

@@ -129,8 +129,8 @@ pub(crate) fn rebuild(db: sled::Db, path: &Path, aside: &Path) -> Result<sled::D
     })?;
     drop(fresh);
     drop(db);
-    crate::sled_store::wait_until_released(&building);
-    crate::sled_store::wait_until_released(path);
+    crate::sled_dir::wait_until_released(&building);
+    crate::sled_dir::wait_until_released(path);
     set_aside_sled_files(path, aside)?;
     for entry in std::fs::read_dir(&building).map_err(backend)? {
         let entry = entry.map_err(backend)?;

@@ -56,7 +56,7 @@ async fn a_store_from_a_newer_version_is_refused() {
         db.flush().unwrap();
     }
     // sled's threads let go of the files a moment after the drop.
-    crate::sled_store::wait_until_released(dir.path());
+    crate::sled_dir::wait_until_released(dir.path());
     match SledStore::open(dir.path()) {
         Err(StoreError::NewerSchema { found: 99, supported: crate::SCHEMA_VERSION, .. }) => {}
         other => panic!("expected NewerSchema, got {other:?}"),
@@ -204,7 +204,7 @@ async fn a_version_1_store_is_upgraded_in_place() {
         assert_eq!(bare, 3, "the head, the info and the record");
         db.flush().unwrap();
     }
-    crate::sled_store::wait_until_released(dir.path());
+    crate::sled_dir::wait_until_released(dir.path());
     std::fs::remove_dir_all(dir.path().join("wal")).unwrap();
 
     {
