@@ -4,13 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
 use verbatim_emulator::Behaviour;
 use verbatim_model::{Api, HistoryMessage, Message, Provenance, Request, Role, SessionId};
 use verbatim_protocol::assemble::prefix_hash;
 use verbatim_store::{
-    Append, Appended, ConfigChange, ListQuery, NewSession, Page, Record, Rewound, SessionInfo,
-    SessionStore, StoreError, ToolCallEvent,
+    Append, Appended, ConfigChange, NewSession, SessionStore, StoreError, ToolCallEvent,
 };
 
 use super::*;
@@ -185,13 +183,8 @@ struct Racing {
     armed: AtomicBool,
 }
 
-#[async_trait]
-impl SessionStore for Racing {
-    async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
-        self.inner.create(new).await
-    }
-
-    async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
+impl Racing {
+    async fn on_append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
         if self.armed.swap(false, Ordering::SeqCst) {
             let turn = vec![
                 Entry::Message(Message::user_text("Slipped in").into()),
@@ -204,53 +197,9 @@ impl SessionStore for Racing {
         }
         self.inner.append(id, append).await
     }
-
-    async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
-        self.inner.info(id).await
-    }
-
-    async fn load(&self, id: SessionId) -> Result<verbatim_store::Session, StoreError> {
-        self.inner.load(id).await
-    }
-
-    async fn load_range(
-        &self,
-        id: SessionId,
-        from: u64,
-        to: Option<u64>,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.inner.load_range(id, from, to).await
-    }
-
-    async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
-        self.inner.tail(id, n).await
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        self.inner.list(query).await
-    }
-
-    async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
-        self.inner.fork(id, at).await
-    }
-
-    async fn rewind(
-        &self,
-        id: SessionId,
-        expected_version: u64,
-        to: u64,
-    ) -> Result<Rewound, StoreError> {
-        self.inner.rewind(id, expected_version, to).await
-    }
-
-    async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
-        self.inner.delete(id).await
-    }
-
-    async fn put(&self, session: verbatim_store::Session) -> Result<SessionInfo, StoreError> {
-        self.inner.put(session).await
-    }
 }
+
+wrapping_store!(Racing);
 
 #[tokio::test]
 async fn a_kept_handle_sends_the_bodies_a_handle_reading_the_session_afresh_sends() {

@@ -1,6 +1,99 @@
 //! Engine tests: each runs the engine on a sled store in a temporary directory against the
 //! emulator on 127.0.0.1:0, through the HTTP transport.
 
+/// `SessionStore` for a test store wrapping another (in its field `inner`): `append` goes to
+/// the wrapper's own `on_append`, every other method to `inner` as it is.
+macro_rules! wrapping_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl verbatim_store::SessionStore for $store {
+            async fn append(
+                &self,
+                id: verbatim_model::SessionId,
+                append: verbatim_store::Append,
+            ) -> Result<verbatim_store::Appended, verbatim_store::StoreError> {
+                self.on_append(id, append).await
+            }
+
+            async fn create(
+                &self,
+                new: verbatim_store::NewSession,
+            ) -> Result<verbatim_store::SessionInfo, verbatim_store::StoreError> {
+                self.inner.create(new).await
+            }
+
+            async fn info(
+                &self,
+                id: verbatim_model::SessionId,
+            ) -> Result<verbatim_store::SessionInfo, verbatim_store::StoreError> {
+                self.inner.info(id).await
+            }
+
+            async fn load(
+                &self,
+                id: verbatim_model::SessionId,
+            ) -> Result<verbatim_store::Session, verbatim_store::StoreError> {
+                self.inner.load(id).await
+            }
+
+            async fn load_range(
+                &self,
+                id: verbatim_model::SessionId,
+                from: u64,
+                to: Option<u64>,
+            ) -> Result<Vec<verbatim_store::Record>, verbatim_store::StoreError> {
+                self.inner.load_range(id, from, to).await
+            }
+
+            async fn tail(
+                &self,
+                id: verbatim_model::SessionId,
+                n: usize,
+            ) -> Result<Vec<verbatim_store::Record>, verbatim_store::StoreError> {
+                self.inner.tail(id, n).await
+            }
+
+            async fn list(
+                &self,
+                query: &verbatim_store::ListQuery,
+            ) -> Result<verbatim_store::Page, verbatim_store::StoreError> {
+                self.inner.list(query).await
+            }
+
+            async fn fork(
+                &self,
+                id: verbatim_model::SessionId,
+                at: u64,
+            ) -> Result<verbatim_store::SessionInfo, verbatim_store::StoreError> {
+                self.inner.fork(id, at).await
+            }
+
+            async fn rewind(
+                &self,
+                id: verbatim_model::SessionId,
+                expected_version: u64,
+                to: u64,
+            ) -> Result<verbatim_store::Rewound, verbatim_store::StoreError> {
+                self.inner.rewind(id, expected_version, to).await
+            }
+
+            async fn delete(
+                &self,
+                id: verbatim_model::SessionId,
+            ) -> Result<(), verbatim_store::StoreError> {
+                self.inner.delete(id).await
+            }
+
+            async fn put(
+                &self,
+                session: verbatim_store::Session,
+            ) -> Result<verbatim_store::SessionInfo, verbatim_store::StoreError> {
+                self.inner.put(session).await
+            }
+        }
+    };
+}
+
 mod kept;
 mod model_ids;
 mod recorded;

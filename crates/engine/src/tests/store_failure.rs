@@ -4,13 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use verbatim_emulator::Behaviour;
 use verbatim_model::{HistoryMessage, Role, SessionId};
-use verbatim_store::{
-    Append, Appended, ConfigChange, ListQuery, NewSession, Page, Record, Rewound, SessionInfo,
-    SessionStore, StoreError,
-};
+use verbatim_store::{Append, Appended, ConfigChange, SessionStore, StoreError};
 
 use super::*;
 use crate::{CONFIGURE_ATTEMPTS, EngineError, Settled};
@@ -59,13 +55,8 @@ impl Faulty {
     }
 }
 
-#[async_trait]
-impl SessionStore for Faulty {
-    async fn create(&self, new: NewSession) -> Result<SessionInfo, StoreError> {
-        self.inner.create(new).await
-    }
-
-    async fn append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
+impl Faulty {
+    async fn on_append(&self, id: SessionId, append: Append) -> Result<Appended, StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
         let counted =
             self.fail_after.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -81,53 +72,9 @@ impl SessionStore for Faulty {
         }
         self.inner.append(id, append).await
     }
-
-    async fn info(&self, id: SessionId) -> Result<SessionInfo, StoreError> {
-        self.inner.info(id).await
-    }
-
-    async fn load(&self, id: SessionId) -> Result<verbatim_store::Session, StoreError> {
-        self.inner.load(id).await
-    }
-
-    async fn load_range(
-        &self,
-        id: SessionId,
-        from: u64,
-        to: Option<u64>,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.inner.load_range(id, from, to).await
-    }
-
-    async fn tail(&self, id: SessionId, n: usize) -> Result<Vec<Record>, StoreError> {
-        self.inner.tail(id, n).await
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        self.inner.list(query).await
-    }
-
-    async fn fork(&self, id: SessionId, at: u64) -> Result<SessionInfo, StoreError> {
-        self.inner.fork(id, at).await
-    }
-
-    async fn rewind(
-        &self,
-        id: SessionId,
-        expected_version: u64,
-        to: u64,
-    ) -> Result<Rewound, StoreError> {
-        self.inner.rewind(id, expected_version, to).await
-    }
-
-    async fn delete(&self, id: SessionId) -> Result<(), StoreError> {
-        self.inner.delete(id).await
-    }
-
-    async fn put(&self, session: verbatim_store::Session) -> Result<SessionInfo, StoreError> {
-        self.inner.put(session).await
-    }
 }
+
+wrapping_store!(Faulty);
 
 /// The texts of the messages of the `i`th request the emulator received.
 fn sent_texts(rig: &Rig, i: usize) -> Vec<String> {
