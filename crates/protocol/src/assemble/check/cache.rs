@@ -7,7 +7,7 @@
 
 use verbatim_model::{CachePoint, ContentBlock, Message, SystemBlock, SystemPrompt, Tool};
 
-use super::Out;
+use super::CheckPass;
 use super::system::system_blocks;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
@@ -17,7 +17,7 @@ const MAX_CACHE_POINTS: usize = 4;
 
 /// The placement and TTL of cache point block `j` of message `i`.
 pub(super) fn cache_point(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     message: &Message,
     i: usize,
     j: usize,
@@ -45,7 +45,7 @@ pub(super) fn cache_point(
 
 /// The cache points of the whole request: their count, and TTLs that never grow from tools to
 /// system to messages.
-pub(super) fn cache_points(out: &mut Out<'_>) {
+pub(super) fn cache_points(out: &mut CheckPass<'_>) {
     let state = out.state;
     let request = &state.request;
     // (path, ttl, location) in the order Bedrock reads them: tools, system, messages.
@@ -74,7 +74,7 @@ pub(super) fn cache_points(out: &mut Out<'_>) {
             }
         }
     }
-    let path_of = |out: &Out<'_>, at: &Where| match *at {
+    let path_of = |out: &CheckPass<'_>, at: &Where| match *at {
         Where::Tool(k) => out.places.tool(out.request(), k),
         Where::System(k) => out.places.system_block(out.request(), k),
         Where::Block(i, j) => out.block(i, j),

@@ -20,7 +20,7 @@ use verbatim_model::{
     TextBlock,
 };
 
-use super::{Out, cache, thinking, tools};
+use super::{CheckPass, cache, thinking, tools};
 use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
@@ -57,7 +57,7 @@ struct InMessage {
 }
 
 /// Each message and each of its blocks, in order, then the media count.
-pub(super) fn messages(out: &mut Out<'_>) {
+pub(super) fn messages(out: &mut CheckPass<'_>) {
     let state = out.state;
     let request = &state.request;
     let mut seen = Seen::default();
@@ -86,7 +86,7 @@ pub(super) fn messages(out: &mut Out<'_>) {
 }
 
 /// The checks of message `i` itself; false when it has no blocks to check.
-fn message_checks(out: &mut Out<'_>, i: usize, message: &Message) -> bool {
+fn message_checks(out: &mut CheckPass<'_>, i: usize, message: &Message) -> bool {
     let mpath = wire::message(i);
     if message.role == Role::System {
         let what =
@@ -119,7 +119,7 @@ fn message_checks(out: &mut Out<'_>, i: usize, message: &Message) -> bool {
 
 /// The checks of block `j` of message `i`, in the order its findings are reported.
 fn block_checks<'a>(
-    out: &mut Out<'a>,
+    out: &mut CheckPass<'a>,
     seen: &mut Seen<'a>,
     context: &InMessage,
     message: &Message,
@@ -224,7 +224,7 @@ fn drop_block(i: usize, j: usize, block: &ContentBlock) -> Action {
 }
 
 /// An empty text block, or a whitespace-only one.
-fn blank_text(out: &mut Out<'_>, role: Role, i: usize, j: usize, text: &TextBlock) {
+fn blank_text(out: &mut CheckPass<'_>, role: Role, i: usize, j: usize, text: &TextBlock) {
     if text.text.is_empty() || (text.text.trim().is_empty() && role == Role::Assistant) {
         let what = if text.text.is_empty() {
             "an empty text block"
@@ -241,7 +241,7 @@ fn blank_text(out: &mut Out<'_>, role: Role, i: usize, j: usize, text: &TextBloc
     }
 }
 
-fn image_checks(out: &mut Out<'_>, i: usize, j: usize, image: &ImageBlock) {
+fn image_checks(out: &mut CheckPass<'_>, i: usize, j: usize, image: &ImageBlock) {
     if let Some(format) = &image.format
         && !IMAGE_FORMATS.contains(&format.as_str())
     {
@@ -265,7 +265,7 @@ fn image_checks(out: &mut Out<'_>, i: usize, j: usize, image: &ImageBlock) {
 }
 
 fn document_checks<'a>(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     seen: &mut Seen<'a>,
     has_text: bool,
     i: usize,
@@ -324,7 +324,7 @@ fn document_checks<'a>(
 
 /// A warning when inline bytes are not standard base64 (see the rule: Bedrock's answer to
 /// them is not recorded).
-pub(super) fn base64(out: &mut Out<'_>, data: &str, path: JsonPath, what: &str) {
+pub(super) fn base64(out: &mut CheckPass<'_>, data: &str, path: JsonPath, what: &str) {
     if is_base64(data) {
         return;
     }

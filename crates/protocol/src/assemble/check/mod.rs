@@ -71,14 +71,15 @@ impl Proposal {
     }
 }
 
-struct Out<'a> {
+/// One pass of the checks over a request: what they read, and the findings they record.
+struct CheckPass<'a> {
     state: &'a State<'a>,
     context: &'a Context<'a>,
     places: &'a Places,
     findings: Vec<Finding>,
 }
 
-impl Out<'_> {
+impl CheckPass<'_> {
     fn api(&self) -> Api {
         self.context.api
     }
@@ -170,8 +171,8 @@ impl Out<'_> {
 /// Every violation in the request, in checklist order.
 pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     let places = Places::of(context.api, &state.request);
-    let mut out = Out { state, context, places: &places, findings: Vec::new() };
-    let shape = Shape::of(&state.request, context);
+    let mut out = CheckPass { state, context, places: &places, findings: Vec::new() };
+    let shape = RequestFacts::of(&state.request, context);
     settings::settings(&mut out, &shape);
     tools::tools(&mut out);
     system::system(&mut out);
@@ -188,7 +189,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
 }
 
 /// Facts about the request several checks need.
-struct Shape {
+struct RequestFacts {
     /// Thinking is on for this request (asked for, or always on for the model).
     thinking_on: bool,
     /// Index of the first assistant message of the unfinished tool loop the request ends
@@ -198,15 +199,15 @@ struct Shape {
     prefill: bool,
 }
 
-impl Shape {
-    fn of(request: &verbatim_model::Request, context: &Context<'_>) -> Shape {
+impl RequestFacts {
+    fn of(request: &verbatim_model::Request, context: &Context<'_>) -> RequestFacts {
         let asked =
             request.thinking.as_ref().is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled));
         let thinking_on = asked || context.caps.thinking.always_on;
         let messages = &request.messages;
         let prefill = messages.last().is_some_and(|m| m.role == Role::Assistant);
         let open_turn = open_turn(messages);
-        Shape { thinking_on, open_turn, prefill }
+        RequestFacts { thinking_on, open_turn, prefill }
     }
 }
 

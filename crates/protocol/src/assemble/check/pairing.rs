@@ -15,7 +15,7 @@ use verbatim_model::{
 };
 
 use super::tools::declared_tool_names;
-use super::{Out, has_results};
+use super::{CheckPass, has_results};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::{self, Setting};
@@ -48,7 +48,7 @@ fn interrupted(id: &str) -> ContentBlock {
 
 /// Tool uses against tool results across the messages, and the tools a history with tool
 /// blocks needs.
-pub(super) fn pairing(out: &mut Out<'_>) {
+pub(super) fn pairing(out: &mut CheckPass<'_>) {
     let state = out.state;
     let request = &state.request;
     let messages = &request.messages;

@@ -7,14 +7,14 @@
 
 use verbatim_model::{ContentBlock, Role};
 
-use super::{Out, has_thinking};
+use super::{CheckPass, has_thinking};
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
 use crate::assemble::wire;
 use crate::rules::Rule;
 
 /// The roles of the messages: the first, each pair of neighbours, and the last.
-pub(super) fn roles(out: &mut Out<'_>) {
+pub(super) fn roles(out: &mut CheckPass<'_>) {
     let state = out.state;
     let request = &state.request;
     let caps = out.context.caps;

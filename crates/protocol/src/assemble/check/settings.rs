@@ -11,7 +11,7 @@
 use serde_json::Number;
 use verbatim_model::{Api, InferenceConfig, ThinkingConfig, ThinkingMode};
 
-use super::{Out, Shape};
+use super::{CheckPass, RequestFacts};
 use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
@@ -48,7 +48,7 @@ const ANTHROPIC_TOP_LEVEL: &[&str] = &[
 ];
 
 /// The request's settings, before anything in its messages.
-pub(super) fn settings(out: &mut Out<'_>, shape: &Shape) {
+pub(super) fn settings(out: &mut CheckPass<'_>, shape: &RequestFacts) {
     let state = out.state;
     let request = &state.request;
     let caps = out.context.caps;
@@ -113,7 +113,7 @@ pub(super) fn settings(out: &mut Out<'_>, shape: &Shape) {
     ranges(out, &inference);
 }
 
-fn unknown_top_level(out: &mut Out<'_>) {
+fn unknown_top_level(out: &mut CheckPass<'_>) {
     let request = out.request();
     // On InvokeModel, top-level keys the model has no field for are kept as model fields.
     let (known, keys): (&[&str], Vec<&String>) = match out.api() {
@@ -137,7 +137,7 @@ fn unknown_top_level(out: &mut Out<'_>) {
     }
 }
 
-fn thinking_mode(out: &mut Out<'_>, request: &verbatim_model::Request) {
+fn thinking_mode(out: &mut CheckPass<'_>, request: &verbatim_model::Request) {
     let caps = out.context.caps;
     let Some(config) = &request.thinking else { return };
     let path = out.setting(Setting::Thinking);
@@ -187,7 +187,7 @@ fn thinking_mode(out: &mut Out<'_>, request: &verbatim_model::Request) {
 }
 
 fn budget(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     request: &verbatim_model::Request,
     budget: u32,
     max_tokens: Option<u32>,
@@ -223,7 +223,7 @@ fn budget(
 }
 
 fn sampling_with_thinking(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     request: &verbatim_model::Request,
     inference: &InferenceConfig,
 ) {
@@ -252,7 +252,7 @@ fn sampling_with_thinking(
     }
 }
 
-fn ranges(out: &mut Out<'_>, inference: &InferenceConfig) {
+fn ranges(out: &mut CheckPass<'_>, inference: &InferenceConfig) {
     for (setting, value, name) in [
         (Setting::Temperature, &inference.temperature, "temperature"),
         (Setting::TopP, &inference.top_p, "top_p"),

@@ -5,7 +5,7 @@
 
 use verbatim_model::{CachePoint, SystemBlock, SystemPrompt};
 
-use super::Out;
+use super::CheckPass;
 use super::cache::{bad_ttl, ttl_detail, ttl_what};
 use crate::JsonPath;
 use crate::assemble::Severity;
@@ -13,7 +13,7 @@ use crate::assemble::action::Action;
 use crate::rules::Rule;
 
 /// The system prompt and each of its blocks.
-pub(super) fn system(out: &mut Out<'_>) {
+pub(super) fn system(out: &mut CheckPass<'_>) {
     let Some(system) = out.request().system.clone() else { return };
     let blocks = match system {
         SystemPrompt::Text(text) => {

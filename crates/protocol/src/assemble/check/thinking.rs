@@ -15,7 +15,7 @@ use verbatim_model::{
 };
 
 use super::content::base64;
-use super::{Out, Shape, first_kind, has_thinking, starts_with_thinking};
+use super::{CheckPass, RequestFacts, first_kind, has_thinking, starts_with_thinking};
 use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
@@ -24,7 +24,7 @@ use crate::model_id::base_model;
 use crate::rules::Rule;
 
 /// The model that produced the thinking of message `i`, when it is not the target model.
-fn foreign_producer(out: &Out<'_>, i: usize) -> Option<String> {
+fn foreign_producer(out: &CheckPass<'_>, i: usize) -> Option<String> {
     let target = out.context.model_id?;
     let producer = out.state.provenance.get(i)?.as_ref()?;
     if producer.model_id == target {
@@ -41,7 +41,7 @@ pub(super) fn first_thinking(message: &Message) -> Option<usize> {
 /// Thinking produced on the other API surface is sent converted (redacted data base64-decoded
 /// or encoded once). The mapping follows the recordings but was never confirmed live, so the
 /// switch is reported rather than made silently.
-fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
+fn other_surface(out: &mut CheckPass<'_>, i: usize, path: JsonPath) {
     let Some(Some(producer)) = out.state.provenance.get(i) else { return };
     if producer.api == out.api() {
         return;
@@ -56,7 +56,7 @@ fn other_surface(out: &mut Out<'_>, i: usize, path: JsonPath) {
 
 /// Where thinking stands in each assistant message, and the thinking of the message the request
 /// continues from against the thinking setting.
-pub(super) fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
+pub(super) fn thinking_structure(out: &mut CheckPass<'_>, shape: &RequestFacts) {
     let state = out.state;
     let request = &state.request;
     let messages = &request.messages;
@@ -187,7 +187,7 @@ pub(super) fn thinking_structure(out: &mut Out<'_>, shape: &Shape) {
 
 /// On models that bind thinking to the conversation prefix, thinking may only be sent back
 /// while the prefix it was produced after (recorded in its provenance) is unchanged.
-pub(super) fn prefix_binding(out: &mut Out<'_>) {
+pub(super) fn prefix_binding(out: &mut CheckPass<'_>) {
     if !out.context.caps.prefix_binding {
         return;
     }
@@ -214,7 +214,7 @@ pub(super) fn prefix_binding(out: &mut Out<'_>) {
 /// The checks of a thinking block (`j` of assistant message `i`): signed, produced by this
 /// model, and on this API.
 pub(super) fn thinking_block(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     i: usize,
     j: usize,
     thinking: &ThinkingBlock,
@@ -251,7 +251,7 @@ pub(super) fn thinking_block(
 /// The checks of a redacted thinking block (`j` of assistant message `i`): its data, and
 /// produced by this model on this API.
 pub(super) fn redacted_block(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     i: usize,
     j: usize,
     redacted: &RedactedThinking,

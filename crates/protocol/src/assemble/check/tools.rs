@@ -17,7 +17,7 @@ use verbatim_model::{
 };
 
 use super::cache::{bad_ttl, ttl_detail, ttl_what};
-use super::{Out, Shape};
+use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::{self, Field, Setting};
@@ -42,7 +42,11 @@ pub(super) fn declared_tool_names(request: &verbatim_model::Request) -> Vec<&str
 }
 
 /// The tool choice: a tool the request declares, and forced tool use the model takes.
-pub(super) fn tool_choice(out: &mut Out<'_>, request: &verbatim_model::Request, shape: &Shape) {
+pub(super) fn tool_choice(
+    out: &mut CheckPass<'_>,
+    request: &verbatim_model::Request,
+    shape: &RequestFacts,
+) {
     let Some(choice) = &request.tool_choice else { return };
     let path = out.setting(Setting::ToolChoice);
     if let ToolChoiceKind::Tool { name } = &choice.kind
@@ -100,7 +104,7 @@ fn valid_tool_use_id(api: Api, id: &str) -> bool {
 }
 
 /// The declared tools and the cache points among them.
-pub(super) fn tools(out: &mut Out<'_>) {
+pub(super) fn tools(out: &mut CheckPass<'_>) {
     let Some(tools) = out.request().tools.clone() else { return };
     let root = out.setting(Setting::Tools);
     if tools.is_empty() {
@@ -204,7 +208,7 @@ pub(super) fn tools(out: &mut Out<'_>) {
 /// The checks of tool use block `j` of message `i`: its id, name and input, and an id used
 /// before (`tool_use_ids` holds each id and the block that first used it).
 pub(super) fn tool_use<'a>(
-    out: &mut Out<'_>,
+    out: &mut CheckPass<'_>,
     tool_use_ids: &mut HashMap<&'a str, (usize, usize)>,
     i: usize,
     j: usize,
@@ -249,7 +253,7 @@ pub(super) fn tool_use<'a>(
 }
 
 /// The checks of tool result block `j` of message `i`: its status and its content.
-pub(super) fn tool_result(out: &mut Out<'_>, i: usize, j: usize, result: &ToolResult) {
+pub(super) fn tool_result(out: &mut CheckPass<'_>, i: usize, j: usize, result: &ToolResult) {
     let replace = |content: ToolResult| Action::ReplaceBlock {
         message: i,
         block: j,
