@@ -1,14 +1,22 @@
 //! verbatim: a chat-session engine for Amazon Bedrock that keeps every byte of a conversation.
 //!
-//! This facade re-exports what users need, so one dependency is enough:
+//! Start with an [`Engine`]: built with a [`store`] (sled by default, [`MemoryStore`] for
+//! tests, PostgreSQL with the `postgres` feature) and a [`Transport`] ([`HttpTransport`] to
+//! Bedrock, with SigV4 or an API key), it opens [`Session`]s. [`Session::send`] runs a turn:
+//! it assembles a request Bedrock accepts from the stored history (repairing or explaining
+//! what Bedrock would refuse), calls the model, stores the reply byte for byte, and runs the
+//! [`Tool`]s the model asks for until it stops; a turn a crash interrupted resumes with
+//! [`Session::resume`] without running a tool twice.
+//!
+//! The layers underneath are here too, one dependency for all:
 //!
 //! - [`model`]: the vocabulary of a conversation ([`Request`], [`Message`], [`ContentBlock`],
 //!   [`Response`], ...) and its canonical stored form.
 //! - [`protocol`]: the pure wire logic: the lossless [`converse`] and [`anthropic`] codecs, and
-//!   the turn assembler ([`assemble`]) that checks and repairs requests against the [`rules`].
-//! - [`engine`]: chat sessions and tool loops that resume after a crash ([`Engine`],
-//!   [`Session`], [`Tool`]), on a [`store`] (sled by default) through a [`transport`] (HTTP to
-//!   Bedrock, or anything implementing [`Transport`]).
+//!   the assembler and validator ([`assemble`]) that check and repair requests against
+//!   Bedrock's rules ([`protocol::rules`]).
+//! - [`store`], [`transport`], [`engine`]: the durable session log, the HTTP edge, and the
+//!   turn loop.
 //!
 //! ```no_run
 //! let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}]}"#;
@@ -31,9 +39,7 @@ pub use verbatim_model::{
     StopReason, ThinkingConfig, ThinkingMode, ToolUseId, Usage,
 };
 pub use verbatim_protocol as protocol;
-pub use verbatim_protocol::{
-    DecodeError, EncodeError, JsonPath, anthropic, assemble, capability, converse, rules,
-};
+pub use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, assemble, converse};
 pub use verbatim_store as store;
 pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
 #[cfg(feature = "postgres")]
