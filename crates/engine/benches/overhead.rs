@@ -46,7 +46,7 @@
 //! - the parts of "rest" that grow with the history are then timed alone, warm, on the same
 //!   histories: reading the log (a handle's first send only), `assemble`, the body to a string,
 //!   and the prefix hash of the provenance, from scratch (a handle's first send) and carried on
-//!   from the previous request (later sends: its messages compared, the two new ones hashed);
+//!   from the previous request (later sends: its messages moved in, the two new ones hashed);
 //! - last, the disk's latency for what a durable append waits on: 4 KB written in place into an
 //!   allocated file, then `fdatasync`, in a temporary directory on the stores' file system,
 //!   back to back and after 5 ms idle (on the development machine's virtual disk a sync after
@@ -83,7 +83,7 @@ use verbatim_model::{
     Api, ContentBlock, HistoryMessage, InferenceConfig, Message, Provenance, Role, SessionId,
     StopReason, Usage,
 };
-use verbatim_protocol::assemble::{Policy, PrefixHasher, TurnConfig, assemble, prefix_hash};
+use verbatim_protocol::assemble::{Assembler, Policy, TurnConfig, assemble, prefix_hash};
 use verbatim_store::{
     Append, Appended, Entry, ListQuery, NewSession, Page, Record, Rewound, SessionInfo,
     SessionStore, SledStore, StoreError,
@@ -405,8 +405,8 @@ fn median_of(samples: &[Sample], part: impl Fn(&Sample) -> Duration) -> Duration
 /// configuration and the recorded fixes, as the engine's `Log::new` does on a handle's first
 /// send), `assemble` on that history plus the new user message, the body's serialization, and
 /// the prefix hash recorded in the reply's provenance: from scratch (a handle's first send),
-/// and carried on from the previous request's as later sends do (its messages compared, the
-/// two new ones hashed).
+/// and carried on from the previous request's as later sends do (the assembler's `sent`: the
+/// previous request's messages were moved into this one, so only the two new ones are hashed).
 fn rest_alone(session: &verbatim_store::Session, input: &str, rounds: usize) -> [Duration; 5] {
     let mut turn = TurnConfig::new(MODEL, Api::Converse);
     turn.inference = Some(InferenceConfig { max_tokens: Some(4096), ..Default::default() });
@@ -431,15 +431,14 @@ fn rest_alone(session: &verbatim_store::Session, input: &str, rounds: usize) -> 
         let start = Instant::now();
         let hash = prefix_hash(request, request.messages.len());
         times[3].push(start.elapsed());
-        let last = request.messages.len() - 2;
-        let previous = request.messages[..last].to_vec();
-        let mut hasher = PrefixHasher::new(request);
-        previous.iter().for_each(|m| hasher.push(m));
+        // The previous request (two messages short), sent; then this one, assembled over it.
+        let mut assembler = Assembler::new();
+        let previous = assembler.next(&history[..history.len() - 2], &turn, Policy::Repair);
+        assembler.sent(previous);
+        let next = assembler.next(&history, &turn, Policy::Repair);
+        assert_eq!(next.assembly().request, assembly.request);
         let start = Instant::now();
-        assert!(request.messages[..last] == previous[..]);
-        let mut carried = hasher.clone();
-        request.messages[last..].iter().for_each(|m| carried.push(m));
-        let carried = carried.hash();
+        let carried = assembler.sent(next);
         times[4].push(start.elapsed());
         assert_eq!(hash, carried);
     }

@@ -1,8 +1,9 @@
 //! Context limits: when a request would exceed a budget, whole old turns are left out of the
 //! request (never out of the store). Pure: no I/O.
 
+use bytes::Bytes;
 use verbatim_model::HistoryMessage;
-use verbatim_protocol::assemble::{Assembly, Policy, TurnConfig, assemble};
+use verbatim_protocol::assemble::{Assembler, Policy, Prepared, TurnConfig};
 
 use crate::log::is_plain_user;
 
@@ -25,8 +26,8 @@ pub fn estimate_tokens(body_len: usize) -> u64 {
 /// A request with the oldest whole turns left out, that fits the budget.
 #[derive(Debug)]
 pub(crate) struct Trimmed {
-    pub(crate) assembly: Assembly,
-    pub(crate) body: String,
+    pub(crate) prepared: Prepared,
+    pub(crate) body: Bytes,
     /// How many of the oldest stored messages it leaves out.
     pub(crate) left_out: usize,
 }
@@ -53,10 +54,10 @@ pub(crate) fn trim(
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
     (1..=last_start).filter(|&cut| is_plain_user(&history[cut].message)).find_map(|cut| {
-        let assembly = assemble(&history[cut..], &turn, policy);
-        let body = assembly.body.as_ref()?.to_string();
+        let prepared = Assembler::view(&history[cut..], &turn, policy);
+        let body = prepared.body()?;
         (estimate_tokens(body.len()) <= context.budget_tokens).then_some(Trimmed {
-            assembly,
+            prepared,
             body,
             left_out: cut,
         })

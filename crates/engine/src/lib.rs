@@ -45,7 +45,9 @@ mod event;
 mod fixes;
 mod log;
 mod session;
+mod settle;
 mod tool;
+mod turn;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -56,7 +58,8 @@ use std::time::Duration;
 pub use context::{ContextPolicy, estimate_tokens};
 pub use error::EngineError;
 pub use event::{Event, Reply, Settled};
-pub use session::{CONFIGURE_ATTEMPTS, INTERRUPTED, Input, Session};
+pub use session::{CONFIGURE_ATTEMPTS, Input, Session};
+pub use settle::INTERRUPTED;
 pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
 
 use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};

@@ -17,7 +17,6 @@
 
 pub mod anthropic;
 pub mod assemble;
-pub mod body;
 pub mod capability;
 pub mod converse;
 mod encode;

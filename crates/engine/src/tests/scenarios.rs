@@ -14,7 +14,7 @@ use verbatim_store::{Append, Entry, SessionStore as _};
 use verbatim_transport::{Scripted, ScriptedTransport, StreamEvent, TransportError};
 
 use super::*;
-use crate::{EngineError, Event, Settled, session::INTERRUPTED};
+use crate::{EngineError, Event, INTERRUPTED, Settled};
 
 fn test_data(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data").join(name);

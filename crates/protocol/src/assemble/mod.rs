@@ -20,6 +20,8 @@
 //! identically on every later request. Repair is deterministic: no clock, no randomness.
 
 mod action;
+mod assembler;
+pub(crate) mod body;
 mod check;
 mod prefix;
 mod wire;
@@ -32,12 +34,13 @@ use verbatim_model::{
 };
 
 pub use action::{Action, ReplayError};
-pub use prefix::{PrefixHasher, prefix_hash};
+pub use assembler::{Assembler, Prepared};
+pub use prefix::prefix_hash;
 
-use crate::body::Body;
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
 use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse};
+use body::Body;
 
 /// How bad a violation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -178,14 +181,23 @@ impl Assembly {
     /// earlier body and the messages it was written from). `None` when an error remains, or
     /// when the request cannot be encoded, which is then recorded as the first diagnostic,
     /// as [`assemble`] records it.
-    pub fn write_body(&mut self, api: Api, previous: Option<(&Body, &[Message])>) -> Option<Body> {
+    pub(crate) fn write_body(
+        &mut self,
+        api: Api,
+        previous: Option<(&Body, &[Message])>,
+    ) -> Option<Body> {
         let written = self.is_valid().then(|| Body::write(api, &self.request, previous));
         self.body_written(written)
     }
 
     /// [`Assembly::write_body`] for a request whose first `same` messages are the first
     /// `same` that `previous` was written from (see [`Body::write_after`]).
-    pub fn write_body_after(&mut self, api: Api, previous: &Body, same: usize) -> Option<Body> {
+    pub(crate) fn write_body_after(
+        &mut self,
+        api: Api,
+        previous: &Body,
+        same: usize,
+    ) -> Option<Body> {
         let written =
             self.is_valid().then(|| Body::write_after(api, &self.request, previous, same));
         self.body_written(written)
@@ -234,7 +246,11 @@ pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -
 
 /// [`assemble`] without the body (`body` stays `None`), for a caller that writes it with
 /// [`Assembly::write_body`], copying the text of the messages an earlier body shares.
-pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
+pub(crate) fn assemble_request(
+    history: &[HistoryMessage],
+    turn: &TurnConfig,
+    policy: Policy,
+) -> Assembly {
     let messages = history.iter().map(|h| h.message.clone()).collect();
     assemble_messages(history, messages, turn, policy)
 }
@@ -246,7 +262,7 @@ pub fn assemble_request(history: &[HistoryMessage], turn: &TurnConfig, policy: P
 /// changed the history (none of `turn.recorded_fixes` that change it, which are replayed
 /// and not listed in the assembly's `fixes`, and none of those `fixes`), the request's first
 /// that many messages are `earlier`'s (for [`Assembly::write_body_after`]).
-pub fn assemble_request_from(
+pub(crate) fn assemble_request_from(
     history: &[HistoryMessage],
     earlier: Vec<Message>,
     turn: &TurnConfig,

@@ -32,14 +32,14 @@ pub(crate) fn prefix_hashes(request: &Request) -> Vec<String> {
 /// clone of the last state and hash only the new messages. After `new(request)` and a push
 /// of `request.messages[..n]`, [`PrefixHasher::hash`] is `prefix_hash(request, n)`.
 #[derive(Clone)]
-pub struct PrefixHasher {
+pub(crate) struct PrefixHasher {
     hasher: Sha256,
     messages: usize,
 }
 
 impl PrefixHasher {
     /// A hasher that has taken in `request`'s system prompt and tools, and no message.
-    pub fn new(request: &Request) -> PrefixHasher {
+    pub(crate) fn new(request: &Request) -> PrefixHasher {
         let mut hasher = Sha256::new();
         feed(&mut hasher, &request.system);
         feed(&mut hasher, &request.tools);
@@ -47,18 +47,18 @@ impl PrefixHasher {
     }
 
     /// Takes in the next message.
-    pub fn push(&mut self, message: &Message) {
+    pub(crate) fn push(&mut self, message: &Message) {
         feed(&mut self.hasher, message);
         self.messages += 1;
     }
 
     /// How many messages it has taken in.
-    pub fn messages(&self) -> usize {
+    pub(crate) fn messages(&self) -> usize {
         self.messages
     }
 
     /// The hash of the prefix taken in so far.
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         hex(self.hasher.clone().finalize().as_slice())
     }
 }

@@ -11,8 +11,8 @@ use verbatim_model::{
 
 use super::support::replay_turn;
 use crate::assemble::{
-    Action, Assembly, Fix, Policy, Severity, TurnConfig, assemble, assemble_request,
-    assemble_request_from, prefix_hash, validate_body,
+    Action, Assembler, Assembly, Fix, Policy, Prepared, Severity, TurnConfig, assemble,
+    assemble_request, assemble_request_from, prefix_hash, validate_body,
 };
 use crate::rules::Rule;
 
@@ -138,6 +138,79 @@ fn a_request_assembled_over_an_earlier_ones_messages_is_the_request_assembled_af
         assert_eq!(over, afresh, "{model}");
         assert!(over.is_valid(), "{:?}", over.diagnostics);
     }
+}
+
+/// Checks that `prepared` is what assembling `history` afresh gives, sends it, and checks the
+/// prefix hash `sent` gives. Returns how many messages its body copied from the last one.
+fn send_checked(
+    assembler: &mut Assembler,
+    prepared: Prepared,
+    history: &[HistoryMessage],
+    turn: &TurnConfig,
+) -> usize {
+    let afresh = assemble(history, turn, Policy::Repair);
+    assert_eq!(prepared.assembly().request, afresh.request);
+    assert_eq!(prepared.assembly().fixes, afresh.fixes);
+    assert_eq!(prepared.assembly().diagnostics, afresh.diagnostics);
+    let text = afresh.body.as_ref().map(|body| body.to_string());
+    let sent = prepared.body().map(|bytes| String::from_utf8(bytes.to_vec()).unwrap());
+    assert_eq!(sent, text);
+    assert_eq!(prepared.body_len(), text.as_ref().map(String::len));
+    let reused = prepared.reused();
+    let hash = assembler.sent(prepared);
+    assert_eq!(hash, prefix_hash(&afresh.request, afresh.request.messages.len()));
+    reused
+}
+
+#[test]
+fn an_assembler_gives_what_assembling_afresh_gives_turn_after_turn() {
+    let mut history = vec![user(vec![ContentBlock::text("Weather in Paris?")])];
+    let mut turn = turn(SONNET4);
+    let mut assembler = Assembler::new();
+    let first = assembler.next(&history, &turn, Policy::Repair);
+    assert_eq!(send_checked(&mut assembler, first, &history, &turn), 0);
+
+    // The reply asks for a tool; its result follows: the body copies the first message.
+    history.push(assistant(SONNET4, vec![thinking("Look it up."), tool_use("tooluse_1")]));
+    history.push(user(vec![tool_result("tooluse_1")]));
+    let next = assembler.next(&history, &turn, Policy::Repair);
+    assert_eq!(send_checked(&mut assembler, next, &history, &turn), 1);
+
+    // A turn the process died in: the tool's result is missing when new input arrives, and
+    // repair inserts it (a history fix: nothing is copied without comparing).
+    history.push(assistant(SONNET4, vec![thinking("Again."), tool_use("tooluse_2")]));
+    history.push(user(vec![ContentBlock::text("Are you there?")]));
+    let repaired = assembler.next(&history, &turn, Policy::Repair);
+    assert!(repaired.assembly().fixes.iter().any(|f| f.action.changes_history()));
+    let fixes = repaired.assembly().fixes.clone();
+    send_checked(&mut assembler, repaired, &history, &turn);
+
+    // The fix, recorded, is replayed on the next request: the history is copied and the
+    // body compared with the last one's messages.
+    turn.recorded_fixes = fixes;
+    history.push(assistant(SONNET4, vec![ContentBlock::text("Yes: 18C.")]));
+    history.push(user(vec![ContentBlock::text("And tomorrow?")]));
+    let replayed = assembler.next(&history, &turn, Policy::Repair);
+    assert!(send_checked(&mut assembler, replayed, &history, &turn) >= 3);
+
+    // A view (old turns left out) is sent; the next whole request is right all the same.
+    let view = Assembler::view(&history[5..], &turn, Policy::Repair);
+    send_checked(&mut assembler, view, &history[5..], &turn);
+    history.push(assistant(SONNET4, vec![ContentBlock::text("19C.")]));
+    history.push(user(vec![ContentBlock::text("Thanks.")]));
+    let whole = assembler.next(&history, &turn, Policy::Repair);
+    send_checked(&mut assembler, whole, &history, &turn);
+
+    // A prepared request dropped unsent, then one for the other API: nothing is reused
+    // wrongly.
+    drop(assembler.next(&history, &turn, Policy::Repair));
+    turn.api = Api::InvokeModel;
+    let other = assembler.next(&history, &turn, Policy::Repair);
+    assert_eq!(send_checked(&mut assembler, other, &history, &turn), 0);
+    // The same history again: every message of the body is copied.
+    let again = assembler.next(&history, &turn, Policy::Repair);
+    let messages = again.assembly().request.messages.len();
+    assert_eq!(send_checked(&mut assembler, again, &history, &turn), messages);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use verbatim_model::{
 };
 
 use super::support::verbatim_strings;
-use crate::body::Body;
+use crate::assemble::body::Body;
 use crate::{anthropic, assemble, converse};
 
 fn text() -> impl Strategy<Value = String> {

@@ -1,8 +1,9 @@
-//! Request bodies written out as text, reusing the text of the messages an earlier body shares.
+//! Request bodies written out as text, reusing the text of the messages an earlier body shares
+//! (for [`super::Assembler`]).
 //!
 //! A conversation's next request repeats every message of the one before and adds one or
 //! two. [`Body::write`] gives the same bytes as encoding the request and writing the JSON value
-//! out ([`crate::assemble::encode`], then `to_string`), but copies the text of each leading
+//! out ([`super::encode`], then `to_string`), but copies the text of each leading
 //! message equal to the earlier body's message at the same place, instead of encoding it again.
 //! A message's encoding depends on that message alone, so equal messages have equal text, with
 //! one caveat: equality is the model's `PartialEq`, under which two JSON objects holding the
@@ -22,7 +23,7 @@ use crate::{EncodeError, anthropic, converse};
 
 /// A request body as sent, and where each message's JSON lies in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Body {
+pub(crate) struct Body {
     api: Api,
     text: Bytes,
     /// The byte range of each message in `text`.
@@ -34,7 +35,7 @@ impl Body {
     /// Writes the body of `request` for `api`. When `previous` is given (an earlier body and
     /// the messages it was written from), the text of every leading message of `request`
     /// equal to the message at the same place there is copied from it.
-    pub fn write(
+    pub(crate) fn write(
         api: Api,
         request: &Request,
         previous: Option<(&Body, &[Message])>,
@@ -50,9 +51,9 @@ impl Body {
 
     /// [`Body::write`] for a request whose first `same` messages are known to be the first
     /// `same` of those `previous` was written from (moved from that request, say, as
-    /// [`crate::assemble::assemble_request_from`] does): their text is copied without
+    /// [`super::assemble_request_from`] does): their text is copied without
     /// comparing them. Messages that are not would be written as the earlier ones.
-    pub fn write_after(
+    pub(crate) fn write_after(
         api: Api,
         request: &Request,
         previous: &Body,
@@ -88,11 +89,11 @@ impl Body {
         };
         // On an error, the error encoding the whole request gives (the dialects encode the
         // parts in different orders, so the first error found may differ).
-        let whole_error = |error| match crate::assemble::encode(api, request) {
+        let whole_error = |error| match super::encode(api, request) {
             Err(whole) => whole,
             Ok(_) => error,
         };
-        let Value::Object(map) = crate::assemble::encode(api, &shell).map_err(whole_error)? else {
+        let Value::Object(map) = super::encode(api, &shell).map_err(whole_error)? else {
             unreachable!("a request encodes to a JSON object")
         };
         let previous_text = previous.map_or(&[][..], |body| &body.text[..]);
@@ -142,27 +143,23 @@ impl Body {
     }
 
     /// The body's bytes (a cheap clone: the buffer is shared).
-    pub fn bytes(&self) -> Bytes {
+    pub(crate) fn bytes(&self) -> Bytes {
         self.text.clone()
     }
 
     /// The body's length in bytes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.text.len()
     }
 
-    /// Whether the body is empty (never, for a written request).
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
-    }
-
     /// The body as text.
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.text).expect("serde_json writes UTF-8")
     }
 
     /// How many leading messages were copied from the earlier body.
-    pub fn reused(&self) -> usize {
+    pub(crate) fn reused(&self) -> usize {
         self.reused
     }
 }
