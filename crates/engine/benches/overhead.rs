@@ -67,7 +67,7 @@
 //! beside another job). At 100 messages, streamed, the reply's durable append takes 0.32-0.47
 //! ms, assembling the request and writing its body ~0.1 ms and the ~180 streamed events ~0.1 ms
 //! between them. On a day the same disk synced in 0.2-0.37 ms, streamed at 100 took 0.81-1.12
-//! ms (README.md, "Benchmarks", has the table).
+//! ms (`docs/benchmarks.md` has the table).
 
 #![allow(clippy::print_stdout)]
 

@@ -18,8 +18,8 @@
 //! An append writes its records, the head and the idempotency key as one sled batch (atomic,
 //! and one frame of the write-ahead log):
 //! a fixed number of keys per record, whatever the length of the history. Records are split
-//! into pieces of at most [`CHUNK`] bytes so that no value, and no tree node of at most 17
-//! values, reaches the size sled writes to its unsynced `blobs/` files.
+//! into pieces of at most [`CHUNK`] bytes (4 KiB) so that no value, and no tree node of at most
+//! 17 values, reaches the size sled writes to its unsynced `blobs/` files.
 //!
 //! Writers of one session are serialised by an in-process lock (sled's file lock keeps other
 //! processes out), under which the version is checked; readers take no lock: they read the
