@@ -6,6 +6,7 @@ mod engine;
 mod faults;
 mod hostile_input;
 mod input_checks;
+mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;

@@ -171,16 +171,17 @@ fn converse_blocks_are_keyed_by_index_not_arrival_order() {
     ])
     .unwrap();
     let message = converse::encode_message(&response.message).unwrap();
-    assert_eq!(
-        message,
-        json!({"role": "assistant", "content": [
+    let expected: Value = serde_json::from_str(
+        r#"{"role": "assistant", "content": [
             {"text": "Hello"},
-            {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"b": 1, "a": 2.50}}},
-        ]})
-    );
-    // Key order and number spelling of the tool input are kept.
+            {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"b": 1, "a": 2.50}}}
+        ]}"#,
+    )
+    .unwrap();
+    assert_eq!(message, expected);
+    // Key order and number spelling of the tool input are kept: `2.50`, not `2.5`.
     let input = &message["content"][1]["toolUse"]["input"];
-    assert_eq!(input.to_string(), r#"{"b":1,"a":2.5}"#);
+    assert_eq!(input.to_string(), r#"{"b":1,"a":2.50}"#);
 }
 
 #[test]
