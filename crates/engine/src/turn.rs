@@ -288,6 +288,7 @@ impl Turn<'_> {
         provenance.prefix_hash = Some(hash);
         provenance.stop_reason = response.stop_reason.clone();
         provenance.usage = response.usage.clone();
+        provenance.notes = response.notes.clone();
         Ok((response, provenance))
     }
 

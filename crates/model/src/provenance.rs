@@ -50,6 +50,10 @@ pub struct Provenance {
     /// Token usage of the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// What the reply carried that this version does not read, kept raw in the message or
+    /// here (see [`Response::notes`](crate::Response::notes)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Provenance {
@@ -63,6 +67,7 @@ impl Provenance {
             prefix_hash: None,
             stop_reason: None,
             usage: None,
+            notes: Vec::new(),
         }
     }
 }

@@ -31,6 +31,11 @@ pub struct Response {
     /// Response keys of one dialect with no counterpart in the other.
     #[serde(default, skip_serializing_if = "Unmapped::is_empty")]
     pub unmapped: Unmapped,
+    /// What a streamed reply carried that this version does not read, each kept raw (an
+    /// event of an unknown type as its JSON text, a block of an unknown kind as an `Unknown`
+    /// content block) and named here. Empty for a reply read whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Why generation stopped.

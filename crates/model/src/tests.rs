@@ -133,6 +133,7 @@ fn request_and_response_survive_the_canonical_form() {
         metrics: Some(Metrics { latency_ms: Some(12), unmapped: Unmapped::default() }),
         model_fields: None,
         unmapped: Unmapped::default(),
+        notes: vec!["event 7 (futureEvent): not read, kept as {}".into()],
     };
     assert_eq!(round_trip(&response), response);
 }

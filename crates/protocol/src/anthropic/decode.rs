@@ -116,6 +116,7 @@ pub fn decode_response_value(value: Value) -> Result<Response> {
         metrics: None,
         model_fields: (!rest.is_empty()).then_some(rest),
         unmapped: Unmapped::default(),
+        notes: Vec::new(),
     })
 }
 

@@ -81,6 +81,7 @@ pub fn decode_response_value(value: Value) -> Result<Response> {
         metrics,
         model_fields,
         unmapped: Unmapped::only(CONVERSE, f.rest()),
+        notes: Vec::new(),
     })
 }
 

@@ -2,6 +2,15 @@
 //!
 //! Bedrock sends `contentBlockStart` only for tool use (and the newer tool-result and image
 //! starts); text and reasoning blocks begin with their first delta.
+//!
+//! `citation` deltas on a text block make it the `citationsContent` block a whole reply has
+//! (`{"content": [{"text"}], "citations": [...]}`, each citation as sent, as the Strands
+//! agent SDK folds them). A `toolResult` start (a server tool's result inside the assistant
+//! turn, Nova 2's code interpreter) opens a tool-result block whose `toolResult` deltas add
+//! content: consecutive text fragments join, JSON items are kept whole. An `image` start and
+//! its delta make one image block. A block of a kind this version does not know is kept raw as
+//! an unknown block, and an event of an unknown type is kept as its JSON text; both are named
+//! in the response's `notes`, and the reply is not lost.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -12,6 +21,10 @@ use verbatim_model::{JsonMap, Response};
 
 use super::{Event, StreamError, Update, only_key, tool_input};
 use crate::{JsonPath, converse};
+
+/// The block starts and deltas this fold reads; any other member is a kind kept raw.
+const KNOWN_MEMBERS: &[&str] =
+    &["text", "citation", "reasoningContent", "toolUse", "toolResult", "image"];
 
 /// A `contentBlockDelta` event carrying text or reasoning text, as the fast path reads it:
 /// these keys only (the padding `p` read as a string, so it is checked as the general way
@@ -61,6 +74,8 @@ pub struct ConverseAccumulator {
     stop: Option<JsonMap>,
     /// The `metadata` payload (without `p`).
     metadata: Option<JsonMap>,
+    /// What was kept raw, named (the response's `notes`).
+    notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -71,18 +86,51 @@ struct Block {
 
 #[derive(Debug)]
 enum Kind {
-    Text(String),
-    Reasoning { text: Option<String>, signature: Option<String>, redacted: Option<String> },
-    ToolUse { start: JsonMap, input: String },
+    /// Text, with the citations sent for it.
+    Text {
+        text: String,
+        citations: Vec<Value>,
+    },
+    Reasoning {
+        text: Option<String>,
+        signature: Option<String>,
+        redacted: Option<String>,
+    },
+    ToolUse {
+        start: JsonMap,
+        input: String,
+    },
+    /// A server tool's result: its start, then its content.
+    ToolResult {
+        start: JsonMap,
+        content: Vec<Value>,
+    },
+    /// An image: its start (`format`), then its delta's members (`source`, `error`).
+    Image {
+        image: JsonMap,
+    },
+    /// A kind this version does not read: its start and deltas as sent.
+    Raw {
+        member: String,
+        start: Option<Value>,
+        deltas: Vec<Value>,
+    },
 }
 
 impl Kind {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         match self {
-            Kind::Text(_) => "text",
+            Kind::Text { .. } => "text",
             Kind::Reasoning { .. } => "reasoning",
             Kind::ToolUse { .. } => "toolUse",
+            Kind::ToolResult { .. } => "toolResult",
+            Kind::Image { .. } => "image",
+            Kind::Raw { member, .. } => member,
         }
+    }
+
+    fn text() -> Kind {
+        Kind::Text { text: String::new(), citations: Vec::new() }
     }
 }
 
@@ -168,7 +216,14 @@ impl ConverseAccumulator {
                 self.metadata = Some(map);
                 Ok(None)
             }
-            other => Err(event.unsupported(format!("event type {other:?}"))),
+            other => {
+                let raw = Value::Object(map);
+                self.notes.push(format!(
+                    "event {} ({other}): an event type this version does not read, kept as {raw}",
+                    event.index
+                ));
+                Ok(None)
+            }
         }
     }
 
@@ -200,7 +255,24 @@ impl ConverseAccumulator {
                 )?;
                 Ok(Some(Update::ToolUse { index, id, name }))
             }
-            Some(other) => Err(event.unsupported(format!("block start {other:?}"))),
+            Some("toolResult") => {
+                let result = event.object(start, &at, "toolResult")?;
+                event.string(result, &at.key("toolResult"), "toolUseId")?;
+                let kind = Kind::ToolResult { start: result.clone(), content: Vec::new() };
+                self.open(event, index, kind)?;
+                Ok(None)
+            }
+            Some("image") => {
+                let image = event.object(start, &at, "image")?.clone();
+                self.open(event, index, Kind::Image { image })?;
+                Ok(None)
+            }
+            Some(other) => {
+                let member = self.raw_member(event, index, other)?;
+                let start = start.get(other).cloned();
+                self.open(event, index, Kind::Raw { member, start, deltas: Vec::new() })?;
+                Ok(None)
+            }
             None => Err(event.not_one_member(at, "a block start")),
         }
     }
@@ -216,14 +288,22 @@ impl ConverseAccumulator {
         // Text and reasoning blocks start with their first delta.
         if !self.blocks.contains_key(&index) {
             let kind = match member {
-                "text" => Kind::Text(String::new()),
+                "text" | "citation" => Kind::text(),
                 "reasoningContent" => {
                     Kind::Reasoning { text: None, signature: None, redacted: None }
                 }
                 // A tool delta with no open tool block has no id or name to belong to; Bedrock
                 // has been seen sending one, and clients ignore it (rules R6.9).
                 "toolUse" => return Ok(None),
-                other => return Err(event.unsupported(format!("delta {other:?}"))),
+                "toolResult" | "image" => {
+                    return Err(event.sequence(format!(
+                        "{member} delta for block {index}, which no {member} start opened"
+                    )));
+                }
+                other => {
+                    let member = self.raw_member(event, index, other)?;
+                    Kind::Raw { member, start: None, deltas: Vec::new() }
+                }
             };
             self.open(event, index, kind)?;
         }
@@ -245,7 +325,7 @@ impl ConverseAccumulator {
     ) -> Result<Option<Update>, StreamError> {
         let Some(block) = self.block(event, index, member)? else { return Ok(None) };
         match (member, &mut block.kind) {
-            ("text", Kind::Text(text)) => {
+            ("text", Kind::Text { text, .. }) => {
                 text.push_str(fragment);
                 Ok(Some(Update::Text { index, text: fragment.to_owned() }))
             }
@@ -270,10 +350,38 @@ impl ConverseAccumulator {
             event.sequence(format!("{member} delta for block {index}, a {} block", kind.name()))
         };
         match (member, &mut block.kind) {
-            ("text", Kind::Text(text)) => {
+            ("text", Kind::Text { text, .. }) => {
                 let fragment = event.string(delta, &at, "text")?;
                 text.push_str(fragment);
                 Ok(Some(Update::Text { index, text: fragment.to_owned() }))
+            }
+            ("citation", Kind::Text { citations, .. }) => {
+                citations.push(Value::Object(event.object(delta, &at, "citation")?.clone()));
+                Ok(None)
+            }
+            ("toolResult", Kind::ToolResult { content, .. }) => {
+                let at = at.clone().key("toolResult");
+                let items = match delta.get("toolResult") {
+                    Some(Value::Array(items)) => items,
+                    Some(other) => return Err(event.wrong_type(at, "an array", other)),
+                    None => unreachable!("the delta's only member"),
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let Value::Object(item) = item else {
+                        return Err(event.wrong_type(at.index(i), "an object", item));
+                    };
+                    result_content(content, item);
+                }
+                Ok(None)
+            }
+            ("image", Kind::Image { image }) => {
+                let delta = event.object(delta, &at, "image")?;
+                image.extend(delta.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Ok(None)
+            }
+            (_, Kind::Raw { member: raw, deltas, .. }) if raw == member => {
+                deltas.push(delta.get(member).cloned().unwrap_or(Value::Null));
+                Ok(None)
             }
             ("toolUse", Kind::ToolUse { input, .. }) => {
                 let tool = event.object(delta, &at, "toolUse")?;
@@ -330,8 +438,44 @@ impl ConverseAccumulator {
         for (key, value) in metadata {
             response.insert(key, value);
         }
-        converse::decode_response_value(Value::Object(response)).map_err(StreamError::Assembled)
+        let mut response = converse::decode_response_value(Value::Object(response))
+            .map_err(StreamError::Assembled)?;
+        response.notes = self.notes;
+        Ok(response)
     }
+
+    /// The member name a block of unknown kind `member` is kept under, noted. A name the
+    /// whole-reply codec reads as a known block cannot hold a raw start and deltas: that one
+    /// stays unsupported.
+    fn raw_member(
+        &mut self,
+        event: &Event<'_>,
+        index: u64,
+        member: &str,
+    ) -> Result<String, StreamError> {
+        if KNOWN_MEMBERS.contains(&member) || converse::CONTENT_BLOCK_MEMBERS.contains(&member) {
+            return Err(event.unsupported(format!("block {index} of kind {member:?}")));
+        }
+        self.notes.push(format!(
+            "block {index}: {member:?}, a block kind this version does not read, kept raw as an \
+             unknown block"
+        ));
+        Ok(member.to_owned())
+    }
+}
+
+/// Adds one item of a `toolResult` delta: a text fragment joins the text before it, anything
+/// else is kept whole.
+fn result_content(content: &mut Vec<Value>, item: &JsonMap) {
+    if let (Some(Value::String(fragment)), 1) = (item.get("text"), item.len())
+        && let Some(Value::Object(last)) = content.last_mut()
+        && last.len() == 1
+        && let Some(Value::String(text)) = last.get_mut("text")
+    {
+        text.push_str(fragment);
+        return;
+    }
+    content.push(Value::Object(item.clone()));
 }
 
 /// Appends a redacted-content delta. Two base64 texts concatenate to the base64 of both
@@ -351,7 +495,26 @@ fn append_base64(redacted: &mut Option<String>, data: &str) -> Result<(), String
 
 fn block_value(index: u64, kind: Kind) -> Result<Value, StreamError> {
     Ok(match kind {
-        Kind::Text(text) => json!({ "text": text }),
+        Kind::Text { text, citations } if citations.is_empty() => json!({ "text": text }),
+        Kind::Text { text, citations } => json!({
+            "citationsContent": { "content": [{ "text": text }], "citations": citations }
+        }),
+        Kind::ToolResult { mut start, content } => {
+            start.insert("content".into(), Value::Array(content));
+            json!({ "toolResult": start })
+        }
+        Kind::Image { image } => json!({ "image": image }),
+        Kind::Raw { member, start: Some(start), deltas } if deltas.is_empty() => {
+            json!({ member: start })
+        }
+        Kind::Raw { member, start, deltas } => {
+            let mut raw = JsonMap::new();
+            if let Some(start) = start {
+                raw.insert("start".into(), start);
+            }
+            raw.insert("deltas".into(), Value::Array(deltas));
+            json!({ member: raw })
+        }
         Kind::Reasoning { redacted: Some(data), text: None, signature: None } => {
             json!({ "reasoningContent": { "redactedContent": data } })
         }

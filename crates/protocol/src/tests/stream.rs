@@ -231,9 +231,30 @@ fn out_of_place_converse_events_name_the_event_and_the_reason() {
         (
             vec![
                 start.clone(),
+                (
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": 0, "delta": {"toolResult": [{"text": "x"}]}}),
+                ),
+            ],
+            "event 1 (contentBlockDelta): toolResult delta for block 0, which no toolResult start opened",
+        ),
+        (
+            vec![
+                start.clone(),
+                (
+                    "contentBlockDelta",
+                    json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "y"}}}),
+                ),
                 ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"citation": {}}})),
             ],
-            "event 1 (contentBlockDelta): unsupported delta \"citation\"",
+            "event 2 (contentBlockDelta): citation delta for block 0, a reasoning block",
+        ),
+        (
+            vec![
+                start.clone(),
+                ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"video": {}}})),
+            ],
+            "event 1 (contentBlockDelta): unsupported block 0 of kind \"video\"",
         ),
     ];
     for (events, says) in cases {
@@ -333,4 +354,52 @@ fn an_anthropic_stream_without_a_stop_reason_is_incomplete() {
     }
     let error = accumulator.finish().unwrap_err();
     assert!(error.to_string().contains("no stop_reason"), "{error}");
+}
+
+/// The stream sequence `name` under `test_data/stream/` folded, and the whole reply it must
+/// give (see the README there for where each comes from).
+fn stream_case(name: &str) -> (Response, Value) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/stream");
+    let read = |file: String| std::fs::read_to_string(dir.join(file)).unwrap();
+    let events: Vec<(String, Value)> =
+        serde_json::from_str(&read(format!("{name}.events.json"))).unwrap();
+    let mut accumulator = ConverseAccumulator::new();
+    for (event_type, payload) in &events {
+        accumulator.push(event_type, payload.to_string().as_bytes()).unwrap();
+    }
+    let expected = serde_json::from_str(&read(format!("{name}.expected.json"))).unwrap();
+    (accumulator.finish().unwrap(), expected)
+}
+
+#[test]
+fn converse_citation_deltas_fold_into_the_citations_block_a_whole_reply_has() {
+    let (response, expected) = stream_case("citations");
+    assert_eq!(converse::encode_message(&response.message).unwrap(), expected);
+    assert!(matches!(response.message.content[0], ContentBlock::CitationsContent(_)));
+    assert!(response.notes.is_empty());
+}
+
+#[test]
+fn a_server_tool_result_streamed_inside_the_assistant_turn_is_kept() {
+    let (response, expected) = stream_case("nova_code_interpreter");
+    let message = converse::encode_message(&response.message).unwrap();
+    assert_eq!(message, expected);
+    // The numbers of the result's JSON keep their text.
+    assert_eq!(
+        message["content"][1]["toolResult"]["content"][1].to_string(),
+        r#"{"json":{"exitCode":0,"elapsed":0.50}}"#
+    );
+    assert!(matches!(response.message.content[1], ContentBlock::ToolResult(_)));
+}
+
+#[test]
+fn stream_parts_of_unknown_kinds_are_kept_raw_and_named_not_lost() {
+    let (response, expected) = stream_case("unknown_kinds");
+    assert_eq!(converse::encode_message(&response.message).unwrap(), expected["message"]);
+    assert!(matches!(response.message.content[1], ContentBlock::Unknown(_)));
+    let notes: Vec<String> = serde_json::from_value(expected["notes"].clone()).unwrap();
+    assert_eq!(response.notes, notes);
+    // What comes after the unknown parts is read as usual.
+    assert_eq!(response.stop_reason, Some(verbatim_model::StopReason::EndTurn));
+    assert_eq!(response.usage.unwrap().output_tokens, Some(6));
 }
