@@ -40,12 +40,21 @@ pub struct Message {
     /// Message-level keys this version does not interpret.
     #[serde(default, skip_serializing_if = "Unmapped::is_empty")]
     pub unmapped: Unmapped,
+    /// The Anthropic body gave `content` as one string, not a list of blocks: an Anthropic
+    /// body written from this message does the same while its content is one plain text
+    /// block. (Converse has no such form: its body always lists blocks.)
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub string_content: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Message {
     /// A message with the given blocks.
     pub fn new(role: Role, content: Vec<ContentBlock>) -> Message {
-        Message { role, content, unmapped: Unmapped::default() }
+        Message { role, content, unmapped: Unmapped::default(), string_content: false }
     }
 
     /// A user message holding one text block.

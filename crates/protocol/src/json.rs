@@ -133,6 +133,11 @@ impl<'a> Fields<'a> {
         self.map.contains_key(key)
     }
 
+    /// The value under `key`, left in place.
+    pub(crate) fn peek(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
     pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
         self.map.shift_remove(key)
     }

@@ -143,8 +143,9 @@ fn messages(value: Value, at: &At<'_>) -> Result<Vec<Message>> {
 fn message(value: Value, at: &At<'_>) -> Result<Message> {
     let mut f = Fields::of(value, at)?;
     let role = f.required("role", role)?;
+    let string_content = matches!(f.peek("content"), Some(Value::String(_)));
     let content = f.required("content", content)?;
-    Ok(Message { role, content, unmapped: Unmapped::only(ANTHROPIC, f.rest()) })
+    Ok(Message { role, content, unmapped: Unmapped::only(ANTHROPIC, f.rest()), string_content })
 }
 
 fn role(value: Value, at: &At<'_>) -> Result<Role> {
@@ -158,7 +159,8 @@ fn role(value: Value, at: &At<'_>) -> Result<Role> {
     }
 }
 
-/// Message content: Anthropic's string shorthand is one text block (re-encoded as a list).
+/// Message content: Anthropic's string shorthand is one text block (the message remembers the
+/// form: [`Message::string_content`]).
 fn content(value: Value, at: &At<'_>) -> Result<Vec<ContentBlock>> {
     if let Value::String(text) = value {
         return Ok(vec![ContentBlock::text(text)]);

@@ -135,10 +135,14 @@ fn messages(list: &[Message], at: &At<'_>) -> Result<Value> {
 }
 
 pub(crate) fn message(message: &Message, at: &At<'_>) -> Result<Value> {
-    let mut map = object([
-        ("role", role(message.role, &at.key("role"))?),
-        ("content", content(&message.content, &at.key("content"))?),
-    ]);
+    let content = match message.content.as_slice() {
+        // Written as it came: a string, while the content is still one plain text block.
+        [ContentBlock::Text(text)] if message.string_content && text.unmapped.is_empty() => {
+            Value::String(text.text.clone())
+        }
+        blocks => content(blocks, &at.key("content"))?,
+    };
+    let mut map = object([("role", role(message.role, &at.key("role"))?), ("content", content)]);
     put_unmapped(&mut map, &message.unmapped, at, ANTHROPIC)?;
     Ok(Value::Object(map))
 }

@@ -112,7 +112,12 @@ fn message(value: Value, at: &At<'_>) -> Result<Message> {
         let items = json::array(v, at)?;
         items.into_iter().enumerate().map(|(i, v)| content_block(v, &at.index(i))).collect()
     })?;
-    Ok(Message { role, content, unmapped: Unmapped::only(CONVERSE, f.rest()) })
+    Ok(Message {
+        role,
+        content,
+        unmapped: Unmapped::only(CONVERSE, f.rest()),
+        string_content: false,
+    })
 }
 
 fn role(value: Value, at: &At<'_>) -> Result<Role> {

@@ -117,13 +117,23 @@ fn anthropic_cache_control_becomes_a_cache_point_after_its_block() {
 }
 
 #[test]
-fn anthropic_string_content_is_one_text_block() {
+fn anthropic_string_content_is_one_text_block_written_back_as_a_string() {
     let value = serde_json::json!([{"role": "user", "content": "hi there"}]);
-    let messages = anthropic::decode_messages_value(value).unwrap();
+    let mut messages = anthropic::decode_messages_value(value.clone()).unwrap();
     assert_eq!(messages[0].content, vec![ContentBlock::text("hi there")]);
-    let encoded = anthropic::encode_messages(&messages).unwrap();
+    assert!(messages[0].string_content);
+    // As it came, in its own dialect; as a list where the dialect has no other form.
+    assert_eq!(anthropic::encode_messages(&messages).unwrap(), value);
     assert_eq!(
-        encoded,
-        serde_json::json!([{"role": "user", "content": [{"type": "text", "text": "hi there"}]}])
+        crate::converse::encode_messages(&messages).unwrap(),
+        serde_json::json!([{"role": "user", "content": [{"text": "hi there"}]}])
+    );
+    // Content the string cannot hold is written as a list.
+    messages[0].content.push(ContentBlock::text("more"));
+    assert_eq!(
+        anthropic::encode_messages(&messages).unwrap(),
+        serde_json::json!([{"role": "user", "content": [
+            {"type": "text", "text": "hi there"}, {"type": "text", "text": "more"}
+        ]}])
     );
 }

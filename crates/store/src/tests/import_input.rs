@@ -39,3 +39,23 @@ async fn an_import_starting_with_a_byte_order_mark_says_so() {
     let error = import(&store, lone.as_bytes()).await.unwrap_err().to_string();
     assert!(error.contains("lone UTF-16 surrogate \\ud800"), "{error}");
 }
+
+#[tokio::test]
+async fn an_anthropic_message_stored_with_string_content_exports_as_stored() {
+    use crate::{Append, Entry};
+    let store = MemoryStore::new();
+    let info = store.create(NewSession::new("us.anthropic.claude-sonnet-4-20250514-v1:0")).await;
+    let info = info.unwrap();
+    let wire = br#"[{"role":"user","content":"What is 2 + 2?"}]"#;
+    let messages = verbatim_protocol::anthropic::decode_messages(wire).unwrap();
+    let entries = messages.into_iter().map(|m| Entry::Message(m.into())).collect();
+    store.append(info.id, Append::new(info.version, entries)).await.unwrap();
+    let session = store.load(info.id).await.unwrap();
+    let document = export_session(&session, Dialect::Anthropic).unwrap();
+    assert_eq!(document["records"][0]["message"]["content"], "What is 2 + 2?");
+    let body = crate::export::export_body(&session, Dialect::Anthropic).unwrap();
+    assert_eq!(body["messages"][0]["content"], "What is 2 + 2?");
+    // Converse has no string form: there it is a list.
+    let body = crate::export::export_body(&session, Dialect::Converse).unwrap();
+    assert_eq!(body["messages"][0]["content"][0]["text"], "What is 2 + 2?");
+}
