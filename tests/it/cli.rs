@@ -80,6 +80,53 @@ fn validate_exits_0_on_a_valid_body_and_2_on_unusable_input() {
     assert_eq!(verbatim(&["validate", "/no/such/file.json"], None).0, 2);
 }
 
+/// anthropic-python 2.x writes `"anthropic_version": "2026-10-21"` into InvokeModel bodies:
+/// accepted for the models the capability table allows it, refused with Bedrock's text for an
+/// earlier one, a warning for a model the table does not know, and never rewritten by repair.
+#[test]
+fn validate_judges_the_anthropic_version_by_the_model() {
+    let file = data("sdk_version.invoke.json");
+    let file = file.to_str().unwrap();
+    let validate = |model: Option<&str>| {
+        let mut args = vec!["validate", "--api", "invoke", "--json", file];
+        args.extend(model.iter().flat_map(|m| ["--model", *m]));
+        let (code, out) = verbatim(&args, None);
+        (code, json(&out))
+    };
+    for model in ["global.anthropic.claude-opus-4-7", "us.anthropic.claude-sonnet-5"] {
+        let (code, out) = validate(Some(model));
+        assert_eq!((code, &out), (0, &serde_json::json!({"valid": true, "diagnostics": []})));
+    }
+
+    for model in [SONNET4, "global.anthropic.claude-opus-4-6-v1"] {
+        let (code, out) = validate(Some(model));
+        assert_eq!(code, 1, "{out}");
+        let diagnostics = out["diagnostics"].as_array().unwrap();
+        assert_eq!(diagnostics.len(), 1, "{out}");
+        let found = &diagnostics[0];
+        assert_eq!(
+            (&found["rule"], &found["severity"], &found["path"]),
+            (&"invoke.version".into(), &"error".into(), &"anthropic_version".into())
+        );
+        let message = found["message"].as_str().unwrap();
+        assert!(message.ends_with("Bedrock answers: Invalid API version: 2026-10-21"), "{message}");
+    }
+
+    // No model (or one the table does not know): a warning, and the body passes.
+    let (code, out) = validate(None);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["diagnostics"][0]["rule"], "invoke.version");
+    assert_eq!(out["diagnostics"][0]["severity"], "warning");
+
+    // Repair reports the refusal and leaves the version as it was sent.
+    let (code, out) = verbatim(&["repair", "--api", "invoke", "--model", SONNET4, file], None);
+    assert_eq!(code, 1, "{out}");
+    let out = json(&out);
+    assert_eq!(out["fixes"], serde_json::json!([]));
+    assert_eq!(out["request"]["anthropic_version"], "2026-10-21");
+    assert_eq!(out["diagnostics"][0]["rule"], "invoke.version");
+}
+
 #[test]
 fn repair_prints_the_fixed_request_with_its_fixes_and_the_result_validates() {
     let file = data("tool_loop_crash.converse.json");

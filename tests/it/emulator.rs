@@ -603,3 +603,54 @@ async fn a_body_over_the_size_limit_is_refused_with_413() {
     assert_eq!(error.api().map(|e| e.status), Some(413), "{error}");
     assert!(emulator.received().is_empty());
 }
+
+/// The emulator's own reading of which `anthropic_version` each model takes
+/// (`crates/emulator/src/versions.rs`) and the validator's capability table agree: a body is
+/// accepted exactly when the validator finds no error in it, and refused with the text the
+/// validator quotes.
+#[tokio::test]
+async fn the_emulator_and_the_validator_agree_on_anthropic_versions() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let models = [
+        "global.anthropic.claude-opus-4-7",
+        "us.anthropic.claude-opus-4-8",
+        "anthropic.claude-opus-5-5",
+        "us.anthropic.claude-sonnet-5",
+        "global.anthropic.claude-opus-4-6-v1",
+        "us.anthropic.claude-sonnet-4-6",
+        MODEL,
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
+    ];
+    let (mut accepted, mut refused) = (0, 0);
+    for model in models {
+        for version in ["bedrock-2023-05-31", "2026-10-21", "2023-06-01"] {
+            let body = json!({"anthropic_version": version, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Hello"}]});
+            let report = verbatim_protocol::assemble::validate_body(
+                Api::InvokeModel,
+                Some(model),
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .unwrap();
+            match send_to(&transport, Api::InvokeModel, model, &body).await {
+                Ok(_) => {
+                    assert!(report.is_valid(), "{model} {version}: {:?}", report.diagnostics);
+                    accepted += 1;
+                }
+                Err(error) => {
+                    assert_eq!(error.message, format!("Invalid API version: {version}"));
+                    let [diagnostic] = &report.diagnostics[..] else {
+                        panic!("{model} {version}: {:?}", report.diagnostics)
+                    };
+                    assert_eq!(diagnostic.rule.id(), "invoke.version");
+                    assert!(diagnostic.message.ends_with(&error.message), "{diagnostic}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both outcomes happen: the legacy models refuse two versions each, the current ones one.
+    assert_eq!((accepted, refused), (15, 12));
+}

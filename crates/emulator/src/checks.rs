@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{model, schema};
+use crate::{model, schema, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +20,6 @@ pub(crate) struct Refusal {
 pub(crate) fn validation(message: impl Into<String>) -> Refusal {
     Refusal { status: 400, exception: "ValidationException", message: message.into() }
 }
-
-/// The Anthropic version InvokeModel on Bedrock accepts.
-const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
 /// Checks a parsed body and gives the conversation it holds; or the first refusal found, in
 /// the order Bedrock reports them.
@@ -41,7 +38,9 @@ pub(crate) fn check(
                     "Malformed input request: #: required key [anthropic_version] not found, please reformat your input and try again.",
                 ));
             }
-            Some(Value::String(version)) if version == ANTHROPIC_VERSION => {}
+            Some(Value::String(version))
+                if versions::accepts(&model::model_key(model_id), version) => {}
+            // The text of boto3#4218, which echoes the version sent (R5.1).
             Some(other) => {
                 let shown = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
                 return Err(validation(format!("Invalid API version: {shown}")));

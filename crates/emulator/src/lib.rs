@@ -51,6 +51,7 @@ mod server;
 mod sigv4;
 #[cfg(test)]
 mod tests;
+mod versions;
 mod wire;
 
 pub use faults::{Fault, FaultRates, FaultRatesError, StreamException};

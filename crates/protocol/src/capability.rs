@@ -1,5 +1,12 @@
 //! What each model family accepts, as data: the rules of `bedrock-rules.md` that differ by
 //! model are read from one row of [`TABLE`], never from scattered `if model == …` branches.
+//!
+//! That includes the `anthropic_version` values each family takes on each surface
+//! ([`AnthropicVersions`]): on InvokeModel, the documented `bedrock-2023-05-31` for every
+//! Claude model, and the first-party `2026-10-21`, which anthropic-python 2.x writes for every
+//! model, for the current generation only (Opus 4.7 and later, which Anthropic calls "Claude in
+//! Amazon Bedrock"): the ARN-versioned legacy models (Opus 4.6 and earlier) do not support it
+//! and "can return a 400" (messages-api V2–V3, bedrock-rules R5.1).
 
 use crate::model_id::base_model;
 
@@ -39,6 +46,49 @@ impl ThinkingModes {
     }
 }
 
+/// The `anthropic_version` values a model accepts, per surface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnthropicVersions {
+    /// The body field `anthropic_version` of an InvokeModel request.
+    pub invoke: &'static [&'static str],
+    /// The header `anthropic-version` of the Messages API on Bedrock
+    /// (`…/anthropic/v1/messages`, messages-api V1–V2). No check reads it yet: this crate
+    /// does not speak that surface.
+    pub messages: &'static [&'static str],
+}
+
+impl AnthropicVersions {
+    /// True when InvokeModel takes `version` in the body for this model.
+    pub fn invoke_accepts(&self, version: &str) -> bool {
+        self.invoke.contains(&version)
+    }
+}
+
+/// The version the AWS documentation gives for InvokeModel, taken by every Claude model
+/// (bedrock-rules R5.1).
+const BEDROCK_2023_05_31: &str = crate::anthropic::BEDROCK_ANTHROPIC_VERSION;
+
+/// The first-party version anthropic-python 2.x sends, in the body on InvokeModel and in the
+/// header on the Messages API (messages-api V1, V3).
+const V2026_10_21: &str = "2026-10-21";
+
+/// The first-party version the Messages API on Bedrock documents (messages-api V1).
+const V2023_06_01: &str = "2023-06-01";
+
+/// Opus 4.6 and earlier ("legacy", ARN-versioned ids): only the documented versions.
+const LEGACY_VERSIONS: AnthropicVersions =
+    AnthropicVersions { invoke: &[BEDROCK_2023_05_31], messages: &[V2023_06_01] };
+
+/// Opus 4.7 and later. That InvokeModel takes `2026-10-21` for them is not recorded
+/// (messages-api V2 is a warning about the legacy models, not a measurement of these); it is
+/// what anthropic-python 2.x implies, which writes it into the InvokeModel body for every
+/// model (CODE `lib/bedrock/_client.py`), while Anthropic names only the legacy models as
+/// refusing it. On the Messages API, V1–V2 give both `2023-06-01` and `2026-10-21`.
+const CURRENT_VERSIONS: AnthropicVersions = AnthropicVersions {
+    invoke: &[BEDROCK_2023_05_31, V2026_10_21],
+    messages: &[V2023_06_01, V2026_10_21],
+};
+
 /// One row of the capability table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -65,6 +115,8 @@ pub struct Capabilities {
     pub audio: bool,
     /// Whether a `cachePoint` may appear in `toolConfig.tools`.
     pub cache_point_in_tools: bool,
+    /// The `anthropic_version` values accepted, per surface.
+    pub anthropic_versions: AnthropicVersions,
 }
 
 const fn modes(enabled: bool, adaptive: bool, disabled: bool, always_on: bool) -> ThinkingModes {
@@ -89,11 +141,14 @@ const CLAUDE: Capabilities = Capabilities {
     video: false,
     audio: false,
     cache_point_in_tools: true,
+    anthropic_versions: LEGACY_VERSIONS,
 };
 
 /// The row for ids the table does not know (application inference profiles, new models):
 /// on each question the answer that Bedrock rejects least often. No thinking mode is
-/// accepted everywhere, so modes are not judged; everything else takes the strict side.
+/// accepted everywhere, so modes are not judged; everything else takes the strict side. Its
+/// versions are the documented ones; another version on an unknown model is a warning, not an
+/// error, since whether that model takes it is not known.
 pub const CONSERVATIVE: Capabilities = Capabilities {
     family: "unknown model",
     known: false,
@@ -106,100 +161,140 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     video: false,
     audio: false,
     cache_point_in_tools: true,
+    anthropic_versions: LEGACY_VERSIONS,
 };
 
 /// The table: a model matches the first row whose pattern its base id
 /// ([`base_model`]) contains. More specific patterns come first.
 pub const TABLE: &[(&str, Capabilities)] = &[
+    // Rows wrapped in `current` are Opus 4.7 and later, which also take `2026-10-21`; the
+    // others (Opus 4.6 and earlier) take only the documented versions.
+    //
     // Always-adaptive 5.x models: thinking cannot be disabled, forced tool use is an error,
     // replayed thinking is bound to the prefix (bedrock-rules R3.7, R4.1, R4.8).
     (
         "claude-opus-5-5",
-        row("claude-opus-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
+        current(row(
+            "claude-opus-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            128_000,
+        )),
     ),
     (
         "claude-sonnet-5-5",
-        row("claude-sonnet-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
+        current(row(
+            "claude-sonnet-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            128_000,
+        )),
     ),
     (
         "claude-haiku-5-5",
-        row("claude-haiku-5.5", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
+        current(row(
+            "claude-haiku-5.5",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            128_000,
+        )),
     ),
     (
         "claude-fable-5-1",
-        row("claude-fable-5.1", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
+        current(row(
+            "claude-fable-5.1",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            128_000,
+        )),
     ),
     (
         "claude-fable-5-2",
-        row("claude-fable-5.2", ALWAYS_ADAPTIVE, false, ForcedToolChoice::Never, true, 128_000),
+        current(row(
+            "claude-fable-5.2",
+            ALWAYS_ADAPTIVE,
+            false,
+            ForcedToolChoice::Never,
+            true,
+            128_000,
+        )),
     ),
     // Adaptive-only models (R4.1): manual and disabled thinking return 400.
     (
         "claude-mythos",
-        row(
+        current(row(
             "claude-mythos",
             ADAPTIVE_ONLY,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     (
         "claude-fable-5",
-        row(
+        current(row(
             "claude-fable-5",
             ADAPTIVE_ONLY,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     (
         "claude-opus-5",
-        row(
+        current(row(
             "claude-opus-5",
             ADAPTIVE_ONLY,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     (
         "claude-opus-4-7",
-        row(
+        current(row(
             "claude-opus-4.7",
             ADAPTIVE_ONLY,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     (
         "claude-opus-4-8",
-        row(
+        current(row(
             "claude-opus-4.8",
             ADAPTIVE_ONLY,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     // Sonnet 5 and the 4.6 models: adaptive recommended, manual still accepted, no prefill.
+    // Sonnet 5 is of the current generation, the 4.6 models are legacy.
     (
         "claude-sonnet-5",
-        row(
+        current(row(
             "claude-sonnet-5",
             MANUAL_OR_ADAPTIVE,
             false,
             ForcedToolChoice::AdaptiveOrNone,
             false,
             128_000,
-        ),
+        )),
     ),
     (
         "claude-opus-4-6",
@@ -261,7 +356,8 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-3",
         row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096),
     ),
-    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input.
+    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input. It
+    // takes no Anthropic body on InvokeModel at all; its versions are the conservative ones.
     (
         "amazon.nova",
         Capabilities {
@@ -273,6 +369,11 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         },
     ),
 ];
+
+/// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`.
+const fn current(row: Capabilities) -> Capabilities {
+    Capabilities { anthropic_versions: CURRENT_VERSIONS, ..row }
+}
 
 const fn row(
     family: &'static str,
@@ -331,5 +432,39 @@ mod tests {
         assert!(opus55.thinking.always_on && !opus47.thinking.always_on);
         assert_eq!(opus55.forced_tool_choice, ForcedToolChoice::Never);
         assert!(opus55.prefix_binding && !sonnet4.prefix_binding);
+    }
+
+    #[test]
+    fn the_current_generation_takes_the_sdk_version_and_legacy_models_do_not() {
+        let takes = |id| capabilities(Some(id)).anthropic_versions.invoke_accepts("2026-10-21");
+        for id in [
+            "global.anthropic.claude-opus-4-7",
+            "us.anthropic.claude-opus-4-8",
+            "anthropic.claude-opus-5",
+            "us.anthropic.claude-sonnet-5",
+            "anthropic.claude-opus-5-5",
+            "anthropic.claude-fable-5-1",
+            "anthropic.claude-mythos-5",
+        ] {
+            assert!(takes(id), "{id}");
+        }
+        for id in [
+            "global.anthropic.claude-opus-4-6-v1",
+            "anthropic.claude-sonnet-4-6",
+            "anthropic.claude-haiku-4-5-20251001-v1:0",
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "anthropic.claude-3-5-haiku-20241022-v1:0",
+        ] {
+            assert!(!takes(id), "{id}");
+        }
+        // Unknown ids get the documented version only (the rule then warns, not refuses).
+        assert_eq!(CONSERVATIVE.anthropic_versions.invoke, ["bedrock-2023-05-31"]);
+    }
+
+    #[test]
+    fn every_row_takes_the_documented_invoke_version() {
+        for (pattern, row) in TABLE {
+            assert!(row.anthropic_versions.invoke_accepts(BEDROCK_2023_05_31), "{pattern}");
+        }
     }
 }

@@ -520,9 +520,18 @@ rules! {
         id: "invoke.body",
         spec: "R5.1",
         bedrock: "{detail}",
-        cause: "anthropic_version missing or not bedrock-2023-05-31, `model` or `stream` in the body, or max_tokens missing.",
-        action: "The assembler always writes bedrock-2023-05-31 and never model or stream; a raw body is reported.",
-        patterns: ["invalid api version", "extraneous key [stream]", "extraneous key [model]", "anthropic_version"],
+        cause: "anthropic_version missing or not a string, or `model` or `stream` in the body.",
+        action: "The assembler always writes an anthropic_version and never model or stream; a raw body is reported.",
+        patterns: ["extraneous key [stream]", "extraneous key [model]", "anthropic_version"],
+    },
+    /// An `anthropic_version` the model does not take on InvokeModel.
+    InvokeVersion {
+        id: "invoke.version",
+        spec: "R5.1",
+        bedrock: "Invalid API version: {detail}",
+        cause: "anthropic-python 2.x writes its own API version, 2026-10-21, into every InvokeModel body; only Opus 4.7 and later take it, older models take only bedrock-2023-05-31. Or the field holds something else, such as a model id.",
+        action: "An error when the capability table knows the model and its row does not list the version; a warning when the model is unknown. Not repaired: the version decides how the rest of the body is read, so rewriting it could change what the request means without an error. Send bedrock-2023-05-31, or a model that takes the version.",
+        patterns: ["invalid api version"],
     },
     /// A request body larger than Bedrock takes.
     BodySize {

@@ -9,7 +9,7 @@ use verbatim_model::{
     ToolUse, UnknownBlock, Unmapped, Usage,
 };
 
-use super::{BEDROCK_ANTHROPIC_VERSION, DOCUMENT_FORMATS, ROLES};
+use super::{BEDROCK_ANTHROPIC_VERSION, DOCUMENT_FORMATS, ROLES, VERSION_KEY};
 use crate::json::{self, Fields, Result};
 use crate::path::At;
 use crate::{DecodeErrorKind, thinking};
@@ -45,13 +45,11 @@ pub fn decode_request_value(value: Value) -> Result<Request> {
         let reason = "InvokeModel chooses streaming by endpoint";
         return Err(json::error(&at, DecodeErrorKind::Forbidden { field: "stream", reason }));
     }
-    let version = f.required("anthropic_version", json::string)?;
-    if version != BEDROCK_ANTHROPIC_VERSION {
-        let message = format!(
-            "Invalid API version: `{version}`; InvokeModel on Bedrock requires `{BEDROCK_ANTHROPIC_VERSION}`"
-        );
-        return Err(json::invalid(&at.key("anthropic_version"), message));
-    }
+    // Which versions a model takes is the capability table's to judge (rule
+    // `invoke.version`), not the decoder's: a version other than the one the encoder writes
+    // by default is kept as an unmapped key and written back unchanged.
+    let version = f.required(VERSION_KEY, json::string)?;
+    let kept_version = (version != BEDROCK_ANTHROPIC_VERSION).then_some(version);
     let max_tokens = f.optional("max_tokens", json::uint32)?;
     let messages = f.required("messages", messages)?;
     let system = f.optional("system", system)?;
@@ -81,7 +79,13 @@ pub fn decode_request_value(value: Value) -> Result<Request> {
         thinking,
         beta,
         model_fields: (!rest.is_empty()).then_some(rest),
-        unmapped: Unmapped::default(),
+        unmapped: match kept_version {
+            Some(version) => Unmapped::only(
+                ANTHROPIC,
+                JsonMap::from_iter([(VERSION_KEY.into(), version.into())]),
+            ),
+            None => Unmapped::default(),
+        },
     })
 }
 

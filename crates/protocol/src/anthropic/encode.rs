@@ -1,5 +1,7 @@
 //! The model to Anthropic Messages JSON.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
@@ -10,7 +12,9 @@ use verbatim_model::{
     ToolResultStatus, ToolUse, UnknownBlock, Usage,
 };
 
-use super::{BEDROCK_ANTHROPIC_VERSION, DOCUMENT_FORMATS, REQUEST_KEYS, RESPONSE_KEYS};
+use super::{
+    BEDROCK_ANTHROPIC_VERSION, DOCUMENT_FORMATS, REQUEST_KEYS, RESPONSE_KEYS, VERSION_KEY,
+};
 use crate::encode::{self, Result, no_unmapped, object, put_fields, put_unmapped};
 use crate::path::At;
 use crate::{EncodeErrorKind, thinking};
@@ -18,7 +22,8 @@ use crate::{EncodeErrorKind, thinking};
 const ANTHROPIC: Dialect = Dialect::Anthropic;
 
 /// Encodes a request as an InvokeModel body (Anthropic Messages, with `anthropic_version`
-/// `bedrock-2023-05-31`, no `model` and no `stream`).
+/// `bedrock-2023-05-31` unless the request keeps another version among its unmapped
+/// Anthropic keys, no `model` and no `stream`).
 pub fn encode_request(request: &Request) -> Result<Value> {
     let at = At::ROOT;
     let inference = request.inference.as_ref();
@@ -26,8 +31,18 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         let kind = EncodeErrorKind::Missing { field: "max_tokens" };
         return Err(encode::error(&at.key("max_tokens"), ANTHROPIC, kind));
     };
+    // A kept version goes first, where the default one goes, and not again with the other
+    // kept keys.
+    let (version, unmapped) = match request.unmapped.anthropic.get(VERSION_KEY) {
+        Some(version) => {
+            let mut rest = request.unmapped.clone();
+            rest.anthropic.shift_remove(VERSION_KEY);
+            (version.clone(), Cow::Owned(rest))
+        }
+        None => (BEDROCK_ANTHROPIC_VERSION.into(), Cow::Borrowed(&request.unmapped)),
+    };
     let mut map = object([
-        ("anthropic_version", BEDROCK_ANTHROPIC_VERSION.into()),
+        (VERSION_KEY, version),
         ("max_tokens", max_tokens.into()),
         ("messages", messages(&request.messages, &at.key("messages"))?),
     ]);
@@ -72,7 +87,7 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         return Err(encode::error(&at.key(key), ANTHROPIC, kind));
     }
     put_fields(&mut map, &native, &at, ANTHROPIC)?;
-    put_unmapped(&mut map, &request.unmapped, &at, ANTHROPIC)?;
+    put_unmapped(&mut map, &unmapped, &at, ANTHROPIC)?;
     Ok(Value::Object(map))
 }
 

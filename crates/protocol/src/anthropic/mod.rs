@@ -1,8 +1,11 @@
 //! Anthropic Messages JSON as InvokeModel carries it (request bodies, responses and message
 //! arrays) to and from the model.
 //!
-//! Request bodies must carry `anthropic_version: "bedrock-2023-05-31"` and must not carry
-//! `model` or `stream` (the URL names the model and the endpoint chooses streaming).
+//! Request bodies must carry an `anthropic_version` and must not carry `model` or `stream`
+//! (the URL names the model and the endpoint chooses streaming). The encoder writes
+//! `bedrock-2023-05-31`; any other version a body carries (anthropic-python 2.x writes
+//! `2026-10-21`) is kept as an unmapped key of the request and written back as it came.
+//! Whether the model takes it is judged by the validator, from the capability table.
 //! Anthropic's `cache_control` on a block becomes a
 //! [`CachePoint`](verbatim_model::ContentBlock::CachePoint) right after that block, and goes
 //! back onto it when encoding. Unknown top-level request keys are native model fields, the
@@ -19,8 +22,13 @@ pub use encode::{
     encode_message, encode_messages, encode_request, encode_response, request_to_vec,
 };
 
-/// The `anthropic_version` InvokeModel on Bedrock requires.
+/// The `anthropic_version` the AWS documentation gives for InvokeModel on Bedrock, taken by
+/// every Claude model; the one the encoder writes unless the request keeps another.
 pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// The request key of the version; another version than [`BEDROCK_ANTHROPIC_VERSION`] is kept
+/// under it in the request's unmapped Anthropic keys.
+pub const VERSION_KEY: &str = "anthropic_version";
 
 /// Roles an Anthropic message may have.
 pub const ROLES: &[&str] = &["user", "assistant"];

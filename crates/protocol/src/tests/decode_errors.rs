@@ -96,10 +96,12 @@ fn an_unknown_role_is_refused_with_the_roles_allowed() {
 }
 
 #[test]
-fn invoke_model_bodies_must_name_the_bedrock_version_and_no_model() {
-    let error = decode_case("wrong_version.anthropic.request.json");
+fn invoke_model_bodies_must_name_a_version_and_no_model() {
+    // Which version a model takes is a validation rule (`invoke.version`), not a decode
+    // error; a version that is not a string is.
+    let error = decode_case("version_not_string.anthropic.request.json");
     assert_eq!(error.path.to_string(), "anthropic_version");
-    assert!(error.to_string().contains("Invalid API version"), "{error}");
+    assert_eq!(error.kind, DecodeErrorKind::WrongType { expected: "a string", found: "a number" });
     let error = decode_case("missing_version.anthropic.request.json");
     assert_eq!(error.kind, DecodeErrorKind::MissingField { field: "anthropic_version" });
     let error = decode_case("model_in_body.anthropic.request.json");

@@ -137,3 +137,27 @@ fn anthropic_string_content_is_one_text_block_written_back_as_a_string() {
         ]}])
     );
 }
+
+#[test]
+fn an_anthropic_version_other_than_bedrocks_is_kept_and_written_back() {
+    let value = read("sdk_version.anthropic.request.json");
+    let request = anthropic::decode_request_value(value.clone()).unwrap();
+    assert_eq!(request.unmapped.anthropic.get("anthropic_version"), Some(&"2026-10-21".into()));
+    assert_eq!(request.unmapped.anthropic.len(), 1, "only the version is kept there");
+    let encoded = anthropic::encode_request(&request).unwrap();
+    assert_eq!(encoded.as_object().unwrap().keys().next().unwrap(), "anthropic_version");
+    assert_eq!(encoded["anthropic_version"], "2026-10-21");
+    assert_eq!(encoded, value);
+
+    // Bedrock's own version is the default: nothing is kept, and it is what is written.
+    let mut bedrock = value;
+    bedrock["anthropic_version"] = anthropic::BEDROCK_ANTHROPIC_VERSION.into();
+    let request = anthropic::decode_request_value(bedrock.clone()).unwrap();
+    assert!(request.unmapped.is_empty());
+    assert_eq!(anthropic::encode_request(&request).unwrap(), bedrock);
+
+    // The Converse dialect has no version: a kept one cannot be sent there, and says so.
+    let request = anthropic::decode_request_value(read("sdk_version.anthropic.request.json"));
+    let error = converse::encode_request(&request.unwrap()).unwrap_err();
+    assert_eq!(error.path.to_string(), "anthropic_version");
+}

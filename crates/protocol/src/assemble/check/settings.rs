@@ -1,7 +1,9 @@
-//! Settings: the model id, the message count, unknown top-level keys, the thinking mode and
-//! budget, max_tokens, and the sampling settings.
+//! Settings: the model id, the InvokeModel body's `anthropic_version`, the message count,
+//! unknown top-level keys, the thinking mode and budget, max_tokens, and the sampling
+//! settings.
 //!
-//! Emits [`Rule::ModelId`] (`model.id`), [`Rule::NoMessages`] (`messages.none`),
+//! Emits [`Rule::ModelId`] (`model.id`), [`Rule::InvokeVersion`] (`invoke.version`),
+//! [`Rule::NoMessages`] (`messages.none`),
 //! [`Rule::TooManyMessages`] (`messages.too_many`), [`Rule::UnknownKey`]
 //! (`shape.unknown_key`, top-level keys), [`Rule::ThinkingMode`] (`thinking.mode`),
 //! [`Rule::MaxTokens`] (`inference.max_tokens`), [`Rule::ThinkingBudget`]
@@ -12,11 +14,11 @@ use serde_json::Number;
 use verbatim_model::{Api, InferenceConfig, ThinkingConfig, ThinkingMode};
 
 use super::{CheckPass, RequestFacts};
-use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::Setting;
 use crate::rules::Rule;
+use crate::{JsonPath, anthropic};
 
 const MAX_MESSAGES: usize = 100_000;
 
@@ -39,6 +41,7 @@ const CONVERSE_TOP_LEVEL: &[&str] = &[
 
 /// Anthropic request members the model keeps as unmapped keys.
 const ANTHROPIC_TOP_LEVEL: &[&str] = &[
+    anthropic::VERSION_KEY,
     "metadata",
     "output_config",
     "service_tier",
@@ -57,6 +60,9 @@ pub(super) fn settings(out: &mut CheckPass<'_>, shape: &RequestFacts) {
     {
         let what = format!("the model id is {} characters long; it must be 1 to 2048", id.len());
         out.error(Rule::ModelId, JsonPath::root(), what, "");
+    }
+    if out.api() == Api::InvokeModel {
+        anthropic_version(out, request);
     }
     if request.messages.is_empty() {
         out.error(Rule::NoMessages, JsonPath::root().key("messages"), "there are no messages", "");
@@ -111,6 +117,39 @@ pub(super) fn settings(out: &mut CheckPass<'_>, shape: &RequestFacts) {
         sampling_with_thinking(out, request, &inference);
     }
     ranges(out, &inference);
+}
+
+/// The InvokeModel body's `anthropic_version`, judged by the capability row: an error when
+/// the table knows the model and its row does not list the version, a warning when the model
+/// is unknown (whether it takes the version is not known). No fix: see the rule's action.
+fn anthropic_version(out: &mut CheckPass<'_>, request: &verbatim_model::Request) {
+    let Some(version) = request.unmapped.anthropic.get(anthropic::VERSION_KEY) else {
+        return; // The default, which every row takes.
+    };
+    let caps = out.context.caps;
+    let versions = &caps.anthropic_versions;
+    if version.as_str().is_some_and(|v| versions.invoke_accepts(v)) {
+        return;
+    }
+    let shown = version.as_str().map_or_else(|| version.to_string(), str::to_owned);
+    let accepted = versions.invoke.join(", ");
+    let path = JsonPath::root().key(anthropic::VERSION_KEY);
+    if caps.known {
+        let what = format!(
+            "{} does not take anthropic_version `{shown}` on InvokeModel; it takes {accepted}",
+            caps.family
+        );
+        out.error(Rule::InvokeVersion, path, what, &shown);
+    } else {
+        let unknown = match out.context.model_id {
+            None => "no model is named",
+            Some(_) => "the capability table does not know this model",
+        };
+        let what = format!(
+            "{unknown}, so whether it takes anthropic_version `{shown}` is not known; every Claude model takes {accepted}"
+        );
+        out.push(Rule::InvokeVersion, Severity::Warning, path, what, &shown, None);
+    }
 }
 
 fn unknown_top_level(out: &mut CheckPass<'_>) {
