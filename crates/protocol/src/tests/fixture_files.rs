@@ -125,7 +125,7 @@ fn anthropic_string_content_is_one_text_block_written_back_as_a_string() {
     // As it came, in its own dialect; as a list where the dialect has no other form.
     assert_eq!(anthropic::encode_messages(&messages).unwrap(), value);
     assert_eq!(
-        crate::converse::encode_messages(&messages).unwrap(),
+        converse::encode_messages(&messages).unwrap(),
         serde_json::json!([{"role": "user", "content": [{"text": "hi there"}]}])
     );
     // Content the string cannot hold is written as a list.
