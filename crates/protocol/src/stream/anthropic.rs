@@ -110,8 +110,9 @@ impl AnthropicAccumulator {
                 ));
             }
         };
-        map.remove("p");
-        let event_type = match map.remove("type") {
+        // `shift_remove` keeps the order of the keys left, which `message_delta` passes on.
+        map.shift_remove("p");
+        let event_type = match map.shift_remove("type") {
             Some(Value::String(event_type)) => event_type,
             _ => {
                 return Err(Event { index, event_type: "?" }.payload_error(
@@ -178,7 +179,7 @@ impl AnthropicAccumulator {
                     .and_then(Value::as_str)
                     .map(|reason| Update::Stopped { reason: reason.to_owned() });
                 message.extend(delta);
-                if let Some(usage) = map.remove("usage") {
+                if let Some(usage) = map.shift_remove("usage") {
                     let Value::Object(usage) = usage else {
                         return Err(event.wrong_type(
                             JsonPath::root().key("usage"),
@@ -308,7 +309,7 @@ fn take_object(
     map: &mut JsonMap,
     key: &'static str,
 ) -> Result<JsonMap, StreamError> {
-    match map.remove(key) {
+    match map.shift_remove(key) {
         Some(Value::Object(object)) => Ok(object),
         Some(other) => Err(event.wrong_type(JsonPath::root().key(key), "an object", &other)),
         None => {

@@ -371,7 +371,7 @@ fn anthropic_citation_and_compaction_deltas_go_only_to_their_blocks() {
         json!({"type": "content_block_start", "index": 0, "content_block": {"type": "compaction", "content": "kept", "encrypted_content": "old"}}),
         json!({"type": "content_block_delta", "index": 0, "delta": {"type": "compaction_delta", "content": null, "encrypted_content": "new"}}),
         json!({"type": "content_block_stop", "index": 0}),
-        json!({"type": "message_delta", "delta": {"stop_reason": "compaction"}, "usage": {"output_tokens": 5}, "context_management": {"applied_edits": []}}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "compaction"}, "usage": {"output_tokens": 5}, "context_management": {"applied_edits": []}, "diagnostics": null, "container": null}),
         json!({"type": "message_stop"}),
     ])
     .unwrap();
@@ -381,6 +381,9 @@ fn anthropic_citation_and_compaction_deltas_go_only_to_their_blocks() {
         json!([{"type": "compaction", "content": "kept", "encrypted_content": "new"}])
     );
     assert_eq!(encoded["context_management"], json!({"applied_edits": []}));
+    let kept: Vec<&str> =
+        response.model_fields.as_ref().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(kept, ["context_management", "diagnostics", "container"], "in the order sent");
     assert_eq!(encoded["usage"], json!({"input_tokens": 1, "output_tokens": 5}));
 }
 
