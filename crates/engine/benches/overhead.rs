@@ -401,9 +401,9 @@ fn median_of(samples: &[Sample], part: impl Fn(&Sample) -> Duration) -> Duration
 }
 
 /// The parts of "rest" that grow with the history, each timed alone on the session a send
-/// starts from (median of `rounds`): reading the log (the live messages cloned, the
-/// configuration and the recorded fixes, as the engine's `Log::new` does on a handle's first
-/// send), `assemble` on that history plus the new user message, the body's serialization, and
+/// starts from (median of `rounds`): reading the log (the session's `History`: the live
+/// messages cloned, the configuration and the recorded fixes, as the engine's `Log::new` does
+/// on a handle's first send), `assemble` on that history plus the new user message, the body's serialization, and
 /// the prefix hash recorded in the reply's provenance: from scratch (a handle's first send),
 /// and carried on from the previous request's as later sends do (the assembler's `sent`: the
 /// previous request's messages were moved into this one, so only the two new ones are hashed).
@@ -413,11 +413,10 @@ fn rest_alone(session: &verbatim_store::Session, input: &str, rounds: usize) -> 
     let mut times: [Vec<Duration>; 5] = Default::default();
     for _ in 0..rounds {
         let start = Instant::now();
-        let mut history = session.messages();
-        let config = session.config();
-        let fixes = session.fixes();
+        let read = session.history();
         times[0].push(start.elapsed());
-        assert!(config.model == MODEL && fixes.is_empty());
+        assert!(read.config().model == MODEL && read.fixes().is_empty());
+        let mut history = read.into_messages();
         history.push(Message::user_text(input).into());
         let start = Instant::now();
         let assembly = assemble(&history, &turn, Policy::Repair);

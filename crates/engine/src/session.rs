@@ -236,7 +236,7 @@ impl Session {
     async fn read(&self, kept: Option<HandleState>) -> Result<HandleState, EngineError> {
         let store = &self.engine.inner.store;
         if let Some(mut kept) = kept {
-            let since = store.load_range(self.id, kept.log.version + 1, None).await?;
+            let since = store.load_range(self.id, kept.log.version() + 1, None).await?;
             if kept.log.extend(since) {
                 return Ok(kept);
             }

@@ -78,7 +78,7 @@ impl Turn<'_> {
         } else if let Some(input) = input {
             self.has_input = true;
             self.defer(vec![Entry::Message(Message::new(Role::User, input).into())]);
-        } else if self.log.messages.last().is_none_or(|m| m.message.role != Role::User) {
+        } else if self.log.messages().last().is_none_or(|m| m.message.role != Role::User) {
             return Ok(None);
         }
         self.tool_loop().await.map(Some)
@@ -87,7 +87,7 @@ impl Turn<'_> {
     /// Appends `entries` now (after what is pending).
     pub(crate) async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
         self.flush().await?;
-        let append = Append::new(self.log.version, entries.clone());
+        let append = Append::new(self.log.version(), entries.clone());
         let appended =
             self.engine.appended(self.engine.inner.store.append(self.id, append).await)?;
         self.log.appended(appended.first_seq, entries);
@@ -97,7 +97,7 @@ impl Turn<'_> {
     /// Takes `entries` into the log now and appends them with the next model call (see
     /// [`Turn::call_once`]), or before anything else is appended.
     fn defer(&mut self, entries: Vec<Entry>) {
-        let version = self.log.version;
+        let version = self.log.version();
         let pending = self.pending.get_or_insert_with(|| Append::new(version, Vec::new()));
         pending.entries.extend(entries.iter().cloned());
         self.log.appended(version + 1, entries);
@@ -199,13 +199,13 @@ impl Turn<'_> {
         tracing::warn!(error = %first, "the history was refused; reading the session again");
         let session = self.engine.inner.store.load(self.id).await?;
         let moved = session.records.iter().any(|r| {
-            r.seq > self.log.version && matches!(r.entry, Entry::Message(_) | Entry::ToolCall(_))
+            r.seq > self.log.version() && matches!(r.entry, Entry::Message(_) | Entry::ToolCall(_))
         });
         if moved {
             // Another writer went on with the conversation: this turn must not continue it.
             return Err(EngineError::Conflict {
                 id: self.id,
-                expected: self.log.version,
+                expected: self.log.version(),
                 actual: session.info.version,
                 input_stored: self.input_stored,
             });
@@ -278,7 +278,7 @@ impl Turn<'_> {
         // The reply is dropped when the append failed: it would answer a message the store
         // does not hold.
         if let Some(appended) = written.map_err(|e| self.unstored(e))? {
-            debug_assert_eq!(appended.version, self.log.version, "the log took them in");
+            debug_assert_eq!(appended.version, self.log.version(), "the log took them in");
             self.input_stored = true;
         }
         let response = response?;
@@ -301,7 +301,7 @@ impl Turn<'_> {
     fn build_request(&mut self) -> Result<Outgoing, EngineError> {
         let turn = self.turn_config();
         let defaults = &self.engine.inner.defaults;
-        let full = self.assembler.next(&self.log.messages, &turn, defaults.policy);
+        let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
         let context = defaults.context;
         let size = full.body_len().map(estimate_tokens);
         if let Some(body) =
@@ -314,8 +314,8 @@ impl Turn<'_> {
                 .filter(|f| f.action.changes_history())
                 .cloned()
                 .collect();
-            let replayed = self.log.fixes.iter().filter(|f| f.action.changes_history());
-            let origins = origins(0, self.log.messages.len(), replayed.chain(&fixes));
+            let replayed = self.log.replay.iter().filter(|f| f.action.changes_history());
+            let origins = origins(0, self.log.messages().len(), replayed.chain(&fixes));
             if !fixes.is_empty() {
                 for fix in &fixes {
                     tracing::info!(rule = %fix.diagnostic.rule, path = %fix.diagnostic.path, "repaired the history");
@@ -331,7 +331,7 @@ impl Turn<'_> {
             return Err(EngineError::Invalid { id: self.id, diagnostics });
         };
         let trimmed = if context.trim {
-            trim(&self.log.messages, &turn, defaults.policy, &context)
+            trim(self.log.messages(), &turn, defaults.policy, &context)
         } else {
             None
         };
@@ -350,13 +350,13 @@ impl Turn<'_> {
         };
         tracing::info!(left_out, "old turns left out of the request");
         let fixes = prepared.assembly().fixes.iter().filter(|f| f.action.changes_history());
-        let origins = origins(left_out, self.log.messages.len() - left_out, fixes);
+        let origins = origins(left_out, self.log.messages().len() - left_out, fixes);
         Ok(Outgoing { prepared, body, turn, origins })
     }
 
     fn turn_config(&self) -> TurnConfig {
         let inner = &self.engine.inner;
-        let config = &self.log.config;
+        let config = self.log.config();
         let mut turn = TurnConfig::new(config.model.clone(), inner.defaults.api);
         let registered: Vec<ToolSpec> = inner.tools.iter().map(|t| spec(t.as_ref())).collect();
         turn.system = config.system.clone();
@@ -371,12 +371,12 @@ impl Turn<'_> {
             ..Default::default()
         });
         turn.open_turn_thinking = self.log.open_turn_thinking();
-        turn.recorded_fixes = self.log.fixes.clone();
+        turn.recorded_fixes = self.log.replay.clone();
         turn
     }
 
     fn poisoned(&self, message: String) -> EngineError {
-        let last = self.log.messages.len().saturating_sub(1);
+        let last = self.log.messages().len().saturating_sub(1);
         // Bedrock counts the messages of the request as sent; map that back to the stored
         // message it came from (a message a repair inserted maps to the one before it).
         let message_index = message_index(&message).map(|sent| {
@@ -392,7 +392,7 @@ impl Turn<'_> {
         let fork_at = self
             .log
             .turn_start(message_index.unwrap_or(last))
-            .map_or(0, |start| self.log.seqs[start] - 1);
+            .map_or(0, |start| self.log.seqs()[start] - 1);
         tracing::error!(%message, ?message_index, fork_at, "the stored history is refused");
         EngineError::Poisoned { id: self.id, message_index, rule, message, fork_at }
     }
@@ -406,7 +406,7 @@ impl Turn<'_> {
         }
         let earlier: HashSet<&str> = self
             .log
-            .messages
+            .messages()
             .iter()
             .flat_map(|m| &m.message.content)
             .filter_map(|block| match block {

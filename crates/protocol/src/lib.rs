@@ -3,8 +3,9 @@
 //! - [`converse`] moves Converse JSON (request bodies, responses, message arrays) to and from
 //!   the [`verbatim_model`] types.
 //! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it.
-//! - [`eventstream`] decodes the binary frames of streaming responses, and [`stream`] folds
-//!   the events they carry into the response a non-streamed call returns.
+//! - [`eventstream`] decodes the binary frames of streaming responses, [`sse`] the server-sent
+//!   events of the Messages API, and [`stream`] folds the events they carry into the response
+//!   a non-streamed call returns.
 //!
 //! Both are lossless within their dialect: decoding then encoding gives an equal JSON value,
 //! with thinking text, signatures, redacted data and tool inputs unchanged (same string bytes,
@@ -27,6 +28,7 @@ pub mod json_input;
 pub mod model_id;
 mod path;
 pub mod rules;
+pub mod sse;
 pub mod stream;
 mod thinking;
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use verbatim_model::tagged::{self, Key, Tagged};
 use verbatim_model::{
     HistoryMessage, JsonMap, SessionId, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
-    ToolUseId, Usage,
+    ToolUseId,
 };
 
 use crate::fix_record::{FIX_RECORD_VERSION, FixRecord};
@@ -314,106 +314,14 @@ impl<'de> Deserialize<'de> for Record {
     }
 }
 
-/// A whole session: its info and every record.
+/// A whole session: its info and every record. What the records say is live (the history,
+/// the configuration, the fixes, the usage) is read through [`Session::history`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// The info.
     pub info: SessionInfo,
     /// The records, in sequence order.
     pub records: Vec<Record>,
-}
-
-/// The configuration in force after all records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// The model.
-    pub model: String,
-    /// The system prompt.
-    pub system: Option<SystemPrompt>,
-    /// The tools.
-    pub tools: Option<Vec<Tool>>,
-    /// The thinking setting.
-    pub thinking: Option<ThinkingConfig>,
-}
-
-impl Config {
-    /// Applies one change.
-    pub fn apply(&mut self, change: ConfigChange) {
-        match change {
-            ConfigChange::Model(model) => self.model = model,
-            ConfigChange::System(system) => self.system = system,
-            ConfigChange::Tools(tools) => self.tools = tools,
-            ConfigChange::Thinking(thinking) => self.thinking = thinking,
-        }
-    }
-}
-
-impl Session {
-    /// The records that make the current history: rewinds set aside what followed the point
-    /// they rewound to.
-    pub fn live_records(&self) -> Vec<&Record> {
-        let mut live: Vec<&Record> = Vec::with_capacity(self.records.len());
-        for record in &self.records {
-            match &record.entry {
-                Entry::Rewind { to, .. } => live.retain(|r| r.seq <= *to),
-                _ => live.push(record),
-            }
-        }
-        live
-    }
-
-    /// The messages of the current history, in order.
-    pub fn messages(&self) -> Vec<HistoryMessage> {
-        self.live_records()
-            .into_iter()
-            .filter_map(|r| match &r.entry {
-                Entry::Message(message) => Some(message.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The configuration in force: what the session started with, then each change.
-    pub fn config(&self) -> Config {
-        let start = &self.info.start;
-        let mut config = Config {
-            model: start.model.clone(),
-            system: start.system.clone(),
-            tools: start.tools.clone(),
-            thinking: start.thinking.clone(),
-        };
-        for record in self.live_records() {
-            if let Entry::Config(change) = &record.entry {
-                config.apply(change.clone());
-            }
-        }
-        config
-    }
-
-    /// The fixes recorded for the current history, in order.
-    pub fn fixes(&self) -> Vec<FixRecord> {
-        self.live_records()
-            .into_iter()
-            .filter_map(|r| match &r.entry {
-                Entry::Repair { fixes } => Some(fixes.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
-    }
-
-    /// Token usage summed over every assistant message ever appended, rewound ones included
-    /// (they were paid for).
-    pub fn usage(&self) -> Usage {
-        let mut total = Usage::default();
-        for record in &self.records {
-            let Entry::Message(message) = &record.entry else { continue };
-            if let Some(usage) = message.provenance.as_ref().and_then(|p| p.usage.as_ref()) {
-                total.add(usage);
-            }
-        }
-        total
-    }
 }
 
 #[cfg(test)]

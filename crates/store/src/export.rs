@@ -188,15 +188,15 @@ pub fn export_session(session: &Session, dialect: Dialect) -> Result<Value, Expo
 /// without one rather than with an invented value.
 pub fn export_body(session: &Session, dialect: Dialect) -> Result<Value, ExportError> {
     let mut request = imported_settings(session)?.unwrap_or_default();
-    let history = session.messages();
-    for (i, message) in history.iter().enumerate() {
+    let history = session.history();
+    for (i, message) in history.messages().iter().enumerate() {
         if let Some(block) = foreign_redacted(&message.message, dialect) {
             let path = JsonPath::root().key("messages").index(i).key("content").index(block);
             return Err(ExportError::BodyRedactedForm { path, produced_on: other(dialect) });
         }
     }
-    let config = session.config();
-    request.messages = history.into_iter().map(|h| h.message).collect();
+    let config = history.config().clone();
+    request.messages = history.into_messages().into_iter().map(|h| h.message).collect();
     request.system = config.system;
     request.tools = config.tools;
     request.thinking = config.thinking;

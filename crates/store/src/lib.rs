@@ -5,7 +5,9 @@
 //! configuration changes, tool-call lifecycle steps, the fixes the assembler applied, forks and
 //! rewinds. Nothing is ever rewritten: an edit is an append, a rewind sets history aside in an
 //! archive. Appends are atomic, name the version they expect (a stale writer gets
-//! [`StoreError::Conflict`] and writes nothing) and may carry an idempotency key.
+//! [`StoreError::Conflict`] and writes nothing) and may carry an idempotency key. What the
+//! records say is live (the history, the configuration in force, the recorded fixes) is a
+//! [`History`], read whole or kept in step with the records appended since.
 //!
 //! [`SessionStore`] is the trait every backend implements; [`SledStore`] is the embedded
 //! default (one directory, durable appends with group commit); `PostgresStore` (feature
@@ -15,6 +17,7 @@
 mod entry;
 pub mod export;
 mod fix_record;
+mod history;
 pub mod import;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -27,10 +30,11 @@ mod store;
 mod wal;
 
 pub use entry::{
-    Config, ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
+    ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
     ToolCallState,
 };
 pub use fix_record::{ActionRecord, FIX_RECORD_VERSION, FixRecord};
+pub use history::{Config, History};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};

@@ -155,8 +155,8 @@ async fn a_log_brought_up_to_date_is_the_log_read_whole() {
     }
     let whole = store.load(id).await.unwrap();
     let read = Log::new(&whole);
-    assert_eq!((read.version, read.messages.len(), read.calls.len()), (6, 2, 1));
-    assert_eq!(read.config.model, OTHER_MODEL);
+    assert_eq!((read.version(), read.messages().len(), read.calls().len()), (6, 2, 1));
+    assert_eq!(read.config().model, OTHER_MODEL);
     for at in 0..=whole.records.len() {
         let mut start = whole.clone();
         start.info.version = at as u64;

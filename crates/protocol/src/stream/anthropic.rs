@@ -1,9 +1,17 @@
-//! Anthropic Messages stream events (as InvokeModelWithResponseStream carries them) to an
-//! Anthropic response.
+//! Anthropic Messages stream events to an Anthropic response, whichever transport brought
+//! them: InvokeModelWithResponseStream's `chunk` frames, or the Messages API's SSE events
+//! ([`crate::sse`]), which hand their parsed data to
+//! [`push_value`](AnthropicAccumulator::push_value).
 //!
 //! Each `chunk` frame's payload is `{"bytes": "<base64>"}`; the decoded bytes are one event
 //! (`message_start`, `content_block_start`, `content_block_delta`, ...). A block starts as the
-//! object in its `content_block_start`; deltas append to its fields.
+//! object in its `content_block_start` (redacted thinking, server tool results and other
+//! blocks without deltas arrive whole there); deltas append to its fields: `text_delta`,
+//! `thinking_delta`, `signature_delta` and `input_json_delta` fragments are concatenated as
+//! sent, `citations_delta` appends its `citation` to the text block's `citations`, and
+//! `compaction_delta` appends its `content` and replaces `encrypted_content`. `message_delta`
+//! sets the message's `stop_reason` and the rest of its `delta`, merges `usage`, and keeps
+//! its other keys (`context_management`, ...) on the message.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use verbatim_model::{JsonMap, Response};
 
-use super::{Event, StreamError, Update, tool_input};
+use super::{Event, StreamError, StreamFailure, Update, tool_input};
 use crate::{DecodeError, DecodeErrorKind, JsonPath, anthropic, json};
 
 /// The Anthropic event inside an InvokeModelWithResponseStream `chunk` payload.
@@ -73,11 +81,38 @@ impl AnthropicAccumulator {
 
     /// Folds one Anthropic event (its JSON bytes).
     pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Update>, StreamError> {
+        let value = json::parse(bytes).map_err(|error| StreamError::Payload {
+            event: self.events,
+            event_type: "?".to_owned(),
+            error,
+        });
+        match value {
+            Ok(value) => self.push_value(value),
+            Err(error) => {
+                self.events += 1;
+                Err(error)
+            }
+        }
+    }
+
+    /// Folds one Anthropic event already parsed (an SSE event's data, say): the fold every
+    /// transport of these events shares. The strings in it are kept as they are.
+    pub fn push_value(&mut self, event: Value) -> Result<Option<Update>, StreamError> {
         let index = self.events;
         self.events += 1;
-        let mut map = Event { index, event_type: "?" }.parse(bytes)?;
-        map.remove("p");
-        let event_type = match map.remove("type") {
+        let mut map = match event {
+            Value::Object(map) => map,
+            other => {
+                return Err(Event { index, event_type: "?" }.wrong_type(
+                    JsonPath::root(),
+                    "an object",
+                    &other,
+                ));
+            }
+        };
+        // `shift_remove` keeps the order of the keys left, which `message_delta` passes on.
+        map.shift_remove("p");
+        let event_type = match map.shift_remove("type") {
             Some(Value::String(event_type)) => event_type,
             _ => {
                 return Err(Event { index, event_type: "?" }.payload_error(
@@ -99,20 +134,20 @@ impl AnthropicAccumulator {
                 if self.message.is_some() {
                     return Err(event.sequence("message_start after the message started"));
                 }
-                let mut message = event.object(&map, &JsonPath::root(), "message")?.clone();
+                let mut message = take_object(&event, &mut map, "message")?;
                 message.remove("content");
                 self.message = Some(message);
                 Ok(None)
             }
             "content_block_start" => {
                 let index = event.index(&map, "index")?;
-                let value = event.object(&map, &JsonPath::root(), "content_block")?.clone();
+                let value = take_object(&event, &mut map, "content_block")?;
                 let at = JsonPath::root().key("content_block");
-                let kind = event.string(&value, &at, "type")?.to_owned();
+                let kind = event.string(&value, &at, "type")?;
                 if self.blocks.contains_key(&index) {
                     return Err(event.sequence(format!("block {index} started twice")));
                 }
-                let update = match kind.as_str() {
+                let update = match kind {
                     "tool_use" | "server_tool_use" => Some(Update::ToolUse {
                         index,
                         id: event.string(&value, &at, "id")?.to_owned(),
@@ -138,26 +173,30 @@ impl AnthropicAccumulator {
             }
             "message_delta" => {
                 let message = self.message.as_mut().expect("checked above");
-                let delta = event.object(&map, &JsonPath::root(), "delta")?;
-                for (key, value) in delta {
-                    message.insert(key.clone(), value.clone());
-                }
-                if let Some(usage) = map.get("usage") {
-                    let usage = usage.as_object().ok_or_else(|| {
-                        event.wrong_type(JsonPath::root().key("usage"), "an object", usage)
-                    })?;
+                let delta = take_object(&event, &mut map, "delta")?;
+                let stopped = delta
+                    .get("stop_reason")
+                    .and_then(Value::as_str)
+                    .map(|reason| Update::Stopped { reason: reason.to_owned() });
+                message.extend(delta);
+                if let Some(usage) = map.shift_remove("usage") {
+                    let Value::Object(usage) = usage else {
+                        return Err(event.wrong_type(
+                            JsonPath::root().key("usage"),
+                            "an object",
+                            &usage,
+                        ));
+                    };
                     let entry =
                         message.entry("usage").or_insert_with(|| Value::Object(JsonMap::new()));
                     if let Value::Object(total) = entry {
-                        for (key, value) in usage {
-                            total.insert(key.clone(), value.clone());
-                        }
+                        total.extend(usage);
                     }
                 }
-                Ok(delta
-                    .get("stop_reason")
-                    .and_then(Value::as_str)
-                    .map(|reason| Update::Stopped { reason: reason.to_owned() }))
+                // Keys beside `delta` and `usage` (`context_management`, ...) belong to the
+                // message too.
+                message.extend(map);
+                Ok(stopped)
             }
             "message_stop" => {
                 self.stopped = Some(map);
@@ -166,7 +205,7 @@ impl AnthropicAccumulator {
             "ping" => Ok(None),
             "error" => Err(StreamError::Failed {
                 event: index,
-                message: map.get("error").map(Value::to_string).unwrap_or_default(),
+                failure: StreamFailure::from_body(&Value::Object(map)),
             }),
             other => Err(event.unsupported(format!("event type {other:?}"))),
         }
@@ -190,28 +229,42 @@ impl AnthropicAccumulator {
             "thinking_delta" => ("thinking", &["thinking"]),
             "signature_delta" => ("signature", &["thinking"]),
             "input_json_delta" => ("partial_json", &["tool_use", "server_tool_use"]),
+            "citations_delta" => ("citation", &["text"]),
+            "compaction_delta" => ("content", &["compaction"]),
             other => return Err(event.unsupported(format!("delta type {other:?}"))),
         };
         if !allowed.contains(&block_type) {
             return Err(event.sequence(format!("{kind} for block {index}, a {block_type} block")));
+        }
+        match kind {
+            "citations_delta" => {
+                let citation = event.field(delta, &at, field)?.clone();
+                match block.value.get_mut("citations") {
+                    Some(Value::Array(citations)) => citations.push(citation),
+                    None | Some(Value::Null) => {
+                        block.value.insert("citations".into(), Value::Array(vec![citation]));
+                    }
+                    Some(other) => {
+                        let found = json::type_name(other);
+                        return Err(event.sequence(format!(
+                            "block {index} has citations that are {found}, not an array"
+                        )));
+                    }
+                }
+                return Ok(None);
+            }
+            "compaction_delta" => {
+                compaction(event, index, delta, &mut block.value)?;
+                return Ok(None);
+            }
+            _ => {}
         }
         let fragment = event.string(delta, &at, field)?.to_owned();
         if field == "partial_json" {
             block.input.get_or_insert_default().push_str(&fragment);
             return Ok(Some(Update::ToolInput { index, json: fragment }));
         }
-        match block.value.get_mut(field) {
-            Some(Value::String(text)) => text.push_str(&fragment),
-            None => {
-                block.value.insert(field.to_owned(), Value::String(fragment.clone()));
-            }
-            Some(other) => {
-                let found = json::type_name(other);
-                return Err(event.sequence(format!(
-                    "block {index} has a {field} that is {found}, not a string"
-                )));
-            }
-        }
+        append(event, index, &mut block.value, field, &fragment)?;
         Ok(match field {
             "text" => Some(Update::Text { index, text: fragment }),
             "thinking" => Some(Update::Thinking { index, text: fragment }),
@@ -248,4 +301,68 @@ impl AnthropicAccumulator {
         }
         anthropic::decode_response_value(Value::Object(message)).map_err(StreamError::Assembled)
     }
+}
+
+/// Takes the object at `key` out of an event.
+fn take_object(
+    event: &Event<'_>,
+    map: &mut JsonMap,
+    key: &'static str,
+) -> Result<JsonMap, StreamError> {
+    match map.shift_remove(key) {
+        Some(Value::Object(object)) => Ok(object),
+        Some(other) => Err(event.wrong_type(JsonPath::root().key(key), "an object", &other)),
+        None => {
+            Err(event.payload_error(JsonPath::root(), DecodeErrorKind::MissingField { field: key }))
+        }
+    }
+}
+
+/// Appends a fragment to a block's string field (absent or `null` counts as empty).
+fn append(
+    event: &Event<'_>,
+    index: u64,
+    block: &mut JsonMap,
+    field: &str,
+    fragment: &str,
+) -> Result<(), StreamError> {
+    match block.get_mut(field) {
+        Some(Value::String(text)) => text.push_str(fragment),
+        None | Some(Value::Null) => {
+            block.insert(field.to_owned(), Value::String(fragment.to_owned()));
+        }
+        Some(other) => {
+            let found = json::type_name(other);
+            return Err(event
+                .sequence(format!("block {index} has a {field} that is {found}, not a string")));
+        }
+    }
+    Ok(())
+}
+
+/// A `compaction_delta`: its `content` (the summary, `null` when compaction failed) is
+/// appended to the block's, and its `encrypted_content` (opaque, kept as sent) replaces the
+/// block's; a `null` or absent member leaves the block's as it was.
+fn compaction(
+    event: &Event<'_>,
+    index: u64,
+    delta: &JsonMap,
+    block: &mut JsonMap,
+) -> Result<(), StreamError> {
+    let at = JsonPath::root().key("delta");
+    for key in ["content", "encrypted_content"] {
+        match delta.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) if key == "content" => {
+                append(event, index, block, key, text)?
+            }
+            Some(Value::String(text)) => {
+                block.insert(key.to_owned(), Value::String(text.clone()));
+            }
+            Some(other) => {
+                return Err(event.wrong_type(at.clone().key(key), "a string or null", other));
+            }
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,9 @@
 //!
 //! [`ConverseAccumulator`] takes ConverseStream events (`messageStart`, `contentBlockDelta`,
 //! ...), [`AnthropicAccumulator`] takes the Anthropic Messages events that
-//! InvokeModelWithResponseStream carries base64-encoded in `chunk` frames. Each `push` returns
+//! InvokeModelWithResponseStream carries base64-encoded in `chunk` frames, and the same events
+//! parsed from the Messages API's SSE stream ([`crate::sse`]) through
+//! [`push_value`](AnthropicAccumulator::push_value): one fold for both. Each `push` returns
 //! an [`Update`] for a live view; `finish` returns the whole
 //! [`Response`](verbatim_model::Response) or, when the stream
 //! stopped early, an error: a half-finished message is never returned.
@@ -99,12 +101,12 @@ pub enum StreamError {
         what: String,
     },
     /// The model's stream reported an error in an event (Anthropic `error`).
-    #[error("event {event}: the model reported an error: {message}")]
+    #[error("event {event}: the model reported an error: {failure}")]
     Failed {
         /// The event's position in the stream, from 0.
         event: usize,
-        /// The error as sent.
-        message: String,
+        /// The error's type and message.
+        failure: StreamFailure,
     },
     /// The stream ended before the message was complete.
     #[error("stream ended early: {reason}")]
@@ -115,6 +117,46 @@ pub enum StreamError {
     /// The assembled response did not decode (a block's content is invalid).
     #[error("assembled response: {0}")]
     Assembled(DecodeError),
+}
+
+/// An error the model sent inside its stream (an Anthropic `error` event), in place of the
+/// rest of the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFailure {
+    /// The Anthropic error type (`overloaded_error`, `api_error`, ...), when the body names one.
+    pub error_type: Option<String>,
+    /// The error's message: `error.message`, else a top-level `message` or `Message` (the AWS
+    /// shape), else the whole body as text.
+    pub message: String,
+}
+
+impl StreamFailure {
+    /// Reads an error body: `{"type":"error","error":{"type":"...","message":"..."}}`, or the
+    /// AWS shape `{"message":"..."}`.
+    pub fn from_body(body: &Value) -> StreamFailure {
+        let error = body.get("error");
+        let error_type =
+            error.and_then(|error| error.get("type")).and_then(Value::as_str).map(str::to_owned);
+        let message = [
+            error.and_then(|error| error.get("message")),
+            body.get("message"),
+            body.get("Message"),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .map_or_else(|| body.to_string(), str::to_owned);
+        StreamFailure { error_type, message }
+    }
+}
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.error_type {
+            Some(error_type) => write!(f, "{error_type}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
 }
 
 /// The event being folded, for error reports.

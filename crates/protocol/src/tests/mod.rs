@@ -12,5 +12,7 @@ mod real_fixtures;
 mod repair_props;
 mod round_trip_props;
 mod rule_cases;
+mod sse;
+mod sse_fold;
 mod stream;
 mod support;

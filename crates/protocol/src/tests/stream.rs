@@ -403,3 +403,65 @@ fn stream_parts_of_unknown_kinds_are_kept_raw_and_named_not_lost() {
     assert_eq!(response.stop_reason, Some(verbatim_model::StopReason::EndTurn));
     assert_eq!(response.usage.unwrap().output_tokens, Some(6));
 }
+
+#[test]
+fn anthropic_citation_and_compaction_deltas_go_only_to_their_blocks() {
+    let start = json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [], "stop_reason": null, "usage": {"input_tokens": 1, "output_tokens": 1}}});
+    let fold = |events: &[Value]| {
+        let mut accumulator = AnthropicAccumulator::new();
+        for event in events {
+            accumulator.push_value(event.clone())?;
+        }
+        accumulator.finish()
+    };
+    let error = fold(&[
+        start.clone(),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": {}}}),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "event 2 (content_block_delta): citations_delta for block 0, a thinking block"
+    );
+    let error = fold(&[
+        start.clone(),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "compaction", "content": null}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "compaction_delta", "content": 7}}),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "event 2 (content_block_delta): delta.content: expected a string or null, found a number"
+    );
+    // A failed compaction (`content: null`) keeps what the block had; the opaque part is
+    // replaced; `message_delta`'s own keys land on the message.
+    let response = fold(&[
+        start,
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "compaction", "content": "kept", "encrypted_content": "old"}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "compaction_delta", "content": null, "encrypted_content": "new"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "compaction"}, "usage": {"output_tokens": 5}, "context_management": {"applied_edits": []}, "diagnostics": null, "container": null}),
+        json!({"type": "message_stop"}),
+    ])
+    .unwrap();
+    let encoded = anthropic::encode_response(&response).unwrap();
+    assert_eq!(
+        encoded["content"],
+        json!([{"type": "compaction", "content": "kept", "encrypted_content": "new"}])
+    );
+    assert_eq!(encoded["context_management"], json!({"applied_edits": []}));
+    let kept: Vec<&str> =
+        response.model_fields.as_ref().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(kept, ["context_management", "diagnostics", "container"], "in the order sent");
+    assert_eq!(encoded["usage"], json!({"input_tokens": 1, "output_tokens": 5}));
+}
+
+#[test]
+fn an_anthropic_event_that_is_not_an_object_is_named_as_before() {
+    let mut accumulator = AnthropicAccumulator::new();
+    let error = accumulator.push(b"[1]").unwrap_err();
+    assert_eq!(error.to_string(), "event 0 (?): $: expected an object, found an array");
+    let error = accumulator.push(b"{").unwrap_err();
+    assert!(error.to_string().starts_with("event 1 (?): "), "{error}");
+}

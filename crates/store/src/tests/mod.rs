@@ -3,6 +3,7 @@
 
 mod conformance;
 mod fixtures;
+mod history;
 mod import;
 mod import_input;
 mod memory;
