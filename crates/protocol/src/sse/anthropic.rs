@@ -4,8 +4,8 @@
 //! As the Anthropic SDK reads them: `ping` is skipped, and so are events without a name or
 //! with empty data; `event: error` is the model's error, which ends the stream (with or
 //! without data); every other event's data is the JSON event to fold, and its `type` must be
-//! the event's name. Unknown names are not skipped: the fold reports
-//! them as unsupported rather than dropping what they carry.
+//! the event's name. Unknown names are not skipped: the fold keeps what
+//! they carry and names them in the response's `notes`.
 
 use serde_json::Value;
 use verbatim_model::Response;

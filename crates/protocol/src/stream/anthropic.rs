@@ -52,6 +52,8 @@ pub struct AnthropicAccumulator {
     blocks: BTreeMap<u64, Block>,
     /// The `message_stop` event's other keys (Bedrock's `amazon-bedrock-invocationMetrics`).
     stopped: Option<JsonMap>,
+    /// What was kept raw, named (the response's `notes`).
+    notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -207,7 +209,19 @@ impl AnthropicAccumulator {
                 event: index,
                 failure: StreamFailure::from_body(&Value::Object(map)),
             }),
-            other => Err(event.unsupported(format!("event type {other:?}"))),
+            // A type this version does not know: kept, named, and the reply read on. (A
+            // block of an unknown type needs nothing of the kind: its start is kept whole.)
+            other => {
+                let mut raw = JsonMap::new();
+                raw.insert("type".into(), Value::String(other.to_owned()));
+                raw.extend(map);
+                self.notes.push(format!(
+                    "event {} ({other}): an event type this version does not read, kept as {}",
+                    event.index,
+                    Value::Object(raw)
+                ));
+                Ok(None)
+            }
         }
     }
 
@@ -231,7 +245,15 @@ impl AnthropicAccumulator {
             "input_json_delta" => ("partial_json", &["tool_use", "server_tool_use"]),
             "citations_delta" => ("citation", &["text"]),
             "compaction_delta" => ("content", &["compaction"]),
-            other => return Err(event.unsupported(format!("delta type {other:?}"))),
+            other => {
+                let raw = Value::Object(delta.clone());
+                self.notes.push(format!(
+                    "event {} ({}): block {index}: a delta type this version does not read \
+                     ({other}), kept as {raw}",
+                    event.index, event.event_type
+                ));
+                return Ok(None);
+            }
         };
         if !allowed.contains(&block_type) {
             return Err(event.sequence(format!("{kind} for block {index}, a {block_type} block")));
@@ -299,7 +321,10 @@ impl AnthropicAccumulator {
         for (key, value) in stopped {
             message.insert(key, value);
         }
-        anthropic::decode_response_value(Value::Object(message)).map_err(StreamError::Assembled)
+        let mut response = anthropic::decode_response_value(Value::Object(message))
+            .map_err(StreamError::Assembled)?;
+        response.notes = self.notes;
+        Ok(response)
     }
 }
 

@@ -207,20 +207,22 @@ fn pings_unnamed_and_empty_events_are_skipped_and_odd_ones_named() {
         error.to_string(),
         "event \"content_block_stop\" at byte 40 carries data of type \"message_stop\""
     );
-    // An unknown name reaches the fold, which reports it rather than dropping it.
+    // An unknown name reaches the fold, which keeps it, names it, and reads on.
     let mut fold = MessagesFold::new();
     let start = r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"stop_reason":null,"usage":{"input_tokens":1,"output_tokens":1}}}"#;
     let stream = format!(
-        "event: message_start\ndata: {start}\n\n: a comment\nevent: ping\ndata: {{}}\n\nevent: content_block_flash\ndata: {{\"type\":\"content_block_flash\"}}\n\n"
+        "event: message_start\ndata: {start}\n\n: a comment\nevent: ping\ndata: {{}}\n\nevent: content_block_flash\ndata: {{\"type\":\"content_block_flash\",\"at\":1.50}}\n\n"
     );
-    let error = fold.push(stream.as_bytes()).unwrap_err();
-    // The fold stays failed.
-    assert_eq!(fold.push(b"event: message_stop\ndata: {}\n\n"), Err(error.clone()));
-    assert_eq!(fold.finish().unwrap_err(), error);
+    fold.push(stream.as_bytes()).unwrap();
+    let rest = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    fold.push(rest.as_bytes()).unwrap();
+    let response = fold.finish().unwrap();
     assert_eq!(
-        error.to_string(),
-        "event at byte 233: event 1 (content_block_flash): unsupported event type \"content_block_flash\""
+        response.notes,
+        ["event 1 (content_block_flash): an event type this version does not read, kept as \
+             {\"type\":\"content_block_flash\",\"at\":1.50}"]
     );
+    assert_eq!(response.stop_reason, Some(verbatim_model::StopReason::EndTurn));
 }
 
 #[test]

@@ -465,3 +465,21 @@ fn an_anthropic_event_that_is_not_an_object_is_named_as_before() {
     let error = accumulator.push(b"{").unwrap_err();
     assert!(error.to_string().starts_with("event 1 (?): "), "{error}");
 }
+
+#[test]
+fn anthropic_stream_parts_of_unknown_kinds_are_kept_in_the_notes_and_the_reply_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/stream");
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+    let events: Vec<Value> =
+        serde_json::from_str(&read("anthropic_unknown_kinds.events.json")).unwrap();
+    let expected: Value =
+        serde_json::from_str(&read("anthropic_unknown_kinds.expected.json")).unwrap();
+    let mut accumulator = AnthropicAccumulator::new();
+    for event in events {
+        accumulator.push_value(event).unwrap();
+    }
+    let response = accumulator.finish().unwrap();
+    assert_eq!(anthropic::encode_response(&response).unwrap()["content"], expected["content"]);
+    let notes: Vec<String> = serde_json::from_value(expected["notes"].clone()).unwrap();
+    assert_eq!(response.notes, notes);
+}
