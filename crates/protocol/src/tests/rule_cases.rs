@@ -3,9 +3,10 @@
 //! must pass. A body is a JSON value (`body`), or text sent as it is (`body_text`) for what a
 //! JSON value cannot hold, such as a key given twice. A case says where its verdict comes from
 //! (`evidence`: a recorded answer or a documented rule), and may list bodies Bedrock was
-//! recorded accepting (`accepted`, each with its model and evidence): none may draw an error. Every rule has at least one row, except the few that a raw body cannot show
-//! (they need the history's provenance or a body too large for a file); those have named
-//! tests in `assembler.rs`.
+//! recorded accepting (`accepted`, each with its model and evidence): none may draw an error,
+//! and repair leaves them alone under the case's rule. Every rule has at least one row, except
+//! the few that a raw body cannot show (they need the history's provenance or a body too large
+//! for a file); those have named tests in `assembler.rs`.
 
 use serde_json::Value;
 use verbatim_model::Api;
