@@ -664,6 +664,7 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
         "content.s3.image_in_tool_result.json",
         "content.s3.image_in_user_message.json",
         "content.s3.unknown_model_warning.json",
+        "content.s3.document_in_user_message.json",
         "content.media.video_on_claude.json",
         "content.media.video_in_tool_result_claude.json",
         "content.media.video_in_tool_result_nova.json",
@@ -710,6 +711,6 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
             }
         }
     }
-    // Both verdicts occur: ten breaks are errors, the other bodies pass.
-    assert_eq!((accepted, refused), (27, 10));
+    // Both verdicts occur: eleven breaks are errors, the other bodies pass.
+    assert_eq!((accepted, refused), (28, 11));
 }

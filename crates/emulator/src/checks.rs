@@ -126,7 +126,9 @@ fn roles(dialect: Dialect, messages: &[Msg], family: Family) -> Result<(), Refus
 /// the video content block", recorded; audio gets the same words), an image or video from S3 on Claude ("This model
 /// doesn't support the s3Uri field", recorded for an image inside a tool result), and video
 /// inside a tool result on Nova, whose schema refuses the toolResult key (reported in the
-/// false-refusal issue; the same text is recorded for S3 media inside a tool result).
+/// false-refusal issue; the same text is recorded for S3 media inside a tool result). A
+/// document from S3 in a Claude user message reaches the model without its source type
+/// (recorded: pydantic-ai `tool_return_content-uploaded_file-document-bedrock_claude`).
 fn media(body: &Value, family: Family) -> Result<(), Refusal> {
     const S3: &str = "This model doesn't support the s3Uri field. Remove s3Uri and try again.";
     const VIDEO: &str = "This model doesn't support the video content block that you provided. Update the content block and try again.";
@@ -135,6 +137,11 @@ fn media(body: &Value, family: Family) -> Result<(), Refusal> {
     for (i, message) in messages.iter().enumerate() {
         let blocks = message["content"].as_array().map(Vec::as_slice).unwrap_or_default();
         for (j, block) in blocks.iter().enumerate() {
+            if family == Family::Claude && block.get("document").is_some_and(from_s3) {
+                return Err(validation(format!(
+                    "The model returned the following errors: messages.{i}.content.{j}.document.source.type: Field required"
+                )));
+            }
             let mut items: Vec<&Value> = vec![block];
             let in_result = block.get("toolResult");
             if let Some(result) = in_result {

@@ -113,10 +113,12 @@ pub struct Capabilities {
     pub video: bool,
     /// Whether audio blocks are accepted.
     pub audio: bool,
-    /// Whether an image or video may name its bytes by `s3Location` on Converse. Claude
-    /// refuses it: "This model doesn't support the s3Uri field. Remove s3Uri and try again."
-    /// (recorded: fixtures/real `errors_recorded_bodies.json`, pydantic-ai
-    /// `direct-uploaded_file-image-bedrock_claude`, Sonnet 4.5, an image inside a tool result).
+    /// Whether an image, video or document may name its bytes by `s3Location` on Converse.
+    /// Claude refuses it: "This model doesn't support the s3Uri field. Remove s3Uri and try
+    /// again." (recorded: fixtures/real `errors_recorded_bodies.json`, pydantic-ai
+    /// `direct-uploaded_file-image-bedrock_claude`, Sonnet 4.5, an image inside a tool result),
+    /// and for a document "…document.source.type: Field required" (recorded, same file,
+    /// `tool_return_content-uploaded_file-document-bedrock_claude`).
     pub s3_media: bool,
     /// Whether a video may sit inside a tool result's content. Claude refuses it with its
     /// video text (recorded: pydantic-ai `direct-binary-video-bedrock_claude`); Nova with a

@@ -506,14 +506,14 @@ rules! {
         action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired.",
         patterns: ["content block that you provided", "extraneous key [toolresult]"],
     },
-    /// An image or video named by `s3Location` on a model that does not take it.
+    /// An image, video or document named by `s3Location` on a model that does not take it.
     MediaSource {
         id: "content.s3",
         spec: "R1.3",
-        bedrock: "This model doesn't support the s3Uri field. Remove s3Uri and try again.",
-        cause: "An image or video whose source is s3Location sent to Claude on Converse (recorded for an image inside a tool result, Claude Sonnet 4.5).",
+        bedrock: "{detail}",
+        cause: "An image or video whose source is s3Location sent to Claude on Converse (\"This model doesn't support the s3Uri field. Remove s3Uri and try again.\", recorded for an image inside a tool result, Claude Sonnet 4.5), or a document from s3Location in a user message (\"The model returned the following errors: messages.N.content.M.document.source.type: Field required\", recorded, Sonnet 4.5).",
         action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired: the bytes are not at hand; send them inline.",
-        patterns: ["s3uri field"],
+        patterns: ["s3uri field", "document.source.type: field required"],
     },
     /// Inline bytes that are not standard base64.
     Base64 {

@@ -322,6 +322,21 @@ fn document_checks<'a>(
     if let DocumentSource::Bytes(data) = &doc.source {
         base64(out, data, out.field(i, j, Field::DocumentBytes), "document bytes");
     }
+    // Claude on Converse cannot read a document from S3: the source reaches the model without
+    // the type it needs (recorded 400: fixtures/real `errors_recorded_bodies.json`, pydantic-ai
+    // `tool_return_content-uploaded_file-document-bedrock_claude`, Sonnet 4.5).
+    if out.api() == Api::Converse
+        && matches!(doc.source, DocumentSource::S3(_))
+        && !out.context.caps.s3_media
+    {
+        let at = out.block(i, j);
+        let detail = format!(
+            "The model returned the following errors: {}.document.source.type: Field required",
+            at.dotted()
+        );
+        let path = at.key("document").key("source");
+        out.not_granted(Rule::MediaSource, path, "a document from s3Location", &detail, None);
+    }
     if let DocumentSource::Bytes(data) = &doc.source
         && data.len() > MAX_DOCUMENT_BASE64
     {
@@ -345,7 +360,8 @@ fn s3_source(out: &mut CheckPass<'_>, source: &MediaSource, path: JsonPath, what
     }
     if !out.context.caps.s3_media {
         let subject = format!("{what} from s3Location");
-        out.not_granted(Rule::MediaSource, path, &subject, "", None);
+        let detail = "This model doesn't support the s3Uri field. Remove s3Uri and try again.";
+        out.not_granted(Rule::MediaSource, path, &subject, detail, None);
     }
 }
 
