@@ -166,19 +166,8 @@ async fn refused_bodies_get_bedrocks_answers() {
     let cases = [
         (
             Api::Converse,
-            json!({"messages": [text("assistant", "Hi"), text("user", "Hello")]}),
-            "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
-        ),
-        (
-            Api::Converse,
             json!({"messages": [text("user", "Hi"), text("user", "Hello")]}),
             "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
-        ),
-        (
-            Api::InvokeModel,
-            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
-                "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}),
-            "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"user\" roles in a row",
         ),
         (
             Api::InvokeModel,
@@ -653,4 +642,75 @@ async fn the_emulator_and_the_validator_agree_on_anthropic_versions() {
     }
     // Both outcomes happen: the legacy models refuse two versions each, the current ones one.
     assert_eq!((accepted, refused), (15, 12));
+}
+
+/// The rule cases whose verdicts rest on what Bedrock was recorded answering: refusals that
+/// need evidence, bodies it accepted. For each body of these case files (the break, the near
+/// miss and every recorded 200), the emulator, which reads the rules on its own, accepts it
+/// exactly when the validator finds no error; where the case quotes Bedrock's answer, the
+/// emulator answers with it.
+#[tokio::test]
+async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
+    const CASES: &[&str] = &[
+        "tool_result.status.unknown_model.json",
+        "roles.alternate.two_users.json",
+        "roles.alternate.invoke_two_users.json",
+        "roles.alternate.two_users_not_claude.json",
+        "roles.first_user.assistant_first.json",
+        "roles.first_user.invoke_assistant_first.json",
+        "tool.result_missing.nova_client_tool_unanswered.json",
+        "content.role.tool_result_in_assistant.json",
+        "shape.unknown_key.tool_result_key.json",
+        "content.s3.image_in_tool_result.json",
+        "content.s3.image_in_user_message.json",
+        "content.s3.unknown_model_warning.json",
+        "content.s3.document_in_user_message.json",
+        "content.media.video_on_claude.json",
+        "content.media.video_in_tool_result_claude.json",
+        "content.media.video_in_tool_result_nova.json",
+    ];
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/protocol/test_data/rules");
+    let (mut accepted, mut refused) = (0, 0);
+    for name in CASES {
+        let case: Value =
+            serde_json::from_slice(&std::fs::read(folder.join(name)).unwrap()).unwrap();
+        let api = match case["api"].as_str() {
+            Some("invoke") => Api::InvokeModel,
+            _ => Api::Converse,
+        };
+        let mut bodies = vec![(&case["breaks"], case["breaks"]["bedrock"].as_str())];
+        bodies.push((&case["near_miss"], None));
+        for entry in case["accepted"].as_array().into_iter().flatten() {
+            bodies.push((entry, None));
+        }
+        for (k, (part, quote)) in bodies.into_iter().enumerate() {
+            let model = part["model"].as_str().or(case["model"].as_str()).unwrap_or(MODEL);
+            let body = &part["body"];
+            let report = verbatim_protocol::assemble::validate_body(
+                api,
+                Some(model),
+                &serde_json::to_vec(body).unwrap(),
+            )
+            .unwrap();
+            match send_to(&transport, api, model, body).await {
+                Ok(_) => {
+                    assert!(report.is_valid(), "{name} body {k}: {:?}", report.diagnostics);
+                    accepted += 1;
+                }
+                Err(error) => {
+                    assert!(!report.is_valid(), "{name} body {k}: refused: {}", error.message);
+                    assert_eq!(error.status, 400, "{name} body {k}");
+                    if let Some(quote) = quote {
+                        assert!(error.message.contains(quote), "{name}: {}", error.message);
+                    }
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both verdicts occur: eleven breaks are errors, the other bodies pass.
+    assert_eq!((accepted, refused), (28, 11));
 }

@@ -49,27 +49,67 @@ pub(crate) fn check(
     }
     let conversation = read(dialect, body);
     let messages = &conversation.messages;
-    roles(dialect, messages)?;
+    let family = Family::of(model_id);
+    roles(dialect, messages, family)?;
     content(dialect, messages)?;
+    if dialect == Dialect::Converse {
+        media(body, family)?;
+    }
     tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
     signatures(dialect, messages, model_id, secret)?;
     Ok(conversation)
 }
 
-fn roles(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
+/// The model families whose answers differ, as this emulator tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Claude,
+    Nova,
+    Other,
+}
+
+impl Family {
+    fn of(model_id: &str) -> Family {
+        let key = model::model_key(model_id);
+        if key.starts_with("anthropic.claude") {
+            Family::Claude
+        } else if key.starts_with("amazon.nova") {
+            Family::Nova
+        } else {
+            Family::Other
+        }
+    }
+}
+
+/// Rules R2.2 and R2.3 as recorded. The first message: InvokeModel refuses an assistant one;
+/// Converse took one from Claude Sonnet 4.5 (pydantic-ai
+/// `test_bedrock_anthropic_message_history_starting_with_response`, 200). Neighbours with one
+/// role: two user messages are refused on Converse to Claude (dify#9294, kibana#284682);
+/// InvokeModel combines consecutive turns as the Anthropic Messages API does, and other models
+/// on Converse take them. Two assistant messages pass (langchaingo's split reasoning and tool
+/// use, 200) unless the second carries thinking, which combined would follow other blocks.
+fn roles(dialect: Dialect, messages: &[Msg], family: Family) -> Result<(), Refusal> {
     if let Some(first) = messages.first() {
-        if first.role != "user" {
-            return Err(validation(match dialect {
-                Dialect::Converse => {
-                    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
-                }
-                Dialect::Anthropic => "messages: first message must use the \"user\" role",
-            }));
+        if first.role != "user" && dialect == Dialect::Anthropic {
+            return Err(validation("messages: first message must use the \"user\" role"));
+        }
+        if first.role != "user" && first.role != "assistant" {
+            return Err(validation(
+                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+            ));
         }
     }
     for pair in messages.windows(2) {
-        if pair[0].role == pair[1].role {
+        let refused = match pair[1].role.as_str() {
+            "assistant" => pair[1]
+                .blocks
+                .iter()
+                .any(|b| matches!(b, Block::Thinking { .. } | Block::Redacted(_))),
+            "user" => dialect == Dialect::Converse && family == Family::Claude,
+            _ => true,
+        };
+        if pair[0].role == pair[1].role && refused {
             return Err(validation(match dialect {
                 Dialect::Converse => "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".to_owned(),
                 Dialect::Anthropic => format!(
@@ -77,6 +117,56 @@ fn roles(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
                     pair[1].role
                 ),
             }));
+        }
+    }
+    Ok(())
+}
+
+/// Media the model does not take (Converse): video on Claude ("This model doesn't support
+/// the video content block", recorded; audio gets the same words), an image or video from S3 on Claude ("This model
+/// doesn't support the s3Uri field", recorded for an image inside a tool result), and video
+/// inside a tool result on Nova, whose schema refuses the toolResult key (reported in the
+/// false-refusal issue; the same text is recorded for S3 media inside a tool result). A
+/// document from S3 in a Claude user message reaches the model without its source type
+/// (recorded: pydantic-ai `tool_return_content-uploaded_file-document-bedrock_claude`).
+fn media(body: &Value, family: Family) -> Result<(), Refusal> {
+    const S3: &str = "This model doesn't support the s3Uri field. Remove s3Uri and try again.";
+    const VIDEO: &str = "This model doesn't support the video content block that you provided. Update the content block and try again.";
+    let from_s3 = |media: &Value| media["source"].get("s3Location").is_some();
+    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for (i, message) in messages.iter().enumerate() {
+        let blocks = message["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        for (j, block) in blocks.iter().enumerate() {
+            if family == Family::Claude && block.get("document").is_some_and(from_s3) {
+                return Err(validation(format!(
+                    "The model returned the following errors: messages.{i}.content.{j}.document.source.type: Field required"
+                )));
+            }
+            let mut items: Vec<&Value> = vec![block];
+            let in_result = block.get("toolResult");
+            if let Some(result) = in_result {
+                items.extend(result["content"].as_array().into_iter().flatten());
+            }
+            for item in items {
+                if item.get("audio").is_some() && family == Family::Claude {
+                    return Err(validation(VIDEO.replace("video", "audio")));
+                }
+                if let Some(video) = item.get("video") {
+                    if family == Family::Claude {
+                        return Err(validation(if from_s3(video) { S3 } else { VIDEO }));
+                    }
+                    if family == Family::Nova && in_result.is_some() {
+                        return Err(validation(format!(
+                            "The model returned the following errors: Malformed input request: #/messages/{i}/content/{j}: extraneous key [toolResult] is not permitted, please reformat your input and try again."
+                        )));
+                    }
+                }
+                if let Some(image) = item.get("image") {
+                    if family == Family::Claude && from_s3(image) {
+                        return Err(validation(S3));
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -315,4 +405,82 @@ fn final_thinking(dialect: Dialect, messages: &[Msg], thinking: bool) -> Result<
     Err(validation(wrap(format!(
         "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const CLAUDE: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    const NOVA: &str = "us.amazon.nova-2-lite-v1:0";
+    const LLAMA: &str = "us.meta.llama4-maverick-17b-instruct-v1:0";
+
+    fn answer(dialect: Dialect, body: Value, model: &str) -> Result<(), String> {
+        check(dialect, &body, model, b"s").map(drop).map_err(|r| r.message)
+    }
+
+    fn user(text: &str) -> Value {
+        json!({"role": "user", "content": [{"text": text}]})
+    }
+
+    #[test]
+    fn two_user_messages_are_refused_on_converse_to_claude_only() {
+        let converse = json!({"messages": [user("a"), user("b")]});
+        assert!(
+            answer(Dialect::Converse, converse.clone(), CLAUDE).unwrap_err().contains("alternate")
+        );
+        assert_eq!(answer(Dialect::Converse, converse, LLAMA), Ok(()));
+        let invoke = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+            "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
+        assert_eq!(answer(Dialect::Anthropic, invoke, CLAUDE), Ok(()));
+        let first =
+            json!({"messages": [{"role": "assistant", "content": [{"text": "Hi"}]}, user("b")]});
+        assert_eq!(answer(Dialect::Converse, first, CLAUDE), Ok(()));
+    }
+
+    #[test]
+    fn media_from_s3_and_video_in_a_tool_result_get_each_familys_answer() {
+        let with_result = |item: Value| {
+            json!({"messages": [user("get it"),
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "get", "input": {}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [item]}}]}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "get", "inputSchema": {"json": {"type": "object"}}}}]}})
+        };
+        let s3 =
+            json!({"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k.png"}}}});
+        let video = json!({"video": {"format": "mp4", "source": {"bytes": "AAAA"}}});
+        assert_eq!(
+            answer(Dialect::Converse, with_result(s3.clone()), CLAUDE).unwrap_err(),
+            "This model doesn't support the s3Uri field. Remove s3Uri and try again."
+        );
+        assert_eq!(answer(Dialect::Converse, with_result(s3), NOVA), Ok(()));
+        assert!(
+            answer(Dialect::Converse, with_result(video.clone()), CLAUDE)
+                .unwrap_err()
+                .starts_with("This model doesn't support the video content block")
+        );
+        assert_eq!(
+            answer(Dialect::Converse, with_result(video.clone()), NOVA).unwrap_err(),
+            "The model returned the following errors: Malformed input request: #/messages/2/content/0: extraneous key [toolResult] is not permitted, please reformat your input and try again."
+        );
+        assert_eq!(answer(Dialect::Converse, with_result(video), LLAMA), Ok(()));
+    }
+
+    #[test]
+    fn a_server_tool_answered_in_its_own_message_needs_no_user_result() {
+        let turn = |result_id: &str| {
+            json!({"messages": [user("1234 * 5678?"),
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "s1", "name": "nova_code_interpreter", "input": {}, "type": "server_tool_use"}},
+                    {"toolResult": {"toolUseId": result_id, "content": [{"json": {"stdOut": "7006652"}}], "type": "nova_code_interpreter_result"}},
+                    {"text": "7006652"}]},
+                user("Now times 2")],
+                "toolConfig": {"tools": [{"systemTool": {"name": "nova_code_interpreter"}}]}})
+        };
+        assert_eq!(answer(Dialect::Converse, turn("s1"), NOVA), Ok(()));
+        // A result in the assistant message that answers nothing there is still refused.
+        assert!(answer(Dialect::Converse, turn("other"), NOVA).is_err());
+    }
 }

@@ -157,7 +157,9 @@ fn read_message(dialect: Dialect, message: &Value) -> Msg {
     let blocks = match (&message["content"], dialect) {
         (Value::String(text), Dialect::Anthropic) if text.is_empty() => Vec::new(),
         (Value::String(text), Dialect::Anthropic) => vec![Block::Text(text.clone())],
-        (Value::Array(items), Dialect::Converse) => items.iter().map(converse_block).collect(),
+        (Value::Array(items), Dialect::Converse) => {
+            server_tools(items.iter().map(converse_block).collect(), items)
+        }
         (Value::Array(items), Dialect::Anthropic) => items.iter().map(anthropic_block).collect(),
         _ => Vec::new(),
     };
@@ -209,6 +211,32 @@ fn converse_block(block: &Value) -> Block {
         }
         other => Block::Other(other.to_owned()),
     }
+}
+
+/// Nova's built-in tools run on the server inside the assistant turn: a tool use of type
+/// `server_tool_use` and the tool result answering it in the same message (recorded:
+/// pydantic-ai `test_bedrock_model_multi_turn_code_execution`, 200). Both are content of the
+/// turn, not a call waiting for the user's result, so they are kept by kind only.
+fn server_tools(mut blocks: Vec<Block>, items: &[Value]) -> Vec<Block> {
+    let server: Vec<&str> = items
+        .iter()
+        .filter(|i| i["toolUse"]["type"] == "server_tool_use")
+        .filter_map(|i| i["toolUse"]["toolUseId"].as_str())
+        .collect();
+    let answered: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["toolResult"]["toolUseId"].as_str())
+        .filter(|id| server.contains(id))
+        .collect();
+    for block in &mut blocks {
+        let kind = match block {
+            Block::ToolUse { id, .. } if answered.contains(&id.as_str()) => "serverToolUse",
+            Block::ToolResult { id, .. } if answered.contains(&id.as_str()) => "serverToolResult",
+            _ => continue,
+        };
+        *block = Block::Other(kind.to_owned());
+    }
+    blocks
 }
 
 fn anthropic_block(block: &Value) -> Block {

@@ -113,6 +113,18 @@ pub struct Capabilities {
     pub video: bool,
     /// Whether audio blocks are accepted.
     pub audio: bool,
+    /// Whether an image, video or document may name its bytes by `s3Location` on Converse.
+    /// Claude refuses it: "This model doesn't support the s3Uri field. Remove s3Uri and try
+    /// again." (recorded: fixtures/real `errors_recorded_bodies.json`, pydantic-ai
+    /// `direct-uploaded_file-image-bedrock_claude`, Sonnet 4.5, an image inside a tool result),
+    /// and for a document "…document.source.type: Field required" (recorded, same file,
+    /// `tool_return_content-uploaded_file-document-bedrock_claude`).
+    pub s3_media: bool,
+    /// Whether a video may sit inside a tool result's content. Claude refuses it with its
+    /// video text (recorded: pydantic-ai `direct-binary-video-bedrock_claude`); Nova with a
+    /// schema error naming the `toolResult` key (the issue's report, and the recorded
+    /// `direct-uploaded_file-document-bedrock_nova` refusal of media in a tool result).
+    pub video_in_tool_result: bool,
     /// Whether a `cachePoint` may appear in `toolConfig.tools`.
     pub cache_point_in_tools: bool,
     /// The `anthropic_version` values accepted, per surface.
@@ -140,6 +152,8 @@ const CLAUDE: Capabilities = Capabilities {
     max_output_tokens: None,
     video: false,
     audio: false,
+    s3_media: false,
+    video_in_tool_result: false,
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
 };
@@ -148,7 +162,11 @@ const CLAUDE: Capabilities = Capabilities {
 /// on each question the answer that Bedrock rejects least often. No thinking mode is
 /// accepted everywhere, so modes are not judged; everything else takes the strict side. Its
 /// versions are the documented ones; another version on an unknown model is a warning, not an
-/// error, since whether that model takes it is not known.
+/// error, since whether that model takes it is not known. The checks read `known: false` the
+/// same way everywhere: what this row does not grant is reported as a warning on an unknown
+/// model, never as an error, and repair leaves it alone (an error needs evidence that Bedrock
+/// refuses it for that model; Llama 4 Maverick, Pixtral Large and Kimi K2 accept the
+/// `toolResult.status` this row does not grant).
 pub const CONSERVATIVE: Capabilities = Capabilities {
     family: "unknown model",
     known: false,
@@ -160,6 +178,8 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     max_output_tokens: None,
     video: false,
     audio: false,
+    s3_media: false,
+    video_in_tool_result: false,
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
 };
@@ -365,10 +385,18 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             thinking: NO_THINKING,
             cache_point_in_tools: false,
             video: true,
+            s3_media: true,
             ..CLAUDE
         },
     ),
 ];
+
+impl Capabilities {
+    /// True for the rows of Claude models (their family names start with `claude`).
+    pub fn is_claude(&self) -> bool {
+        self.family.starts_with("claude")
+    }
+}
 
 /// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`.
 const fn current(row: Capabilities) -> Capabilities {
@@ -432,6 +460,13 @@ mod tests {
         assert!(opus55.thinking.always_on && !opus47.thinking.always_on);
         assert_eq!(opus55.forced_tool_choice, ForcedToolChoice::Never);
         assert!(opus55.prefix_binding && !sonnet4.prefix_binding);
+        // Media: Claude refuses S3 sources and video (also inside a tool result); Nova takes
+        // both at the top level but not video inside a tool result.
+        let nova = capabilities(Some("us.amazon.nova-2-lite-v1:0"));
+        assert!(!sonnet4.s3_media && !sonnet4.video && !sonnet4.video_in_tool_result);
+        assert!(nova.s3_media && nova.video && !nova.video_in_tool_result);
+        assert!(sonnet4.is_claude() && opus55.is_claude() && !nova.is_claude());
+        assert!(!CONSERVATIVE.is_claude() && !CONSERVATIVE.known);
     }
 
     #[test]

@@ -160,8 +160,8 @@ rules! {
         id: "roles.first_user",
         spec: "R2.2",
         bedrock: "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
-        cause: "History trimmed or compacted so that an assistant turn comes first.",
-        action: "Repair drops leading messages up to the first user message that is not only tool results (tool pairs stay whole).",
+        cause: "History trimmed or compacted so that an assistant turn comes first. On Converse, Claude Sonnet 4.5 answered 200 to such a history (recorded), and the reports of the refusal name no model.",
+        action: "On Converse a warning, left in place. On InvokeModel an error (the Anthropic text), which repair fixes by dropping the leading assistant message.",
         patterns: ["must start with a user message", "first message must use the \"user\" role"],
     },
     /// Two neighbouring messages with the same role.
@@ -169,8 +169,8 @@ rules! {
         id: "roles.alternate",
         spec: "R2.3",
         bedrock: "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
-        cause: "Two user messages in a row (a tool result followed by injected text) or two assistant messages (reasoning and tool use stored apart). Bedrock accepted consecutive assistant messages in 2026 recordings, so that case is a warning.",
-        action: "Repair merges neighbours: tool results first in a merged user message; assistant messages are not merged when the second carries thinking (an error remains).",
+        cause: "Two user messages in a row (a tool result followed by injected text) or two assistant messages (reasoning and tool use stored apart). Bedrock accepted consecutive assistant messages in 2026 recordings; on InvokeModel the Anthropic Messages API merges consecutive turns, and on Converse some non-Claude models accept two user messages.",
+        action: "An error for two user messages on Converse to Claude (the reported refusal), which repair fixes by merging them with tool results first; a warning, left in place, for two user messages on InvokeModel or to a model that is not Claude; a warning for two assistant messages (repair merges them), except an error when the second carries thinking (merging would put thinking after other blocks).",
         patterns: ["must alternate between user and assistant", "roles must alternate"],
     },
     /// A final assistant message on a model that forbids prefill.
@@ -322,8 +322,8 @@ rules! {
         id: "tool_result.status",
         spec: "R1.7",
         bedrock: "This model doesn't support the status field. Remove status and try again.",
-        cause: "status is only documented for Claude 3/4 and Nova.",
-        action: "Repair removes the field.",
+        cause: "status is only documented for Claude 3/4 and Nova; models the capability table does not know may or may not take it (Llama 4 Maverick, Pixtral Large and Kimi K2 answered 200).",
+        action: "An error, which repair fixes by removing the field, only where the capability table knows the model refuses it; on an unknown model a warning, and the field is left in place.",
         patterns: ["status field"],
     },
     /// A thinking mode the model does not accept.
@@ -501,10 +501,19 @@ rules! {
     Media {
         id: "content.media",
         spec: "R1.5",
-        bedrock: "This model doesn't support the {detail} content block that you provided. Update the content block and try again.",
-        cause: "Video or audio sent to Claude.",
-        action: "Reported. Not repaired.",
-        patterns: ["content block that you provided"],
+        bedrock: "{detail}",
+        cause: "Video or audio sent to Claude (\"This model doesn't support the video content block that you provided. Update the content block and try again.\", recorded), or video inside a tool result: Claude answers the same, Nova's schema refuses the toolResult key (\"Malformed input request: #/messages/N/content/M: extraneous key [toolResult] is not permitted\").",
+        action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired.",
+        patterns: ["content block that you provided", "extraneous key [toolresult]"],
+    },
+    /// An image, video or document named by `s3Location` on a model that does not take it.
+    MediaSource {
+        id: "content.s3",
+        spec: "R1.3",
+        bedrock: "{detail}",
+        cause: "An image or video whose source is s3Location sent to Claude on Converse (\"This model doesn't support the s3Uri field. Remove s3Uri and try again.\", recorded for an image inside a tool result, Claude Sonnet 4.5), or a document from s3Location in a user message (\"The model returned the following errors: messages.N.content.M.document.source.type: Field required\", recorded, Sonnet 4.5).",
+        action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired: the bytes are not at hand; send them inline.",
+        patterns: ["s3uri field", "document.source.type: field required"],
     },
     /// Inline bytes that are not standard base64.
     Base64 {

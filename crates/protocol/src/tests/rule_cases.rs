@@ -1,9 +1,12 @@
 //! One table, one row per case file in `test_data/rules`: each names a rule, a request body
 //! that breaks it (with the path and severity the diagnostic must carry) and a near miss that
 //! must pass. A body is a JSON value (`body`), or text sent as it is (`body_text`) for what a
-//! JSON value cannot hold, such as a key given twice. Every rule has at least one row, except the few that a raw body cannot show
-//! (they need the history's provenance or a body too large for a file); those have named
-//! tests in `assembler.rs`.
+//! JSON value cannot hold, such as a key given twice. A case says where its verdict comes from
+//! (`evidence`: a recorded answer or a documented rule), and may list bodies Bedrock was
+//! recorded accepting (`accepted`, each with its model and evidence): none may draw an error,
+//! and repair leaves them alone under the case's rule. Every rule has at least one row, except
+//! the few that a raw body cannot show (they need the history's provenance or a body too large
+//! for a file); those have named tests in `assembler.rs`.
 
 use serde_json::Value;
 use verbatim_model::Api;
@@ -34,6 +37,8 @@ struct Case {
     near_miss: Vec<u8>,
     near_model: Option<String>,
     repairable: bool,
+    /// Bodies Bedrock answered 200, each with the model it was sent to.
+    accepted: Vec<(Option<String>, Vec<u8>)>,
 }
 
 fn cases() -> Vec<Case> {
@@ -71,8 +76,23 @@ fn cases() -> Vec<Case> {
                 near_miss: body(&doc["near_miss"]),
                 near_model: doc["near_miss"]["model"].as_str().map(str::to_owned),
                 repairable: doc["repairable"].as_bool().unwrap_or(false),
+                accepted: accepted(&file, &doc),
                 file,
             }
+        })
+        .collect()
+}
+
+/// The bodies of a case's `accepted` list; each must name its evidence.
+fn accepted(file: &str, doc: &Value) -> Vec<(Option<String>, Vec<u8>)> {
+    let Some(list) = doc.get("accepted") else { return Vec::new() };
+    list.as_array()
+        .unwrap_or_else(|| panic!("{file}: accepted is not a list"))
+        .iter()
+        .map(|entry| {
+            assert!(entry["evidence"].is_string(), "{file}: an accepted body without evidence");
+            let model = entry["model"].as_str().or(doc["model"].as_str()).map(str::to_owned);
+            (model, body(entry))
         })
         .collect()
 }
@@ -135,6 +155,17 @@ fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
             }
             Some(_) => {}
         }
+        for (k, (model, body)) in case.accepted.iter().enumerate() {
+            let report = validate(case.api, model.as_deref(), body);
+            if !report.is_valid() {
+                failures.push(format!(
+                    "{}: accepted body {k} ({}) draws an error:{}",
+                    case.file,
+                    model.as_deref().unwrap_or("no model"),
+                    listing(&report)
+                ));
+            }
+        }
         let near_model = case.near_model.as_deref().or(model);
         let near = validate(case.api, near_model, &case.near_miss);
         if !near.diagnostics.iter().all(|d| d.severity == Severity::Warning && d.rule != case.rule)
@@ -157,6 +188,14 @@ fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
     let mut failures = Vec::new();
     for case in cases() {
         let model = case.model.as_deref();
+        // What Bedrock accepted, repair leaves as it is under the case's rule.
+        for (k, (model, body)) in case.accepted.iter().enumerate() {
+            let report = repair_body(case.api, model.as_deref(), body).unwrap();
+            if let Some(fix) = report.fixes.iter().find(|f| f.diagnostic.rule == case.rule) {
+                failures
+                    .push(format!("{}: accepted body {k} changed: {}", case.file, fix.diagnostic));
+            }
+        }
         let report = repair_body(case.api, model, &case.breaks).unwrap();
         let still_broken = report.diagnostics.iter().any(|d| d.rule == case.rule);
         if !case.repairable {

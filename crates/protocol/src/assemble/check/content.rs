@@ -6,8 +6,8 @@
 //! (`shape.unknown_key`, message and block keys), [`Rule::EmptyMessage`] (`message.empty`),
 //! [`Rule::BlankText`] (`text.blank`), [`Rule::BlockRole`] (`content.role`), [`Rule::Image`]
 //! (`content.image`), [`Rule::Document`] (`content.document`), [`Rule::Base64`]
-//! (`content.base64`), [`Rule::Media`] (`content.media`) and [`Rule::MediaCount`]
-//! (`content.count`). Through the block checks of [`super::thinking`], [`super::tools`] and
+//! (`content.base64`), [`Rule::Media`] (`content.media`, also for video inside a tool result),
+//! [`Rule::MediaSource`] (`content.s3`) and [`Rule::MediaCount`] (`content.count`). Through the block checks of [`super::thinking`], [`super::tools`] and
 //! [`super::cache`] it also emits `thinking.unsigned`, `thinking.foreign_model`,
 //! `tool.use_id_invalid`, `tool.name_invalid`, `tool.input_not_object`,
 //! `tool.use_id_duplicate`, `tool_result.status`, `tool_result.content`, `cache.placement`
@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use verbatim_model::{
     Api, ContentBlock, DocumentBlock, DocumentSource, ImageBlock, MediaSource, Message, Role,
-    TextBlock,
+    TextBlock, ToolResult, ToolResultBlock, ToolResultContent,
 };
 
 use super::{CheckPass, cache, thinking, tools};
@@ -181,15 +181,17 @@ fn block_checks<'a>(
             }
             document_checks(out, seen, context.has_text, i, j, doc);
         }
-        ContentBlock::Video(_) | ContentBlock::Audio(_) => {
+        ContentBlock::Video(media) | ContentBlock::Audio(media) => {
             let caps = out.context.caps;
             let (kind, ok) = match block {
                 ContentBlock::Video(_) => ("video", caps.video),
                 _ => ("audio", caps.audio),
             };
             if !ok {
-                let what = format!("{} does not take {kind}", caps.family);
-                out.error(Rule::Media, out.block(i, j), what, kind);
+                out.not_granted(Rule::Media, out.block(i, j), kind, &unsupported_block(kind), None);
+            }
+            if matches!(block, ContentBlock::Video(_)) {
+                s3_source(out, &media.source, out.block(i, j), "a video");
             }
         }
         ContentBlock::ToolUse(tool_use) => {
@@ -204,7 +206,11 @@ fn block_checks<'a>(
             tools::tool_use(out, &mut seen.tool_use_ids, i, j, tool_use);
         }
         ContentBlock::ToolResult(result) => {
-            if role != Role::User {
+            // In an assistant message a tool result is the server's answer to a server tool
+            // use of the same message (Nova's built-in tools; recorded 200).
+            let server_result = role == Role::Assistant
+                && super::answered_in_message(message).contains(result.tool_use_id.as_str());
+            if role != Role::User && !server_result {
                 out.error(
                     Rule::BlockRole,
                     out.block(i, j),
@@ -213,6 +219,7 @@ fn block_checks<'a>(
                 );
             }
             tools::tool_result(out, i, j, result);
+            tool_result_media(out, i, j, result);
         }
         ContentBlock::CachePoint(point) => cache::cache_point(out, message, i, j, point),
         _ => {}
@@ -251,6 +258,7 @@ fn image_checks(out: &mut CheckPass<'_>, i: usize, j: usize, image: &ImageBlock)
     if let MediaSource::Bytes(data) = &image.source {
         base64(out, data, out.field(i, j, Field::ImageBytes), "image bytes");
     }
+    s3_source(out, &image.source, out.field(i, j, Field::ImageSource), "an image");
     if let MediaSource::Bytes(data) = &image.source
         && data.len() > MAX_IMAGE_BASE64
     {
@@ -314,11 +322,76 @@ fn document_checks<'a>(
     if let DocumentSource::Bytes(data) = &doc.source {
         base64(out, data, out.field(i, j, Field::DocumentBytes), "document bytes");
     }
+    // Claude on Converse cannot read a document from S3: the source reaches the model without
+    // the type it needs (recorded 400: fixtures/real `errors_recorded_bodies.json`, pydantic-ai
+    // `tool_return_content-uploaded_file-document-bedrock_claude`, Sonnet 4.5).
+    if out.api() == Api::Converse
+        && matches!(doc.source, DocumentSource::S3(_))
+        && !out.context.caps.s3_media
+    {
+        let at = out.block(i, j);
+        let detail = format!(
+            "The model returned the following errors: {}.document.source.type: Field required",
+            at.dotted()
+        );
+        let path = at.key("document").key("source");
+        out.not_granted(Rule::MediaSource, path, "a document from s3Location", &detail, None);
+    }
     if let DocumentSource::Bytes(data) = &doc.source
         && data.len() > MAX_DOCUMENT_BASE64
     {
         let what = format!("document of {} base64 bytes; the limit is 4.5 MB", data.len());
         out.error(Rule::Document, out.block(i, j), what.clone(), &what);
+    }
+}
+
+/// Bedrock's text for a media block the model does not take (recorded for video on Claude:
+/// fixtures/real `errors_recorded_bodies.json`, `direct-binary-video-bedrock_claude`).
+fn unsupported_block(kind: &str) -> String {
+    format!(
+        "This model doesn't support the {kind} content block that you provided. Update the content block and try again."
+    )
+}
+
+/// An image or video named by `s3Location` on Converse, for a model that refuses it.
+fn s3_source(out: &mut CheckPass<'_>, source: &MediaSource, path: JsonPath, what: &str) {
+    if out.api() != Api::Converse || !matches!(source, MediaSource::S3(_)) {
+        return;
+    }
+    if !out.context.caps.s3_media {
+        let subject = format!("{what} from s3Location");
+        let detail = "This model doesn't support the s3Uri field. Remove s3Uri and try again.";
+        out.not_granted(Rule::MediaSource, path, &subject, detail, None);
+    }
+}
+
+/// The media inside a tool result's content: an image or video from S3, and video where the
+/// model does not take it there.
+fn tool_result_media(out: &mut CheckPass<'_>, i: usize, j: usize, result: &ToolResult) {
+    let Some(ToolResultContent::Blocks(items)) = &result.content else { return };
+    for (k, item) in items.iter().enumerate() {
+        let path = out.field(i, j, Field::ToolResultContent(k));
+        match item {
+            ToolResultBlock::Image(image) => s3_source(out, &image.source, path, "an image"),
+            ToolResultBlock::Video(video) => {
+                let caps = out.context.caps;
+                if !caps.video || !caps.video_in_tool_result {
+                    let what = "video inside a tool result";
+                    // Claude answers with its video text; Nova's schema refuses the whole
+                    // toolResult key (the Converse message and block indexes are the wire's).
+                    let detail = if caps.video {
+                        format!(
+                            "The model returned the following errors: Malformed input request: #/messages/{i}/content/{j}: extraneous key [toolResult] is not permitted, please reformat your input and try again."
+                        )
+                    } else {
+                        unsupported_block("video")
+                    };
+                    out.not_granted(Rule::Media, path.clone(), what, &detail, None);
+                }
+                s3_source(out, &video.source, path, "a video");
+            }
+            _ => {}
+        }
     }
 }
 
@@ -370,7 +443,16 @@ fn block_unmapped(block: &ContentBlock) -> Option<String> {
         ContentBlock::Document(b) => &b.unmapped,
         ContentBlock::Video(b) | ContentBlock::Audio(b) => &b.unmapped,
         ContentBlock::ToolUse(b) => &b.unmapped,
-        ContentBlock::ToolResult(b) => &b.unmapped,
+        ContentBlock::ToolResult(b) => {
+            // Converse's toolResult has a `type` (`nova_code_interpreter_result` for the result
+            // of a Nova built-in tool, service model and recorded 200); it is kept among the
+            // unmapped keys and is not an unknown key.
+            let mut rest = b.unmapped.clone();
+            if super::tool_result_kind(b).is_some() {
+                rest.converse.shift_remove("type");
+            }
+            return (!rest.is_empty()).then(|| unmapped_keys(&rest));
+        }
         ContentBlock::Thinking(b) => &b.unmapped,
         ContentBlock::RedactedThinking(b) => &b.unmapped,
         _ => return None,
@@ -385,7 +467,14 @@ fn clear_unmapped(block: &mut ContentBlock) {
         ContentBlock::Document(b) => &mut b.unmapped,
         ContentBlock::Video(b) | ContentBlock::Audio(b) => &mut b.unmapped,
         ContentBlock::ToolUse(b) => &mut b.unmapped,
-        ContentBlock::ToolResult(b) => &mut b.unmapped,
+        ContentBlock::ToolResult(b) => {
+            let kind = b.unmapped.converse.get("type").filter(|t| t.is_string()).cloned();
+            b.unmapped = Default::default();
+            if let Some(kind) = kind {
+                b.unmapped.converse.insert("type".to_owned(), kind);
+            }
+            return;
+        }
         _ => return,
     };
     *unmapped = Default::default();

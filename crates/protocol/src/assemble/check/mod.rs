@@ -155,6 +155,32 @@ impl CheckPass<'_> {
         self.push(rule, Severity::Error, path, what, detail, Some(action));
     }
 
+    /// Records what the capability row does not grant: an error (with `action`, when repair
+    /// has one) on a model the table knows; on an unknown model (the conservative row) a
+    /// warning without a fix, since whether Bedrock refuses it there is not known and repair
+    /// leaves the body alone.
+    /// `subject` names what was sent (`toolResult.status`); the error reads "`family` does
+    /// not take `subject`".
+    fn not_granted(
+        &mut self,
+        rule: Rule,
+        path: JsonPath,
+        subject: &str,
+        detail: &str,
+        action: Option<Action>,
+    ) {
+        let caps = self.context.caps;
+        if caps.known {
+            let what = format!("{} does not take {subject}", caps.family);
+            self.push(rule, Severity::Error, path, what, detail, action);
+        } else {
+            let what = format!(
+                "{subject} sent to a model the capability table does not know; some models refuse it, whether this one does is not known"
+            );
+            self.push(rule, Severity::Warning, path, what, detail, None);
+        }
+    }
+
     fn block(&self, i: usize, j: usize) -> JsonPath {
         self.places.block(self.request(), i, j)
     }
@@ -213,6 +239,39 @@ impl RequestFacts {
 
 fn has_results(message: &Message) -> bool {
     message.content.iter().any(|b| matches!(b, ContentBlock::ToolResult(_)))
+}
+
+/// The Converse `type` of a tool result (`nova_code_interpreter_result` for the result of a
+/// Nova built-in tool), kept among its unmapped keys.
+pub(crate) fn tool_result_kind(result: &verbatim_model::ToolResult) -> Option<&str> {
+    result.unmapped.converse.get("type").and_then(serde_json::Value::as_str)
+}
+
+/// The ids of the server tool uses of an assistant message that a tool result in the same
+/// message answers: the server ran the tool inside the turn (Nova's built-in tools, recorded:
+/// pydantic-ai `test_bedrock_model_multi_turn_code_execution`, Nova 2 Lite, HTTP 200), so no
+/// user tool result follows them.
+fn answered_in_message(message: &Message) -> std::collections::HashSet<&str> {
+    let server: std::collections::HashSet<&str> = message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ToolUse(u) if u.kind.as_deref() == Some("server_tool_use") => {
+                Some(u.id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::ToolResult(r) if server.contains(r.tool_use_id.as_str()) => {
+                Some(r.tool_use_id.as_str())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The first assistant message of the tool loop the request ends with: walking back from a

@@ -1,6 +1,7 @@
 //! Tool pairing: every tool use has one result in the next user message, every result answers
 //! a use of the message before, results come first, and a history with tool blocks declares
-//! tools.
+//! tools. A server tool use (Nova's built-in tools, `"type": "server_tool_use"`) answered by a
+//! tool result in its own assistant message is complete: the server ran it inside the turn.
 //!
 //! Emits [`Rule::ResultUnexpected`] (`tool.result_unexpected`), [`Rule::ResultCount`]
 //! (`tool.result_count`), [`Rule::ResultsFirst`] (`tool.results_first`),
@@ -15,7 +16,7 @@ use verbatim_model::{
 };
 
 use super::tools::declared_tool_names;
-use super::{CheckPass, has_results};
+use super::{CheckPass, answered_in_message, has_results};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::{self, Setting};
@@ -133,7 +134,10 @@ pub(super) fn pairing(out: &mut CheckPass<'_>) {
         if message.role != Role::Assistant {
             continue;
         }
-        let uses = tool_uses(message);
+        // A server tool use answered inside its own message needs no user result.
+        let inside = answered_in_message(message);
+        let uses: Vec<&str> =
+            tool_uses(message).into_iter().filter(|id| !inside.contains(id)).collect();
         if uses.is_empty() {
             continue;
         }

@@ -1,11 +1,13 @@
 //! Roles: the conversation starts with a user message, roles alternate, and a final assistant
-//! message (a prefill) is one the model takes.
+//! message (a prefill) is one the model takes. Where Bedrock was recorded accepting a break
+//! (an assistant message first on Converse, two user messages on InvokeModel or to a model
+//! that is not Claude), the finding is a warning that repair leaves alone.
 //!
 //! Emits [`Rule::FirstUser`] (`roles.first_user`), [`Rule::Alternation`] (`roles.alternate`),
 //! [`Rule::Prefill`] (`prefill.unsupported`) and [`Rule::PrefillWhitespace`]
 //! (`prefill.trailing_whitespace`).
 
-use verbatim_model::{ContentBlock, Role};
+use verbatim_model::{Api, ContentBlock, Role};
 
 use super::{CheckPass, has_thinking};
 use crate::assemble::Severity;
@@ -22,19 +24,25 @@ pub(super) fn roles(out: &mut CheckPass<'_>) {
     if let Some(first) = messages.first()
         && first.role != Role::User
     {
-        let what = format!("the conversation starts with a {} message", first.role.as_str());
-        // Leading assistant turns are trimmed (a window that starts mid-conversation); a
-        // misplaced system message is reported, never dropped.
-        let proposal =
-            (first.role == Role::Assistant).then_some(Action::DropMessage { message: 0 });
-        out.push(
-            Rule::FirstUser,
-            Severity::Error,
-            wire::message(0).key("role"),
-            what,
-            "",
-            proposal,
-        );
+        let article = if first.role == Role::Assistant { "an" } else { "a" };
+        let mut what =
+            format!("the conversation starts with {article} {} message", first.role.as_str());
+        // On Converse, Claude Sonnet 4.5 answered 200 to a history that starts with an
+        // assistant message (pydantic-ai cassette
+        // `test_bedrock_anthropic_message_history_starting_with_response`), and the reports
+        // of "A conversation must start with a user message" (R2.2) name no model: a warning,
+        // left in place. On InvokeModel the Anthropic layer's text stands (R2.2): leading
+        // assistant turns are trimmed (a window that starts mid-conversation). A misplaced
+        // system message is reported, never dropped.
+        let (severity, proposal) = match (out.api(), first.role) {
+            (Api::Converse, Role::Assistant) => {
+                what.push_str(" (accepted by Claude Sonnet 4.5 on Converse in a 2026 recording)");
+                (Severity::Warning, None)
+            }
+            (_, Role::Assistant) => (Severity::Error, Some(Action::DropMessage { message: 0 })),
+            _ => (Severity::Error, None),
+        };
+        out.push(Rule::FirstUser, severity, wire::message(0).key("role"), what, "", proposal);
     }
     for i in 1..messages.len() {
         let (a, b) = (&messages[i - 1], &messages[i]);
@@ -45,18 +53,35 @@ pub(super) fn roles(out: &mut CheckPass<'_>) {
         // carries thinking, that builds a layout the model never produced (thinking after
         // other blocks, or two responses' thinking run together).
         let thinking_second = a.role == Role::Assistant && has_thinking(b);
-        let (severity, what) = match a.role {
+        // Two user messages: the Converse refusal is reported for Claude (R2.3: dify#9294,
+        // langchain-aws#130 and others). On InvokeModel the Anthropic Messages API combines
+        // consecutive turns, and on Converse some models that are not Claude take them: there
+        // it is a warning, and repair leaves the messages as they are.
+        let users_refused = out.api() == Api::Converse && caps.is_claude();
+        let merge = Some(Action::MergeWithNext { message: i - 1 });
+        let (severity, what, proposal) = match a.role {
             Role::Assistant if thinking_second => (
                 Severity::Error,
                 "two assistant messages in a row, the second carrying thinking; as one message its thinking would follow other blocks",
+                None,
             ),
             Role::Assistant => (
                 Severity::Warning,
                 "two assistant messages in a row (accepted by Bedrock in 2026 recordings, rejected in older reports)",
+                merge,
             ),
-            _ => (Severity::Error, "two user messages in a row"),
+            _ if users_refused => (Severity::Error, "two user messages in a row", merge),
+            _ if out.api() == Api::InvokeModel => (
+                Severity::Warning,
+                "two user messages in a row (the Anthropic Messages API combines consecutive turns; older reports show Bedrock refusing them)",
+                None,
+            ),
+            _ => (
+                Severity::Warning,
+                "two user messages in a row (accepted by some models that are not Claude)",
+                None,
+            ),
         };
-        let proposal = (!thinking_second).then_some(Action::MergeWithNext { message: i - 1 });
         out.push(
             Rule::Alternation,
             severity,
