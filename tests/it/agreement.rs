@@ -1,0 +1,131 @@
+//! The emulator and the validator are two readings of the same evidence, in separate code:
+//! sent the same bodies, the emulator (over HTTP) accepts exactly what the validator finds no
+//! error in, and refuses the rest with the text the validator quotes.
+
+use serde_json::{Value, json};
+use verbatim_emulator::{Emulator, EmulatorConfig};
+use verbatim_transport::Api;
+
+use crate::emulator::{MODEL, send_to, signed};
+
+/// The emulator's own reading of which `anthropic_version` each model takes
+/// (`crates/emulator/src/versions.rs`) and the validator's capability table agree: a body is
+/// accepted exactly when the validator finds no error in it, and refused with the text the
+/// validator quotes.
+#[tokio::test]
+async fn the_emulator_and_the_validator_agree_on_anthropic_versions() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let models = [
+        "global.anthropic.claude-opus-4-7",
+        "us.anthropic.claude-opus-4-8",
+        "anthropic.claude-opus-5-5",
+        "us.anthropic.claude-sonnet-5",
+        "global.anthropic.claude-opus-4-6-v1",
+        "us.anthropic.claude-sonnet-4-6",
+        MODEL,
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
+    ];
+    let (mut accepted, mut refused) = (0, 0);
+    for model in models {
+        for version in ["bedrock-2023-05-31", "2026-10-21", "2023-06-01"] {
+            let body = json!({"anthropic_version": version, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Hello"}]});
+            let report = verbatim_protocol::assemble::validate_body(
+                Api::InvokeModel,
+                Some(model),
+                &serde_json::to_vec(&body).unwrap(),
+            )
+            .unwrap();
+            match send_to(&transport, Api::InvokeModel, model, &body).await {
+                Ok(_) => {
+                    assert!(report.is_valid(), "{model} {version}: {:?}", report.diagnostics);
+                    accepted += 1;
+                }
+                Err(error) => {
+                    assert_eq!(error.message, format!("Invalid API version: {version}"));
+                    let [diagnostic] = &report.diagnostics[..] else {
+                        panic!("{model} {version}: {:?}", report.diagnostics)
+                    };
+                    assert_eq!(diagnostic.rule.id(), "invoke.version");
+                    assert!(diagnostic.message.ends_with(&error.message), "{diagnostic}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both outcomes happen: the legacy models refuse two versions each, the current ones one.
+    assert_eq!((accepted, refused), (15, 12));
+}
+
+/// The rule cases whose verdicts rest on what Bedrock was recorded answering: refusals that
+/// need evidence, bodies it accepted. For each body of these case files (the break, the near
+/// miss and every recorded 200), the emulator, which reads the rules on its own, accepts it
+/// exactly when the validator finds no error; where the case quotes Bedrock's answer, the
+/// emulator answers with it.
+#[tokio::test]
+async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
+    const CASES: &[&str] = &[
+        "tool_result.status.unknown_model.json",
+        "roles.alternate.two_users.json",
+        "roles.alternate.invoke_two_users.json",
+        "roles.alternate.two_users_not_claude.json",
+        "roles.first_user.assistant_first.json",
+        "roles.first_user.invoke_assistant_first.json",
+        "tool.result_missing.nova_client_tool_unanswered.json",
+        "content.role.tool_result_in_assistant.json",
+        "shape.unknown_key.tool_result_key.json",
+        "content.s3.image_in_tool_result.json",
+        "content.s3.image_in_user_message.json",
+        "content.s3.unknown_model_warning.json",
+        "content.s3.document_in_user_message.json",
+        "content.media.video_on_claude.json",
+        "content.media.video_in_tool_result_claude.json",
+        "content.media.video_in_tool_result_nova.json",
+    ];
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/protocol/test_data/rules");
+    let (mut accepted, mut refused) = (0, 0);
+    for name in CASES {
+        let case: Value =
+            serde_json::from_slice(&std::fs::read(folder.join(name)).unwrap()).unwrap();
+        let api = match case["api"].as_str() {
+            Some("invoke") => Api::InvokeModel,
+            _ => Api::Converse,
+        };
+        let mut bodies = vec![(&case["breaks"], case["breaks"]["bedrock"].as_str())];
+        bodies.push((&case["near_miss"], None));
+        for entry in case["accepted"].as_array().into_iter().flatten() {
+            bodies.push((entry, None));
+        }
+        for (k, (part, quote)) in bodies.into_iter().enumerate() {
+            let model = part["model"].as_str().or(case["model"].as_str()).unwrap_or(MODEL);
+            let body = &part["body"];
+            let report = verbatim_protocol::assemble::validate_body(
+                api,
+                Some(model),
+                &serde_json::to_vec(body).unwrap(),
+            )
+            .unwrap();
+            match send_to(&transport, api, model, body).await {
+                Ok(_) => {
+                    assert!(report.is_valid(), "{name} body {k}: {:?}", report.diagnostics);
+                    accepted += 1;
+                }
+                Err(error) => {
+                    assert!(!report.is_valid(), "{name} body {k}: refused: {}", error.message);
+                    assert_eq!(error.status, 400, "{name} body {k}");
+                    if let Some(quote) = quote {
+                        assert!(error.message.contains(quote), "{name}: {}", error.message);
+                    }
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both verdicts occur: eleven breaks are errors, the other bodies pass.
+    assert_eq!((accepted, refused), (28, 11));
+}
