@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{model, schema, versions};
+use crate::{model, schema, settings, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,9 @@ pub(crate) fn check(
     tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
     signatures(dialect, messages, model_id, secret)?;
+    // The settings' own checks come last: which of two problems Bedrock names first is not
+    // recorded, and the messages' are what a replayed history most often gets wrong.
+    settings::check(dialect, body, model_id)?;
     Ok(conversation)
 }
 

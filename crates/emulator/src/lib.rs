@@ -48,6 +48,7 @@ mod model;
 mod schema;
 mod script;
 mod server;
+mod settings;
 mod sigv4;
 #[cfg(test)]
 mod tests;

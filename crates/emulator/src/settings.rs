@@ -1,0 +1,246 @@
+//! The request's settings as the service judges them: an empty conversation, sampling ranges,
+//! and Claude's thinking (which modes each model takes, the budget, sampling beside it), with
+//! the texts Bedrock answers (rules file R1.15, R2.1, R4.1, R4.2, R4.4). Read from the raw
+//! body in either dialect, on this emulator's own table of models.
+
+use serde_json::Value;
+
+use crate::checks::{Refusal, validation};
+use crate::conversation::Dialect;
+use crate::model::model_key;
+
+/// The settings of a body, wherever its dialect keeps them.
+struct Settings<'a> {
+    messages: Option<&'a Value>,
+    max_tokens: Option<u64>,
+    temperature: Option<&'a Value>,
+    top_p: Option<&'a Value>,
+    top_k: Option<&'a Value>,
+    thinking: Option<&'a Value>,
+    betas: Vec<&'a str>,
+}
+
+impl<'a> Settings<'a> {
+    fn read(dialect: Dialect, body: &'a Value) -> Settings<'a> {
+        let betas = |value: Option<&'a Value>| {
+            value
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect()
+        };
+        match dialect {
+            Dialect::Converse => {
+                let inference = body.get("inferenceConfig");
+                let field = |key| inference.and_then(|c| c.get(key));
+                let extra = body.get("additionalModelRequestFields");
+                let extra_field = |key| extra.and_then(|c| c.get(key));
+                Settings {
+                    messages: body.get("messages"),
+                    max_tokens: field("maxTokens").and_then(Value::as_u64),
+                    temperature: field("temperature"),
+                    top_p: field("topP"),
+                    top_k: extra_field("top_k"),
+                    thinking: extra_field("thinking"),
+                    betas: betas(extra_field("anthropic_beta")),
+                }
+            }
+            Dialect::Anthropic => Settings {
+                messages: body.get("messages"),
+                max_tokens: body.get("max_tokens").and_then(Value::as_u64),
+                temperature: body.get("temperature"),
+                top_p: body.get("top_p"),
+                top_k: body.get("top_k"),
+                thinking: body.get("thinking"),
+                betas: betas(body.get("anthropic_beta")),
+            },
+        }
+    }
+}
+
+/// Which thinking modes a Claude model takes: `enabled` (a budget), `adaptive`, `disabled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Modes {
+    enabled: bool,
+    adaptive: bool,
+    disabled: bool,
+}
+
+/// The thinking modes of a Claude model by its id (rules R4.1, from AWS's "Adaptive thinking"
+/// page): `None` for a model this emulator does not know, whose settings it leaves alone.
+fn modes(model_id: &str) -> Option<Modes> {
+    let key = model_key(model_id);
+    let claude = key.strip_prefix("anthropic.")?;
+    let has = |name: &str| claude.contains(name);
+    // Thinking is always on: adaptive only, and it cannot be disabled.
+    let always = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-1"];
+    if always.iter().any(|m| has(m)) || has("claude-fable-5-2") {
+        return Some(Modes { enabled: false, adaptive: true, disabled: false });
+    }
+    // "only support adaptive thinking ... disabled thinking ... not supported".
+    let adaptive_only = ["claude-opus-4-7", "claude-opus-4-8", "claude-mythos", "claude-opus-5"];
+    if adaptive_only.iter().any(|m| has(m)) || has("claude-fable-5") {
+        return Some(Modes { enabled: false, adaptive: true, disabled: false });
+    }
+    if has("claude-opus-4-6") || has("claude-sonnet-4-6") || has("claude-sonnet-5") {
+        return Some(Modes { enabled: true, adaptive: true, disabled: true });
+    }
+    // Before Claude 3.7: no extended thinking at all.
+    if has("claude-3-5") || has("claude-3-haiku") || has("claude-3-sonnet") || has("claude-3-opus")
+    {
+        return Some(Modes { enabled: false, adaptive: false, disabled: true });
+    }
+    // Claude 3.7 and 4 to 4.5: a budget only ("Older models ... do not support adaptive").
+    if has("claude-3-7") || has("claude-opus-4") || has("claude-sonnet-4") || has("claude-haiku-4")
+    {
+        return Some(Modes { enabled: true, adaptive: false, disabled: true });
+    }
+    None
+}
+
+fn from_model(message: impl AsRef<str>) -> Refusal {
+    validation(format!("The model returned the following errors: {}", message.as_ref()))
+}
+
+/// Checks the settings of a body sent to `model_id`; the first refusal, in the order below.
+pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<(), Refusal> {
+    let settings = Settings::read(dialect, body);
+    if settings.messages.and_then(Value::as_array).is_some_and(Vec::is_empty) {
+        // The texts for an empty list are not recorded (R2.1: "Converse: UNVERIFIED text");
+        // these are the Anthropic Messages API's and Converse's first-message texts.
+        return Err(match dialect {
+            Dialect::Anthropic => from_model("messages: at least one message is required"),
+            Dialect::Converse => validation(
+                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+            ),
+        });
+    }
+    // R1.15: temperature and topP in [0, 1]; botocore does not check the maximum, the
+    // service does (its text is not recorded: the Anthropic Messages API's is used).
+    for (value, name) in [(settings.temperature, "temperature"), (settings.top_p, "top_p")] {
+        if let Some(number) = value.and_then(Value::as_f64)
+            && !(0.0..=1.0).contains(&number)
+        {
+            return Err(from_model(format!("{name}: range: 0..1")));
+        }
+    }
+    let Some(thinking) = settings.thinking else { return Ok(()) };
+    let Some(modes) = modes(model_id) else { return Ok(()) };
+    let kind = thinking.get("type").and_then(Value::as_str).unwrap_or_default();
+    let taken = match kind {
+        "enabled" => modes.enabled,
+        "adaptive" => modes.adaptive,
+        "disabled" => modes.disabled,
+        _ => true,
+    };
+    if !taken {
+        // R4.1 says these "will return a 400 error" without quoting it; this is the text of
+        // the Anthropic Messages API's schema check.
+        return Err(from_model(format!(
+            "thinking.type: Input should be one of the thinking types this model supports, not '{kind}'"
+        )));
+    }
+    if kind != "enabled" && kind != "adaptive" {
+        return Ok(());
+    }
+    if kind == "enabled" {
+        let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
+        // R4.2, LibreChat#8346.
+        if budget.is_some_and(|b| b < 1024) {
+            return Err(from_model(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+            ));
+        }
+        // R4.2, vercel/ai#7927; interleaved thinking lets the budget cover the whole turn.
+        let interleaved = settings.betas.iter().any(|b| b.starts_with("interleaved-thinking-"));
+        if let (Some(budget), Some(max)) = (budget, settings.max_tokens)
+            && budget >= max
+            && !interleaved
+        {
+            return Err(from_model(
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
+            ));
+        }
+    }
+    // R4.4: sampling beside thinking (one-hub#529, n8n#14288, quarkus-langchain4j#1812).
+    if settings.temperature.and_then(Value::as_f64).is_some_and(|t| t != 1.0) {
+        return Err(from_model(
+            "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#important-considerations-when-using-extended-thinking",
+        ));
+    }
+    if settings.top_p.is_some_and(|v| !v.is_null()) {
+        return Err(from_model("top_p must be unset when thinking is enabled."));
+    }
+    if settings.top_k.is_some_and(|v| !v.is_null()) {
+        return Err(from_model("`top_k` must be unset when thinking is enabled."));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SONNET_4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+    fn refused(body: Value, model: &str) -> Option<String> {
+        check(Dialect::Converse, &body, model).err().map(|r| r.message)
+    }
+
+    fn thinking(thinking: Value, max_tokens: u64) -> Value {
+        json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"maxTokens": max_tokens},
+            "additionalModelRequestFields": {"thinking": thinking}})
+    }
+
+    #[test]
+    fn each_model_takes_its_thinking_modes() {
+        let adaptive = json!({"type": "adaptive"});
+        let enabled = json!({"type": "enabled", "budget_tokens": 2048});
+        let disabled = json!({"type": "disabled"});
+        assert!(refused(thinking(adaptive.clone(), 4096), SONNET_4).is_some());
+        assert_eq!(refused(thinking(enabled.clone(), 4096), SONNET_4), None);
+        let opus_47 = "global.anthropic.claude-opus-4-7";
+        assert_eq!(refused(thinking(adaptive.clone(), 4096), opus_47), None);
+        assert!(refused(thinking(enabled.clone(), 4096), opus_47).is_some());
+        assert!(refused(thinking(disabled.clone(), 4096), opus_47).is_some());
+        assert_eq!(refused(thinking(disabled.clone(), 4096), SONNET_4), None);
+        assert!(refused(thinking(disabled, 4096), "anthropic.claude-opus-5-5").is_some());
+        assert!(refused(thinking(enabled.clone(), 4096), "anthropic.claude-3-5-haiku").is_some());
+        // A model this emulator does not know is left alone.
+        assert_eq!(refused(thinking(adaptive, 4096), "meta.llama4-maverick-17b"), None);
+    }
+
+    #[test]
+    fn the_budget_and_sampling_beside_thinking_get_bedrocks_texts() {
+        let budget = |n| json!({"type": "enabled", "budget_tokens": n});
+        assert!(refused(thinking(budget(512), 4096), SONNET_4).unwrap().contains("1024"));
+        let text = refused(thinking(budget(4096), 4096), SONNET_4).unwrap();
+        assert!(text.contains("`max_tokens` must be greater than"), "{text}");
+        let mut body = thinking(budget(4096), 4096);
+        body["additionalModelRequestFields"]["anthropic_beta"] =
+            json!(["interleaved-thinking-2025-05-14"]);
+        assert_eq!(refused(body, SONNET_4), None);
+        let mut body = thinking(budget(2048), 4096);
+        body["inferenceConfig"]["temperature"] = json!(0.5);
+        assert!(refused(body.clone(), SONNET_4).unwrap().contains("`temperature` may only"));
+        body["inferenceConfig"]["temperature"] = json!(1);
+        assert_eq!(refused(body.clone(), SONNET_4), None);
+        body["additionalModelRequestFields"]["top_k"] = json!(40);
+        assert!(refused(body, SONNET_4).unwrap().contains("`top_k` must be unset"));
+    }
+
+    #[test]
+    fn an_empty_conversation_and_sampling_out_of_range_are_refused() {
+        assert!(refused(json!({"messages": []}), SONNET_4).is_some());
+        let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"temperature": 1.5}});
+        assert!(refused(body, SONNET_4).unwrap().ends_with("temperature: range: 0..1"));
+        let body = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"temperature": 1, "topP": 0}});
+        assert_eq!(refused(body, SONNET_4), None);
+    }
+}
