@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{model, schema, settings, versions};
+use crate::{constraints, model, schema, settings, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,7 @@ pub(crate) fn check(
             }
         }
     }
+    constraints::check(dialect, body)?;
     let conversation = read(dialect, body);
     let messages = &conversation.messages;
     let family = Family::of(model_id);

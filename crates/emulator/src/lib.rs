@@ -42,6 +42,7 @@
 
 mod checks;
 mod connections;
+mod constraints;
 mod conversation;
 mod faults;
 mod model;
