@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{constraints, model, schema, settings, versions};
+use crate::{attachments, cache, constraints, model, schema, settings, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub(crate) fn check(
         }
     }
     constraints::check(dialect, body)?;
+    attachments::check(dialect, body, model_id)?;
+    cache::check(dialect, body)?;
     let conversation = read(dialect, body);
     let messages = &conversation.messages;
     let family = Family::of(model_id);

@@ -40,6 +40,8 @@
 //! [`DEFAULT_ACCESS_KEY_ID`], secret [`DEFAULT_SECRET_ACCESS_KEY`], API key
 //! [`DEFAULT_API_KEY`].
 
+mod attachments;
+mod cache;
 mod checks;
 mod connections;
 mod constraints;
