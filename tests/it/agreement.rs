@@ -131,13 +131,11 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
 }
 
 /// Every rule case file: each body (the break, the near miss, every recorded 200) is accepted
-/// by the emulator exactly when the validator finds no error in it, except the pairs listed
-/// in `data/agreement_gaps.txt`: rules the emulator does not read yet. The list is exact both
-/// ways: a new disagreement fails, and so does a listed one that has gone (take its line
-/// out). A refusal for a thinking signature the emulator did not issue is not counted: case
-/// files carry made-up signatures, and only the service can judge one.
+/// by the emulator exactly when the validator finds no error in it. A refusal for a thinking
+/// signature the emulator did not issue is not counted: case files carry made-up signatures,
+/// and only the service can judge one.
 #[tokio::test]
-async fn the_emulator_and_the_validator_agree_on_every_rule_case_but_the_listed_gaps() {
+async fn the_emulator_and_the_validator_agree_on_every_rule_case() {
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let transport = signed(&emulator);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -184,9 +182,7 @@ async fn the_emulator_and_the_validator_agree_on_every_rule_case_but_the_listed_
             }
         }
     }
-    let gaps = std::fs::read_to_string(root.join("tests/it/data/agreement_gaps.txt")).unwrap();
-    let listed: Vec<&str> = gaps.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-    assert_eq!(disagreements, listed, "over {compared} bodies");
-    // The comparison is not empty: most bodies are judged alike.
-    assert!(compared > 150 && listed.len() < compared / 2, "{compared} {}", listed.len());
+    assert!(disagreements.is_empty(), "over {compared} bodies:\n{}", disagreements.join("\n"));
+    // Every case file was read, and nearly every body compared.
+    assert!(names.len() > 100 && compared > 200, "{} files, {compared} bodies", names.len());
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{attachments, cache, constraints, model, schema, settings, versions};
+use crate::{attachments, cache, constraints, model, schema, settings, thinking_blocks, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,7 @@ pub(crate) fn check(
             }
         }
     }
+    system_text(dialect, body)?;
     constraints::check(dialect, body)?;
     attachments::check(dialect, body, model_id)?;
     cache::check(dialect, body)?;
@@ -60,11 +61,30 @@ pub(crate) fn check(
     }
     tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
+    thinking_blocks::check(dialect, messages)?;
     signatures(dialect, messages, model_id, secret)?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
     settings::check(dialect, body, model_id)?;
     Ok(conversation)
+}
+
+/// Rules R1.12 and R1.2: a Converse system text is not empty or whitespace. (The empty one
+/// botocore stops first; the server's text for a blank one is not recorded and follows its
+/// ContentBlock wording.)
+fn system_text(dialect: Dialect, body: &Value) -> Result<(), Refusal> {
+    if dialect != Dialect::Converse {
+        return Ok(());
+    }
+    let system = body.get("system").and_then(Value::as_array).into_iter().flatten();
+    for (i, block) in system.enumerate() {
+        if block.get("text").and_then(Value::as_str).is_some_and(is_blank) {
+            return Err(validation(format!(
+                "The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The model families whose answers differ, as this emulator tells them apart.
@@ -208,6 +228,14 @@ fn content(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
         }
         for (j, block) in message.blocks.iter().enumerate() {
             let (text, in_result) = match block {
+                // Recorded: Bedrock took a user message's "\n" beside other text (the
+                // validator's `text.blank.user_whitespace_warning` case); the refusals
+                // recorded are of empty text and of an assistant's whitespace (R1.2).
+                Block::Text(text)
+                    if message.role == "user" && !text.is_empty() && message.blocks.len() > 1 =>
+                {
+                    continue;
+                }
                 Block::Text(text) if is_blank(text) => (text.as_str(), false),
                 Block::ToolResult { blank: true, .. } => ("", true),
                 _ => continue,

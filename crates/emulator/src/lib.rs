@@ -55,6 +55,7 @@ mod settings;
 mod sigv4;
 #[cfg(test)]
 mod tests;
+mod thinking_blocks;
 mod versions;
 mod wire;
 

@@ -18,6 +18,8 @@ struct Settings<'a> {
     top_k: Option<&'a Value>,
     thinking: Option<&'a Value>,
     betas: Vec<&'a str>,
+    /// Whether the tool choice forces tool use (`any` or a named tool).
+    forced: bool,
 }
 
 impl<'a> Settings<'a> {
@@ -44,6 +46,10 @@ impl<'a> Settings<'a> {
                     top_k: extra_field("top_k"),
                     thinking: extra_field("thinking"),
                     betas: betas(extra_field("anthropic_beta")),
+                    forced: body
+                        .get("toolConfig")
+                        .and_then(|c| c.get("toolChoice"))
+                        .is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some()),
                 }
             }
             Dialect::Anthropic => Settings {
@@ -54,6 +60,10 @@ impl<'a> Settings<'a> {
                 top_k: body.get("top_k"),
                 thinking: body.get("thinking"),
                 betas: betas(body.get("anthropic_beta")),
+                forced: matches!(
+                    body.get("tool_choice").and_then(|c| c.get("type")).and_then(Value::as_str),
+                    Some("any" | "tool")
+                ),
             },
         }
     }
@@ -65,6 +75,9 @@ struct Modes {
     enabled: bool,
     adaptive: bool,
     disabled: bool,
+    /// Forced tool use with adaptive thinking: taken from 4.6 on ("adaptive thinking supports
+    /// forced tool use"), an error where thinking is always on (R3.7).
+    force_with_adaptive: bool,
 }
 
 /// The thinking modes of a Claude model by its id (rules R4.1, from AWS's "Adaptive thinking"
@@ -76,26 +89,71 @@ fn modes(model_id: &str) -> Option<Modes> {
     // Thinking is always on: adaptive only, and it cannot be disabled.
     let always = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-1"];
     if always.iter().any(|m| has(m)) || has("claude-fable-5-2") {
-        return Some(Modes { enabled: false, adaptive: true, disabled: false });
+        return Some(Modes {
+            enabled: false,
+            adaptive: true,
+            disabled: false,
+            force_with_adaptive: false,
+        });
     }
     // "only support adaptive thinking ... disabled thinking ... not supported".
     let adaptive_only = ["claude-opus-4-7", "claude-opus-4-8", "claude-mythos", "claude-opus-5"];
     if adaptive_only.iter().any(|m| has(m)) || has("claude-fable-5") {
-        return Some(Modes { enabled: false, adaptive: true, disabled: false });
+        return Some(Modes {
+            enabled: false,
+            adaptive: true,
+            disabled: false,
+            force_with_adaptive: true,
+        });
     }
     if has("claude-opus-4-6") || has("claude-sonnet-4-6") || has("claude-sonnet-5") {
-        return Some(Modes { enabled: true, adaptive: true, disabled: true });
+        return Some(Modes {
+            enabled: true,
+            adaptive: true,
+            disabled: true,
+            force_with_adaptive: true,
+        });
     }
     // Before Claude 3.7: no extended thinking at all.
     if has("claude-3-5") || has("claude-3-haiku") || has("claude-3-sonnet") || has("claude-3-opus")
     {
-        return Some(Modes { enabled: false, adaptive: false, disabled: true });
+        return Some(Modes {
+            enabled: false,
+            adaptive: false,
+            disabled: true,
+            force_with_adaptive: false,
+        });
     }
     // Claude 3.7 and 4 to 4.5: a budget only ("Older models ... do not support adaptive").
     if has("claude-3-7") || has("claude-opus-4") || has("claude-sonnet-4") || has("claude-haiku-4")
     {
-        return Some(Modes { enabled: true, adaptive: false, disabled: true });
+        return Some(Modes {
+            enabled: true,
+            adaptive: false,
+            disabled: true,
+            force_with_adaptive: false,
+        });
     }
+    None
+}
+
+/// The most output tokens a Claude model writes (rules file, max output tokens by model), by
+/// its id; `None` for a model this emulator does not know.
+fn max_output(model_id: &str) -> Option<u64> {
+    let key = model_key(model_id);
+    let claude = key.strip_prefix("anthropic.")?;
+    let has = |name: &str| claude.contains(name);
+    let newest = ["claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-4-6"];
+    if newest.iter().any(|m| has(m)) || has("claude-opus-5") || has("claude-fable-5-1") {
+        return Some(128_000);
+    }
+    if has("claude-opus-4-5") || has("claude-sonnet-4") || has("claude-haiku-4-5") {
+        return Some(64_000);
+    }
+    if has("claude-opus-4") {
+        return Some(32_000);
+    }
+    // 3.7 Sonnet writes 128K with the `output-128k-2025-02-19` beta: left to the service.
     None
 }
 
@@ -125,8 +183,27 @@ pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<()
             return Err(from_model(format!("{name}: range: 0..1")));
         }
     }
-    let Some(thinking) = settings.thinking else { return Ok(()) };
+    // The text is not recorded: the Anthropic Messages API's.
+    if let (Some(max), Some(limit)) = (settings.max_tokens, max_output(model_id))
+        && max > limit
+    {
+        return Err(from_model(format!(
+            "max_tokens: {max} > {limit}, which is the maximum allowed number of output tokens for {}",
+            model_key(model_id)
+        )));
+    }
     let Some(modes) = modes(model_id) else { return Ok(()) };
+    // Where thinking is always on (it can be neither disabled nor forced beside), leaving
+    // `thinking` out still means thinking.
+    let always_on = !modes.disabled && !modes.force_with_adaptive;
+    let Some(thinking) = settings.thinking else {
+        if settings.forced && always_on {
+            return Err(from_model(
+                "Thinking may not be enabled when tool_choice forces tool use.",
+            ));
+        }
+        return Ok(());
+    };
     let kind = thinking.get("type").and_then(Value::as_str).unwrap_or_default();
     let taken = match kind {
         "enabled" => modes.enabled,
@@ -143,6 +220,11 @@ pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<()
     }
     if kind != "enabled" && kind != "adaptive" {
         return Ok(());
+    }
+    // R3.7 (pydantic-ai#3092, oh-my-pi#341): manual thinking never takes forced tool use;
+    // adaptive takes it where the model does.
+    if settings.forced && (kind == "enabled" || !modes.force_with_adaptive) {
+        return Err(from_model("Thinking may not be enabled when tool_choice forces tool use."));
     }
     if kind == "enabled" {
         let budget = thinking.get("budget_tokens").and_then(Value::as_u64);
@@ -215,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn forced_tool_use_goes_with_adaptive_thinking_where_the_model_takes_it() {
+        let forced = |thinking_config: Value, model: &str| {
+            let mut body = thinking(thinking_config, 4096);
+            body["toolConfig"] = json!({"tools": [], "toolChoice": {"any": {}}});
+            refused(body, model)
+        };
+        let enabled = json!({"type": "enabled", "budget_tokens": 2048});
+        let adaptive = json!({"type": "adaptive"});
+        assert!(forced(enabled.clone(), SONNET_4).unwrap().contains("forces tool use"));
+        assert!(forced(enabled, "us.anthropic.claude-sonnet-4-6").is_some());
+        assert_eq!(forced(adaptive.clone(), "us.anthropic.claude-sonnet-4-6"), None);
+        assert!(forced(adaptive, "anthropic.claude-opus-5-5").is_some());
+        let mut omitted = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+        omitted["toolConfig"] = json!({"tools": [], "toolChoice": {"any": {}}});
+        assert!(refused(omitted.clone(), "anthropic.claude-opus-5-5").is_some());
+        assert_eq!(refused(omitted, "global.anthropic.claude-opus-4-7"), None);
+    }
+
+    #[test]
     fn the_budget_and_sampling_beside_thinking_get_bedrocks_texts() {
         let budget = |n| json!({"type": "enabled", "budget_tokens": n});
         assert!(refused(thinking(budget(512), 4096), SONNET_4).unwrap().contains("1024"));
@@ -231,6 +332,18 @@ mod tests {
         assert_eq!(refused(body.clone(), SONNET_4), None);
         body["additionalModelRequestFields"]["top_k"] = json!(40);
         assert!(refused(body, SONNET_4).unwrap().contains("`top_k` must be unset"));
+    }
+
+    #[test]
+    fn max_tokens_past_the_models_output_maximum_is_refused() {
+        let body = |max: u64| {
+            json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                "inferenceConfig": {"maxTokens": max}})
+        };
+        assert_eq!(refused(body(64_000), SONNET_4), None);
+        assert!(refused(body(64_001), SONNET_4).unwrap().contains("64001 > 64000"));
+        assert_eq!(refused(body(100_000), "global.anthropic.claude-opus-4-7"), None);
+        assert!(refused(body(40_000), "us.anthropic.claude-opus-4-1-20250805-v1:0").is_some());
     }
 
     #[test]
