@@ -9,7 +9,7 @@ use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
 use verbatim_model::{Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
-use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
+use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
 
 use super::render::{Printer, usage_line};
 use super::sessions::transcript;
@@ -45,6 +45,11 @@ pub(crate) struct ChatArgs {
     /// instead of starting one.
     #[arg(long, value_name = "URL")]
     emulator_url: Option<String>,
+    /// The API key of the emulator (the one at `--emulator-url`, or the built-in one), as
+    /// given to `verbatim emulator --api-key`; default: the emulator's default key. Never
+    /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
+    #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
+    api_key: Option<Secret>,
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -98,26 +103,36 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
     let store = args.store.open().await?;
     let mut _emulator = None;
+    let key = args.api_key.clone().unwrap_or_else(|| Secret::new(DEFAULT_API_KEY));
+    let peer;
     let transport: Arc<dyn Transport> = if let Some(url) = &args.emulator_url {
         say!("Talking to the emulator at {url}.");
-        let config =
-            HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY)).with_endpoint_url(url);
+        peer = Peer::Emulator;
+        let config = HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(url);
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else if args.emulator || !aws_configured() {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .map_err(|e| format!("cannot start the emulator: {e}"))?;
+        let config =
+            EmulatorConfig { api_key: Some(key.expose().to_owned()), ..EmulatorConfig::default() };
+        let emulator =
+            Emulator::start(config).await.map_err(|e| format!("cannot start the emulator: {e}"))?;
         say!(
             "No AWS credentials or Bedrock API key are configured: talking to the built-in emulator at {}.",
             emulator.url()
         );
-        let config = HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY))
-            .with_endpoint_url(emulator.url());
+        peer = Peer::Emulator;
+        let config =
+            HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(emulator.url());
         _emulator = Some(emulator);
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else {
         let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
         say!("Talking to Amazon Bedrock in {}.", config.region);
+        if args.api_key.is_some() {
+            say!(
+                "(the emulator's API key, --api-key or VERBATIM_EMULATOR_API_KEY, is not used with Bedrock)"
+            );
+        }
+        peer = Peer::Bedrock;
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     };
     let mut builder = Engine::builder()
@@ -145,7 +160,16 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
     say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
-    converse(&engine, session, &*store, std::io::stdin().lock().lines()).await
+    converse(&engine, session, &*store, peer, std::io::stdin().lock().lines()).await
+}
+
+/// Who the chat talks to, for what a refusal of its credentials means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// An emulator: a 403 means the API key is not the one it was started with.
+    Emulator,
+    /// Amazon Bedrock.
+    Bedrock,
 }
 
 /// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage.
@@ -157,6 +181,7 @@ async fn converse(
     engine: &Engine,
     mut session: Session,
     store: &dyn SessionStore,
+    peer: Peer,
     lines: impl Iterator<Item = std::io::Result<String>>,
 ) -> Result<(), String> {
     let mut store_failures = 0;
@@ -172,7 +197,7 @@ async fn converse(
             }
             continue;
         }
-        if !turn(&session, line).await {
+        if !turn(&session, peer, line).await {
             store_failures = 0;
             continue;
         }
@@ -231,7 +256,7 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
 }
 
 /// Runs one turn and reports it; true when the store failed in it.
-async fn turn(session: &Session, input: &str) -> bool {
+async fn turn(session: &Session, peer: Peer, input: &str) -> bool {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -258,7 +283,7 @@ async fn turn(session: &Session, input: &str) -> bool {
                 input_stored |= stored;
                 say!("(this session changed in another instance: reloading)");
             }
-            result => return report(session, result),
+            result => return report(session, peer, result),
         }
     }
     say!("error: the session kept changing in another instance; /show it, then go on");
@@ -280,7 +305,7 @@ async fn answered_elsewhere(session: &Session) {
 }
 
 /// Reports a turn's end; true when the store failed.
-fn report(session: &Session, result: Result<Reply, EngineError>) -> bool {
+fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> bool {
     match result {
         Ok(reply) if !reply.complete => say!(
             "(stopped after {} model calls with tool calls pending; send anything to go on)",
@@ -303,6 +328,13 @@ fn report(session: &Session, result: Result<Reply, EngineError>) -> bool {
                 "error: the store failed ({source}): {what} not stored and the reply shown, if any, was not kept"
             );
             return true;
+        }
+        Err(EngineError::Transport(TransportError::Api(refusal)))
+            if peer == Peer::Emulator && refusal.status == 403 =>
+        {
+            say!(
+                "error: the emulator refused the API key ({refusal}): give the key it was started with, by --api-key KEY or VERBATIM_EMULATOR_API_KEY"
+            );
         }
         Err(error @ EngineError::Store(_)) => {
             say!(

@@ -153,6 +153,14 @@ pub(crate) fn model_id_arg(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// An API key or other secret given as an argument: kept in a type that never shows it.
+pub(crate) fn secret_arg(text: &str) -> Result<verbatim_transport::Secret, String> {
+    if text.is_empty() {
+        return Err("the key is empty".into());
+    }
+    Ok(verbatim_transport::Secret::new(text))
+}
+
 /// `text` with its control characters escaped (`\n`, `\u{1b}`), for a one-line field
 /// printed on a terminal: a stored model id or tag from an older version, or an import, may
 /// hold them.

@@ -1,5 +1,6 @@
 //! The integration-test binary: one module per concern.
 
+mod chat_cli;
 mod cli;
 mod emulator;
 mod engine;

@@ -128,7 +128,7 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         }
         None
     });
-    let error = converse(&engine, session, &*store, lines).await.unwrap_err();
+    let error = converse(&engine, session, &*store, Peer::Emulator, lines).await.unwrap_err();
     assert!(error.contains("the store failed 3 turns in a row"), "{error}");
     assert!(error.contains(&format!("verbatim chat --session {id}")), "{error}");
     assert_eq!(read.lock().unwrap().last(), Some(&"Seventh"), "nothing is read after the third");
