@@ -172,8 +172,10 @@ enum Peer {
     Bedrock,
 }
 
-/// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage.
-/// After a turn the store failed, the session is read again through a new handle, so the
+/// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage;
+/// an error when a turn failed (the chat goes on after most failures: the exit status tells a
+/// script it did not all go through). A refused API key or a poisoned session stops the chat
+/// at once: no later turn could succeed. After a turn the store failed, the session is read again through a new handle, so the
 /// next turn sends only what the store holds; after [`STORE_FAILURES`] such turns in a row,
 /// or when the session cannot be read again, the chat stops with an error that says to
 /// reopen it.
@@ -185,6 +187,7 @@ async fn converse(
     lines: impl Iterator<Item = std::io::Result<String>>,
 ) -> Result<(), String> {
     let mut store_failures = 0;
+    let mut failed_turns = 0;
     for line in lines {
         let line = line.map_err(|e| e.to_string())?;
         let line = line.trim_end_matches(['\r', '\n']);
@@ -197,10 +200,20 @@ async fn converse(
             }
             continue;
         }
-        if !turn(&session, peer, line).await {
-            store_failures = 0;
-            continue;
+        match turn(&session, peer, line).await {
+            Ended::Done => {
+                store_failures = 0;
+                continue;
+            }
+            Ended::Failed => {
+                store_failures = 0;
+                failed_turns += 1;
+                continue;
+            }
+            Ended::Stop(why) => return Err(why),
+            Ended::StoreFailed => {}
         }
+        failed_turns += 1;
         store_failures += 1;
         let id = session.id();
         let reopen =
@@ -220,7 +233,24 @@ async fn converse(
         );
     }
     say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
-    Ok(())
+    match failed_turns {
+        0 => Ok(()),
+        1 => Err("1 turn failed (its error is shown above)".into()),
+        n => Err(format!("{n} turns failed (their errors are shown above)")),
+    }
+}
+
+/// How a turn ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Answered (or answered in another instance's turn).
+    Done,
+    /// Failed; the chat may go on.
+    Failed,
+    /// The store failed: the session is read again before the next turn.
+    StoreFailed,
+    /// Failed in a way no later turn can get past: the chat stops with this error.
+    Stop(String),
 }
 
 /// Runs a `/command`; false to quit.
@@ -255,8 +285,8 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
     true
 }
 
-/// Runs one turn and reports it; true when the store failed in it.
-async fn turn(session: &Session, peer: Peer, input: &str) -> bool {
+/// Runs one turn and reports it.
+async fn turn(session: &Session, peer: Peer, input: &str) -> Ended {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -270,7 +300,7 @@ async fn turn(session: &Session, peer: Peer, input: &str) -> bool {
                 Ok(None) => {
                     printer.finish();
                     answered_elsewhere(session).await;
-                    return false;
+                    return Ended::Done;
                 }
                 Err(error) => Err(error),
             }
@@ -287,7 +317,7 @@ async fn turn(session: &Session, peer: Peer, input: &str) -> bool {
         }
     }
     say!("error: the session kept changing in another instance; /show it, then go on");
-    false
+    Ended::Failed
 }
 
 /// After a conflict, when resuming found nothing to answer: the other instance's turn
@@ -304,14 +334,17 @@ async fn answered_elsewhere(session: &Session) {
     }
 }
 
-/// Reports a turn's end; true when the store failed.
-fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> bool {
+/// Reports a turn's end.
+fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> Ended {
     match result {
-        Ok(reply) if !reply.complete => say!(
-            "(stopped after {} model calls with tool calls pending; send anything to go on)",
-            reply.steps
-        ),
-        Ok(_) => {}
+        Ok(reply) if !reply.complete => {
+            say!(
+                "(stopped after {} model calls with tool calls pending; send anything to go on)",
+                reply.steps
+            );
+            Ended::Done
+        }
+        Ok(_) => Ended::Done,
         Err(EngineError::Poisoned { message_index, fork_at, message, .. }) => {
             say!("error: Bedrock refused this session's history twice: {message}");
             if let Some(index) = message_index {
@@ -321,13 +354,17 @@ fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> 
                 "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}",
                 session.id()
             );
+            Ended::Stop(format!(
+                "session {} is poisoned: every turn on it would be refused",
+                session.id()
+            ))
         }
         Err(EngineError::NotStored { input, source }) => {
             let what = if input { "your input was" } else { "the tool results were" };
             say!(
                 "error: the store failed ({source}): {what} not stored and the reply shown, if any, was not kept"
             );
-            return true;
+            Ended::StoreFailed
         }
         Err(EngineError::Transport(TransportError::Api(refusal)))
             if peer == Peer::Emulator && refusal.status == 403 =>
@@ -335,18 +372,19 @@ fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> 
             say!(
                 "error: the emulator refused the API key ({refusal}): give the key it was started with, by --api-key KEY or VERBATIM_EMULATOR_API_KEY"
             );
+            Ended::Stop("the emulator refused the API key".into())
         }
         Err(error @ EngineError::Store(_)) => {
             say!(
                 "error: the store failed ({error}): what it holds stays, the rest of the turn was not kept"
             );
-            return true;
+            Ended::StoreFailed
         }
         Err(error) => {
-            say!("error: {error} (what was stored stays; /show the session, send again or /quit)")
+            say!("error: {error} (what was stored stays; /show the session, send again or /quit)");
+            Ended::Failed
         }
     }
-    false
 }
 
 #[cfg(test)]

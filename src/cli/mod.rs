@@ -61,6 +61,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Chat interactively, streaming the replies (thinking shown dimmed). Talks to Bedrock
     /// when an API key or AWS credentials are configured, otherwise to the built-in emulator.
+    /// Exit status: 0 when every turn went through, 1 when one failed (a refused API key or a
+    /// poisoned session stops the chat at once), 2 unusable arguments.
     Chat(chat::ChatArgs),
     /// List, show, export, import, fork, rewind and remove stored sessions.
     Sessions(sessions::SessionsArgs),

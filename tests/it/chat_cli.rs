@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use verbatim_emulator::{Emulator, EmulatorConfig};
+use verbatim_emulator::{Emulator, EmulatorConfig, Fault, StreamException};
 
 use crate::sessions_cli::{Run, run};
 
@@ -60,6 +60,7 @@ async fn chat_reaches_an_emulator_started_with_its_own_key() {
     let wrong =
         chat(&dir.path().join("c"), &url, &["--api-key", "not-my-key"], &[], "Hi\n/quit\n").await;
     let said = format!("{}{}", wrong.stdout, wrong.stderr);
+    assert_eq!(wrong.code, 1, "{wrong:?}");
     assert!(said.contains("the emulator refused the API key"), "{wrong:?}");
     assert!(said.contains("--api-key KEY or VERBATIM_EMULATOR_API_KEY"), "{wrong:?}");
     assert!(!said.contains("not-my-key") && !said.contains("my-key"), "a key was printed: {said}");
@@ -82,4 +83,42 @@ async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
     let refused = demo("another-key").await.unwrap();
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(refused.stderr.contains("HTTP 403"), "{refused:?}");
+}
+
+/// An emulator that refuses the next two requests with the same validation error naming
+/// `messages.1`: a history refused twice, which the engine calls poisoned.
+async fn refusing_twice() -> Emulator {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    for _ in 0..2 {
+        emulator
+            .inject(Fault::StreamException { after: 0, exception: StreamException::Validation });
+    }
+    emulator
+}
+
+#[tokio::test]
+async fn chat_exits_non_zero_after_a_failed_turn_and_stops_on_a_poisoned_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = refusing_twice().await;
+    let url = emulator.url();
+    let poisoned = chat(dir.path(), &url, &[], &[], "Hello\nNever sent\n/quit\n").await;
+    assert_eq!(poisoned.code, 1, "{poisoned:?}");
+    assert!(poisoned.stdout.contains("refused this session's history twice"), "{poisoned:?}");
+    assert!(poisoned.stderr.contains("is poisoned: every turn on it would be refused"));
+    assert!(!poisoned.stdout.contains("Never sent"), "the chat stopped: {poisoned:?}");
+    assert_eq!(emulator.received().len(), 2, "nothing sent after the second refusal");
+
+    // A failure the chat goes on after (a throttled call, no retries left) still ends in exit
+    // status 1; a chat with none ends in 0.
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    for _ in 0..3 {
+        emulator.inject(Fault::Throttle);
+    }
+    let data = dir.path().join("throttled");
+    let throttled = chat(&data, &emulator.url(), &[], &[], "Hello\n/quit\n").await;
+    assert_eq!(throttled.code, 1, "{throttled:?}");
+    assert!(throttled.stdout.contains("error: ThrottlingException"), "{throttled:?}");
+    assert!(throttled.stderr.contains("1 turn failed"), "{throttled:?}");
+    let fine = chat(&data, &emulator.url(), &[], &[], "Again\n/quit\n").await;
+    assert_eq!(fine.code, 0, "{fine:?}");
 }
