@@ -160,7 +160,17 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
     say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
-    converse(&engine, session, &*store, peer, std::io::stdin().lock().lines()).await
+    let chat = Chat { peer, store_option: args.store.option() };
+    converse(&engine, session, &*store, &chat, std::io::stdin().lock().lines()).await
+}
+
+/// What the chat's messages depend on besides the session.
+#[derive(Debug)]
+struct Chat {
+    /// Who the chat talks to.
+    peer: Peer,
+    /// The store option of the commands the chat prints as hints ([`StoreArgs::option`]).
+    store_option: String,
 }
 
 /// Who the chat talks to, for what a refusal of its credentials means.
@@ -183,7 +193,7 @@ async fn converse(
     engine: &Engine,
     mut session: Session,
     store: &dyn SessionStore,
-    peer: Peer,
+    chat: &Chat,
     lines: impl Iterator<Item = std::io::Result<String>>,
 ) -> Result<(), String> {
     let mut store_failures = 0;
@@ -200,7 +210,7 @@ async fn converse(
             }
             continue;
         }
-        match turn(&session, peer, line).await {
+        match turn(&session, chat, line).await {
             Ended::Done => {
                 store_failures = 0;
                 continue;
@@ -216,8 +226,10 @@ async fn converse(
         failed_turns += 1;
         store_failures += 1;
         let id = session.id();
-        let reopen =
-            format!("reopen the session once the store works again: verbatim chat --session {id}");
+        let reopen = format!(
+            "reopen the session once the store works again: verbatim chat --session {id}{}",
+            chat.store_option
+        );
         if store_failures >= STORE_FAILURES {
             return Err(format!("the store failed {store_failures} turns in a row; {reopen}"));
         }
@@ -286,7 +298,7 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
 }
 
 /// Runs one turn and reports it.
-async fn turn(session: &Session, peer: Peer, input: &str) -> Ended {
+async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -313,7 +325,7 @@ async fn turn(session: &Session, peer: Peer, input: &str) -> Ended {
                 input_stored |= stored;
                 say!("(this session changed in another instance: reloading)");
             }
-            result => return report(session, peer, result),
+            result => return report(session, chat, result),
         }
     }
     say!("error: the session kept changing in another instance; /show it, then go on");
@@ -335,7 +347,7 @@ async fn answered_elsewhere(session: &Session) {
 }
 
 /// Reports a turn's end.
-fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> Ended {
+fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) -> Ended {
     match result {
         Ok(reply) if !reply.complete => {
             say!(
@@ -351,8 +363,9 @@ fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> 
                 say!("the refused message is messages[{index}]");
             }
             say!(
-                "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}",
-                session.id()
+                "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}{}",
+                session.id(),
+                chat.store_option
             );
             Ended::Stop(format!(
                 "session {} is poisoned: every turn on it would be refused",
@@ -367,7 +380,7 @@ fn report(session: &Session, peer: Peer, result: Result<Reply, EngineError>) -> 
             Ended::StoreFailed
         }
         Err(EngineError::Transport(TransportError::Api(refusal)))
-            if peer == Peer::Emulator && refusal.status == 403 =>
+            if chat.peer == Peer::Emulator && refusal.status == 403 =>
         {
             say!(
                 "error: the emulator refused the API key ({refusal}): give the key it was started with, by --api-key KEY or VERBATIM_EMULATOR_API_KEY"

@@ -166,7 +166,8 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
             let id = first_half(store.clone(), http.clone(), max_steps).await?;
             if args.stop_after_first_result {
                 say!(
-                    "halted: session {id} stops here; kill this process, then run: verbatim demo --resume {id}"
+                    "halted: session {id} stops here; kill this process, then run: verbatim demo --resume {id}{}",
+                    args.store.option()
                 );
                 std::future::pending::<()>().await;
             }

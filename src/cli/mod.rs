@@ -22,6 +22,7 @@ mod migrate;
 mod render;
 mod salvage;
 mod sessions;
+mod shell;
 mod transcript;
 
 use std::path::PathBuf;
@@ -107,6 +108,25 @@ impl StoreArgs {
         let store = SledStore::open(&self.data)
             .map_err(|e| format!("cannot open the store at {}: {e}", self.data.display()))?;
         Ok(Arc::new(store))
+    }
+
+    /// The option that names this store again in a command line printed as a hint, with a
+    /// leading space (` --data DIR`, ` --store URL`), shell-quoted: run as printed, the
+    /// command finds the same store. A URL's password never appears: it is replaced by a
+    /// placeholder the text names, or, when it cannot be told apart, the URL is not printed.
+    pub(crate) fn option(&self) -> String {
+        let Some(url) = &self.store_url else {
+            return format!(" --data {}", shell::quote(&self.data.to_string_lossy()));
+        };
+        match shell::store_url_without_password(url) {
+            Some(printed) if printed == *url => format!(" --store {}", shell::quote(url)),
+            Some(printed) => format!(
+                " --store {} (with your password in place of {})",
+                shell::quote(&printed),
+                shell::PASSWORD
+            ),
+            None => ", with the same --store (its password is not printed)".into(),
+        }
     }
 
     /// Where sessions go, for messages: the directory, or "PostgreSQL".

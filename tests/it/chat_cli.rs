@@ -122,3 +122,28 @@ async fn chat_exits_non_zero_after_a_failed_turn_and_stops_on_a_poisoned_session
     let fine = chat(&data, &emulator.url(), &[], &[], "Again\n/quit\n").await;
     assert_eq!(fine.code, 0, "{fine:?}");
 }
+
+#[tokio::test]
+async fn the_poisoned_session_hint_names_the_store_and_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory a shell would split: the hint quotes it.
+    let data = dir.path().join("my data");
+    let emulator = refusing_twice().await;
+    let poisoned = chat(&data, &emulator.url(), &[], &[], "Hello\n/quit\n").await;
+    assert_eq!(poisoned.code, 1, "{poisoned:?}");
+    let prefix = "continue from the last accepted turn with: ";
+    let hint = poisoned.stdout.lines().find_map(|l| l.strip_prefix(prefix));
+    let hint = hint.unwrap_or_else(|| panic!("no hint: {poisoned:?}"));
+    let quoted = format!("'{}'", data.display());
+    assert!(hint.ends_with(&format!(" --data {quoted}")), "{hint}");
+
+    // Run by a shell as printed (the binary in place of `verbatim`), it forks the session.
+    let command = hint.strip_prefix("verbatim ").unwrap();
+    let binary = env!("CARGO_BIN_EXE_verbatim");
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(format!("'{binary}' {command}"));
+    shell.env_remove("VERBATIM_DATA").env_remove("VERBATIM_STORE");
+    let forked = tokio::task::spawn_blocking(move || run(shell, None)).await.unwrap();
+    assert_eq!(forked.code, 0, "{forked:?}");
+    assert_eq!(forked.stdout.trim().len(), 36, "the new session's id: {forked:?}");
+}
