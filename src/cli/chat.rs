@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
-use verbatim_model::{Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Api, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
 
@@ -62,9 +62,55 @@ pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(Stop::Failed(error)) => {
             eprintln!("verbatim chat: {error}");
             ExitCode::FAILURE
+        }
+        Err(Stop::Unusable(error)) => {
+            eprintln!("verbatim chat: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why the chat stopped.
+#[derive(Debug)]
+enum Stop {
+    /// A turn, the store or the transport failed (exit status 1).
+    Failed(String),
+    /// The arguments cannot be used (exit status 2); nothing was stored.
+    Unusable(String),
+}
+
+impl From<String> for Stop {
+    fn from(error: String) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// The line the chat prints for a thinking setting on `model`: what is sent and, when that is
+/// not what was asked, why (from the model's capability row and the budget rules); an error
+/// when the setting cannot be sent as meant (a budget under the minimum or not below
+/// `max_tokens`).
+/// The line's flag is true when what is sent differs from the setting.
+fn thinking_line(
+    model: &str,
+    api: Api,
+    asked: Option<&ThinkingConfig>,
+) -> Result<(String, bool), String> {
+    let named = thinking::describe(asked);
+    let max_tokens = verbatim_engine::Defaults::default().max_tokens;
+    match thinking::outcome(model, api, max_tokens, asked) {
+        thinking::Outcome::AsAsked => Ok((format!("thinking: {named}"), false)),
+        thinking::Outcome::Changed { sent, why } => Ok((
+            format!(
+                "thinking: {named} asked, but {} is sent: {why}",
+                thinking::describe(sent.as_ref())
+            ),
+            true,
+        )),
+        thinking::Outcome::Refused(why) => {
+            Err(format!("thinking {named} cannot be sent to {model}: {why}"))
         }
     }
 }
@@ -99,8 +145,17 @@ fn aws_configured() -> bool {
     file("AWS_SHARED_CREDENTIALS_FILE", "credentials") || file("AWS_CONFIG_FILE", "config")
 }
 
-async fn run(args: &ChatArgs) -> Result<(), String> {
-    let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
+async fn run(args: &ChatArgs) -> Result<(), Stop> {
+    let thinking =
+        args.thinking.as_deref().map(parse_thinking).transpose().map_err(Stop::Unusable)?;
+    let api = Api::from(args.api);
+    if args.session.is_none()
+        && let Some(asked) = &thinking
+    {
+        let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
+        thinking_line(model, api, asked.as_ref())
+            .map_err(|e| Stop::Unusable(format!("--thinking: {e}")))?;
+    }
     let store = args.store.open().await?;
     let mut _emulator = None;
     let key = args.api_key.clone().unwrap_or_else(|| Secret::new(DEFAULT_API_KEY));
@@ -148,6 +203,12 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
         Some(id) => {
             let id = SessionId::parse(id).map_err(|e| format!("--session {id}: {e}"))?;
             let session = engine.open(id).await.map_err(|e| e.to_string())?;
+            if let Some(asked) = &thinking {
+                let stored = session.load().await.map_err(|e| e.to_string())?.config().model;
+                let model = args.model.as_deref().unwrap_or(&stored);
+                thinking_line(model, api, asked.as_ref())
+                    .map_err(|e| Stop::Unusable(format!("--thinking: {e}")))?;
+            }
             if let Some(model) = &args.model {
                 session.set_model(model).await.map_err(|e| e.to_string())?;
             }
@@ -160,8 +221,21 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
     say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
-    let chat = Chat { peer, store_option: args.store.option() };
-    converse(&engine, session, &*store, &chat, std::io::stdin().lock().lines()).await
+    let chat = Chat { peer, api, store_option: args.store.option() };
+    say_thinking(&session, &chat).await;
+    Ok(converse(&engine, session, &*store, &chat, std::io::stdin().lock().lines()).await?)
+}
+
+/// Says what the session's thinking setting sends on its model, when that is not the setting
+/// itself (a mode the model lacks, or a stored budget it refuses).
+async fn say_thinking(session: &Session, chat: &Chat) {
+    let Ok(stored) = session.load().await else { return };
+    let config = stored.config();
+    match thinking_line(&config.model, chat.api, config.thinking.as_ref()) {
+        Ok((line, true)) => say!("{line}"),
+        Ok(_) => {}
+        Err(error) => say!("warning: {error}; set another with /thinking"),
+    }
 }
 
 /// What the chat's messages depend on besides the session.
@@ -169,6 +243,8 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
 struct Chat {
     /// Who the chat talks to.
     peer: Peer,
+    /// The API requests go to.
+    api: Api,
     /// The store option of the commands the chat prints as hints ([`StoreArgs::option`]).
     store_option: String,
 }
@@ -205,7 +281,7 @@ async fn converse(
             continue;
         }
         if let Some(command) = line.strip_prefix('/') {
-            if !command_line(&session, store, command).await {
+            if !command_line(&session, store, chat, command).await {
                 break;
             }
             continue;
@@ -266,7 +342,12 @@ enum Ended {
 }
 
 /// Runs a `/command`; false to quit.
-async fn command_line(session: &Session, store: &dyn SessionStore, command: &str) -> bool {
+async fn command_line(
+    session: &Session,
+    store: &dyn SessionStore,
+    chat: &Chat,
+    command: &str,
+) -> bool {
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
     let outcome = match name {
         "quit" | "exit" => return false,
@@ -275,19 +356,16 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
             Ok(stored) => Ok(transcript(&stored).trim_end().to_owned()),
             Err(error) => Err(error.to_string()),
         },
-        "model" if !value.is_empty() => session
-            .set_model(value)
-            .await
-            .map(|()| format!("model: {value}"))
-            .map_err(|e| e.to_string()),
-        "thinking" => match parse_thinking(value) {
-            Ok(thinking) => session
-                .set_thinking(thinking)
-                .await
-                .map(|()| format!("thinking: {value} (from the next turn)"))
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error),
-        },
+        "model" if !value.is_empty() => {
+            let set = session.set_model(value).await;
+            if set.is_ok() {
+                say!("model: {value}");
+                say_thinking(session, chat).await;
+                return true;
+            }
+            set.map(|()| String::new()).map_err(|e| e.to_string())
+        }
+        "thinking" => set_thinking(session, chat, value).await,
         _ => Err(format!("unknown command /{command}")),
     };
     match outcome {
@@ -295,6 +373,17 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
         Err(error) => say!("error: {error}"),
     }
     true
+}
+
+/// `/thinking VALUE`: sets the setting when it can be sent, saying what is sent and why when
+/// that is not the setting itself; refuses it (changing nothing) when it cannot.
+async fn set_thinking(session: &Session, chat: &Chat, value: &str) -> Result<String, String> {
+    let thinking = parse_thinking(value)?;
+    let model = session.load().await.map_err(|e| e.to_string())?.config().model;
+    let (line, _) = thinking_line(&model, chat.api, thinking.as_ref())
+        .map_err(|e| format!("{e}; thinking unchanged"))?;
+    session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
+    Ok(format!("{line} (from the next turn)"))
 }
 
 /// Runs one turn and reports it.
@@ -402,3 +491,4 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
 
 #[cfg(test)]
 mod tests;
+mod thinking;

@@ -147,3 +147,50 @@ async fn the_poisoned_session_hint_names_the_store_and_runs_as_printed() {
     assert_eq!(forked.code, 0, "{forked:?}");
     assert_eq!(forked.stdout.trim().len(), 36, "the new session's id: {forked:?}");
 }
+
+/// The `thinking` object of each request the emulator received (Converse:
+/// `additionalModelRequestFields.thinking`), `null` when none was sent.
+fn thinking_sent(emulator: &Emulator) -> Vec<serde_json::Value> {
+    let body = |r: &verbatim_emulator::Received| -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    emulator
+        .received()
+        .iter()
+        .map(|r| body(r)["additionalModelRequestFields"]["thinking"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn chat_says_what_thinking_is_sent_and_sends_what_it_said() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A budget under the minimum is refused before anything is stored or sent.
+    let data = dir.path().join("refused");
+    let refused = chat(&data, &url, &["--thinking", "500"], &[], "Hello\n/quit\n").await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("--thinking: thinking enabled, budget 500 tokens cannot be sent to us.anthropic.claude-sonnet-4-20250514-v1:0: budget_tokens is 500; the minimum is 1024"), "{refused:?}");
+    assert!(!data.exists(), "no store was created");
+    assert!(emulator.received().is_empty());
+
+    // Adaptive on Claude Sonnet 4 (manual thinking only): said, then sent, as enabled/1024.
+    // On Opus 4.6, which takes adaptive, it is sent as asked.
+    let input = "/thinking adaptive\nHello\n/thinking 500\n/model global.anthropic.claude-opus-4-6-v1\nAgain\n/quit\n";
+    let out = chat(&dir.path().join("data"), &url, &[], &[], input).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("thinking: adaptive asked, but enabled, budget 1024 tokens is sent: claude-sonnet-4 does not support adaptive thinking; it takes `enabled` with budget_tokens (from the next turn)"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("error: thinking enabled, budget 500 tokens cannot be sent to us.anthropic.claude-sonnet-4-20250514-v1:0: budget_tokens is 500; the minimum is 1024; thinking unchanged"), "{out:?}");
+    assert!(!out.stdout.contains("thinking: adaptive (from"), "{out:?}");
+    assert_eq!(
+        thinking_sent(&emulator),
+        [
+            serde_json::json!({"type": "enabled", "budget_tokens": 1024}),
+            serde_json::json!({"type": "adaptive"})
+        ]
+    );
+}

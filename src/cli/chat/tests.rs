@@ -128,7 +128,8 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         }
         None
     });
-    let chat = Chat { peer: Peer::Emulator, store_option: " --data 'my data'".into() };
+    let chat =
+        Chat { peer: Peer::Emulator, api: Api::Converse, store_option: " --data 'my data'".into() };
     let error = converse(&engine, session, &*store, &chat, lines).await.unwrap_err();
     assert!(error.contains("the store failed 3 turns in a row"), "{error}");
     assert!(error.contains(&format!("verbatim chat --session {id} --data 'my data'")), "{error}");
