@@ -156,7 +156,12 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         thinking_line(model, api, asked.as_ref())
             .map_err(|e| Stop::Unusable(format!("--thinking: {e}")))?;
     }
-    let store = args.store.open().await?;
+    // A session to continue is looked for in an existing store: a mistyped --data is said,
+    // not made into an empty store.
+    let store = match args.session {
+        Some(_) => args.store.open_existing().await?,
+        None => args.store.open().await?,
+    };
     let mut _emulator = None;
     let key = args.api_key.clone().unwrap_or_else(|| Secret::new(DEFAULT_API_KEY));
     let peer;

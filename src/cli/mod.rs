@@ -110,6 +110,25 @@ impl StoreArgs {
         Ok(Arc::new(store))
     }
 
+    /// Opens the store the arguments name when it exists, for commands that only read it
+    /// or change sessions already in it: a sled directory that holds no store is an error
+    /// that says where it looked, and nothing is created there. (A PostgreSQL URL is opened
+    /// as [`StoreArgs::open`] does.)
+    pub(crate) async fn open_existing(&self) -> Result<Arc<dyn SessionStore>, String> {
+        if self.store_url.is_none() && !SledStore::exists(&self.data) {
+            let what = if self.data.exists() {
+                "the directory holds no store"
+            } else {
+                "no such directory"
+            };
+            return Err(format!(
+                "no store at {} (sled): {what}; name the store's directory with --data DIR or VERBATIM_DATA (nothing was created)",
+                self.data.display()
+            ));
+        }
+        self.open().await
+    }
+
     /// The option that names this store again in a command line printed as a hint, with a
     /// leading space (` --data DIR`, ` --store URL`), shell-quoted: run as printed, the
     /// command finds the same store. A URL's password never appears: it is replaced by a
