@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
-use verbatim_model::{Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Api, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
-use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
+use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
 
 use super::render::{Printer, usage_line};
 use super::sessions::transcript;
@@ -45,6 +45,11 @@ pub(crate) struct ChatArgs {
     /// instead of starting one.
     #[arg(long, value_name = "URL")]
     emulator_url: Option<String>,
+    /// The API key of the emulator (the one at `--emulator-url`, or the built-in one), as
+    /// given to `verbatim emulator --api-key`; default: the emulator's default key. Never
+    /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
+    #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
+    api_key: Option<Secret>,
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -57,9 +62,55 @@ pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
     };
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(Stop::Failed(error)) => {
             eprintln!("verbatim chat: {error}");
             ExitCode::FAILURE
+        }
+        Err(Stop::Unusable(error)) => {
+            eprintln!("verbatim chat: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why the chat stopped.
+#[derive(Debug)]
+enum Stop {
+    /// A turn, the store or the transport failed (exit status 1).
+    Failed(String),
+    /// The arguments cannot be used (exit status 2); nothing was stored.
+    Unusable(String),
+}
+
+impl From<String> for Stop {
+    fn from(error: String) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// The line the chat prints for a thinking setting on `model`: what is sent and, when that is
+/// not what was asked, why (from the model's capability row and the budget rules); an error
+/// when the setting cannot be sent as meant (a budget under the minimum or not below
+/// `max_tokens`).
+/// The line's flag is true when what is sent differs from the setting.
+fn thinking_line(
+    model: &str,
+    api: Api,
+    asked: Option<&ThinkingConfig>,
+) -> Result<(String, bool), String> {
+    let named = thinking::describe(asked);
+    let max_tokens = verbatim_engine::Defaults::default().max_tokens;
+    match thinking::outcome(model, api, max_tokens, asked) {
+        thinking::Outcome::AsAsked => Ok((format!("thinking: {named}"), false)),
+        thinking::Outcome::Changed { sent, why } => Ok((
+            format!(
+                "thinking: {named} asked, but {} is sent: {why}",
+                thinking::describe(sent.as_ref())
+            ),
+            true,
+        )),
+        thinking::Outcome::Refused(why) => {
+            Err(format!("thinking {named} cannot be sent to {model}: {why}"))
         }
     }
 }
@@ -94,30 +145,54 @@ fn aws_configured() -> bool {
     file("AWS_SHARED_CREDENTIALS_FILE", "credentials") || file("AWS_CONFIG_FILE", "config")
 }
 
-async fn run(args: &ChatArgs) -> Result<(), String> {
-    let thinking = args.thinking.as_deref().map(parse_thinking).transpose()?;
-    let store = args.store.open().await?;
+async fn run(args: &ChatArgs) -> Result<(), Stop> {
+    let thinking =
+        args.thinking.as_deref().map(parse_thinking).transpose().map_err(Stop::Unusable)?;
+    let api = Api::from(args.api);
+    if args.session.is_none()
+        && let Some(asked) = &thinking
+    {
+        let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
+        thinking_line(model, api, asked.as_ref())
+            .map_err(|e| Stop::Unusable(format!("--thinking: {e}")))?;
+    }
+    // A session to continue is looked for in an existing store: a mistyped --data is said,
+    // not made into an empty store.
+    let store = match args.session {
+        Some(_) => args.store.open_existing().await?,
+        None => args.store.open().await?,
+    };
     let mut _emulator = None;
+    let key = args.api_key.clone().unwrap_or_else(|| Secret::new(DEFAULT_API_KEY));
+    let peer;
     let transport: Arc<dyn Transport> = if let Some(url) = &args.emulator_url {
         say!("Talking to the emulator at {url}.");
-        let config =
-            HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY)).with_endpoint_url(url);
+        peer = Peer::Emulator;
+        let config = HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(url);
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else if args.emulator || !aws_configured() {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .map_err(|e| format!("cannot start the emulator: {e}"))?;
+        let config =
+            EmulatorConfig { api_key: Some(key.expose().to_owned()), ..EmulatorConfig::default() };
+        let emulator =
+            Emulator::start(config).await.map_err(|e| format!("cannot start the emulator: {e}"))?;
         say!(
             "No AWS credentials or Bedrock API key are configured: talking to the built-in emulator at {}.",
             emulator.url()
         );
-        let config = HttpConfig::new("us-west-2", Auth::api_key(DEFAULT_API_KEY))
-            .with_endpoint_url(emulator.url());
+        peer = Peer::Emulator;
+        let config =
+            HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(emulator.url());
         _emulator = Some(emulator);
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else {
         let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
         say!("Talking to Amazon Bedrock in {}.", config.region);
+        if args.api_key.is_some() {
+            say!(
+                "(the emulator's API key, --api-key or VERBATIM_EMULATOR_API_KEY, is not used with Bedrock)"
+            );
+        }
+        peer = Peer::Bedrock;
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     };
     let mut builder = Engine::builder()
@@ -133,6 +208,12 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
         Some(id) => {
             let id = SessionId::parse(id).map_err(|e| format!("--session {id}: {e}"))?;
             let session = engine.open(id).await.map_err(|e| e.to_string())?;
+            if let Some(asked) = &thinking {
+                let stored = session.load().await.map_err(|e| e.to_string())?.config().model;
+                let model = args.model.as_deref().unwrap_or(&stored);
+                thinking_line(model, api, asked.as_ref())
+                    .map_err(|e| Stop::Unusable(format!("--thinking: {e}")))?;
+            }
             if let Some(model) = &args.model {
                 session.set_model(model).await.map_err(|e| e.to_string())?;
             }
@@ -145,11 +226,47 @@ async fn run(args: &ChatArgs) -> Result<(), String> {
     };
     say!("Session {} (continue it later with --session {}).", session.id(), session.id());
     say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
-    converse(&engine, session, &*store, std::io::stdin().lock().lines()).await
+    let chat = Chat { peer, api, store_option: args.store.option() };
+    say_thinking(&session, &chat).await;
+    Ok(converse(&engine, session, &*store, &chat, std::io::stdin().lock().lines()).await?)
 }
 
-/// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage.
-/// After a turn the store failed, the session is read again through a new handle, so the
+/// Says what the session's thinking setting sends on its model, when that is not the setting
+/// itself (a mode the model lacks, or a stored budget it refuses).
+async fn say_thinking(session: &Session, chat: &Chat) {
+    let Ok(stored) = session.load().await else { return };
+    let config = stored.config();
+    match thinking_line(&config.model, chat.api, config.thinking.as_ref()) {
+        Ok((line, true)) => say!("{line}"),
+        Ok(_) => {}
+        Err(error) => say!("warning: {error}; set another with /thinking"),
+    }
+}
+
+/// What the chat's messages depend on besides the session.
+#[derive(Debug)]
+struct Chat {
+    /// Who the chat talks to.
+    peer: Peer,
+    /// The API requests go to.
+    api: Api,
+    /// The store option of the commands the chat prints as hints ([`StoreArgs::option`]).
+    store_option: String,
+}
+
+/// Who the chat talks to, for what a refusal of its credentials means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// An emulator: a 403 means the API key is not the one it was started with.
+    Emulator,
+    /// Amazon Bedrock.
+    Bedrock,
+}
+
+/// Reads `lines` (messages and `/commands`) until they end or `/quit`, then shows the usage;
+/// an error when a turn failed (the chat goes on after most failures: the exit status tells a
+/// script it did not all go through). A refused API key or a poisoned session stops the chat
+/// at once: no later turn could succeed. After a turn the store failed, the session is read again through a new handle, so the
 /// next turn sends only what the store holds; after [`STORE_FAILURES`] such turns in a row,
 /// or when the session cannot be read again, the chat stops with an error that says to
 /// reopen it.
@@ -157,9 +274,11 @@ async fn converse(
     engine: &Engine,
     mut session: Session,
     store: &dyn SessionStore,
+    chat: &Chat,
     lines: impl Iterator<Item = std::io::Result<String>>,
 ) -> Result<(), String> {
     let mut store_failures = 0;
+    let mut failed_turns = 0;
     for line in lines {
         let line = line.map_err(|e| e.to_string())?;
         let line = line.trim_end_matches(['\r', '\n']);
@@ -167,19 +286,31 @@ async fn converse(
             continue;
         }
         if let Some(command) = line.strip_prefix('/') {
-            if !command_line(&session, store, command).await {
+            if !command_line(&session, store, chat, command).await {
                 break;
             }
             continue;
         }
-        if !turn(&session, line).await {
-            store_failures = 0;
-            continue;
+        match turn(&session, chat, line).await {
+            Ended::Done => {
+                store_failures = 0;
+                continue;
+            }
+            Ended::Failed => {
+                store_failures = 0;
+                failed_turns += 1;
+                continue;
+            }
+            Ended::Stop(why) => return Err(why),
+            Ended::StoreFailed => {}
         }
+        failed_turns += 1;
         store_failures += 1;
         let id = session.id();
-        let reopen =
-            format!("reopen the session once the store works again: verbatim chat --session {id}");
+        let reopen = format!(
+            "reopen the session once the store works again: verbatim chat --session {id}{}",
+            chat.store_option
+        );
         if store_failures >= STORE_FAILURES {
             return Err(format!("the store failed {store_failures} turns in a row; {reopen}"));
         }
@@ -195,11 +326,33 @@ async fn converse(
         );
     }
     say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
-    Ok(())
+    match failed_turns {
+        0 => Ok(()),
+        1 => Err("1 turn failed (its error is shown above)".into()),
+        n => Err(format!("{n} turns failed (their errors are shown above)")),
+    }
+}
+
+/// How a turn ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Answered (or answered in another instance's turn).
+    Done,
+    /// Failed; the chat may go on.
+    Failed,
+    /// The store failed: the session is read again before the next turn.
+    StoreFailed,
+    /// Failed in a way no later turn can get past: the chat stops with this error.
+    Stop(String),
 }
 
 /// Runs a `/command`; false to quit.
-async fn command_line(session: &Session, store: &dyn SessionStore, command: &str) -> bool {
+async fn command_line(
+    session: &Session,
+    store: &dyn SessionStore,
+    chat: &Chat,
+    command: &str,
+) -> bool {
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
     let outcome = match name {
         "quit" | "exit" => return false,
@@ -208,19 +361,16 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
             Ok(stored) => Ok(transcript(&stored).trim_end().to_owned()),
             Err(error) => Err(error.to_string()),
         },
-        "model" if !value.is_empty() => session
-            .set_model(value)
-            .await
-            .map(|()| format!("model: {value}"))
-            .map_err(|e| e.to_string()),
-        "thinking" => match parse_thinking(value) {
-            Ok(thinking) => session
-                .set_thinking(thinking)
-                .await
-                .map(|()| format!("thinking: {value} (from the next turn)"))
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error),
-        },
+        "model" if !value.is_empty() => {
+            let set = session.set_model(value).await;
+            if set.is_ok() {
+                say!("model: {value}");
+                say_thinking(session, chat).await;
+                return true;
+            }
+            set.map(|()| String::new()).map_err(|e| e.to_string())
+        }
+        "thinking" => set_thinking(session, chat, value).await,
         _ => Err(format!("unknown command /{command}")),
     };
     match outcome {
@@ -230,8 +380,19 @@ async fn command_line(session: &Session, store: &dyn SessionStore, command: &str
     true
 }
 
-/// Runs one turn and reports it; true when the store failed in it.
-async fn turn(session: &Session, input: &str) -> bool {
+/// `/thinking VALUE`: sets the setting when it can be sent, saying what is sent and why when
+/// that is not the setting itself; refuses it (changing nothing) when it cannot.
+async fn set_thinking(session: &Session, chat: &Chat, value: &str) -> Result<String, String> {
+    let thinking = parse_thinking(value)?;
+    let model = session.load().await.map_err(|e| e.to_string())?.config().model;
+    let (line, _) = thinking_line(&model, chat.api, thinking.as_ref())
+        .map_err(|e| format!("{e}; thinking unchanged"))?;
+    session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
+    Ok(format!("{line} (from the next turn)"))
+}
+
+/// Runs one turn and reports it.
+async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -245,7 +406,7 @@ async fn turn(session: &Session, input: &str) -> bool {
                 Ok(None) => {
                     printer.finish();
                     answered_elsewhere(session).await;
-                    return false;
+                    return Ended::Done;
                 }
                 Err(error) => Err(error),
             }
@@ -258,11 +419,11 @@ async fn turn(session: &Session, input: &str) -> bool {
                 input_stored |= stored;
                 say!("(this session changed in another instance: reloading)");
             }
-            result => return report(session, result),
+            result => return report(session, chat, result),
         }
     }
     say!("error: the session kept changing in another instance; /show it, then go on");
-    false
+    Ended::Failed
 }
 
 /// After a conflict, when resuming found nothing to answer: the other instance's turn
@@ -279,43 +440,60 @@ async fn answered_elsewhere(session: &Session) {
     }
 }
 
-/// Reports a turn's end; true when the store failed.
-fn report(session: &Session, result: Result<Reply, EngineError>) -> bool {
+/// Reports a turn's end.
+fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) -> Ended {
     match result {
-        Ok(reply) if !reply.complete => say!(
-            "(stopped after {} model calls with tool calls pending; send anything to go on)",
-            reply.steps
-        ),
-        Ok(_) => {}
+        Ok(reply) if !reply.complete => {
+            say!(
+                "(stopped after {} model calls with tool calls pending; send anything to go on)",
+                reply.steps
+            );
+            Ended::Done
+        }
+        Ok(_) => Ended::Done,
         Err(EngineError::Poisoned { message_index, fork_at, message, .. }) => {
             say!("error: Bedrock refused this session's history twice: {message}");
             if let Some(index) = message_index {
                 say!("the refused message is messages[{index}]");
             }
             say!(
-                "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}",
-                session.id()
+                "continue from the last accepted turn with: verbatim sessions fork {} --at {fork_at}{}",
+                session.id(),
+                chat.store_option
             );
+            Ended::Stop(format!(
+                "session {} is poisoned: every turn on it would be refused",
+                session.id()
+            ))
         }
         Err(EngineError::NotStored { input, source }) => {
             let what = if input { "your input was" } else { "the tool results were" };
             say!(
                 "error: the store failed ({source}): {what} not stored and the reply shown, if any, was not kept"
             );
-            return true;
+            Ended::StoreFailed
+        }
+        Err(EngineError::Transport(TransportError::Api(refusal)))
+            if chat.peer == Peer::Emulator && refusal.status == 403 =>
+        {
+            say!(
+                "error: the emulator refused the API key ({refusal}): give the key it was started with, by --api-key KEY or VERBATIM_EMULATOR_API_KEY"
+            );
+            Ended::Stop("the emulator refused the API key".into())
         }
         Err(error @ EngineError::Store(_)) => {
             say!(
                 "error: the store failed ({error}): what it holds stays, the rest of the turn was not kept"
             );
-            return true;
+            Ended::StoreFailed
         }
         Err(error) => {
-            say!("error: {error} (what was stored stays; /show the session, send again or /quit)")
+            say!("error: {error} (what was stored stays; /show the session, send again or /quit)");
+            Ended::Failed
         }
     }
-    false
 }
 
 #[cfg(test)]
 mod tests;
+mod thinking;

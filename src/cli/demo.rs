@@ -18,7 +18,7 @@ use verbatim_engine::{Engine, FnTool, Session, ToolError};
 use verbatim_model::{SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
 use verbatim_transport::{
-    Auth, Call, EventStream, HttpConfig, HttpTransport, Reply, RetryConfig, Transport,
+    Auth, Call, EventStream, HttpConfig, HttpTransport, Reply, RetryConfig, Secret, Transport,
     TransportError,
 };
 
@@ -39,10 +39,14 @@ pub(crate) struct DemoArgs {
     /// makes up to this many model calls plus one in a run, and at least its default limit.
     #[arg(long, default_value_t = 3)]
     steps: u32,
-    /// Use a running emulator (`verbatim emulator`, default test credentials) instead of
-    /// starting one.
+    /// Use a running emulator (`verbatim emulator`) instead of starting one. The demo signs
+    /// with the emulator's default test credentials, or sends `--api-key` when given.
     #[arg(long)]
     endpoint_url: Option<String>,
+    /// The emulator's API key (as given to `verbatim emulator --api-key`), sent instead of
+    /// signing with the default test credentials. Never printed.
+    #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
+    api_key: Option<Secret>,
     /// Only the first half: start the session, run until the first tool result is stored,
     /// then hang until the process is killed (Ctrl-C will do). Resume it with `--resume`.
     #[arg(long, conflicts_with = "resume")]
@@ -128,7 +132,11 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
     let url = match &args.endpoint_url {
         Some(url) => url.clone(),
         None => {
-            let emulator = Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() })
+            let mut config = EmulatorConfig { script, ..EmulatorConfig::default() };
+            if let Some(key) = &args.api_key {
+                config.api_key = Some(key.expose().to_owned());
+            }
+            let emulator = Emulator::start(config)
                 .await
                 .map_err(|e| format!("cannot start the emulator: {e}"))?;
             let url = emulator.url();
@@ -137,7 +145,10 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
             url
         }
     };
-    let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
+    let auth = match &args.api_key {
+        Some(key) => Auth::api_key(key.clone()),
+        None => Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None),
+    };
     let http = HttpTransport::new(
         HttpConfig::new("us-west-2", auth)
             .with_endpoint_url(url)
@@ -155,7 +166,8 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
             let id = first_half(store.clone(), http.clone(), max_steps).await?;
             if args.stop_after_first_result {
                 say!(
-                    "halted: session {id} stops here; kill this process, then run: verbatim demo --resume {id}"
+                    "halted: session {id} stops here; kill this process, then run: verbatim demo --resume {id}{}",
+                    args.store.option()
                 );
                 std::future::pending::<()>().await;
             }

@@ -22,6 +22,7 @@ mod migrate;
 mod render;
 mod salvage;
 mod sessions;
+mod shell;
 mod transcript;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Chat interactively, streaming the replies (thinking shown dimmed). Talks to Bedrock
     /// when an API key or AWS credentials are configured, otherwise to the built-in emulator.
+    /// Exit status: 0 when every turn went through, 1 when one failed (a refused API key or a
+    /// poisoned session stops the chat at once), 2 unusable arguments.
     Chat(chat::ChatArgs),
     /// List, show, export, import, fork, rewind and remove stored sessions.
     Sessions(sessions::SessionsArgs),
@@ -107,6 +110,44 @@ impl StoreArgs {
         Ok(Arc::new(store))
     }
 
+    /// Opens the store the arguments name when it exists, for commands that only read it
+    /// or change sessions already in it: a sled directory that holds no store is an error
+    /// that says where it looked, and nothing is created there. (A PostgreSQL URL is opened
+    /// as [`StoreArgs::open`] does.)
+    pub(crate) async fn open_existing(&self) -> Result<Arc<dyn SessionStore>, String> {
+        if self.store_url.is_none() && !SledStore::exists(&self.data) {
+            let what = if self.data.exists() {
+                "the directory holds no store"
+            } else {
+                "no such directory"
+            };
+            return Err(format!(
+                "no store at {} (sled): {what}; name the store's directory with --data DIR or VERBATIM_DATA (nothing was created)",
+                self.data.display()
+            ));
+        }
+        self.open().await
+    }
+
+    /// The option that names this store again in a command line printed as a hint, with a
+    /// leading space (` --data DIR`, ` --store URL`), shell-quoted: run as printed, the
+    /// command finds the same store. A URL's password never appears: it is replaced by a
+    /// placeholder the text names, or, when it cannot be told apart, the URL is not printed.
+    pub(crate) fn option(&self) -> String {
+        let Some(url) = &self.store_url else {
+            return format!(" --data {}", shell::quote(&self.data.to_string_lossy()));
+        };
+        match shell::store_url_without_password(url) {
+            Some(printed) if printed == *url => format!(" --store {}", shell::quote(url)),
+            Some(printed) => format!(
+                " --store {} (with your password in place of {})",
+                shell::quote(&printed),
+                shell::PASSWORD
+            ),
+            None => ", with the same --store (its password is not printed)".into(),
+        }
+    }
+
     /// Where sessions go, for messages: the directory, or "PostgreSQL".
     pub(crate) fn describe(&self) -> String {
         match self.store_url {
@@ -151,6 +192,14 @@ struct CheckArgs {
 pub(crate) fn model_id_arg(text: &str) -> Result<String, String> {
     verbatim_model::check_model_id(text).map_err(|e| e.to_string())?;
     Ok(text.to_owned())
+}
+
+/// An API key or other secret given as an argument: kept in a type that never shows it.
+pub(crate) fn secret_arg(text: &str) -> Result<verbatim_transport::Secret, String> {
+    if text.is_empty() {
+        return Err("the key is empty".into());
+    }
+    Ok(verbatim_transport::Secret::new(text))
 }
 
 /// `text` with its control characters escaped (`\n`, `\u{1b}`), for a one-line field

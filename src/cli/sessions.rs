@@ -244,7 +244,9 @@ pub(crate) fn sessions(args: &SessionsArgs) -> ExitCode {
 
 async fn run(args: &SessionsArgs) -> Outcome {
     match &args.command {
-        SessionsCommand::List(list_args) => list(&*open(&args.store).await?, list_args).await,
+        SessionsCommand::List(list_args) => {
+            list(&*open(&args.store).await?, list_args, &args.store.describe()).await
+        }
         SessionsCommand::Show(show_args) => {
             let id = parse_id(&show_args.id)?;
             show(&*open(&args.store).await?, id, show_args.json).await
@@ -264,7 +266,7 @@ async fn run(args: &SessionsArgs) -> Outcome {
             // Everything is read and decoded before the store is opened: bad input stores
             // nothing (and creates no store).
             let input = checked_input(&importer, &import_args.file)?;
-            import(&*open(&args.store).await?, &importer, input, import_args.json).await
+            import(&*create_or_open(&args.store).await?, &importer, input, import_args.json).await
         }
         SessionsCommand::Fork(fork_args) => {
             let id = parse_id(&fork_args.id)?;
@@ -307,7 +309,14 @@ async fn run(args: &SessionsArgs) -> Outcome {
     }
 }
 
+/// Opens the store for a command that reads it or changes sessions already in it: one that
+/// does not exist is an error, never created.
 async fn open(store: &StoreArgs) -> Result<Arc<dyn SessionStore>, Failure> {
+    store.open_existing().await.map_err(failed)
+}
+
+/// Opens the store `import` writes to, creating it when it does not exist.
+async fn create_or_open(store: &StoreArgs) -> Result<Arc<dyn SessionStore>, Failure> {
     store.open().await.map_err(failed)
 }
 
@@ -318,7 +327,8 @@ fn parse_id(text: &str) -> Result<SessionId, Failure> {
 // ---------------------------------------------------------------------------------------------
 // list
 
-async fn list(store: &dyn SessionStore, args: &ListArgs) -> Outcome {
+/// Lists the sessions of `store`, which is `place` (for the message when there are none).
+async fn list(store: &dyn SessionStore, args: &ListArgs, place: &str) -> Outcome {
     const PAGE: usize = 100;
     let wanted = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut query = ListQuery { tag: args.tag.clone(), ..ListQuery::default() };
@@ -339,7 +349,8 @@ async fn list(store: &dyn SessionStore, args: &ListArgs) -> Outcome {
         return Ok(());
     }
     if sessions.is_empty() {
-        say!("no sessions");
+        let tagged = args.tag.as_deref().map(|t| format!(" tagged {}", super::printable_line(t)));
+        say!("no sessions{} {place}", tagged.unwrap_or_default());
         return Ok(());
     }
     // Stored text is printed with its control characters escaped: an id stored by an older

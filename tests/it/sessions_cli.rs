@@ -258,7 +258,8 @@ fn export_full_keeps_provenance_records_usage_and_metadata() {
 #[test]
 fn list_orders_newest_first_and_filters_by_tag_and_limit() {
     let store = Store::new();
-    assert_eq!(store.list(), Vec::<Value>::new());
+    drop(verbatim::SledStore::open(store.path()).unwrap());
+    assert_eq!(store.list(), Vec::<Value>::new(), "an empty store");
     let first = store.import(&["--tag", "weather", &path("sessions_weather.converse.json")]);
     let second = store.import(&[
         "--model",
@@ -557,5 +558,41 @@ fn import_refuses_oversized_and_too_deeply_nested_input() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("recursion limit"), "{}", refused.stderr);
     assert!(refused.stderr.contains("line 1 column"), "{}", refused.stderr);
-    assert!(store.list().is_empty());
+    assert!(!store.path().exists(), "a refused import creates no store");
+}
+
+#[test]
+fn commands_that_only_read_never_create_a_store_and_say_where_they_looked() {
+    let store = Store::new();
+    let typo = store.path();
+    let id = "6f1c2a9e-8d3b-4c5e-9a7f-0b1c2d3e4f51";
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["show", id],
+        &["export", id],
+        &["fork", id, "--at", "1"],
+        &["rewind", id, "--to", "1"],
+        &["rm", id],
+    ] {
+        let run = store.sessions(args);
+        assert_eq!(run.code, 1, "{args:?}: {run:?}");
+        let looked = format!("no store at {} (sled): no such directory", typo.display());
+        assert!(run.stderr.contains(&looked), "{args:?}: {run:?}");
+        assert!(run.stderr.contains("--data DIR or VERBATIM_DATA"), "{run:?}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+
+    // A directory that exists but holds no store: said so, and left as it was.
+    std::fs::create_dir(&typo).unwrap();
+    let run = store.sessions(&["list"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("(sled): the directory holds no store"), "{run:?}");
+    assert_eq!(std::fs::read_dir(&typo).unwrap().count(), 0, "nothing was written");
+
+    // Import creates the store; list then says where it found none with the tag asked.
+    std::fs::remove_dir(&typo).unwrap();
+    store.import(&[&path("sessions_weather.converse.json")]);
+    let none = store.sessions(&["list", "--tag", "nowhere"]).ok();
+    assert_eq!(none, format!("no sessions tagged nowhere under {} (sled)\n", typo.display()));
 }

@@ -224,6 +224,14 @@ impl SledStore {
         SledStore::open_with(path, Durability::Durable)
     }
 
+    /// Whether `path` holds a store (sled's database or the write-ahead log), looked at
+    /// without opening or creating anything: a caller that only reads can report a mistyped
+    /// directory instead of opening it, which would create an empty store there.
+    pub fn exists(path: impl AsRef<Path>) -> bool {
+        let path = path.as_ref();
+        path.join("db").is_file() || path.join("wal").is_dir()
+    }
+
     /// Opens (or creates) the store in `path` with the given durability.
     pub fn open_with(
         path: impl AsRef<Path>,

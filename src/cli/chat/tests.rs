@@ -128,9 +128,11 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         }
         None
     });
-    let error = converse(&engine, session, &*store, lines).await.unwrap_err();
+    let chat =
+        Chat { peer: Peer::Emulator, api: Api::Converse, store_option: " --data 'my data'".into() };
+    let error = converse(&engine, session, &*store, &chat, lines).await.unwrap_err();
     assert!(error.contains("the store failed 3 turns in a row"), "{error}");
-    assert!(error.contains(&format!("verbatim chat --session {id}")), "{error}");
+    assert!(error.contains(&format!("verbatim chat --session {id} --data 'my data'")), "{error}");
     assert_eq!(read.lock().unwrap().last(), Some(&"Seventh"), "nothing is read after the third");
 
     // "Second" went out with its append under way; "Third" was not sent: the store still

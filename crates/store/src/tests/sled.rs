@@ -250,6 +250,18 @@ async fn the_store_is_readable_by_its_owner_only() {
 }
 
 #[test]
+fn a_store_is_told_from_a_directory_without_one_and_looking_creates_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("typo");
+    assert!(!SledStore::exists(&missing));
+    assert!(!missing.exists(), "looking created nothing");
+    assert!(!SledStore::exists(root.path()), "an empty directory holds no store");
+    let dir = root.path().join("store");
+    drop(SledStore::open(&dir).unwrap());
+    assert!(SledStore::exists(&dir));
+}
+
+#[test]
 fn a_backend_error_keeps_the_system_error_underneath() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");

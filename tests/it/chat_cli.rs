@@ -1,0 +1,196 @@
+//! `verbatim chat` (and `demo`) run as a person runs it: against an emulator on 127.0.0.1:0,
+//! each test with its own sled store, its input piped in.
+
+use std::process::Command;
+
+use verbatim_emulator::{Emulator, EmulatorConfig, Fault, StreamException};
+
+use crate::sessions_cli::{Run, run};
+
+/// An emulator that takes only `key` as its API key.
+async fn emulator_with_key(key: &str) -> Emulator {
+    let config = EmulatorConfig { api_key: Some(key.to_owned()), ..EmulatorConfig::default() };
+    Emulator::start(config).await.unwrap()
+}
+
+/// `verbatim chat --data DIR --emulator-url URL ARGS...` with `input` typed, and the
+/// environment variables `env` (none of the machine's verbatim or AWS settings).
+async fn chat(
+    data: &std::path::Path,
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &str,
+) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command.arg("chat").arg("--data").arg(data).args(["--emulator-url", url]).args(args);
+    for variable in ["VERBATIM_EMULATOR_API_KEY", "VERBATIM_STORE", "VERBATIM_DATA", "RUST_LOG"] {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().copied());
+    let input = input.as_bytes().to_vec();
+    // The emulator runs on this test's runtime: the child is waited for off it.
+    tokio::task::spawn_blocking(move || run(command, Some(&input))).await.unwrap()
+}
+
+#[tokio::test]
+async fn chat_reaches_an_emulator_started_with_its_own_key() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = emulator.url();
+
+    let by_flag =
+        chat(&dir.path().join("a"), &url, &["--api-key", "my-key"], &[], "Hello\n/quit\n").await;
+    assert_eq!(by_flag.code, 0, "{by_flag:?}");
+    assert!(by_flag.stdout.contains("Hello! You said: Hello"), "{by_flag:?}");
+
+    let by_env = chat(
+        &dir.path().join("b"),
+        &url,
+        &[],
+        &[("VERBATIM_EMULATOR_API_KEY", "my-key")],
+        "Again\n/quit\n",
+    )
+    .await;
+    assert_eq!(by_env.code, 0, "{by_env:?}");
+    assert!(by_env.stdout.contains("Hello! You said: Again"), "{by_env:?}");
+
+    // A wrong key: the refusal says which key is wrong and how to give the right one, and
+    // never shows the key sent.
+    let wrong =
+        chat(&dir.path().join("c"), &url, &["--api-key", "not-my-key"], &[], "Hi\n/quit\n").await;
+    let said = format!("{}{}", wrong.stdout, wrong.stderr);
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(said.contains("the emulator refused the API key"), "{wrong:?}");
+    assert!(said.contains("--api-key KEY or VERBATIM_EMULATOR_API_KEY"), "{wrong:?}");
+    assert!(!said.contains("not-my-key") && !said.contains("my-key"), "a key was printed: {said}");
+}
+
+#[tokio::test]
+async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = |key: &'static str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+        command.arg("demo").arg("--data").arg(dir.path().join(key));
+        command.args(["--endpoint-url", &emulator.url()]);
+        command.env("VERBATIM_EMULATOR_API_KEY", key);
+        tokio::task::spawn_blocking(move || run(command, None))
+    };
+    let done = demo("my-key").await.unwrap();
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(done.stdout.contains("-- Finished after"), "{done:?}");
+    let refused = demo("another-key").await.unwrap();
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("HTTP 403"), "{refused:?}");
+}
+
+/// An emulator that refuses the next two requests with the same validation error naming
+/// `messages.1`: a history refused twice, which the engine calls poisoned.
+async fn refusing_twice() -> Emulator {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    for _ in 0..2 {
+        emulator
+            .inject(Fault::StreamException { after: 0, exception: StreamException::Validation });
+    }
+    emulator
+}
+
+#[tokio::test]
+async fn chat_exits_non_zero_after_a_failed_turn_and_stops_on_a_poisoned_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = refusing_twice().await;
+    let url = emulator.url();
+    let poisoned = chat(dir.path(), &url, &[], &[], "Hello\nNever sent\n/quit\n").await;
+    assert_eq!(poisoned.code, 1, "{poisoned:?}");
+    assert!(poisoned.stdout.contains("refused this session's history twice"), "{poisoned:?}");
+    assert!(poisoned.stderr.contains("is poisoned: every turn on it would be refused"));
+    assert!(!poisoned.stdout.contains("Never sent"), "the chat stopped: {poisoned:?}");
+    assert_eq!(emulator.received().len(), 2, "nothing sent after the second refusal");
+
+    // A failure the chat goes on after (a throttled call, no retries left) still ends in exit
+    // status 1; a chat with none ends in 0.
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    for _ in 0..3 {
+        emulator.inject(Fault::Throttle);
+    }
+    let data = dir.path().join("throttled");
+    let throttled = chat(&data, &emulator.url(), &[], &[], "Hello\n/quit\n").await;
+    assert_eq!(throttled.code, 1, "{throttled:?}");
+    assert!(throttled.stdout.contains("error: ThrottlingException"), "{throttled:?}");
+    assert!(throttled.stderr.contains("1 turn failed"), "{throttled:?}");
+    let fine = chat(&data, &emulator.url(), &[], &[], "Again\n/quit\n").await;
+    assert_eq!(fine.code, 0, "{fine:?}");
+}
+
+#[tokio::test]
+async fn the_poisoned_session_hint_names_the_store_and_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory a shell would split: the hint quotes it.
+    let data = dir.path().join("my data");
+    let emulator = refusing_twice().await;
+    let poisoned = chat(&data, &emulator.url(), &[], &[], "Hello\n/quit\n").await;
+    assert_eq!(poisoned.code, 1, "{poisoned:?}");
+    let prefix = "continue from the last accepted turn with: ";
+    let hint = poisoned.stdout.lines().find_map(|l| l.strip_prefix(prefix));
+    let hint = hint.unwrap_or_else(|| panic!("no hint: {poisoned:?}"));
+    let quoted = format!("'{}'", data.display());
+    assert!(hint.ends_with(&format!(" --data {quoted}")), "{hint}");
+
+    // Run by a shell as printed (the binary in place of `verbatim`), it forks the session.
+    let command = hint.strip_prefix("verbatim ").unwrap();
+    let binary = env!("CARGO_BIN_EXE_verbatim");
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(format!("'{binary}' {command}"));
+    shell.env_remove("VERBATIM_DATA").env_remove("VERBATIM_STORE");
+    let forked = tokio::task::spawn_blocking(move || run(shell, None)).await.unwrap();
+    assert_eq!(forked.code, 0, "{forked:?}");
+    assert_eq!(forked.stdout.trim().len(), 36, "the new session's id: {forked:?}");
+}
+
+/// The `thinking` object of each request the emulator received (Converse:
+/// `additionalModelRequestFields.thinking`), `null` when none was sent.
+fn thinking_sent(emulator: &Emulator) -> Vec<serde_json::Value> {
+    let body = |r: &verbatim_emulator::Received| -> serde_json::Value {
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    emulator
+        .received()
+        .iter()
+        .map(|r| body(r)["additionalModelRequestFields"]["thinking"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn chat_says_what_thinking_is_sent_and_sends_what_it_said() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A budget under the minimum is refused before anything is stored or sent.
+    let data = dir.path().join("refused");
+    let refused = chat(&data, &url, &["--thinking", "500"], &[], "Hello\n/quit\n").await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("--thinking: thinking enabled, budget 500 tokens cannot be sent to us.anthropic.claude-sonnet-4-20250514-v1:0: budget_tokens is 500; the minimum is 1024"), "{refused:?}");
+    assert!(!data.exists(), "no store was created");
+    assert!(emulator.received().is_empty());
+
+    // Adaptive on Claude Sonnet 4 (manual thinking only): said, then sent, as enabled/1024.
+    // On Opus 4.6, which takes adaptive, it is sent as asked.
+    let input = "/thinking adaptive\nHello\n/thinking 500\n/model global.anthropic.claude-opus-4-6-v1\nAgain\n/quit\n";
+    let out = chat(&dir.path().join("data"), &url, &[], &[], input).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("thinking: adaptive asked, but enabled, budget 1024 tokens is sent: claude-sonnet-4 does not support adaptive thinking; it takes `enabled` with budget_tokens (from the next turn)"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("error: thinking enabled, budget 500 tokens cannot be sent to us.anthropic.claude-sonnet-4-20250514-v1:0: budget_tokens is 500; the minimum is 1024; thinking unchanged"), "{out:?}");
+    assert!(!out.stdout.contains("thinking: adaptive (from"), "{out:?}");
+    assert_eq!(
+        thinking_sent(&emulator),
+        [
+            serde_json::json!({"type": "enabled", "budget_tokens": 1024}),
+            serde_json::json!({"type": "adaptive"})
+        ]
+    );
+}
