@@ -18,7 +18,6 @@ use bytes::Bytes;
 use serde_json::Value;
 use verbatim_model::{Api, Message, Request};
 
-use crate::path::At;
 use crate::{EncodeError, anthropic, converse};
 
 /// A request body as sent, and where each message's JSON lies in it.
@@ -114,8 +113,6 @@ impl Body {
                 serde_json::to_writer(&mut out, value).expect("writing to a Vec");
                 continue;
             }
-            let at = At::ROOT;
-            let at = at.key("messages");
             out.push(b'[');
             for (i, message) in request.messages.iter().enumerate() {
                 if i > 0 {
@@ -126,8 +123,8 @@ impl Body {
                     out.extend_from_slice(&previous_text[previous_ranges[i].clone()]);
                 } else {
                     let value = match api {
-                        Api::Converse => converse::encode::message(message, &at.index(i)),
-                        Api::InvokeModel => anthropic::encode::message(message, &at.index(i)),
+                        Api::Converse => converse::encode_request_message(message, i),
+                        Api::InvokeModel => anthropic::encode_request_message(message, i),
                     }
                     .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");

@@ -73,7 +73,7 @@ pub(crate) fn shape_errors(api: Api, mut value: Value, error: DecodeError) -> Ve
             }
         }
         Some(other) => {
-            let found = crate::json::type_name(&other);
+            let found = verbatim_wire::json::type_name(&other);
             let kind = DecodeErrorKind::WrongType { expected: "array", found };
             errors.push(shape_error(
                 DecodeError::new(JsonPath::root().key("messages"), kind),

@@ -108,7 +108,8 @@ impl fmt::Display for UnionDisplay<'_> {
 }
 
 impl DecodeError {
-    pub(crate) fn new(path: JsonPath, kind: DecodeErrorKind) -> DecodeError {
+    /// The error `kind` at `path`.
+    pub fn new(path: JsonPath, kind: DecodeErrorKind) -> DecodeError {
         DecodeError { path, kind }
     }
 

@@ -12,14 +12,15 @@
 //! same ones Converse sends in `additionalModelRequestFields`.
 
 mod decode;
-pub(crate) mod encode;
+mod encode;
 
 pub use decode::{
     decode_message_value, decode_messages, decode_messages_value, decode_request,
     decode_request_value, decode_response, decode_response_value,
 };
 pub use encode::{
-    encode_message, encode_messages, encode_request, encode_response, request_to_vec,
+    encode_message, encode_messages, encode_request, encode_request_message, encode_response,
+    request_to_vec,
 };
 
 /// The `anthropic_version` the AWS documentation gives for InvokeModel on Bedrock, taken by
