@@ -108,8 +108,7 @@ impl fmt::Display for UnionDisplay<'_> {
 }
 
 impl DecodeError {
-    /// The error `kind` at `path`.
-    pub fn new(path: JsonPath, kind: DecodeErrorKind) -> DecodeError {
+    pub(crate) fn new(path: JsonPath, kind: DecodeErrorKind) -> DecodeError {
         DecodeError { path, kind }
     }
 

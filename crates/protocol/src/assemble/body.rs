@@ -122,9 +122,11 @@ impl Body {
                 if i < reused {
                     out.extend_from_slice(&previous_text[previous_ranges[i].clone()]);
                 } else {
+                    // A message that does not encode fails the whole request too, whose
+                    // error (with the message's path in the body) is the one returned.
                     let value = match api {
-                        Api::Converse => converse::encode_request_message(message, i),
-                        Api::InvokeModel => anthropic::encode_request_message(message, i),
+                        Api::Converse => converse::encode_message(message),
+                        Api::InvokeModel => anthropic::encode_message(message),
                     }
                     .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");

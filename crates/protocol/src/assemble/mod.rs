@@ -389,7 +389,7 @@ fn check_body(
     if !value.is_object() {
         let found = verbatim_wire::json::type_name(&value);
         let kind = crate::DecodeErrorKind::WrongType { expected: "object", found };
-        return Err(Unusable(DecodeError::new(JsonPath::root(), kind)));
+        return Err(Unusable(DecodeError { path: JsonPath::root(), kind }));
     }
     let mut size = Vec::new();
     if body.len() > check::MAX_BODY_BYTES {

@@ -19,8 +19,7 @@ pub use decode::{
     decode_request_value, decode_response, decode_response_value,
 };
 pub use encode::{
-    encode_message, encode_messages, encode_request, encode_request_message, encode_response,
-    request_to_vec,
+    encode_message, encode_messages, encode_request, encode_response, request_to_vec,
 };
 
 /// The `anthropic_version` the AWS documentation gives for InvokeModel on Bedrock, taken by

@@ -92,13 +92,6 @@ pub fn encode_message(item: &Message) -> Result<Value> {
     message(item, &At::ROOT)
 }
 
-/// Encodes `item` as the message at `messages[index]` of a request body: the JSON
-/// [`encode_request`] writes there, with errors named at that path. A body can so be written
-/// one message at a time.
-pub fn encode_request_message(item: &Message, index: usize) -> Result<Value> {
-    message(item, &At::ROOT.key("messages").index(index))
-}
-
 fn messages(list: &[Message], at: &At<'_>) -> Result<Value> {
     let items = list.iter().enumerate().map(|(i, m)| message(m, &at.index(i)));
     Ok(Value::Array(items.collect::<Result<_>>()?))

@@ -188,36 +188,3 @@ fn text_document_sources_keep_their_media_type() {
     let messages = anthropic::decode_messages_value(body.clone()).unwrap();
     assert_eq!(anthropic::encode_messages(&messages).unwrap(), body);
 }
-
-#[test]
-fn one_message_encodes_as_the_request_writes_it_at_its_place() {
-    let video = ContentBlock::Video(MediaBlock {
-        format: "mp4".into(),
-        source: MediaSource::Bytes("AAAA".into()),
-        unmapped: Unmapped::default(),
-    });
-    let messages = vec![
-        Message::user_text("hi"),
-        Message::new(Role::Assistant, vec![ContentBlock::text("a"), ContentBlock::text("b")]),
-    ];
-    let req = request(messages.clone());
-    let converse_body = converse::encode_request(&req).unwrap();
-    let anthropic_body = anthropic::encode_request(&req).unwrap();
-    for (i, message) in messages.iter().enumerate() {
-        let converse_one = converse::encode_request_message(message, i).unwrap();
-        assert_eq!(converse_one, converse_body["messages"][i], "converse {i}");
-        let anthropic_one = anthropic::encode_request_message(message, i).unwrap();
-        assert_eq!(anthropic_one, anthropic_body["messages"][i], "anthropic {i}");
-    }
-    // An error is named where the request's would be.
-    let with_video = Message::new(Role::User, vec![ContentBlock::text("a"), video]);
-    let one = anthropic::encode_request_message(&with_video, 3).unwrap_err();
-    assert_eq!(one.path.to_string(), "messages[3].content[1]");
-    let whole = request(vec![
-        Message::user_text("a"),
-        Message::new(Role::Assistant, vec![ContentBlock::text("b")]),
-        Message::user_text("c"),
-        with_video,
-    ]);
-    assert_eq!(anthropic::encode_request(&whole).unwrap_err(), one);
-}
