@@ -21,7 +21,7 @@ fn seeds() -> &'static [Value] {
 fn read_seeds() -> Vec<Value> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut seeds = Vec::new();
-    let round_trip = root.join("crates/protocol/test_data/round_trip");
+    let round_trip = root.join("crates/wire/test_data/round_trip");
     let mut paths: Vec<_> =
         std::fs::read_dir(round_trip).unwrap().map(|e| e.unwrap().path()).collect();
     paths.push(root.join("tests/it/data/sessions_export.json"));

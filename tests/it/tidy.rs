@@ -52,7 +52,12 @@ fn dependencies_point_inward() {
         Vec::<String>::new(),
         "model depends on no workspace crate"
     );
-    assert_eq!(workspace_deps("protocol"), ["verbatim-model"], "protocol depends only on model");
+    assert_eq!(workspace_deps("wire"), ["verbatim-model"], "the wire depends only on model");
+    assert_eq!(
+        workspace_deps("protocol"),
+        ["verbatim-model", "verbatim-wire"],
+        "the rules depend only on model and the wire"
+    );
     assert_eq!(
         workspace_deps("store"),
         ["verbatim-model", "verbatim-protocol"],
@@ -81,6 +86,7 @@ fn dependencies_point_inward() {
 fn the_pure_core_does_no_io() {
     let mut files = Vec::new();
     rust_files(&root().join("crates/model/src"), &mut files);
+    rust_files(&root().join("crates/wire/src"), &mut files);
     rust_files(&root().join("crates/protocol/src"), &mut files);
     for file in files {
         if file.components().any(|c| c.as_os_str() == "tests") {

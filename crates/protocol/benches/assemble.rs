@@ -8,6 +8,8 @@
 //! history, the ratio of assembling to serialising (target: within 2x). A filter argument
 //! (`-- 80k` or `-- 1000`) runs only the cases whose name holds it.
 
+// The timing the wire crate's benchmarks use, shared rather than copied.
+#[path = "../../wire/benches/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;

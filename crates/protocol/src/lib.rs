@@ -1,39 +1,27 @@
-//! Pure wire logic for Bedrock Runtime: the Converse and Anthropic Messages codecs.
+//! Bedrock's request rules over the pure wire logic of Bedrock Runtime.
 //!
-//! - [`converse`] moves Converse JSON (request bodies, responses, message arrays) to and from
-//!   the [`verbatim_model`] types.
-//! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it.
-//! - [`eventstream`] decodes the binary frames of streaming responses, [`sse`] the server-sent
-//!   events of the Messages API, and [`stream`] folds the events they carry into the response
-//!   a non-streamed call returns.
+//! - [`rules`] holds every rule as data, [`capability`] the per-model-family table the rules
+//!   read, and [`assemble`] the assembler, validator and repairer that apply them to a
+//!   history, a request or a raw body.
+//! - The wire itself is `verbatim-wire`'s, re-exported here at the paths it has always had:
+//!   [`converse`] and [`anthropic`] (the lossless codecs), [`eventstream`], [`sse`] and
+//!   [`stream`] (streamed replies), [`json_input`], [`model_id`], and the errors and paths
+//!   ([`DecodeError`], [`EncodeError`], [`JsonPath`]).
 //!
-//! Both are lossless within their dialect: decoding then encoding gives an equal JSON value,
-//! with thinking text, signatures, redacted data and tool inputs unchanged (same string bytes,
-//! same key order). Across dialects, what the target cannot express is an [`EncodeError`],
-//! never a silent drop. Decoding errors name the JSON path of the offending place
-//! ([`JsonPath`], e.g. `messages[3].content[0]`).
+//! Every diagnostic names the JSON path of the offending place (`messages[3].content[0]`).
+//! Repair never edits a thinking block; a repaired request passes strict validation.
 //!
 //! This crate does no I/O: bytes and values in, values out. It reads no clock, environment or
 //! randomness, and knows nothing of HTTP, storage or the engine.
 
-pub mod anthropic;
 pub mod assemble;
 pub mod capability;
-pub mod converse;
-mod encode;
-mod error;
-pub mod eventstream;
-mod json;
-pub mod json_input;
-pub mod model_id;
-mod path;
 pub mod rules;
-pub mod sse;
-pub mod stream;
-mod thinking;
 
-pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
-pub use path::{JsonPath, Segment};
+pub use verbatim_wire::{
+    DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, JsonPath, Segment, anthropic,
+    converse, eventstream, json_input, model_id, sse, stream,
+};
 
 #[cfg(test)]
 mod tests;

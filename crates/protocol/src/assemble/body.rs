@@ -18,7 +18,6 @@ use bytes::Bytes;
 use serde_json::Value;
 use verbatim_model::{Api, Message, Request};
 
-use crate::path::At;
 use crate::{EncodeError, anthropic, converse};
 
 /// A request body as sent, and where each message's JSON lies in it.
@@ -114,8 +113,6 @@ impl Body {
                 serde_json::to_writer(&mut out, value).expect("writing to a Vec");
                 continue;
             }
-            let at = At::ROOT;
-            let at = at.key("messages");
             out.push(b'[');
             for (i, message) in request.messages.iter().enumerate() {
                 if i > 0 {
@@ -125,9 +122,11 @@ impl Body {
                 if i < reused {
                     out.extend_from_slice(&previous_text[previous_ranges[i].clone()]);
                 } else {
+                    // A message that does not encode fails the whole request too, whose
+                    // error (with the message's path in the body) is the one returned.
                     let value = match api {
-                        Api::Converse => converse::encode::message(message, &at.index(i)),
-                        Api::InvokeModel => anthropic::encode::message(message, &at.index(i)),
+                        Api::Converse => converse::encode_message(message),
+                        Api::InvokeModel => anthropic::encode_message(message),
                     }
                     .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");

@@ -385,11 +385,11 @@ fn check_body(
     body: &[u8],
     policy: Policy,
 ) -> Result<BodyReport, Unusable> {
-    let value = crate::json::parse(body).map_err(Unusable)?;
+    let value = verbatim_wire::json::parse(body).map_err(Unusable)?;
     if !value.is_object() {
-        let found = crate::json::type_name(&value);
+        let found = verbatim_wire::json::type_name(&value);
         let kind = crate::DecodeErrorKind::WrongType { expected: "object", found };
-        return Err(Unusable(DecodeError::new(JsonPath::root(), kind)));
+        return Err(Unusable(DecodeError { path: JsonPath::root(), kind }));
     }
     let mut size = Vec::new();
     if body.len() > check::MAX_BODY_BYTES {

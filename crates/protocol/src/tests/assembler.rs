@@ -9,7 +9,7 @@ use verbatim_model::{
     ToolResultBlock, ToolResultContent, ToolSpec, ToolUse, Unmapped,
 };
 
-use super::support::replay_turn;
+use super::replay::replay_turn;
 use crate::assemble::{
     Action, Assembler, Assembly, Fix, Policy, Prepared, Severity, TurnConfig, assemble,
     assemble_request, assemble_request_from, prefix_hash, validate_body,

@@ -12,7 +12,7 @@ use verbatim_model::{
     Unmapped,
 };
 
-use super::support::replay_turn;
+use super::replay::replay_turn;
 use crate::assemble::{Assembly, Policy, TurnConfig, assemble, encode, prefix_hash, validate_body};
 
 /// Models with different capability rows, and the thinking each takes.

@@ -73,16 +73,17 @@ pub(crate) fn shape_errors(api: Api, mut value: Value, error: DecodeError) -> Ve
             }
         }
         Some(other) => {
-            let found = crate::json::type_name(&other);
+            let found = verbatim_wire::json::type_name(&other);
             let kind = DecodeErrorKind::WrongType { expected: "array", found };
             errors.push(shape_error(
-                DecodeError::new(JsonPath::root().key("messages"), kind),
+                DecodeError { path: JsonPath::root().key("messages"), kind },
                 &JsonPath::root(),
             ));
         }
         None => {
             let kind = DecodeErrorKind::MissingField { field: "messages" };
-            errors.push(shape_error(DecodeError::new(JsonPath::root(), kind), &JsonPath::root()));
+            errors
+                .push(shape_error(DecodeError { path: JsonPath::root(), kind }, &JsonPath::root()));
         }
     }
     if errors.is_empty() {

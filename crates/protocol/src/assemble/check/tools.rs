@@ -231,7 +231,7 @@ pub(super) fn tool_use<'a>(
     if !tool_use.input.is_object() {
         let what = format!(
             "tool input is a JSON {}, not an object",
-            crate::json::type_name(&tool_use.input)
+            verbatim_wire::json::type_name(&tool_use.input)
         );
         out.error(Rule::ToolInput, out.field(i, j, Field::ToolInput), what, "");
     }
@@ -333,7 +333,7 @@ pub(super) fn tool_result(out: &mut CheckPass<'_>, i: usize, j: usize, result: &
                 let action = with_item(k, ToolResultBlock::Text { text: json.to_string() });
                 let what = format!(
                     "tool result json is a JSON {}, not an object",
-                    crate::json::type_name(json)
+                    verbatim_wire::json::type_name(json)
                 );
                 let detail = format!(
                     "The format of the value at {}.json is invalid. Provide a json object for the field and try again.",

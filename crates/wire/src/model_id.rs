@@ -6,7 +6,7 @@
 /// an `UnknownOperationException` body.
 ///
 /// ```
-/// use verbatim_protocol::model_id::path_segment;
+/// use verbatim_wire::model_id::path_segment;
 /// assert_eq!(
 ///     path_segment("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
 ///     "arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-7-sonnet-20250219-v1%3A0",

@@ -3,7 +3,7 @@
 //! of the same bytes in the same chunks. The same reply as the `eventstream` bench's, so the
 //! two read side by side.
 //!
-//! Run with `cargo bench -p verbatim-protocol --bench sse`. Besides criterion's report it
+//! Run with `cargo bench -p verbatim-wire --bench sse`. Besides criterion's report it
 //! prints one summary line: MB/s and events/s for decoding the events alone, for decoding and
 //! folding them into a response, and for the copy.
 
@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::Criterion;
-use verbatim_protocol::sse::{MessagesFold, SseDecoder};
+use verbatim_wire::sse::{MessagesFold, SseDecoder};
 
 const CHUNK: usize = 16 * 1024;
 const DELTAS: usize = 10_000;

@@ -1,4 +1,10 @@
 //! Taking decoded JSON apart while keeping track of where we are.
+//!
+//! Two readers are public, for code that reads a body before (or instead of) decoding it, as
+//! `verbatim-protocol`'s validator does with raw bodies: [`parse`] (JSON text to a value, its
+//! syntax error named as [`json_input::syntax_error`](crate::json_input::syntax_error) names
+//! it) and [`type_name`] (the words an error uses for a value's JSON type). The rest is the
+//! decoders' own.
 
 use serde_json::{Number, Value};
 use verbatim_model::JsonMap;
@@ -8,11 +14,17 @@ use crate::{DecodeError, DecodeErrorKind};
 
 pub(crate) type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
-pub(crate) fn parse(bytes: &[u8]) -> Result<Value> {
+/// Parses JSON text into a value. Text serde_json refuses (bad syntax, nesting past its limit)
+/// is a [`DecodeError`] at the root whose kind is [`DecodeErrorKind::Syntax`], with the line
+/// and column (see [`DecodeError::syntax`]).
+pub fn parse(bytes: &[u8]) -> std::result::Result<Value, DecodeError> {
     serde_json::from_slice(bytes).map_err(|e| DecodeError::syntax(bytes, &e))
 }
 
-pub(crate) fn type_name(value: &Value) -> &'static str {
+/// The words a wrong-type error uses for the JSON type of `value`: `null`, `a boolean`,
+/// `a number`, `a string`, `an array` or `an object` (the `found` of
+/// [`DecodeErrorKind::WrongType`]).
+pub fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -1,21 +1,20 @@
-//! Random conversations survive Converse -> model -> Anthropic -> model -> Converse unchanged,
-//! for everything both dialects can express.
+//! Random model values for property tests: requests, with every kind of message and block
+//! both dialects can express (any characters in text, any JSON in tool inputs).
+//!
+//! `verbatim-protocol`'s tests include this file too (its request bodies are written from
+//! these requests).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use proptest::prelude::*;
 use serde_json::{Number, Value};
 use verbatim_model::{
-    Api, CachePoint, ContentBlock, DocumentBlock, DocumentSource, Effort, ImageBlock,
-    InferenceConfig, JsonMap, MediaSource, Message, RedactedForm, RedactedThinking, Request, Role,
-    SystemBlock, SystemPrompt, TextBlock, ThinkingBlock, ThinkingConfig, ThinkingMode, Tool,
-    ToolChoice, ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus,
-    ToolSpec, ToolUse, Unmapped,
+    CachePoint, ContentBlock, DocumentBlock, DocumentSource, Effort, ImageBlock, InferenceConfig,
+    JsonMap, MediaSource, Message, RedactedForm, RedactedThinking, Request, Role, SystemBlock,
+    SystemPrompt, TextBlock, ThinkingBlock, ThinkingConfig, ThinkingMode, Tool, ToolChoice,
+    ToolChoiceKind, ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolSpec,
+    ToolUse, Unmapped,
 };
-
-use super::support::verbatim_strings;
-use crate::assemble::body::Body;
-use crate::{anthropic, assemble, converse};
 
 fn text() -> impl Strategy<Value = String> {
     // Any characters, whitespace and control characters included.
@@ -138,7 +137,7 @@ fn blocks_with_cache_points() -> impl Strategy<Value = Vec<ContentBlock>> {
     })
 }
 
-fn message() -> impl Strategy<Value = Message> {
+pub(crate) fn message() -> impl Strategy<Value = Message> {
     (prop_oneof![Just(Role::User), Just(Role::Assistant)], blocks_with_cache_points())
         .prop_map(|(role, content)| Message::new(role, content))
 }
@@ -256,7 +255,7 @@ fn model_fields() -> impl Strategy<Value = Option<JsonMap>> {
     }))
 }
 
-fn request() -> impl Strategy<Value = Request> {
+pub(crate) fn request() -> impl Strategy<Value = Request> {
     (
         prop::collection::vec(message(), 0..5),
         system(),
@@ -294,61 +293,4 @@ fn request() -> impl Strategy<Value = Request> {
                 }
             },
         )
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
-    #[test]
-    fn conversations_survive_converse_anthropic_converse(request in request()) {
-        let converse_body = converse::request_to_vec(&request).unwrap();
-        let from_converse = converse::decode_request(&converse_body).unwrap();
-        prop_assert_eq!(&from_converse, &request);
-
-        let anthropic_body = anthropic::request_to_vec(&from_converse).unwrap();
-        let from_anthropic = anthropic::decode_request(&anthropic_body).unwrap();
-
-        let again = converse::request_to_vec(&from_anthropic).unwrap();
-        // Same bytes: same values, same key order (tool inputs included).
-        prop_assert_eq!(
-            String::from_utf8(again.clone()).unwrap(),
-            String::from_utf8(converse_body.clone()).unwrap()
-        );
-        let first: Value = serde_json::from_slice(&converse_body).unwrap();
-        let second: Value = serde_json::from_slice(&again).unwrap();
-        prop_assert_eq!(verbatim_strings(&second), verbatim_strings(&first));
-    }
-
-    #[test]
-    fn a_body_written_with_reuse_is_the_encoded_request(
-        request in request(),
-        more in prop::collection::vec(message(), 0..3),
-        edit in proptest::option::of((0usize..8, message())),
-    ) {
-        let mut next = request.clone();
-        next.messages.extend(more);
-        if let Some((at, message)) = edit && at < next.messages.len() {
-            next.messages[at] = message;
-        }
-        for api in [Api::Converse, Api::InvokeModel] {
-            let first = Body::write(api, &request, None);
-            let expected = assemble::encode(api, &request).map(|v| v.to_string());
-            prop_assert_eq!(first.clone().map(|b| b.as_str().to_owned()), expected);
-            let Ok(first) = first else { continue };
-            let second = Body::write(api, &next, Some((&first, &request.messages)));
-            let expected = assemble::encode(api, &next).map(|v| v.to_string());
-            prop_assert_eq!(second.map(|b| b.as_str().to_owned()), expected.clone());
-            // Told how many leading messages are the earlier ones, without comparing.
-            let same = next.messages.iter().zip(&request.messages).take_while(|(a, b)| a == b);
-            let after = Body::write_after(api, &next, &first, same.count());
-            prop_assert_eq!(after.map(|b| b.as_str().to_owned()), expected);
-        }
-    }
-
-    #[test]
-    fn the_canonical_form_round_trips(request in request()) {
-        let stored = serde_json::to_string(&request).unwrap();
-        let back: Request = serde_json::from_str(&stored).unwrap();
-        prop_assert_eq!(back, request);
-    }
 }

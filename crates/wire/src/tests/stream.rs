@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::eventstream::captures;
-use super::real_fixtures::fixtures_dir;
+use super::recordings::fixtures_dir;
 use crate::eventstream::{Frame, decode_all};
 use crate::stream::{AnthropicAccumulator, ConverseAccumulator, StreamError, Update};
 use crate::{anthropic, converse};

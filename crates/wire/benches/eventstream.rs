@@ -2,7 +2,7 @@
 //! (about 2 MB, frames like Bedrock's, `p` padding included) fed in 16 KiB chunks, next to a
 //! plain copy of the same bytes in the same chunks.
 //!
-//! Run with `cargo bench -p verbatim-protocol --bench eventstream`. Besides criterion's report
+//! Run with `cargo bench -p verbatim-wire --bench eventstream`. Besides criterion's report
 //! it prints one summary line: MB/s and events/s for framing alone, for framing and folding the
 //! events into a response, and for the copy.
 
@@ -15,8 +15,8 @@ use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use criterion::Criterion;
-use verbatim_protocol::eventstream::{Frame, FrameDecoder};
-use verbatim_protocol::stream::ConverseAccumulator;
+use verbatim_wire::eventstream::{Frame, FrameDecoder};
+use verbatim_wire::stream::ConverseAccumulator;
 
 const CHUNK: usize = 16 * 1024;
 const DELTAS: usize = 10_000;

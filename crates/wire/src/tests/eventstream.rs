@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::real_fixtures::fixtures_dir;
+use super::recordings::fixtures_dir;
 use super::support::test_data;
 use crate::eventstream::{Frame, FrameDecoder, FrameError, MAX_PAYLOAD_LEN, decode_all};
 

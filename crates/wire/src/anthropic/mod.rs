@@ -12,7 +12,7 @@
 //! same ones Converse sends in `additionalModelRequestFields`.
 
 mod decode;
-pub(crate) mod encode;
+mod encode;
 
 pub use decode::{
     decode_message_value, decode_messages, decode_messages_value, decode_request,

@@ -9,7 +9,7 @@
 //! members found and those allowed.
 
 mod decode;
-pub(crate) mod encode;
+mod encode;
 
 pub use decode::{
     decode_message_value, decode_messages, decode_messages_value, decode_request,
