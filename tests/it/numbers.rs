@@ -113,3 +113,23 @@ async fn postgres_keeps_the_text_of_numbers() {
     let store = verbatim::PostgresStore::connect_with(&url, options).await.unwrap();
     round_trip(&store, "postgres").await;
 }
+
+#[test]
+fn a_tool_reads_its_input_into_typed_fields_as_before() {
+    #[derive(serde::Deserialize)]
+    struct Args {
+        big: f64,
+        neg0: f64,
+        f: f64,
+        list: Vec<f64>,
+    }
+    let request = fixture();
+    let verbatim::ContentBlock::ToolUse(call) = &request.messages[1].content[0] else {
+        panic!("the fixture's second message holds the tool call")
+    };
+    let args: Args = serde_json::from_value(call.input.clone()).unwrap();
+    assert_eq!(args.big, 1.2345678901234568e22);
+    assert!(args.neg0 == 0.0 && args.neg0.is_sign_negative());
+    assert_eq!((args.f, args.list[0], args.list[1]), (1.5, 0.1, -12.5));
+    assert!(args.list[2].is_infinite());
+}
