@@ -76,10 +76,10 @@ fn mutate(value: &mut Value, pick: usize, kind: u8, text: &str, number: i64) {
                     map.shift_remove(&last.replace("~1", "/").replace("~0", "~"));
                 }
                 Some(Value::Array(items)) => {
-                    if let Ok(i) = last.parse::<usize>() {
-                        if i < items.len() {
-                            items.remove(i);
-                        }
+                    if let Ok(i) = last.parse::<usize>()
+                        && i < items.len()
+                    {
+                        items.remove(i);
                     }
                 }
                 _ => {}
@@ -140,26 +140,22 @@ proptest! {
 
     #[test]
     fn decoders_never_panic_and_what_decodes_round_trips(body in hostile()) {
-        if let Ok(request) = converse::decode_request(&body) {
-            if let Ok(value) = converse::encode_request(&request) {
+        if let Ok(request) = converse::decode_request(&body)
+            && let Ok(value) = converse::encode_request(&request) {
                 prop_assert_eq!(converse::decode_request_value(value).unwrap(), request);
             }
-        }
-        if let Ok(request) = anthropic::decode_request(&body) {
-            if let Ok(value) = anthropic::encode_request(&request) {
+        if let Ok(request) = anthropic::decode_request(&body)
+            && let Ok(value) = anthropic::encode_request(&request) {
                 prop_assert_eq!(anthropic::decode_request_value(value).unwrap(), request);
             }
-        }
-        if let Ok(response) = converse::decode_response(&body) {
-            if let Ok(value) = converse::encode_response(&response) {
+        if let Ok(response) = converse::decode_response(&body)
+            && let Ok(value) = converse::encode_response(&response) {
                 prop_assert_eq!(converse::decode_response_value(value).unwrap(), response);
             }
-        }
-        if let Ok(response) = anthropic::decode_response(&body) {
-            if let Ok(value) = anthropic::encode_response(&response) {
+        if let Ok(response) = anthropic::decode_response(&body)
+            && let Ok(value) = anthropic::encode_response(&response) {
                 prop_assert_eq!(anthropic::decode_response_value(value).unwrap(), response);
             }
-        }
     }
 
     #[test]
@@ -167,23 +163,21 @@ proptest! {
         let api = if invoke { Api::InvokeModel } else { Api::Converse };
         let model = Some("us.anthropic.claude-sonnet-4-20250514-v1:0");
         let _ = validate_body(api, model, &body);
-        if let Ok(report) = repair_body(api, model, &body) {
-            if let (true, Some(request)) = (report.is_valid(), &report.request) {
+        if let Ok(report) = repair_body(api, model, &body)
+            && let (true, Some(request)) = (report.is_valid(), &report.request) {
                 let left = validate_request(api, model, request);
                 prop_assert!(left.iter().all(|d| d.severity != Severity::Error), "{:?}", left);
             }
-        }
     }
 
     #[test]
     fn import_never_panics_and_what_it_accepts_exports(body in hostile()) {
-        if let Ok(document) = serde_json::from_slice::<Value>(&body) {
-            if let Ok(session) = import_session(document, "input") {
+        if let Ok(document) = serde_json::from_slice::<Value>(&body)
+            && let Ok(session) = import_session(document, "input") {
                 // An imported session exports again, at least in the dialect it came in.
                 let converse = export_session(&session, Dialect::Converse);
                 let anthropic = export_session(&session, Dialect::Anthropic);
                 prop_assert!(converse.is_ok() || anthropic.is_ok(), "{:?} / {:?}", converse, anthropic);
             }
-        }
     }
 }

@@ -187,10 +187,11 @@ fn media(body: &Value, family: Family) -> Result<(), Refusal> {
                         )));
                     }
                 }
-                if let Some(image) = item.get("image") {
-                    if family == Family::Claude && from_s3(image) {
-                        return Err(validation(S3));
-                    }
+                if let Some(image) = item.get("image")
+                    && family == Family::Claude
+                    && from_s3(image)
+                {
+                    return Err(validation(S3));
                 }
             }
         }
@@ -266,13 +267,13 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
     let mut any_tool_block = false;
     for (i, message) in messages.iter().enumerate() {
         for (j, block) in message.blocks.iter().enumerate() {
-            if let Block::ToolUse { id, .. } = block {
-                if !seen.insert(id.as_str()) {
-                    return Err(validation(from_model(
-                        dialect,
-                        format!("messages.{i}.content.{j}: `tool_use` ids must be unique"),
-                    )));
-                }
+            if let Block::ToolUse { id, .. } = block
+                && !seen.insert(id.as_str())
+            {
+                return Err(validation(from_model(
+                    dialect,
+                    format!("messages.{i}.content.{j}: `tool_use` ids must be unique"),
+                )));
             }
         }
         let results = message.tool_results();
@@ -395,17 +396,16 @@ fn final_thinking(dialect: Dialect, messages: &[Msg], thinking: bool) -> Result<
     let Some(last) = messages.last() else { return Ok(()) };
     let wrap = |message: String| from_model(dialect, message);
     if !thinking {
-        if last.role == "assistant" {
-            if let Some(j) = last
+        if last.role == "assistant"
+            && let Some(j) = last
                 .blocks
                 .iter()
                 .position(|b| matches!(b, Block::Thinking { .. } | Block::Redacted(_)))
-            {
-                let i = messages.len() - 1;
-                return Err(validation(wrap(format!(
-                    "messages.{i}.content.{j}: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
-                ))));
-            }
+        {
+            let i = messages.len() - 1;
+            return Err(validation(wrap(format!(
+                "messages.{i}.content.{j}: When thinking is disabled, an `assistant` message in the final position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your request."
+            ))));
         }
         return Ok(());
     }

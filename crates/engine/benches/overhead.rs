@@ -267,7 +267,7 @@ fn user_text(n: u64) -> String {
 
 /// Message `n` of the prefilled history: user and assistant text in turn, ~3 KB each.
 fn message(n: u64) -> Entry {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return Entry::Message(Message::user_text(user_text(n)).into());
     }
     let text =

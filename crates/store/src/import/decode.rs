@@ -311,10 +311,10 @@ fn take_model(map: &mut JsonMap) -> Result<Option<String>, String> {
         let Value::String(name) = value else {
             return Err(format!("{key}: expected a string (a model id)"));
         };
-        if let Some(first) = &model {
-            if *first != name {
-                return Err(format!("{key}: names {name:?} but `modelId` names {first:?}"));
-            }
+        if let Some(first) = &model
+            && *first != name
+        {
+            return Err(format!("{key}: names {name:?} but `modelId` names {first:?}"));
         }
         model = Some(name);
     }

@@ -118,11 +118,10 @@ fn a_folded_stream_equals_the_message_bedrock_accepted_back_byte_for_byte() {
         {
             if let (Some(tool), Some(echoed_tool)) =
                 (ours.get_mut("toolUse"), theirs.get("toolUse"))
+                && echoed_tool.get("type").is_none()
             {
-                if echoed_tool.get("type").is_none() {
-                    let dropped = tool.as_object_mut().unwrap().remove("type");
-                    assert!(dropped.is_none() || dropped == Some(json!("tool_use")), "{dropped:?}");
-                }
+                let dropped = tool.as_object_mut().unwrap().remove("type");
+                assert!(dropped.is_none() || dropped == Some(json!("tool_use")), "{dropped:?}");
             }
         }
         assert_eq!(encoded, echoed, "{file}: the message folded from {capture}");

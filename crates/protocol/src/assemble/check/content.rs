@@ -411,7 +411,7 @@ pub(super) fn base64(out: &mut CheckPass<'_>, data: &str, path: JsonPath, what: 
 /// Whether `text` is standard base64 (RFC 4648 alphabet, padded), as a blob member takes it.
 fn is_base64(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return false;
     }
     let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
