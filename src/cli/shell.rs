@@ -21,6 +21,13 @@ pub(crate) fn store_url_without_password(url: &str) -> Option<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return (!url.to_ascii_lowercase().contains("password")).then(|| url.to_owned());
     };
+    // A `?` or `#` before the last `@` may be inside the password (unencoded): nothing of
+    // such a URL is printed.
+    if let Some(at) = rest.rfind('@')
+        && rest[..at].contains(['?', '#'])
+    {
+        return None;
+    }
     let (before_query, query) = match rest.split_once('?') {
         Some((before, query)) => (before, Some(query)),
         None => (rest, None),
@@ -70,6 +77,8 @@ mod tests {
     #[test]
     fn a_store_url_is_printed_without_its_password() {
         let printed = |url| store_url_without_password(url);
+        // An unencoded `?` in the password: none of it is printed.
+        assert_eq!(printed("postgres://app:s3c?r3t@db.internal/chat"), None);
         assert_eq!(
             printed("postgres://app@db.internal/chat").as_deref(),
             Some("postgres://app@db.internal/chat")
