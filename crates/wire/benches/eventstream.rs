@@ -6,19 +6,19 @@
 //! it prints one summary line: MB/s and events/s for framing alone, for framing and folding the
 //! events into a response, and for the copy.
 
+mod streams;
 mod support;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::Bytes;
 use criterion::Criterion;
+use streams::CHUNK;
 use verbatim_wire::eventstream::{Frame, FrameDecoder};
 use verbatim_wire::stream::ConverseAccumulator;
 
-const CHUNK: usize = 16 * 1024;
 const DELTAS: usize = 10_000;
 
 fn frame(event_type: &str, payload: String) -> Vec<u8> {
@@ -95,69 +95,17 @@ fn decode_and_fold(bytes: &[u8]) -> usize {
     accumulator.finish().unwrap().message.content.len()
 }
 
-fn copy(bytes: &[u8], into: &mut Vec<u8>) -> usize {
-    into.clear();
-    for chunk in bytes.chunks(CHUNK) {
-        into.extend_from_slice(chunk);
-    }
-    into.len()
-}
-
-fn benches(c: &mut Criterion) {
-    let (bytes, events) = stream();
-    assert_eq!(decode(&bytes), events);
-    assert_eq!(decode_and_fold(&bytes), 2);
-    let mut target = Vec::with_capacity(bytes.len());
-
-    let mut group = c.benchmark_group("eventstream_10k_events");
-    group.sample_size(20);
-    group.bench_function("decode_frames", |b| b.iter(|| black_box(decode(black_box(&bytes)))));
-    group.bench_function("decode_and_fold", |b| {
-        b.iter(|| black_box(decode_and_fold(black_box(&bytes))))
-    });
-    group.bench_function("memcpy", |b| b.iter(|| black_box(copy(black_box(&bytes), &mut target))));
-    group.finish();
-
-    let times = support::medians(
-        &mut [
-            &mut || {
-                black_box(decode(&bytes));
-            },
-            &mut || {
-                black_box(decode_and_fold(&bytes));
-            },
-            &mut || {
-                black_box(copy(&bytes, &mut target));
-            },
-        ],
-        51,
-    );
-    let rate = |time: Duration| {
-        let seconds = time.as_secs_f64();
-        format!(
-            "{:.0} MB/s, {:.2} M events/s",
-            bytes.len() as f64 / seconds / 1e6,
-            events as f64 / seconds / 1e6
-        )
-    };
-    #[allow(clippy::print_stdout)]
-    {
-        println!(
-            "summary: {events} events, {:.2} MB in {} KiB chunks; decode frames {} ({:.2} ms); decode and fold {} ({:.2} ms); memcpy {} ({:.3} ms)",
-            bytes.len() as f64 / 1e6,
-            CHUNK / 1024,
-            rate(times[0]),
-            times[0].as_secs_f64() * 1e3,
-            rate(times[1]),
-            times[1].as_secs_f64() * 1e3,
-            rate(times[2]),
-            times[2].as_secs_f64() * 1e3,
-        );
-    }
-}
-
 fn main() {
+    let (bytes, events) = stream();
+    let stream = streams::Stream {
+        group: "eventstream_10k_events",
+        decoding: "decode frames",
+        bytes,
+        events,
+        decode,
+        decode_and_fold,
+    };
     let mut criterion = Criterion::default().configure_from_args();
-    benches(&mut criterion);
+    streams::bench(&mut criterion, &stream);
     criterion.final_summary();
 }
