@@ -102,15 +102,7 @@ impl PostgresStore {
         let mut info = new_info(source.start.clone(), Some(Origin::Fork { from: id, at }))?;
         info.version = at + 1;
         Self::insert_session(&tx, &info, &[]).await?;
-        let copy = tx
-            .prepare_cached(
-                "INSERT INTO records (session_id, seq, at, entry) \
-                 SELECT $1, seq, at, entry FROM records WHERE session_id = $2 AND seq <= $3",
-            )
-            .await
-            .map_err(backend)?;
-        let copied =
-            tx.execute(&copy, &[&uuid(info.id), &uuid(id), &version(at)]).await.map_err(backend)?;
+        let copied = Self::copy_records(&tx, id, info.id, at).await?;
         if copied != at {
             return Err(StoreError::corrupt(
                 id.to_string(),
@@ -146,16 +138,7 @@ impl PostgresStore {
         archive.version = actual;
         archive.updated_at = source.updated_at;
         Self::insert_session(&tx, &archive, &[]).await?;
-        let copy = tx
-            .prepare_cached(
-                "INSERT INTO records (session_id, seq, at, entry) \
-                 SELECT $1, seq, at, entry FROM records WHERE session_id = $2 AND seq <= $3",
-            )
-            .await
-            .map_err(backend)?;
-        tx.execute(&copy, &[&uuid(archive.id), &uuid(id), &version(actual)])
-            .await
-            .map_err(backend)?;
+        Self::copy_records(&tx, id, archive.id, actual).await?;
         let now = now();
         let rewind =
             Record { seq: actual + 1, at: now, entry: Entry::Rewind { to, archive: archive.id } };
@@ -236,6 +219,24 @@ impl PostgresStore {
             other => other.map_err(backend)?,
         };
         Self::insert_records(client, info.id, records).await
+    }
+
+    /// Copies the records of session `from` up to `through` into session `to` (a fork, a
+    /// rewind's archive), as stored; the number copied.
+    async fn copy_records(
+        client: &impl GenericClient,
+        from: SessionId,
+        to: SessionId,
+        through: u64,
+    ) -> Result<u64, StoreError> {
+        let copy = client
+            .prepare_cached(
+                "INSERT INTO records (session_id, seq, at, entry) \
+                 SELECT $1, seq, at, entry FROM records WHERE session_id = $2 AND seq <= $3",
+            )
+            .await
+            .map_err(backend)?;
+        client.execute(&copy, &[&uuid(to), &uuid(from), &version(through)]).await.map_err(backend)
     }
 
     async fn insert_records(
