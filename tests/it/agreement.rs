@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use verbatim_emulator::{Emulator, EmulatorConfig};
-use verbatim_transport::Api;
+use verbatim_transport::{Api, ApiError, HttpTransport};
 
 use crate::emulator::{MODEL, send_to, signed};
 
@@ -59,6 +59,53 @@ async fn the_emulator_and_the_validator_agree_on_anthropic_versions() {
     assert_eq!((accepted, refused), (15, 12));
 }
 
+/// The folder of the rule case files.
+fn cases() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/protocol/test_data/rules")
+}
+
+/// One body of a rule case file (the break, the near miss, or a recorded 200) as both readings
+/// judge it.
+struct Judged {
+    /// `<file> body <k>`, `k` 0 for the break, 1 for the near miss, 2 on for the 200s.
+    label: String,
+    /// Bedrock's answer to the break, where the case quotes it.
+    quote: Option<String>,
+    /// Whether the validator finds no error in it.
+    valid: bool,
+    /// The emulator's answer.
+    answer: Result<verbatim_model::Response, ApiError>,
+}
+
+/// Sends each body of case file `name` to the emulator and the validator. Raw-text bodies (a
+/// duplicate key, a malformed body) are the decoders' to judge and are left out.
+async fn judge(transport: &HttpTransport, name: &str) -> Vec<Judged> {
+    let case: Value = serde_json::from_slice(&std::fs::read(cases().join(name)).unwrap()).unwrap();
+    let api = match case["api"].as_str() {
+        Some("invoke") => Api::InvokeModel,
+        _ => Api::Converse,
+    };
+    let mut bodies = vec![&case["breaks"], &case["near_miss"]];
+    bodies.extend(case["accepted"].as_array().into_iter().flatten());
+    let mut judged = Vec::new();
+    for (k, part) in bodies.into_iter().enumerate() {
+        if part.is_null() || part["body"].is_null() {
+            continue;
+        }
+        let model = part["model"].as_str().or(case["model"].as_str()).unwrap_or(MODEL);
+        let body = &part["body"];
+        let raw = serde_json::to_vec(body).unwrap();
+        let report = verbatim_protocol::assemble::validate_body(api, Some(model), &raw).unwrap();
+        judged.push(Judged {
+            label: format!("{name} body {k}"),
+            quote: if k == 0 { part["bedrock"].as_str().map(str::to_owned) } else { None },
+            valid: report.is_valid(),
+            answer: send_to(transport, api, model, body).await,
+        });
+    }
+    judged
+}
+
 /// The rule cases whose verdicts rest on what Bedrock was recorded answering: refusals that
 /// need evidence, bodies it accepted. For each body of these case files (the break, the near
 /// miss and every recorded 200), the emulator, which reads the rules on its own, accepts it
@@ -86,40 +133,19 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
     ];
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let transport = signed(&emulator);
-    let folder =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/protocol/test_data/rules");
     let (mut accepted, mut refused) = (0, 0);
     for name in CASES {
-        let case: Value =
-            serde_json::from_slice(&std::fs::read(folder.join(name)).unwrap()).unwrap();
-        let api = match case["api"].as_str() {
-            Some("invoke") => Api::InvokeModel,
-            _ => Api::Converse,
-        };
-        let mut bodies = vec![(&case["breaks"], case["breaks"]["bedrock"].as_str())];
-        bodies.push((&case["near_miss"], None));
-        for entry in case["accepted"].as_array().into_iter().flatten() {
-            bodies.push((entry, None));
-        }
-        for (k, (part, quote)) in bodies.into_iter().enumerate() {
-            let model = part["model"].as_str().or(case["model"].as_str()).unwrap_or(MODEL);
-            let body = &part["body"];
-            let report = verbatim_protocol::assemble::validate_body(
-                api,
-                Some(model),
-                &serde_json::to_vec(body).unwrap(),
-            )
-            .unwrap();
-            match send_to(&transport, api, model, body).await {
+        for Judged { label, quote, valid, answer } in judge(&transport, name).await {
+            match answer {
                 Ok(_) => {
-                    assert!(report.is_valid(), "{name} body {k}: {:?}", report.diagnostics);
+                    assert!(valid, "{label}: accepted, the validator finds an error");
                     accepted += 1;
                 }
                 Err(error) => {
-                    assert!(!report.is_valid(), "{name} body {k}: refused: {}", error.message);
-                    assert_eq!(error.status, 400, "{name} body {k}");
+                    assert!(!valid, "{label}: refused: {}", error.message);
+                    assert_eq!(error.status, 400, "{label}");
                     if let Some(quote) = quote {
-                        assert!(error.message.contains(quote), "{name}: {}", error.message);
+                        assert!(error.message.contains(&quote), "{label}: {}", error.message);
                     }
                     refused += 1;
                 }
@@ -138,9 +164,7 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
 async fn the_emulator_and_the_validator_agree_on_every_rule_case() {
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let transport = signed(&emulator);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let folder = root.join("crates/protocol/test_data/rules");
-    let mut names: Vec<_> = std::fs::read_dir(&folder)
+    let mut names: Vec<_> = std::fs::read_dir(cases())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".json"))
@@ -148,37 +172,16 @@ async fn the_emulator_and_the_validator_agree_on_every_rule_case() {
     names.sort();
     let (mut disagreements, mut compared) = (Vec::new(), 0);
     for name in &names {
-        let case: Value =
-            serde_json::from_slice(&std::fs::read(folder.join(name)).unwrap()).unwrap();
-        let api = match case["api"].as_str() {
-            Some("invoke") => Api::InvokeModel,
-            _ => Api::Converse,
-        };
-        let mut bodies = vec![&case["breaks"], &case["near_miss"]];
-        bodies.extend(case["accepted"].as_array().into_iter().flatten());
-        for (k, part) in bodies.into_iter().enumerate() {
-            // Raw-text cases (a duplicate key, a malformed body) are the decoders' to judge.
-            if part.is_null() || part["body"].is_null() {
-                continue;
-            }
-            let model = part["model"].as_str().or(case["model"].as_str()).unwrap_or(MODEL);
-            let body = &part["body"];
-            let report = verbatim_protocol::assemble::validate_body(
-                api,
-                Some(model),
-                &serde_json::to_vec(body).unwrap(),
-            )
-            .unwrap();
-            let answer = send_to(&transport, api, model, body).await;
+        for Judged { label, valid, answer, .. } in judge(&transport, name).await {
             if let Err(error) = &answer
                 && error.message.contains("Invalid signature in thinking block")
             {
                 continue;
             }
             compared += 1;
-            if answer.is_ok() != report.is_valid() {
+            if answer.is_ok() != valid {
                 let verdict = if answer.is_ok() { "accepted" } else { "refused" };
-                disagreements.push(format!("{name} body {k}: the emulator {verdict}"));
+                disagreements.push(format!("{label}: the emulator {verdict}"));
             }
         }
     }
