@@ -14,7 +14,8 @@ const NAME_PATTERN: &str = "[a-zA-Z0-9_-]+";
 /// Converse's tool-use id pattern in the current service model (R1.6).
 const ID_PATTERN: &str = "[a-zA-Z0-9_.:-]+";
 
-fn name_ok(name: &str) -> bool {
+/// 1 to 64 of letters, digits, `_` and `-`: a Converse tool name, and an Anthropic tool-use id.
+fn word_ok(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
@@ -58,7 +59,7 @@ fn converse(body: &Value) -> Result<(), Refusal> {
             let Some(spec) = tool.get("toolSpec") else { continue };
             let at = format!("toolConfig.tools.{}.member.toolSpec", i + 1);
             let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
-            if !name_ok(name) {
+            if !word_ok(name) {
                 let rule = format!("satisfy regular expression pattern: {NAME_PATTERN}");
                 return Err(constraint(name, &format!("{at}.name"), &rule));
             }
@@ -95,7 +96,7 @@ fn converse(body: &Value) -> Result<(), Refusal> {
             let at = format!("messages.{}.member.content.{}.member", i + 1, j + 1);
             if let Some(tool_use) = block.get("toolUse") {
                 let name = tool_use.get("name").and_then(Value::as_str).unwrap_or_default();
-                if !name_ok(name) {
+                if !word_ok(name) {
                     let rule = format!("satisfy regular expression pattern: {NAME_PATTERN}");
                     return Err(constraint(name, &format!("{at}.toolUse.name"), &rule));
                 }
@@ -167,7 +168,7 @@ fn anthropic(body: &Value) -> Result<(), Refusal> {
                 _ => continue,
             };
             let id = id.and_then(Value::as_str).unwrap_or_default();
-            if !name_ok(id) {
+            if !word_ok(id) {
                 return Err(from_model(format!(
                     "messages.{i}.content.{j}.{key}: String should match pattern '^[a-zA-Z0-9_-]+$'"
                 )));

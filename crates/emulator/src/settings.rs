@@ -75,66 +75,44 @@ struct Modes {
     enabled: bool,
     adaptive: bool,
     disabled: bool,
-    /// Forced tool use with adaptive thinking: taken from 4.6 on ("adaptive thinking supports
-    /// forced tool use"), an error where thinking is always on (R3.7).
-    force_with_adaptive: bool,
+    /// Thinking cannot be switched off: leaving `thinking` out still means thinking, and
+    /// forced tool use is an error even beside adaptive thinking (R3.7; elsewhere "adaptive
+    /// thinking supports forced tool use").
+    always_on: bool,
 }
 
-/// The thinking modes of a Claude model by its id (rules R4.1, from AWS's "Adaptive thinking"
-/// page): `None` for a model this emulator does not know, whose settings it leaves alone.
+const ALWAYS_ON: Modes = Modes { enabled: false, adaptive: true, disabled: false, always_on: true };
+const ADAPTIVE_ONLY: Modes =
+    Modes { enabled: false, adaptive: true, disabled: false, always_on: false };
+const EITHER: Modes = Modes { enabled: true, adaptive: true, disabled: true, always_on: false };
+const BUDGET_ONLY: Modes =
+    Modes { enabled: true, adaptive: false, disabled: true, always_on: false };
+const NO_THINKING: Modes =
+    Modes { enabled: false, adaptive: false, disabled: true, always_on: false };
+
+/// The thinking modes of Claude models (rules R4.1, from AWS's "Adaptive thinking" page): the
+/// first row with a name the model id contains; more specific names come first.
+const MODES: &[(&[&str], Modes)] = &[
+    (&["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-1"], ALWAYS_ON),
+    (&["claude-fable-5-2"], ALWAYS_ON),
+    // "only support adaptive thinking ... disabled thinking ... not supported".
+    (
+        &["claude-opus-4-7", "claude-opus-4-8", "claude-mythos", "claude-opus-5", "claude-fable-5"],
+        ADAPTIVE_ONLY,
+    ),
+    (&["claude-opus-4-6", "claude-sonnet-4-6", "claude-sonnet-5"], EITHER),
+    // Before Claude 3.7: no extended thinking at all.
+    (&["claude-3-5", "claude-3-haiku", "claude-3-sonnet", "claude-3-opus"], NO_THINKING),
+    // Claude 3.7 and 4 to 4.5: a budget only ("Older models ... do not support adaptive").
+    (&["claude-3-7", "claude-opus-4", "claude-sonnet-4", "claude-haiku-4"], BUDGET_ONLY),
+];
+
+/// The thinking modes of a Claude model by its id: `None` for a model this emulator does not
+/// know, whose settings it leaves alone.
 fn modes(model_id: &str) -> Option<Modes> {
     let key = model_key(model_id);
     let claude = key.strip_prefix("anthropic.")?;
-    let has = |name: &str| claude.contains(name);
-    // Thinking is always on: adaptive only, and it cannot be disabled.
-    let always = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-1"];
-    if always.iter().any(|m| has(m)) || has("claude-fable-5-2") {
-        return Some(Modes {
-            enabled: false,
-            adaptive: true,
-            disabled: false,
-            force_with_adaptive: false,
-        });
-    }
-    // "only support adaptive thinking ... disabled thinking ... not supported".
-    let adaptive_only = ["claude-opus-4-7", "claude-opus-4-8", "claude-mythos", "claude-opus-5"];
-    if adaptive_only.iter().any(|m| has(m)) || has("claude-fable-5") {
-        return Some(Modes {
-            enabled: false,
-            adaptive: true,
-            disabled: false,
-            force_with_adaptive: true,
-        });
-    }
-    if has("claude-opus-4-6") || has("claude-sonnet-4-6") || has("claude-sonnet-5") {
-        return Some(Modes {
-            enabled: true,
-            adaptive: true,
-            disabled: true,
-            force_with_adaptive: true,
-        });
-    }
-    // Before Claude 3.7: no extended thinking at all.
-    if has("claude-3-5") || has("claude-3-haiku") || has("claude-3-sonnet") || has("claude-3-opus")
-    {
-        return Some(Modes {
-            enabled: false,
-            adaptive: false,
-            disabled: true,
-            force_with_adaptive: false,
-        });
-    }
-    // Claude 3.7 and 4 to 4.5: a budget only ("Older models ... do not support adaptive").
-    if has("claude-3-7") || has("claude-opus-4") || has("claude-sonnet-4") || has("claude-haiku-4")
-    {
-        return Some(Modes {
-            enabled: true,
-            adaptive: false,
-            disabled: true,
-            force_with_adaptive: false,
-        });
-    }
-    None
+    MODES.iter().find(|(names, _)| names.iter().any(|n| claude.contains(n))).map(|(_, m)| *m)
 }
 
 /// The most output tokens a Claude model writes (rules file, max output tokens by model), by
@@ -193,11 +171,8 @@ pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<()
         )));
     }
     let Some(modes) = modes(model_id) else { return Ok(()) };
-    // Where thinking is always on (it can be neither disabled nor forced beside), leaving
-    // `thinking` out still means thinking.
-    let always_on = !modes.disabled && !modes.force_with_adaptive;
     let Some(thinking) = settings.thinking else {
-        if settings.forced && always_on {
+        if settings.forced && modes.always_on {
             return Err(from_model(
                 "Thinking may not be enabled when tool_choice forces tool use.",
             ));
@@ -223,7 +198,7 @@ pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<()
     }
     // R3.7 (pydantic-ai#3092, oh-my-pi#341): manual thinking never takes forced tool use;
     // adaptive takes it where the model does.
-    if settings.forced && (kind == "enabled" || !modes.force_with_adaptive) {
+    if settings.forced && (kind == "enabled" || modes.always_on) {
         return Err(from_model("Thinking may not be enabled when tool_choice forces tool use."));
     }
     if kind == "enabled" {
