@@ -482,3 +482,11 @@ fn anthropic_stream_parts_of_unknown_kinds_are_kept_in_the_notes_and_the_reply_r
     let notes: Vec<String> = serde_json::from_value(expected["notes"].clone()).unwrap();
     assert_eq!(response.notes, notes);
 }
+
+#[test]
+fn a_streamed_image_is_its_start_and_its_delta_in_one_block() {
+    let (response, expected) = stream_case("image");
+    assert_eq!(converse::encode_message(&response.message).unwrap(), expected);
+    assert!(matches!(response.message.content[0], ContentBlock::Image(_)));
+    assert!(response.notes.is_empty());
+}

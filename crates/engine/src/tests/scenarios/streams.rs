@@ -119,3 +119,33 @@ async fn aborted_streams_mid_tool_use() {
     assert_eq!(next[0]["content"], Value::Array(expected), "the request before plus the input");
     assert_eq!(probe.calls(), 0);
 }
+
+// A stream part of a kind this version does not read: the reply is stored, and what was kept
+// raw is named in its provenance.
+#[tokio::test]
+async fn a_stream_part_of_an_unknown_kind_is_named_in_the_provenance() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let transport = Arc::new(ScriptedTransport::new());
+    transport.push(Scripted::Events(vec![
+        event("messageStart", json!({"role": "assistant"})),
+        event("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"text": "Hello."}})),
+        event("futureEvent", json!({"detail": 1})),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event(
+            "metadata",
+            json!({"usage": {"inputTokens": 9, "outputTokens": 3, "totalTokens": 12}}),
+        ),
+    ]));
+    let engine =
+        Engine::builder().store(rig.store()).transport(transport).model(MODEL).build().unwrap();
+    let session = engine.create().await.unwrap();
+    assert!(session.send("Hi").await.unwrap().complete);
+    let history = session.history().await.unwrap();
+    let reply = history.last().unwrap();
+    assert_eq!(reply.message.text(), "Hello.");
+    assert_eq!(
+        reply.provenance.as_ref().unwrap().notes,
+        ["event 2 (futureEvent): an event type this version does not read, kept as {\"detail\":1}"]
+    );
+}
