@@ -41,7 +41,7 @@ pub(crate) async fn send_to(
     match transport.send(call).await {
         Ok(reply) => Ok(match api {
             Api::Converse => converse::decode_response(&reply.body).unwrap(),
-            Api::InvokeModel => anthropic::decode_response(&reply.body).unwrap(),
+            Api::InvokeModel | Api::Messages => anthropic::decode_response(&reply.body).unwrap(),
         }),
         Err(error) => Err(error.api().cloned().unwrap_or_else(|| panic!("{error}"))),
     }
@@ -56,11 +56,12 @@ async fn stream(transport: &HttpTransport, api: Api, body: &Value) -> Response {
         match api {
             Api::Converse => converse.push(&event.event_type, &event.payload).unwrap(),
             Api::InvokeModel => anthropic.push_chunk(&event.payload).unwrap(),
+            Api::Messages => anthropic.push(&event.payload).unwrap(),
         };
     }
     match api {
         Api::Converse => converse.finish().unwrap(),
-        Api::InvokeModel => anthropic.finish().unwrap(),
+        Api::InvokeModel | Api::Messages => anthropic.finish().unwrap(),
     }
 }
 

@@ -140,6 +140,7 @@ async fn conversation(api: Api, streaming: bool) {
         (Api::Converse, false) => "converse",
         (Api::InvokeModel, true) => "invoke-with-response-stream",
         (Api::InvokeModel, false) => "invoke",
+        (Api::Messages, _) => "messages",
     };
     assert!(operations.iter().all(|o| o == expected), "{label}: {operations:?}");
     let history = session.history().await.unwrap();

@@ -58,7 +58,7 @@ async fn call(transport: &HttpTransport, api: Api, body: String) -> Result<Respo
             }
             Ok(folded.finish().unwrap())
         }
-        Api::InvokeModel => {
+        Api::InvokeModel | Api::Messages => {
             let reply = transport.send(call).await.map_err(api_error)?;
             Ok(anthropic::decode_response(&reply.body).unwrap())
         }
@@ -164,7 +164,9 @@ async fn run_loop(api: Api) {
         Api::Converse => {
             "The model returned the following errors: messages.5.content.0: Invalid signature in thinking block"
         }
-        Api::InvokeModel => "messages.5.content.0: Invalid `signature` in `thinking` block",
+        Api::InvokeModel | Api::Messages => {
+            "messages.5.content.0: Invalid `signature` in `thinking` block"
+        }
     };
     assert_eq!(error.message, expected);
 }

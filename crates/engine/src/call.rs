@@ -4,7 +4,7 @@
 
 use verbatim_model::{Api, ContentBlock, Response};
 use verbatim_protocol::stream::{AnthropicAccumulator, ConverseAccumulator, Update};
-use verbatim_protocol::{anthropic, converse};
+use verbatim_protocol::{anthropic, converse, messages_api};
 use verbatim_transport::{Call, Transport};
 
 use crate::{EngineError, Event};
@@ -22,6 +22,7 @@ pub(crate) async fn call_model(
         let response = match api {
             Api::Converse => converse::decode_response(&reply.body),
             Api::InvokeModel => anthropic::decode_response(&reply.body),
+            Api::Messages => messages_api::decode_response(&reply.body),
         }
         .map_err(EngineError::Decode)?;
         for block in &response.message.content {
@@ -51,7 +52,11 @@ pub(crate) async fn call_model(
 
 enum Folded {
     Converse(ConverseAccumulator),
+    /// InvokeModel's `chunk` events, each an Anthropic event in base64.
     Anthropic(AnthropicAccumulator),
+    /// The Messages API's server-sent events, as the transport hands them on: the event's
+    /// name and its `data` (one Anthropic event as JSON; `ping` and `error` never reach here).
+    Messages(AnthropicAccumulator),
 }
 
 impl Folded {
@@ -59,6 +64,7 @@ impl Folded {
         match api {
             Api::Converse => Folded::Converse(ConverseAccumulator::new()),
             Api::InvokeModel => Folded::Anthropic(AnthropicAccumulator::new()),
+            Api::Messages => Folded::Messages(AnthropicAccumulator::new()),
         }
     }
 
@@ -70,13 +76,14 @@ impl Folded {
         match self {
             Folded::Converse(folded) => folded.push(event_type, payload),
             Folded::Anthropic(folded) => folded.push_chunk(payload),
+            Folded::Messages(folded) => folded.push(payload),
         }
     }
 
     fn finish(self) -> Result<Response, verbatim_protocol::stream::StreamError> {
         match self {
             Folded::Converse(folded) => folded.finish(),
-            Folded::Anthropic(folded) => folded.finish(),
+            Folded::Anthropic(folded) | Folded::Messages(folded) => folded.finish(),
         }
     }
 }

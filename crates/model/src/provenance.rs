@@ -12,14 +12,32 @@ pub enum Api {
     Converse,
     /// `InvokeModel` / `InvokeModelWithResponseStream` with an Anthropic Messages body.
     InvokeModel,
+    /// The Anthropic Messages API at `/anthropic/v1/messages` (on `bedrock-runtime` or
+    /// `bedrock-mantle`): the model in the body, the version and betas in headers, streams
+    /// as server-sent events.
+    Messages,
 }
 
 impl Api {
-    /// The name used on the command line and in stored records: `converse` or `invoke`.
+    /// Every surface, in the order they are named on the command line.
+    pub const ALL: [Api; 3] = [Api::Converse, Api::InvokeModel, Api::Messages];
+
+    /// The name used on the command line and in stored records: `converse`, `invoke` or
+    /// `messages`.
     pub fn as_str(self) -> &'static str {
         match self {
             Api::Converse => "converse",
             Api::InvokeModel => "invoke",
+            Api::Messages => "messages",
+        }
+    }
+
+    /// The JSON dialect the surface's bodies are written in: Converse's own, or Anthropic
+    /// Messages (InvokeModel's body and the Messages API's are the same conversation JSON).
+    pub fn dialect(self) -> crate::Dialect {
+        match self {
+            Api::Converse => crate::Dialect::Converse,
+            Api::InvokeModel | Api::Messages => crate::Dialect::Anthropic,
         }
     }
 }

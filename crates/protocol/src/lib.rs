@@ -20,7 +20,7 @@ pub mod rules;
 
 pub use verbatim_wire::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, JsonPath, Segment, anthropic,
-    converse, eventstream, json_input, model_id, sse, stream,
+    converse, eventstream, json_input, messages_api, model_id, sse, stream,
 };
 
 #[cfg(test)]

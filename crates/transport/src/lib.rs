@@ -67,13 +67,18 @@ impl Call {
         Call { api, model_id: model_id.into(), body: body.into() }
     }
 
-    /// The request path: `/model/{encoded id}/{operation}`.
+    /// The request path: `/model/{encoded id}/{operation}`, or on the Messages API
+    /// `/anthropic/v1/messages` (the model is in the body, and so is the choice to stream).
     pub fn path(&self, stream: bool) -> String {
+        if self.api == Api::Messages {
+            return verbatim_protocol::messages_api::PATH.to_owned();
+        }
         let operation = match (self.api, stream) {
             (Api::Converse, false) => "converse",
             (Api::Converse, true) => "converse-stream",
             (Api::InvokeModel, false) => "invoke",
             (Api::InvokeModel, true) => "invoke-with-response-stream",
+            (Api::Messages, _) => unreachable!("answered above"),
         };
         format!("/model/{}/{operation}", verbatim_protocol::model_id::path_segment(&self.model_id))
     }

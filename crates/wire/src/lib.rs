@@ -3,7 +3,9 @@
 //!
 //! - [`converse`] moves Converse JSON (request bodies, responses, message arrays) to and from
 //!   the [`verbatim_model`] types.
-//! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it.
+//! - [`anthropic`] does the same for Anthropic Messages JSON as InvokeModel carries it, and
+//!   [`messages_api`] for the Messages API's own envelope (`/anthropic/v1/messages`: the model
+//!   in the body, the version and the betas in headers).
 //! - [`eventstream`] decodes the binary frames of streaming responses, [`sse`] the server-sent
 //!   events of the Messages API, and [`stream`] folds the events they carry into the response
 //!   a non-streamed call returns.
@@ -28,6 +30,7 @@ mod error;
 pub mod eventstream;
 pub mod json;
 pub mod json_input;
+pub mod messages_api;
 pub mod model_id;
 mod path;
 pub mod sse;

@@ -126,7 +126,7 @@ impl Body {
                     // error (with the message's path in the body) is the one returned.
                     let value = match api {
                         Api::Converse => converse::encode_message(message),
-                        Api::InvokeModel => anthropic::encode_message(message),
+                        Api::InvokeModel | Api::Messages => anthropic::encode_message(message),
                     }
                     .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");
@@ -217,7 +217,7 @@ mod tests {
             // A body written for the other API is not reused.
             let other = match api {
                 Api::Converse => Api::InvokeModel,
-                Api::InvokeModel => Api::Converse,
+                Api::InvokeModel | Api::Messages => Api::Converse,
             };
             let crossed = Body::write(other, &second, Some((&body, &first.messages))).unwrap();
             assert_eq!(crossed.as_str(), fresh(other, &second));

@@ -39,7 +39,7 @@ pub use prefix::prefix_hash;
 
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
-use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse};
+use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse, messages_api};
 use body::Body;
 
 /// How bad a violation is.
@@ -364,24 +364,49 @@ impl BodyReport {
     }
 }
 
-/// Checks a raw request body as it would be POSTed to `api` for `model_id`.
+/// Checks a raw request body as it would be POSTed to `api` for `model_id`. On the Messages
+/// API the body names its model (`model_id`, when given, overrides it) and no headers are
+/// judged; [`validate_call`] takes them.
 pub fn validate_body(
     api: Api,
     model_id: Option<&str>,
     body: &[u8],
 ) -> Result<BodyReport, Unusable> {
-    check_body(api, model_id, body, Policy::Strict)
+    check_body(api, model_id, &messages_api::Headers::default(), body, Policy::Strict)
 }
 
 /// Repairs a raw request body; see [`Policy::Repair`]. Shape errors (a block with two
 /// members, wrong types) are not repaired.
 pub fn repair_body(api: Api, model_id: Option<&str>, body: &[u8]) -> Result<BodyReport, Unusable> {
-    check_body(api, model_id, body, Policy::Repair)
+    check_body(api, model_id, &messages_api::Headers::default(), body, Policy::Repair)
+}
+
+/// Checks a raw request body with the headers sent beside it: on the Messages API the
+/// `anthropic-version` and `anthropic-beta` headers are judged too (other surfaces carry
+/// neither, and ignore `headers`).
+pub fn validate_call(
+    api: Api,
+    model_id: Option<&str>,
+    headers: &messages_api::Headers,
+    body: &[u8],
+) -> Result<BodyReport, Unusable> {
+    check_body(api, model_id, headers, body, Policy::Strict)
+}
+
+/// [`repair_body`] with the headers sent beside the body, as [`validate_call`] takes them.
+pub fn repair_call(
+    api: Api,
+    model_id: Option<&str>,
+    headers: &messages_api::Headers,
+    body: &[u8],
+) -> Result<BodyReport, Unusable> {
+    check_body(api, model_id, headers, body, Policy::Repair)
 }
 
 fn check_body(
     api: Api,
     model_id: Option<&str>,
+    headers: &messages_api::Headers,
     body: &[u8],
     policy: Policy,
 ) -> Result<BodyReport, Unusable> {
@@ -401,6 +426,9 @@ fn check_body(
     let decoded = match api {
         Api::Converse => converse::decode_request_value(value.clone()),
         Api::InvokeModel => anthropic::decode_request_value(value.clone()),
+        Api::Messages => {
+            messages_api::decode_request_value(value.clone(), headers).map(|call| call.request)
+        }
     };
     match decoded {
         Ok(request) => {
@@ -430,11 +458,13 @@ fn context(api: Api, model_id: Option<&str>) -> Context<'_> {
     }
 }
 
-/// Encodes a request in the dialect of `api`.
+/// Encodes a request in the dialect of `api`. On the Messages API that is the body without
+/// `model` and `stream`, which the transport writes around it (`messages_api::encode_body`).
 pub fn encode(api: Api, request: &Request) -> Result<Value, EncodeError> {
     match api {
         Api::Converse => converse::encode_request(request),
         Api::InvokeModel => anthropic::encode_request(request),
+        Api::Messages => messages_api::encode_body(request),
     }
 }
 

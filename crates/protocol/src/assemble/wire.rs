@@ -129,7 +129,7 @@ impl Places {
     ) -> JsonPath {
         match self.api {
             Api::Converse => root.index(k),
-            Api::InvokeModel => {
+            Api::InvokeModel | Api::Messages => {
                 let before = match counts {
                     [] => k.min(items.len()),
                     counts => counts[k.min(items.len())],
@@ -168,20 +168,26 @@ impl Places {
             (Api::Converse, Field::RedactedData) => {
                 at.key("reasoningContent").key("redactedContent")
             }
-            (Api::InvokeModel, Field::ToolUseId) => at.key("id"),
-            (Api::InvokeModel, Field::ToolName) => at.key("name"),
-            (Api::InvokeModel, Field::ToolInput) => at.key("input"),
-            (Api::InvokeModel, Field::ToolResultStatus) => at.key("is_error"),
-            (Api::InvokeModel, Field::ToolResultContent(k)) => at.key("content").index(k),
-            (Api::InvokeModel, Field::Signature) => at.key("signature"),
-            (Api::InvokeModel, Field::ImageSource) => at.key("source"),
-            (Api::InvokeModel, Field::ImageFormat) => at.key("source").key("media_type"),
-            (Api::InvokeModel, Field::DocumentName) => at.key("title"),
-            (Api::InvokeModel, Field::DocumentFormat) => at.key("source").key("media_type"),
-            (Api::InvokeModel, Field::ImageBytes | Field::DocumentBytes) => {
+            (Api::InvokeModel | Api::Messages, Field::ToolUseId) => at.key("id"),
+            (Api::InvokeModel | Api::Messages, Field::ToolName) => at.key("name"),
+            (Api::InvokeModel | Api::Messages, Field::ToolInput) => at.key("input"),
+            (Api::InvokeModel | Api::Messages, Field::ToolResultStatus) => at.key("is_error"),
+            (Api::InvokeModel | Api::Messages, Field::ToolResultContent(k)) => {
+                at.key("content").index(k)
+            }
+            (Api::InvokeModel | Api::Messages, Field::Signature) => at.key("signature"),
+            (Api::InvokeModel | Api::Messages, Field::ImageSource) => at.key("source"),
+            (Api::InvokeModel | Api::Messages, Field::ImageFormat) => {
+                at.key("source").key("media_type")
+            }
+            (Api::InvokeModel | Api::Messages, Field::DocumentName) => at.key("title"),
+            (Api::InvokeModel | Api::Messages, Field::DocumentFormat) => {
+                at.key("source").key("media_type")
+            }
+            (Api::InvokeModel | Api::Messages, Field::ImageBytes | Field::DocumentBytes) => {
                 at.key("source").key("data")
             }
-            (Api::InvokeModel, Field::RedactedData) => at.key("data"),
+            (Api::InvokeModel | Api::Messages, Field::RedactedData) => at.key("data"),
         }
     }
 
@@ -208,7 +214,7 @@ impl Places {
         let at = self.tool(request, k);
         match self.api {
             Api::Converse => at.key("toolSpec").key(name),
-            Api::InvokeModel => at.key(name),
+            Api::InvokeModel | Api::Messages => at.key(name),
         }
     }
 }
@@ -230,15 +236,17 @@ pub(crate) fn setting(api: Api, setting: Setting) -> JsonPath {
         }
         (Api::Converse, Setting::ToolChoice) => root.key("toolConfig").key("toolChoice"),
         (Api::Converse, Setting::Tools) => root.key("toolConfig").key("tools"),
-        (Api::InvokeModel, Setting::MaxTokens) => root.key("max_tokens"),
-        (Api::InvokeModel, Setting::Temperature) => root.key("temperature"),
-        (Api::InvokeModel, Setting::TopP) => root.key("top_p"),
-        (Api::InvokeModel, Setting::StopSequences) => root.key("stop_sequences"),
-        (Api::InvokeModel, Setting::TopK) => root.key("top_k"),
-        (Api::InvokeModel, Setting::Thinking) => root.key("thinking"),
-        (Api::InvokeModel, Setting::Budget) => root.key("thinking").key("budget_tokens"),
-        (Api::InvokeModel, Setting::ToolChoice) => root.key("tool_choice"),
-        (Api::InvokeModel, Setting::Tools) => root.key("tools"),
+        (Api::InvokeModel | Api::Messages, Setting::MaxTokens) => root.key("max_tokens"),
+        (Api::InvokeModel | Api::Messages, Setting::Temperature) => root.key("temperature"),
+        (Api::InvokeModel | Api::Messages, Setting::TopP) => root.key("top_p"),
+        (Api::InvokeModel | Api::Messages, Setting::StopSequences) => root.key("stop_sequences"),
+        (Api::InvokeModel | Api::Messages, Setting::TopK) => root.key("top_k"),
+        (Api::InvokeModel | Api::Messages, Setting::Thinking) => root.key("thinking"),
+        (Api::InvokeModel | Api::Messages, Setting::Budget) => {
+            root.key("thinking").key("budget_tokens")
+        }
+        (Api::InvokeModel | Api::Messages, Setting::ToolChoice) => root.key("tool_choice"),
+        (Api::InvokeModel | Api::Messages, Setting::Tools) => root.key("tools"),
     }
 }
 

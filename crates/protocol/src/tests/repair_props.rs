@@ -114,7 +114,7 @@ fn redacted(api: Api, n: usize) -> ContentBlock {
         Api::Converse => {
             (base64::engine::general_purpose::STANDARD.encode(data), RedactedForm::ConverseBlob)
         }
-        Api::InvokeModel => (data, RedactedForm::AnthropicData),
+        Api::InvokeModel | Api::Messages => (data, RedactedForm::AnthropicData),
     };
     ContentBlock::RedactedThinking(RedactedThinking { data, form, unmapped: Unmapped::default() })
 }

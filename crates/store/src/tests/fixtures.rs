@@ -84,7 +84,7 @@ pub(crate) fn conversations() -> Option<Vec<Recorded>> {
                     let response = converse::decode_response_value(response).unwrap();
                     (request.messages, response.message)
                 }
-                Api::InvokeModel => {
+                Api::InvokeModel | Api::Messages => {
                     let request = anthropic::decode_request_value(request).unwrap();
                     let content = response["content"].clone();
                     wire.push(serde_json::json!({"role": "assistant", "content": content}));
@@ -117,7 +117,7 @@ pub(crate) fn to_wire(api: Api, messages: &[HistoryMessage]) -> Vec<Value> {
         .iter()
         .map(|m| match api {
             Api::Converse => converse::encode_message(&m.message).unwrap(),
-            Api::InvokeModel => anthropic::encode_message(&m.message).unwrap(),
+            Api::InvokeModel | Api::Messages => anthropic::encode_message(&m.message).unwrap(),
         })
         .collect()
 }

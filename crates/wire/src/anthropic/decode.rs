@@ -50,6 +50,20 @@ pub fn decode_request_value(value: Value) -> Result<Request> {
     // by default is kept as an unmapped key and written back unchanged.
     let version = f.required(VERSION_KEY, json::string)?;
     let kept_version = (version != BEDROCK_ANTHROPIC_VERSION).then_some(version);
+    let beta = f.optional("anthropic_beta", json::strings)?;
+    let mut request = decode_conversation(f)?;
+    request.beta = beta;
+    if let Some(version) = kept_version {
+        request.unmapped =
+            Unmapped::only(ANTHROPIC, JsonMap::from_iter([(VERSION_KEY.into(), version.into())]));
+    }
+    Ok(request)
+}
+
+/// Decodes what an Anthropic request body says of the conversation and its settings, once
+/// the caller has taken the keys that frame it on its surface (the version, the betas, the
+/// model, streaming); every key left over is a native model field.
+pub(crate) fn decode_conversation(mut f: Fields<'_>) -> Result<Request> {
     let max_tokens = f.optional("max_tokens", json::uint32)?;
     let messages = f.required("messages", messages)?;
     let system = f.optional("system", system)?;
@@ -60,7 +74,6 @@ pub fn decode_request_value(value: Value) -> Result<Request> {
     let tools = f.optional("tools", tools)?;
     let tool_choice = f.optional("tool_choice", tool_choice)?;
     let mut thinking = f.optional("thinking", thinking::decode)?;
-    let beta = f.optional("anthropic_beta", json::strings)?;
     let mut rest = f.rest();
     thinking::take_effort(&mut thinking, &mut rest);
     let any_inference = max_tokens.is_some()
@@ -77,15 +90,9 @@ pub fn decode_request_value(value: Value) -> Result<Request> {
         inference,
         top_k,
         thinking,
-        beta,
+        beta: None,
         model_fields: (!rest.is_empty()).then_some(rest),
-        unmapped: match kept_version {
-            Some(version) => Unmapped::only(
-                ANTHROPIC,
-                JsonMap::from_iter([(VERSION_KEY.into(), version.into())]),
-            ),
-            None => Unmapped::default(),
-        },
+        unmapped: Unmapped::default(),
     })
 }
 

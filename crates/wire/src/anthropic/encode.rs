@@ -25,12 +25,6 @@ const ANTHROPIC: Dialect = Dialect::Anthropic;
 /// `bedrock-2023-05-31` unless the request keeps another version among its unmapped
 /// Anthropic keys, no `model` and no `stream`).
 pub fn encode_request(request: &Request) -> Result<Value> {
-    let at = At::ROOT;
-    let inference = request.inference.as_ref();
-    let Some(max_tokens) = inference.and_then(|i| i.max_tokens) else {
-        let kind = EncodeErrorKind::Missing { field: "max_tokens" };
-        return Err(encode::error(&at.key("max_tokens"), ANTHROPIC, kind));
-    };
     // A kept version goes first, where the default one goes, and not again with the other
     // kept keys.
     let (version, unmapped) = match request.unmapped.anthropic.get(VERSION_KEY) {
@@ -41,11 +35,27 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         }
         None => (BEDROCK_ANTHROPIC_VERSION.into(), Cow::Borrowed(&request.unmapped)),
     };
-    let mut map = object([
-        (VERSION_KEY, version),
-        ("max_tokens", max_tokens.into()),
-        ("messages", messages(&request.messages, &at.key("messages"))?),
-    ]);
+    let mut map = object([(VERSION_KEY, version)]);
+    encode_conversation(request, &mut map)?;
+    if let Some(beta) = &request.beta {
+        map.insert("anthropic_beta".into(), beta.clone().into());
+    }
+    put_native(request, &mut map)?;
+    put_unmapped(&mut map, &unmapped, &At::ROOT, ANTHROPIC)?;
+    Ok(Value::Object(map))
+}
+
+/// Writes what a request says of the conversation and its settings into `map`, after the keys
+/// that frame it on its surface (the version, or the model); `max_tokens` is required.
+pub(crate) fn encode_conversation(request: &Request, map: &mut JsonMap) -> Result<()> {
+    let at = At::ROOT;
+    let inference = request.inference.as_ref();
+    let Some(max_tokens) = inference.and_then(|i| i.max_tokens) else {
+        let kind = EncodeErrorKind::Missing { field: "max_tokens" };
+        return Err(encode::error(&at.key("max_tokens"), ANTHROPIC, kind));
+    };
+    map.insert("max_tokens".into(), max_tokens.into());
+    map.insert("messages".into(), messages(&request.messages, &at.key("messages"))?);
     if let Some(system) = &request.system {
         map.insert("system".into(), system_prompt(system, &at.key("system"))?);
     }
@@ -75,9 +85,13 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         })?;
         map.insert("thinking".into(), thinking);
     }
-    if let Some(beta) = &request.beta {
-        map.insert("anthropic_beta".into(), beta.clone().into());
-    }
+    Ok(())
+}
+
+/// Writes the request's native model fields (and the effort its thinking names) into `map`,
+/// refusing one that would overwrite a key the codec writes itself.
+pub(crate) fn put_native(request: &Request, map: &mut JsonMap) -> Result<()> {
+    let at = At::ROOT;
     let mut native = request.model_fields.clone().unwrap_or_default();
     thinking::put_effort(request.thinking.as_ref(), &mut native).map_err(|field| {
         encode::error(&at, ANTHROPIC, EncodeErrorKind::FieldCollision { field })
@@ -86,9 +100,7 @@ pub fn encode_request(request: &Request) -> Result<Value> {
         let kind = EncodeErrorKind::FieldCollision { field: key.clone() };
         return Err(encode::error(&at.key(key), ANTHROPIC, kind));
     }
-    put_fields(&mut map, &native, &at, ANTHROPIC)?;
-    put_unmapped(&mut map, &unmapped, &at, ANTHROPIC)?;
-    Ok(Value::Object(map))
+    put_fields(map, &native, &at, ANTHROPIC)
 }
 
 /// Encodes a request as the bytes of an InvokeModel body.

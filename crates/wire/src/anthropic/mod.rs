@@ -11,8 +11,8 @@
 //! back onto it when encoding. Unknown top-level request keys are native model fields, the
 //! same ones Converse sends in `additionalModelRequestFields`.
 
-mod decode;
-mod encode;
+pub(crate) mod decode;
+pub(crate) mod encode;
 
 pub use decode::{
     decode_message_value, decode_messages, decode_messages_value, decode_request,

@@ -157,7 +157,7 @@ fn unknown_top_level(out: &mut CheckPass<'_>) {
     // On InvokeModel, top-level keys the model has no field for are kept as model fields.
     let (known, keys): (&[&str], Vec<&String>) = match out.api() {
         Api::Converse => (CONVERSE_TOP_LEVEL, request.unmapped.converse.keys().collect()),
-        Api::InvokeModel => (
+        Api::InvokeModel | Api::Messages => (
             ANTHROPIC_TOP_LEVEL,
             request
                 .unmapped

@@ -13,7 +13,9 @@ use verbatim_model::Api;
 use crate::assemble::wire;
 use crate::assemble::{Diagnostic, Severity};
 use crate::rules::Rule;
-use crate::{DecodeError, DecodeErrorKind, EncodeError, JsonPath, anthropic, converse};
+use crate::{
+    DecodeError, DecodeErrorKind, EncodeError, JsonPath, anthropic, converse, messages_api,
+};
 
 /// Largest body Bedrock takes (the service model's `Body` blob maximum).
 pub(crate) const MAX_BODY_BYTES: usize = 25_000_000;
@@ -56,6 +58,9 @@ pub(crate) fn shape_errors(api: Api, mut value: Value, error: DecodeError) -> Ve
     let top = match api {
         Api::Converse => converse::decode_request_value(value).map(drop),
         Api::InvokeModel => anthropic::decode_request_value(value).map(drop),
+        Api::Messages => {
+            messages_api::decode_request_value(value, &messages_api::Headers::default()).map(drop)
+        }
     };
     if let Err(error) = top {
         errors.push(shape_error(error, &JsonPath::root()));
@@ -65,7 +70,9 @@ pub(crate) fn shape_errors(api: Api, mut value: Value, error: DecodeError) -> Ve
             for (i, item) in items.into_iter().enumerate() {
                 let decoded = match api {
                     Api::Converse => converse::decode_message_value(item).map(drop),
-                    Api::InvokeModel => anthropic::decode_message_value(item).map(drop),
+                    Api::InvokeModel | Api::Messages => {
+                        anthropic::decode_message_value(item).map(drop)
+                    }
                 };
                 if let Err(error) = decoded {
                     errors.push(shape_error(error, &wire::message(i)));

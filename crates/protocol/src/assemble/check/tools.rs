@@ -98,7 +98,7 @@ fn valid_tool_name(name: &str) -> bool {
 fn valid_tool_use_id(api: Api, id: &str) -> bool {
     let extra = |b: u8| match api {
         Api::Converse => matches!(b, b'_' | b'.' | b':' | b'-'),
-        Api::InvokeModel => matches!(b, b'_' | b'-'),
+        Api::InvokeModel | Api::Messages => matches!(b, b'_' | b'-'),
     };
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || extra(b))
 }
@@ -219,7 +219,7 @@ pub(super) fn tool_use<'a>(
     if !valid_tool_use_id(api, id) {
         let pattern = match api {
             Api::Converse => "[a-zA-Z0-9_.:-]",
-            Api::InvokeModel => "[a-zA-Z0-9_-]",
+            Api::InvokeModel | Api::Messages => "[a-zA-Z0-9_-]",
         };
         let what = format!("tool use id `{id}` must be 1-64 of {pattern}");
         out.error(Rule::ToolUseId, out.field(i, j, Field::ToolUseId), what, id);
