@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use verbatim_model::Api;
 use verbatim_protocol::assemble::{self, BodyReport, Diagnostic, Severity};
+use verbatim_protocol::messages_api;
 
 use super::CheckArgs;
 
@@ -30,11 +31,23 @@ fn report(args: &CheckArgs, repair: bool) -> Result<BodyReport, ExitCode> {
         ExitCode::from(UNUSABLE)
     })?;
     let api = Api::from(args.api);
+    if api != Api::Messages && (args.anthropic_version.is_some() || !args.betas.is_empty()) {
+        eprintln!(
+            "verbatim: --anthropic-version and --beta are Messages API headers; use them with --api messages"
+        );
+        return Err(ExitCode::from(UNUSABLE));
+    }
     let model = args.model.as_deref();
+    let pairs = args
+        .anthropic_version
+        .iter()
+        .map(|v| (messages_api::VERSION_HEADER, v.as_str()))
+        .chain(args.betas.iter().map(|b| (messages_api::BETA_HEADER, b.as_str())));
+    let headers = messages_api::Headers::from_pairs(pairs);
     let checked = if repair {
-        assemble::repair_body(api, model, &body)
+        assemble::repair_call(api, model, &headers, &body)
     } else {
-        assemble::validate_body(api, model, &body)
+        assemble::validate_call(api, model, &headers, &body)
     };
     checked.map_err(|e| {
         eprintln!("verbatim: {}: {e}", args.file);
@@ -75,22 +88,29 @@ pub(super) fn repair(args: &CheckArgs) -> ExitCode {
         Err(code) => return code,
     };
     let api = Api::from(args.api);
-    let request = match &report.request {
-        Some(request) => match assemble::encode(api, request) {
-            Ok(body) => body,
-            Err(e) => {
-                eprintln!("verbatim: {}: {e}", args.file);
-                return ExitCode::from(INVALID);
-            }
-        },
-        None => Value::Null,
+    let (request, headers) = match report.encoded(api) {
+        Some(Ok(encoded)) => encoded,
+        Some(Err(e)) => {
+            eprintln!("verbatim: {}: {e}", args.file);
+            return ExitCode::from(INVALID);
+        }
+        None => (Value::Null, messages_api::Headers::default()),
     };
     let fixes = serde_json::to_value(&report.fixes).expect("fixes serialize");
-    let out = json!({
+    let mut out = json!({
         "request": request,
         "fixes": fixes,
         "diagnostics": diagnostics_json(&report.diagnostics),
     });
+    // On the Messages API the version and betas travel as headers beside the body.
+    if api == Api::Messages {
+        let pairs: serde_json::Map<String, Value> = headers
+            .to_pairs()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value.into()))
+            .collect();
+        out["headers"] = Value::Object(pairs);
+    }
     say!("{out}");
     status(report.is_valid())
 }

@@ -183,6 +183,14 @@ struct CheckArgs {
     /// Print JSON instead of text (`repair` always prints JSON).
     #[arg(long)]
     json: bool,
+    /// With `--api messages`: the `anthropic-version` header sent with the body (judged
+    /// against the model's row; `2026-10-21` only for Opus 4.7 and later).
+    #[arg(long, value_name = "VERSION")]
+    anthropic_version: Option<String>,
+    /// With `--api messages`: an `anthropic-beta` header sent with the body (repeat it, or
+    /// give the flags comma-joined).
+    #[arg(long = "beta", value_name = "FLAGS")]
+    betas: Vec<String>,
     /// The body to read, or `-` for standard input.
     file: String,
 }
@@ -237,6 +245,9 @@ enum ApiArg {
     Converse,
     /// InvokeModel / InvokeModelWithResponseStream (Anthropic Messages JSON).
     Invoke,
+    /// The Anthropic Messages API at /anthropic/v1/messages (model in the body, version and
+    /// betas as headers, server-sent events).
+    Messages,
 }
 
 impl From<ApiArg> for Api {
@@ -244,6 +255,7 @@ impl From<ApiArg> for Api {
         match api {
             ApiArg::Converse => Api::Converse,
             ApiArg::Invoke => Api::InvokeModel,
+            ApiArg::Messages => Api::Messages,
         }
     }
 }

@@ -41,6 +41,7 @@
 //! [`DEFAULT_API_KEY`].
 
 mod attachments;
+mod betas;
 mod cache;
 mod checks;
 mod connections;

@@ -69,6 +69,7 @@ fn action_record(action: Action) -> ActionRecord {
         Action::SetTools { tools } => ActionRecord::SetTools { tools },
         Action::SetToolChoice { tool_choice } => ActionRecord::SetToolChoice { tool_choice },
         Action::SetSystem { system } => ActionRecord::SetSystem { system },
+        Action::SetBeta { beta } => ActionRecord::SetBeta { beta },
     }
 }
 
@@ -97,5 +98,6 @@ fn replayed_action(record: ActionRecord) -> Action {
         ActionRecord::SetTools { tools } => Action::SetTools { tools },
         ActionRecord::SetToolChoice { tool_choice } => Action::SetToolChoice { tool_choice },
         ActionRecord::SetSystem { system } => Action::SetSystem { system },
+        ActionRecord::SetBeta { beta } => Action::SetBeta { beta },
     }
 }

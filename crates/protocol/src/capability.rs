@@ -52,8 +52,8 @@ pub struct AnthropicVersions {
     /// The body field `anthropic_version` of an InvokeModel request.
     pub invoke: &'static [&'static str],
     /// The header `anthropic-version` of the Messages API on Bedrock
-    /// (`…/anthropic/v1/messages`, messages-api V1–V2). No check reads it yet: this crate
-    /// does not speak that surface.
+    /// (`…/anthropic/v1/messages`, messages-api V1–V2), judged by the rule `messages.version`
+    /// (`assemble/check/surface.rs`); the newest is the one verbatim sends.
     pub messages: &'static [&'static str],
 }
 
@@ -62,7 +62,66 @@ impl AnthropicVersions {
     pub fn invoke_accepts(&self, version: &str) -> bool {
         self.invoke.contains(&version)
     }
+
+    /// True when the Messages API takes `version` in the `anthropic-version` header for this
+    /// model.
+    pub fn messages_accepts(&self, version: &str) -> bool {
+        self.messages.contains(&version)
+    }
+
+    /// The `anthropic-version` header verbatim sends on the Messages API: the newest the row
+    /// takes (`2026-10-21` for the current generation, `2023-06-01` otherwise), as
+    /// messages-api V2 advises.
+    pub fn messages_header(&self) -> &'static str {
+        self.messages.last().copied().unwrap_or(V2023_06_01)
+    }
 }
+
+/// Beta flags, judged as data (messages-api B2: Bedrock answers `invalid beta flag` for a flag
+/// it does not take, and the answer is never worth retrying).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BetaFlags {
+    /// Flags Bedrock was seen refusing for this model on InvokeModel with `invalid beta flag`
+    /// (an error there; elsewhere, without a recording, a warning).
+    pub refused_on_invoke: &'static [&'static str],
+}
+
+/// No flag is known refused.
+const NO_REFUSED_BETAS: BetaFlags = BetaFlags { refused_on_invoke: &[] };
+
+/// Opus 4.7 at launch (2026-04-16/17): Bedrock took only `interleaved-thinking-2025-05-14` and
+/// refused these with 400 `invalid beta flag` (REPORTED anthropics/claude-code#49370, #49648,
+/// the InvokeModel path; fixtures/real `messages_api/errors_reported.json`).
+const OPUS_4_7_BETAS: BetaFlags = BetaFlags {
+    refused_on_invoke: &[
+        "claude-code-20250219",
+        "effort-2025-11-24",
+        "tool-search-tool-2025-10-19",
+    ],
+};
+
+/// Beta flags known to Bedrock in some form: Anthropic's enum of flags (anthropic-python 2.12
+/// `anthropic_beta_param.py`, bedrock-rules R4.3) as far as a Bedrock document or recording
+/// names them. A flag outside this list draws a warning (Bedrock refuses flags it does not
+/// know), never an error: the list is not a measurement of what Bedrock takes.
+pub const KNOWN_BETAS: &[&str] = &[
+    "interleaved-thinking-2025-05-14",
+    "thinking-binding-controls-2026-08-01",
+    "compact-2026-01-12",
+    "context-management-2025-06-27",
+    "token-efficient-tools-2025-02-19",
+    "fine-grained-tool-streaming-2025-05-14",
+    "output-128k-2025-02-19",
+    "context-1m-2025-08-07",
+    "mid-conversation-system-clear-at-2026-08-21",
+    "claude-code-20250219",
+    "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+];
+
+/// The beta flag that the thinking binding controls require (bedrock-rules R4.8: "This setting
+/// requires the value `thinking-binding-controls-2026-08-01` in the `anthropic-beta` header.").
+pub const BINDING_CONTROLS_BETA: &str = "thinking-binding-controls-2026-08-01";
 
 /// The version the AWS documentation gives for InvokeModel, taken by every Claude model
 /// (bedrock-rules R5.1).
@@ -129,6 +188,13 @@ pub struct Capabilities {
     pub cache_point_in_tools: bool,
     /// The `anthropic_version` values accepted, per surface.
     pub anthropic_versions: AnthropicVersions,
+    /// Beta flags known refused.
+    pub betas: BetaFlags,
+    /// Whether the request may ask the API to drop thinking bound to another prefix itself
+    /// (`thinking.block_binding.prefix_mismatch_behavior: "drop_block"` with the beta
+    /// [`BINDING_CONTROLS_BETA`]), on the Messages API only: the prefix-binding models
+    /// (bedrock-rules R4.8; binding controls are documented for the Messages API alone).
+    pub binding_controls: bool,
 }
 
 const fn modes(enabled: bool, adaptive: bool, disabled: bool, always_on: bool) -> ThinkingModes {
@@ -156,6 +222,8 @@ const CLAUDE: Capabilities = Capabilities {
     video_in_tool_result: false,
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
+    betas: NO_REFUSED_BETAS,
+    binding_controls: false,
 };
 
 /// The row for ids the table does not know (application inference profiles, new models):
@@ -182,6 +250,8 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     video_in_tool_result: false,
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
+    betas: NO_REFUSED_BETAS,
+    binding_controls: false,
 };
 
 /// The table: a model matches the first row whose pattern its base id
@@ -283,14 +353,17 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ),
     (
         "claude-opus-4-7",
-        current(row(
-            "claude-opus-4.7",
-            ADAPTIVE_ONLY,
-            false,
-            ForcedToolChoice::AdaptiveOrNone,
-            false,
-            128_000,
-        )),
+        Capabilities {
+            betas: OPUS_4_7_BETAS,
+            ..current(row(
+                "claude-opus-4.7",
+                ADAPTIVE_ONLY,
+                false,
+                ForcedToolChoice::AdaptiveOrNone,
+                false,
+                128_000,
+            ))
+        },
     ),
     (
         "claude-opus-4-8",
@@ -417,6 +490,7 @@ const fn row(
         prefill,
         forced_tool_choice,
         prefix_binding,
+        binding_controls: prefix_binding,
         max_output_tokens: Some(max_output_tokens),
         ..CLAUDE
     }
@@ -494,6 +568,35 @@ mod tests {
         }
         // Unknown ids get the documented version only (the rule then warns, not refuses).
         assert_eq!(CONSERVATIVE.anthropic_versions.invoke, ["bedrock-2023-05-31"]);
+    }
+
+    #[test]
+    fn the_messages_header_is_the_newest_version_a_row_takes() {
+        let header = |id| capabilities(Some(id)).anthropic_versions.messages_header();
+        assert_eq!(header("us.anthropic.claude-sonnet-5"), "2026-10-21");
+        assert_eq!(header("anthropic.claude-opus-4-7"), "2026-10-21");
+        assert_eq!(header("global.anthropic.claude-opus-4-6-v1"), "2023-06-01");
+        assert_eq!(CONSERVATIVE.anthropic_versions.messages_header(), "2023-06-01");
+        for (pattern, row) in TABLE {
+            assert!(row.anthropic_versions.messages_accepts("2023-06-01"), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn binding_controls_go_with_prefix_binding_and_refused_betas_with_their_evidence() {
+        for (pattern, row) in TABLE {
+            assert_eq!(row.binding_controls, row.prefix_binding, "{pattern}");
+            for flag in row.betas.refused_on_invoke {
+                assert!(KNOWN_BETAS.contains(flag), "{pattern}: {flag}");
+            }
+        }
+        let opus47 = capabilities(Some("global.anthropic.claude-opus-4-7"));
+        assert!(opus47.betas.refused_on_invoke.contains(&"effort-2025-11-24"));
+        assert!(!opus47.betas.refused_on_invoke.contains(&"interleaved-thinking-2025-05-14"));
+        assert!(
+            !capabilities(Some("arn:aws:bedrock:us-east-1:1:application-inference-profile/x"))
+                .binding_controls
+        );
     }
 
     #[test]

@@ -440,7 +440,7 @@ rules! {
         spec: "R4.8",
         bedrock: "{at}: Invalid `signature` in `thinking` block. The block is bound to a different conversation. Remove the block, or set `thinking.block_binding.prefix_mismatch_behavior` to \"drop_block\".",
         cause: "System, tools or an earlier message changed after the block was produced (a date in the system prompt, an edited message, compaction).",
-        action: "Repair drops the thinking produced after the change (never turned into text).",
+        action: "Repair drops the thinking produced after the change (never turned into text); on the Messages API, for a model that takes the binding controls, it sends `thinking.block_binding.prefix_mismatch_behavior: \"drop_block\"` with its beta instead, and the API drops only the blocks that no longer bind.",
         patterns: ["bound to a different conversation", "prefix_mismatch_behavior", "cannot be modified"],
     },
     /// More than four cache points.
@@ -542,6 +542,42 @@ rules! {
         action: "An error when the capability table knows the model and its row does not list the version; a warning when the model is unknown. Not repaired: the version decides how the rest of the body is read, so rewriting it could change what the request means without an error. Send bedrock-2023-05-31, or a model that takes the version.",
         patterns: ["invalid api version"],
     },
+    /// An `anthropic-version` header the model does not take on the Messages API, or none.
+    MessagesVersion {
+        id: "messages.version",
+        spec: "messages-api V1-V2",
+        bedrock: "Invalid API version: {detail}",
+        cause: "The current Anthropic SDK sends 2026-10-21 to every model; only Opus 4.7 and later take it (ARN-versioned legacy models \"can return a 400\"), older ones take 2023-06-01. Or the header is missing. The wording on these hosts is not recorded; InvokeModel's is quoted.",
+        action: "An error when the capability table knows the model and its row does not list the version; a warning when the model is unknown or the header is absent (the first-party API requires it; nothing records what Bedrock answers). Not repaired: the engine and transport send the newest version the model takes.",
+        patterns: ["invalid api version", "anthropic-version"],
+    },
+    /// A version or betas written in a Messages API body, where they belong in headers.
+    HeaderInBody {
+        id: "messages.header_in_body",
+        spec: "messages-api B1, V4",
+        bedrock: "{detail}",
+        cause: "A body built for InvokeModel (which carries anthropic_version and anthropic_beta in the body) sent to /anthropic/v1/messages. One gateway documents the body form for mantle; no recording shows what these hosts do with it.",
+        action: "A warning; the body is left as it is. Send the version as the anthropic-version header and the betas as the anthropic-beta header.",
+        patterns: [],
+    },
+    /// A beta flag Bedrock refuses for the model, or one it is not known to take.
+    BetaFlag {
+        id: "beta.flag",
+        spec: "messages-api B2",
+        bedrock: "invalid beta flag",
+        cause: "A client sends the betas it uses against the first-party API (Claude Code sends claude-code-20250219, effort-2025-11-24, tool-search-tool-2025-10-19); Bedrock takes a narrower set per model and refuses the rest with 400.",
+        action: "An error, repaired by dropping the flag, for a flag Bedrock was recorded refusing for the model on that surface; a warning, left alone, for a flag the table does not know. Never retried.",
+        patterns: ["invalid beta flag"],
+    },
+    /// A thinking binding control sent without its beta, or where it is not documented.
+    BindingControl {
+        id: "thinking.binding_control",
+        spec: "R4.8",
+        bedrock: "{at}: This setting requires the value `thinking-binding-controls-2026-08-01` in the `anthropic-beta` header.",
+        cause: "`thinking.block_binding.prefix_mismatch_behavior` set (as current Strands and LiteLLM set it to \"drop_block\") without the beta that enables it, or on a surface or model the control is not documented for.",
+        action: "An error without the beta, repaired by adding it; a warning on InvokeModel, Converse or a model that does not bind thinking to the prefix. Repair of a changed prefix on the Messages API sends the control instead of dropping the thinking itself.",
+        patterns: ["thinking-binding-controls", "block_binding"],
+    },
     /// A request body larger than Bedrock takes.
     BodySize {
         id: "request.size",
@@ -578,8 +614,8 @@ impl Rule {
         self.info().bedrock.replace("{at}", at).replace("{detail}", detail)
     }
 
-    /// Bedrock's answer to an InvokeModel (Anthropic Messages) body, where the Anthropic layer
-    /// words the error differently from Converse; `None` when the wording is the same.
+    /// Bedrock's answer to an Anthropic Messages body (InvokeModel's or the Messages API's),
+    /// where the Anthropic layer words the error differently from Converse; `None` when the wording is the same.
     pub fn anthropic_text(self) -> Option<&'static str> {
         match self {
             Rule::Alternation => Some(
@@ -602,7 +638,7 @@ impl Rule {
     /// Bedrock's answer for a request sent on `api`, with `{at}` and `{detail}` filled in.
     pub fn bedrock_text_for(self, api: verbatim_model::Api, at: &str, detail: &str) -> String {
         match (api, self.anthropic_text()) {
-            (verbatim_model::Api::InvokeModel, Some(text)) => {
+            (verbatim_model::Api::InvokeModel | verbatim_model::Api::Messages, Some(text)) => {
                 text.replace("{at}", at).replace("{detail}", detail)
             }
             _ => self.bedrock_text(at, detail),

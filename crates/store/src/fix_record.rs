@@ -135,4 +135,9 @@ pub enum ActionRecord {
         /// The new system prompt.
         system: Option<SystemPrompt>,
     },
+    /// Set the beta flags of one request (not replayed).
+    SetBeta {
+        /// The new flags.
+        beta: Option<Vec<String>>,
+    },
 }

@@ -107,6 +107,11 @@ pub enum Action {
         /// The new system prompt.
         system: Option<SystemPrompt>,
     },
+    /// Set the beta flags of this request.
+    SetBeta {
+        /// The new flags.
+        beta: Option<Vec<String>>,
+    },
 }
 
 /// A recorded action that does not fit the history it is replayed on.
@@ -132,6 +137,7 @@ impl Action {
                 | Action::SetTools { .. }
                 | Action::SetToolChoice { .. }
                 | Action::SetSystem { .. }
+                | Action::SetBeta { .. }
         )
     }
 
@@ -252,6 +258,7 @@ impl Action {
             Action::SetTools { tools } => request.tools = tools.clone(),
             Action::SetToolChoice { tool_choice } => request.tool_choice = tool_choice.clone(),
             Action::SetSystem { system } => request.system = system.clone(),
+            Action::SetBeta { beta } => request.beta = beta.clone(),
         }
         Ok(())
     }

@@ -221,6 +221,8 @@ pub(crate) struct Context<'a> {
     pub(crate) caps: &'static Capabilities,
     pub(crate) open_turn_thinking: Option<&'a Option<ThinkingConfig>>,
     pub(crate) recorded_tools: &'a [ToolSpec],
+    /// The Messages API headers sent with the body, when they are given to judge.
+    pub(crate) headers: Option<&'a messages_api::Headers>,
 }
 
 /// The request under repair with the provenance of each of its messages (borrowed from the
@@ -324,6 +326,7 @@ fn assemble_messages(
         caps: capabilities(Some(&turn.model_id)),
         open_turn_thinking: turn.open_turn_thinking.as_ref(),
         recorded_tools: &turn.recorded_tools,
+        headers: None,
     };
     let mut assembly = run(state, &context, policy);
     if let Some(failure) = replay_failure {
@@ -355,12 +358,36 @@ pub struct BodyReport {
     pub fixes: Vec<Fix>,
     /// The violations that remain, errors first.
     pub diagnostics: Vec<Diagnostic>,
+    /// A Messages API body's `model`.
+    pub model: Option<String>,
+    /// A Messages API body's `stream`, when it gave one.
+    pub stream: Option<bool>,
+    /// The `anthropic-version` header the body was judged with, on the Messages API.
+    pub version: Option<String>,
 }
 
 impl BodyReport {
     /// True when no error remains.
     pub fn is_valid(&self) -> bool {
         self.diagnostics.iter().all(|d| d.severity != Severity::Error)
+    }
+
+    /// The request (after repair) as a body for `api`, with the Messages API headers it goes
+    /// with (empty on the other surfaces); `None` when the body's shape was broken.
+    pub fn encoded(&self, api: Api) -> Option<Result<(Value, messages_api::Headers), EncodeError>> {
+        let request = self.request.as_ref()?;
+        Some(match (api, &self.model) {
+            (Api::Messages, Some(model)) => {
+                let call = messages_api::Call {
+                    model: model.clone(),
+                    stream: self.stream,
+                    version: self.version.clone(),
+                    request: request.clone(),
+                };
+                messages_api::encode_request(&call).map(|e| (e.body, e.headers))
+            }
+            _ => encode(api, request).map(|body| (body, messages_api::Headers::default())),
+        })
     }
 }
 
@@ -424,26 +451,46 @@ fn check_body(
     let duplicates: Vec<Diagnostic> =
         crate::json_input::duplicate_keys(body).into_iter().map(check::duplicate_key).collect();
     let decoded = match api {
-        Api::Converse => converse::decode_request_value(value.clone()),
-        Api::InvokeModel => anthropic::decode_request_value(value.clone()),
-        Api::Messages => {
-            messages_api::decode_request_value(value.clone(), headers).map(|call| call.request)
-        }
+        Api::Converse => converse::decode_request_value(value.clone()).map(|r| (r, None)),
+        Api::InvokeModel => anthropic::decode_request_value(value.clone()).map(|r| (r, None)),
+        Api::Messages => messages_api::decode_request_value(value.clone(), headers)
+            .map(|call| (call.request, Some((call.model, call.stream)))),
     };
     match decoded {
-        Ok(request) => {
+        Ok((request, envelope)) => {
             let state = State { request, provenance: Vec::new() };
-            let assembly = run(state, &context(api, model_id), policy);
+            // On the Messages API the body names its model; a model given beside it wins.
+            let model_id = model_id.or(envelope.as_ref().map(|(model, _)| model.as_str()));
+            let judged = (api == Api::Messages)
+                .then_some(headers)
+                .filter(|h| **h != messages_api::Headers::default());
+            let context = Context { headers: judged, ..context(api, model_id) };
+            let assembly = run(state, &context, policy);
             let mut diagnostics = size;
             diagnostics.extend(assembly.diagnostics);
             diagnostics.extend(duplicates);
-            Ok(BodyReport { request: Some(assembly.request), fixes: assembly.fixes, diagnostics })
+            let (model, stream) = envelope.map_or((None, None), |(m, s)| (Some(m), s));
+            Ok(BodyReport {
+                request: Some(assembly.request),
+                fixes: assembly.fixes,
+                diagnostics,
+                model,
+                stream,
+                version: headers.version.clone(),
+            })
         }
         Err(error) => {
             let mut diagnostics = size;
             diagnostics.extend(check::shape_errors(api, value, error));
             diagnostics.extend(duplicates);
-            Ok(BodyReport { request: None, fixes: Vec::new(), diagnostics })
+            Ok(BodyReport {
+                request: None,
+                fixes: Vec::new(),
+                diagnostics,
+                model: None,
+                stream: None,
+                version: None,
+            })
         }
     }
 }
@@ -455,6 +502,7 @@ fn context(api: Api, model_id: Option<&str>) -> Context<'_> {
         caps: capabilities(model_id),
         open_turn_thinking: None,
         recorded_tools: &[],
+        headers: None,
     }
 }
 

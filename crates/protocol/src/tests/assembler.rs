@@ -449,6 +449,51 @@ fn changed_prefix_invalidates_bound_thinking_on_preserved_thinking_models() {
 }
 
 #[test]
+fn on_the_messages_api_a_changed_prefix_is_repaired_by_the_binding_control_not_by_dropping() {
+    // The same history as above, sent on the Messages API: the model takes the binding
+    // control, so repair asks the API to drop only what no longer binds (with the control's
+    // beta) and keeps every block in the request.
+    let mut turn = turn(OPUS55);
+    turn.api = Api::Messages;
+    turn.thinking = Some(ThinkingConfig::new(ThinkingMode::Adaptive { effort: None }));
+    turn.system = Some(SystemPrompt::Text("Today is Monday.".to_owned()));
+    let mut history = vec![
+        user(vec![ContentBlock::text("Plan my week")]),
+        assistant(OPUS55, vec![thinking("Monday first."), ContentBlock::text("Start Monday.")]),
+        user(vec![ContentBlock::text("Thanks")]),
+    ];
+    let sent = assemble(&history, &turn, Policy::Strict).request;
+    let provenance = history[1].provenance.as_mut().unwrap();
+    provenance.prefix_hash = Some(prefix_hash(&sent, 1));
+    provenance.api = Api::Messages;
+    turn.system = Some(SystemPrompt::Text("Today is Tuesday.".to_owned()));
+
+    let strict = assemble(&history, &turn, Policy::Strict);
+    assert_eq!(rules(&strict), vec![Rule::ThinkingPrefix]);
+    let repaired = assemble(&history, &turn, Policy::Repair);
+    assert!(repaired.is_valid(), "{:?}", repaired.diagnostics);
+    assert_eq!(fixed(&repaired), vec![Rule::ThinkingPrefix, Rule::BindingControl]);
+    assert_eq!(thinking_of(&repaired.request.messages).len(), 1, "the block is kept");
+    let body = serde_json::to_value(repaired.body.as_ref().unwrap()).unwrap();
+    assert_eq!(body["thinking"]["block_binding"]["prefix_mismatch_behavior"], "drop_block");
+    assert!(body.get("anthropic_beta").is_none(), "betas are headers here: {body}");
+    assert_eq!(
+        repaired.request.beta.as_deref(),
+        Some(&["thinking-binding-controls-2026-08-01".to_owned()][..])
+    );
+    // What remains is said as a warning: the API will drop the block.
+    let left: Vec<Rule> = repaired.diagnostics.iter().map(|d| d.rule).collect();
+    assert_eq!(left, vec![Rule::ThinkingPrefix]);
+    assert!(repaired.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+
+    // On InvokeModel the control is not documented: the thinking is dropped as before.
+    turn.api = Api::InvokeModel;
+    let repaired = assemble(&history, &turn, Policy::Repair);
+    assert!(repaired.is_valid(), "{:?}", repaired.diagnostics);
+    assert!(thinking_of(&repaired.request.messages).is_empty());
+}
+
+#[test]
 fn tool_result_then_injected_text_become_one_user_message_results_first() {
     // Scenario 21: A(use:t1) · U(res:t1) · U(txt).
     let history = vec![

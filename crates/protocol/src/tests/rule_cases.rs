@@ -12,7 +12,8 @@ use serde_json::Value;
 use verbatim_model::Api;
 
 use super::support::test_data;
-use crate::assemble::{BodyReport, Severity, repair_body, validate_body};
+use crate::assemble::{BodyReport, Severity, repair_call, validate_call};
+use crate::messages_api::Headers;
 use crate::rules::Rule;
 
 /// Rules shown by named tests instead of case files.
@@ -30,11 +31,14 @@ struct Case {
     api: Api,
     model: Option<String>,
     breaks: Vec<u8>,
+    /// The Messages API headers sent with the body (`headers`: name/value pairs).
+    headers: Headers,
     path: String,
     severity: Severity,
     /// A fragment of Bedrock's answer the diagnostic must quote, when the case names one.
     bedrock: Option<String>,
     near_miss: Vec<u8>,
+    near_headers: Headers,
     near_model: Option<String>,
     repairable: bool,
     /// Bodies Bedrock answered 200, each with the model it was sent to.
@@ -62,6 +66,7 @@ fn cases() -> Vec<Case> {
             let api = match doc["api"].as_str() {
                 Some("converse") => Api::Converse,
                 Some("invoke") => Api::InvokeModel,
+                Some("messages") => Api::Messages,
                 other => panic!("{file}: api {other:?}"),
             };
             let severity = serde_json::from_value(doc["breaks"]["severity"].clone()).unwrap();
@@ -70,6 +75,8 @@ fn cases() -> Vec<Case> {
                 api,
                 model: doc["model"].as_str().map(str::to_owned),
                 breaks: body(&doc["breaks"]),
+                headers: headers(&doc["breaks"]),
+                near_headers: headers(&doc["near_miss"]),
                 path: doc["breaks"]["path"].as_str().unwrap().to_owned(),
                 severity,
                 bedrock: doc["breaks"]["bedrock"].as_str().map(str::to_owned),
@@ -97,6 +104,14 @@ fn accepted(file: &str, doc: &Value) -> Vec<(Option<String>, Vec<u8>)> {
         .collect()
 }
 
+/// The headers a case part names (`headers`: a list of name/value pairs), none by default.
+pub(crate) fn headers(part: &Value) -> Headers {
+    let pairs: Vec<(String, String)> =
+        serde_json::from_value(part.get("headers").cloned().unwrap_or_default())
+            .unwrap_or_default();
+    Headers::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+}
+
 /// The bytes of a case's `body` (a JSON value) or `body_text` (sent as it is).
 fn body(part: &Value) -> Vec<u8> {
     match part["body_text"].as_str() {
@@ -105,8 +120,8 @@ fn body(part: &Value) -> Vec<u8> {
     }
 }
 
-fn validate(api: Api, model: Option<&str>, body: &[u8]) -> BodyReport {
-    validate_body(api, model, body).unwrap()
+fn validate(api: Api, model: Option<&str>, headers: &Headers, body: &[u8]) -> BodyReport {
+    validate_call(api, model, headers, body).unwrap()
 }
 
 fn listing(report: &BodyReport) -> String {
@@ -119,7 +134,7 @@ fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
     let mut failures = Vec::new();
     for case in &cases {
         let model = case.model.as_deref();
-        let report = validate(case.api, model, &case.breaks);
+        let report = validate(case.api, model, &case.headers, &case.breaks);
         match report.diagnostics.iter().find(|d| d.rule == case.rule) {
             None => failures.push(format!(
                 "{}: no {} diagnostic; got:{}",
@@ -156,7 +171,7 @@ fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
             Some(_) => {}
         }
         for (k, (model, body)) in case.accepted.iter().enumerate() {
-            let report = validate(case.api, model.as_deref(), body);
+            let report = validate(case.api, model.as_deref(), &case.headers, body);
             if !report.is_valid() {
                 failures.push(format!(
                     "{}: accepted body {k} ({}) draws an error:{}",
@@ -167,7 +182,7 @@ fn each_case_breaks_its_rule_at_its_path_and_its_near_miss_passes() {
             }
         }
         let near_model = case.near_model.as_deref().or(model);
-        let near = validate(case.api, near_model, &case.near_miss);
+        let near = validate(case.api, near_model, &case.near_headers, &case.near_miss);
         if !near.diagnostics.iter().all(|d| d.severity == Severity::Warning && d.rule != case.rule)
         {
             failures.push(format!("{}: the near miss does not pass:{}", case.file, listing(&near)));
@@ -190,13 +205,13 @@ fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
         let model = case.model.as_deref();
         // What Bedrock accepted, repair leaves as it is under the case's rule.
         for (k, (model, body)) in case.accepted.iter().enumerate() {
-            let report = repair_body(case.api, model.as_deref(), body).unwrap();
+            let report = repair_call(case.api, model.as_deref(), &case.headers, body).unwrap();
             if let Some(fix) = report.fixes.iter().find(|f| f.diagnostic.rule == case.rule) {
                 failures
                     .push(format!("{}: accepted body {k} changed: {}", case.file, fix.diagnostic));
             }
         }
-        let report = repair_body(case.api, model, &case.breaks).unwrap();
+        let report = repair_call(case.api, model, &case.headers, &case.breaks).unwrap();
         let still_broken = report.diagnostics.iter().any(|d| d.rule == case.rule);
         if !case.repairable {
             if !still_broken {
@@ -212,9 +227,8 @@ fn repair_fixes_each_repairable_case_and_leaves_the_others_reported() {
             failures.push(format!("{}: no fix names {}", case.file, case.rule));
         }
         // The repaired request passes strict validation as a raw body too.
-        let request = report.request.expect("a repaired request");
-        let repaired = crate::assemble::encode(case.api, &request).unwrap();
-        let strict = validate(case.api, model, &serde_json::to_vec(&repaired).unwrap());
+        let (repaired, headers) = report.encoded(case.api).expect("a repaired request").unwrap();
+        let strict = validate(case.api, model, &headers, &serde_json::to_vec(&repaired).unwrap());
         if !strict.is_valid() {
             failures.push(format!("{}: repaired body fails:{}", case.file, listing(&strict)));
         }

@@ -106,10 +106,8 @@ fn decode_with(
 fn shorthand_expanded(value: &Value) -> Value {
     let text_block = |text: &Value| serde_json::json!([{"type": "text", "text": text}]);
     let mut value = value.clone();
-    if let Some(map) = value.as_object_mut() {
-        if let Some(system) = map.get_mut("system").filter(|s| s.is_string()) {
-            *system = text_block(system);
-        }
+    if let Some(system) = value.get_mut("system").filter(|s| s.is_string()) {
+        *system = text_block(system);
     }
     let messages = match &mut value {
         Value::Array(items) => Some(items),

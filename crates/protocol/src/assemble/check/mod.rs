@@ -25,6 +25,7 @@ mod pairing;
 mod roles;
 mod settings;
 mod shape;
+mod surface;
 mod system;
 mod thinking;
 mod tools;
@@ -200,6 +201,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     let mut out = CheckPass { state, context, places: &places, findings: Vec::new() };
     let shape = RequestFacts::of(&state.request, context);
     settings::settings(&mut out, &shape);
+    surface::surface(&mut out);
     tools::tools(&mut out);
     system::system(&mut out);
     content::messages(&mut out);

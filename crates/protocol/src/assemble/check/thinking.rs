@@ -38,12 +38,13 @@ pub(super) fn first_thinking(message: &Message) -> Option<usize> {
     message.content.iter().position(is_thinking)
 }
 
-/// Thinking produced on the other API surface is sent converted (redacted data base64-decoded
-/// or encoded once). The mapping follows the recordings but was never confirmed live, so the
-/// switch is reported rather than made silently.
+/// Thinking produced on a surface of the other dialect is sent converted (redacted data
+/// base64-decoded or encoded once). The mapping follows the recordings but was never confirmed
+/// live, so the switch is reported rather than made silently. InvokeModel and the Messages API
+/// carry the same Anthropic JSON, so thinking moves between them unconverted and unreported.
 fn other_surface(out: &mut CheckPass<'_>, i: usize, path: JsonPath) {
     let Some(Some(producer)) = out.state.provenance.get(i) else { return };
-    if producer.api == out.api() {
+    if producer.api.dialect() == out.api().dialect() {
         return;
     }
     let what = format!(
@@ -204,11 +205,25 @@ pub(super) fn prefix_binding(out: &mut CheckPass<'_>) {
     let hashes = crate::assemble::prefix::prefix_hashes(request);
     let changed =
         (0..request.messages.len()).find(|&i| recorded(i).is_some_and(|h| h != hashes[i]));
-    if let Some(i) = changed {
-        let what = "thinking produced after a prefix that has since changed (system, tools or an earlier message)";
-        let path = out.block(i, 0);
-        out.fix(Rule::ThinkingPrefix, path, what, "", Action::DropThinking { message: i });
+    let Some(i) = changed else { return };
+    let path = out.block(i, 0);
+    if super::surface::drops_mismatched_blocks(request, out.api()) {
+        // The request asks the API to drop what no longer binds: not refused, but the
+        // thinking from here on is lost to the model.
+        let what = "thinking produced after a prefix that has since changed; the request asks the API to drop it (`prefix_mismatch_behavior: \"drop_block\"`)";
+        out.push(Rule::ThinkingPrefix, Severity::Warning, path, what, "", None);
+        return;
     }
+    let what = "thinking produced after a prefix that has since changed (system, tools or an earlier message)";
+    // Where the model takes the binding control, asking the API to drop only what no longer
+    // binds keeps the rest of the thinking; the beta it needs is added by the next fix.
+    let action = if out.api() == Api::Messages && out.context.caps.binding_controls {
+        let thinking = super::surface::with_drop_block(request.thinking.as_ref());
+        Action::SetThinking { thinking: Some(thinking) }
+    } else {
+        Action::DropThinking { message: i }
+    };
+    out.fix(Rule::ThinkingPrefix, path, what, "", action);
 }
 
 /// The checks of a thinking block (`j` of assistant message `i`): signed, produced by this
