@@ -127,6 +127,61 @@ fn validate_judges_the_anthropic_version_by_the_model() {
     assert_eq!(out["diagnostics"][0]["rule"], "invoke.version");
 }
 
+/// The Messages API: the model is read from the body, the version and betas from
+/// `--anthropic-version` and `--beta`; repair prints the body with its model and `stream`
+/// and the headers beside it.
+#[test]
+fn validate_and_repair_read_a_messages_api_body_with_its_headers() {
+    let file = data("binding_control.messages.json");
+    let file = file.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["validate", "--api", "messages", "--json"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        let (code, out) = verbatim(&args, None);
+        (code, json(&out))
+    };
+    // The control without its beta: refused, at the control's place.
+    let (code, out) = run(&["--anthropic-version", "2026-10-21"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out["diagnostics"][0]["rule"], "thinking.binding_control");
+    assert_eq!(out["diagnostics"][0]["path"], "thinking.block_binding");
+    // With it: valid.
+    let beta =
+        ["--anthropic-version", "2026-10-21", "--beta", "thinking-binding-controls-2026-08-01"];
+    let (code, out) = run(&beta);
+    assert_eq!((code, &out), (0, &serde_json::json!({"valid": true, "diagnostics": []})));
+    // The SDK's version on a model that does not take it (the body's model, overridden).
+    let (code, out) = run(&[
+        "--model",
+        "global.anthropic.claude-opus-4-6-v1",
+        "--anthropic-version",
+        "2026-10-21",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let rules: Vec<&str> = out["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"messages.version"), "{out}");
+
+    // Repair adds the beta to the headers and leaves the body as it came.
+    let (code, out) =
+        verbatim(&["repair", "--api", "messages", "--anthropic-version", "2026-10-21", file], None);
+    assert_eq!(code, 0, "{out}");
+    let out = json(&out);
+    let sent: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(out["request"], sent);
+    assert_eq!(out["headers"]["anthropic-beta"], "thinking-binding-controls-2026-08-01");
+    assert_eq!(out["headers"]["anthropic-version"], "2026-10-21");
+
+    // Headers belong to the Messages API only.
+    let (code, _) = verbatim(&["validate", "--api", "invoke", "--beta", "x", file], None);
+    assert_eq!(code, 2);
+}
+
 #[test]
 fn repair_prints_the_fixed_request_with_its_fixes_and_the_result_validates() {
     let file = data("tool_loop_crash.converse.json");
