@@ -1,9 +1,9 @@
-//! `verbatim explain`: from an error message to the rule behind it.
+//! `verbatim explain`: from an error message to the causes behind it, most likely first.
 
 use std::process::ExitCode;
 
 use serde_json::json;
-use verbatim_protocol::rules::{self, Rule};
+use verbatim_protocol::explain;
 
 /// Arguments of `verbatim explain`.
 #[derive(Debug, clap::Args)]
@@ -15,39 +15,42 @@ pub(super) struct ExplainArgs {
     message: String,
 }
 
-fn template(rule: Rule) -> String {
-    rule.info().bedrock.replace("{at}", "<path>").replace("{detail}", "<detail>")
-}
-
 pub(super) fn explain(args: &ExplainArgs) -> ExitCode {
-    let found = rules::explain(&args.message);
+    let found = explain::explain(&args.message);
     if args.json {
         let items: Vec<_> = found
             .iter()
-            .map(|&rule| {
-                let info = rule.info();
+            .map(|cause| {
+                let bedrock: Vec<_> = cause
+                    .bedrock
+                    .iter()
+                    .map(|(surfaces, text)| json!({"surfaces": surfaces, "text": text}))
+                    .collect();
                 json!({
-                    "rule": info.id,
-                    "spec": info.spec,
-                    "bedrock": template(rule),
-                    "cause": info.cause,
-                    "action": info.action,
+                    "id": cause.id,
+                    "rule": cause.rule.map(|r| r.id()),
+                    "spec": cause.spec,
+                    "bedrock": bedrock,
+                    "cause": cause.cause,
+                    "action": cause.action,
                 })
             })
             .collect();
-        say!("{}", json!({ "rules": items }));
+        say!("{}", json!({ "causes": items }));
     } else if found.is_empty() {
-        say!("No known rule matches this message.");
+        say!("No known rule or error matches this message.");
     } else {
-        for (n, &rule) in found.iter().enumerate() {
-            let info = rule.info();
+        for (n, cause) in found.iter().enumerate() {
             if n > 0 {
                 say!("");
             }
-            say!("rule:     {} ({} in the Bedrock rule set)", info.id, info.spec);
-            say!("bedrock:  {}", template(rule));
-            say!("cause:    {}", info.cause);
-            say!("verbatim: {}", info.action);
+            let kind = if cause.rule.is_some() { "rule" } else { "error" };
+            say!("{}. {kind} {} ({} in the Bedrock rule set)", n + 1, cause.id, cause.spec);
+            for (surfaces, text) in &cause.bedrock {
+                say!("   bedrock ({surfaces}): {text}");
+            }
+            say!("   cause:    {}", cause.cause);
+            say!("   verbatim: {}", cause.action);
         }
     }
     if found.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS }

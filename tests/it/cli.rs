@@ -210,6 +210,37 @@ fn repair_prints_the_fixed_request_with_its_fixes_and_the_result_validates() {
     assert_eq!(json(&out)["diagnostics"][0]["rule"], "shape.union");
 }
 
+/// A signature error has three causes, given in the order they are met, each with Bedrock's
+/// text for each surface; errors that are not about the request's shape are known too.
+#[test]
+fn explain_gives_causes_in_order_with_each_surfaces_text() {
+    let (code, out) = verbatim(
+        &[
+            "explain",
+            "The model returned the following errors: messages.3.content.0: Invalid signature in thinking block",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}");
+    let first = out.find("1. error thinking.altered").expect(&out);
+    let second = out.find("2. rule thinking.prefix_changed").expect(&out);
+    let third = out.find("3. rule thinking.foreign_model").expect(&out);
+    assert!(first < second && second < third, "{out}");
+    assert!(out.contains("bedrock (InvokeModel and the Messages API): <path>: Invalid `signature` in `thinking` block"), "{out}");
+    let (code, out) = verbatim(
+        &[
+            "explain",
+            "--json",
+            "ThrottlingException: Too many requests, please wait before trying again.",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let out = json(&out);
+    assert_eq!(out["causes"][0]["id"], "service.throttling");
+    assert_eq!(out["causes"][0]["rule"], serde_json::Value::Null);
+}
+
 #[test]
 fn explain_maps_bedrock_errors_to_their_rules() {
     let (code, out) = verbatim(
@@ -222,8 +253,8 @@ fn explain_maps_bedrock_errors_to_their_rules() {
     );
     assert_eq!(code, 0);
     let out = json(&out);
-    assert_eq!(out["rules"][0]["rule"], "tool.config_missing");
-    assert!(out["rules"][0]["action"].as_str().unwrap().contains("recorded tool specs"));
+    assert_eq!(out["causes"][0]["rule"], "tool.config_missing");
+    assert!(out["causes"][0]["action"].as_str().unwrap().contains("recorded tool specs"));
     assert_eq!(verbatim(&["explain", "the weather is nice"], None).0, 1);
 }
 
@@ -250,7 +281,7 @@ fn explain_knows_every_reported_error() {
         let message = error["message"].as_str().unwrap();
         let (code, out) = verbatim(&["explain", "--json", message], None);
         assert_eq!(code, 0, "no rule for: {message}");
-        let first = json(&out)["rules"][0]["rule"].as_str().unwrap().to_owned();
+        let first = json(&out)["causes"][0]["id"].as_str().unwrap().to_owned();
         let category = error["category"].as_str().unwrap();
         let expected = match category {
             c if c.starts_with("thinking: final assistant") => "thinking.final_assistant",

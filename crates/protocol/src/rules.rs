@@ -24,6 +24,13 @@ pub struct RuleInfo {
     patterns: &'static [&'static str],
 }
 
+impl RuleInfo {
+    /// The lower-case fragments of error messages that identify the rule.
+    pub(crate) fn patterns(&self) -> &'static [&'static str] {
+        self.patterns
+    }
+}
+
 macro_rules! rules {
     ($(
         $(#[$doc:meta])*
@@ -594,7 +601,7 @@ rules! {
         bedrock: "The provided model identifier is invalid.",
         cause: "An empty id or one longer than 2048 characters; an unencoded `/` in the URL path gives UnknownOperationException.",
         action: "Reported. The transport encodes the id as one path segment.",
-        patterns: ["model identifier is invalid", "unknownoperationexception"],
+        patterns: ["model identifier is invalid"],
     },
 }
 
@@ -628,6 +635,7 @@ impl Rule {
                 Some("messages: text content blocks must contain non-whitespace text")
             }
             Rule::FirstUser => Some("messages: first message must use the \"user\" role"),
+            Rule::ThinkingForeign => Some("{at}: Invalid `signature` in `thinking` block"),
             Rule::ResultsFirst => Some(
                 "Did not find {detail} tool_result block(s) at the beginning of this message. Messages following tool_use blocks must begin with a matching number of tool_result blocks.",
             ),
