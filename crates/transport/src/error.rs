@@ -174,7 +174,9 @@ impl TransportError {
         }
     }
 
-    /// Whether AWS standard retry mode would retry this error.
+    /// Whether AWS standard retry mode would retry this error, judged from the error alone: a
+    /// response's `x-should-retry` header, which the transport obeys while it retries
+    /// ([`retry::decide`](crate::retry::decide)), is not part of the error.
     pub fn is_retryable(&self) -> bool {
         crate::retry::classify(self).is_some()
     }
