@@ -1,6 +1,7 @@
 //! Authentication: a Bedrock API key (bearer) or SigV4 with AWS credentials.
 //!
-//! SigV4 signs for service `bedrock` in the endpoint's region. The path is already
+//! SigV4 signs for service `bedrock` in the endpoint's region (`bedrock-mantle` for the
+//! Messages API on the mantle host, see [`MessagesHost`](crate::MessagesHost)). The path is already
 //! percent-encoded (the model id is one segment, `:` as `%3A`, `/` as `%2F`), and the canonical
 //! request encodes it again (`%253A`), as botocore does and Bedrock checks. Signing is pure:
 //! it takes the time as a parameter.
@@ -75,15 +76,39 @@ pub fn sign_sigv4(
     region: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, TransportError> {
+    let scope = SigningScope { service: "bedrock", region, time };
+    sign_sigv4_scoped(method, url, headers, body, credentials, &scope)
+}
+
+/// What a signature is for: the signing name of the service, the region and the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigningScope<'a> {
+    /// The signing name: `bedrock` (Bedrock Runtime) or `bedrock-mantle`.
+    pub service: &'a str,
+    /// The region (`us-east-1`).
+    pub region: &'a str,
+    /// When the request is signed.
+    pub time: SystemTime,
+}
+
+/// As [`sign_sigv4`], for the service, region and time `scope` names.
+pub fn sign_sigv4_scoped(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    credentials: &Credentials,
+    scope: &SigningScope<'_>,
+) -> Result<Vec<(String, String)>, TransportError> {
     let failed = |what: &str, error: &dyn std::error::Error| TransportError::Request {
         message: format!("{what}: {error}"),
     };
     let identity: Identity = credentials.clone().into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
-        .name("bedrock")
-        .time(time)
+        .region(scope.region)
+        .name(scope.service)
+        .time(scope.time)
         .settings(SigningSettings::default())
         .build()
         .map_err(|e| failed("signing parameters", &e))?

@@ -7,12 +7,23 @@ use crate::{Auth, HttpConfig, TransportError};
 /// The variable holding a Bedrock API key (`AWS_BEARER_TOKEN_` + the signing name).
 pub const API_KEY_VARIABLE: &str = "AWS_BEARER_TOKEN_BEDROCK";
 
+/// The variable naming the runtime host's endpoint (`AWS_ENDPOINT_URL_` + the service id).
+pub const RUNTIME_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+
+/// The variable naming the mantle host's endpoint, by the same rule (mantle has no AWS SDK
+/// service of its own; this is the name the rule gives `bedrock-mantle`).
+pub const MANTLE_ENDPOINT_VARIABLE: &str = "AWS_ENDPOINT_URL_BEDROCK_MANTLE";
+
 impl HttpConfig {
     /// Region, endpoint and credentials from the standard AWS chain: environment, shared
     /// config and credentials files (profiles, SSO, credential processes), web identity,
     /// container and instance roles. An API key in `AWS_BEARER_TOKEN_BEDROCK` is preferred over
-    /// AWS credentials, as botocore does. `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` or
-    /// `AWS_ENDPOINT_URL` names another endpoint.
+    /// AWS credentials, as botocore does. The endpoints are read as the SDKs read
+    /// service-specific ones: `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` for the runtime host,
+    /// `AWS_ENDPOINT_URL_BEDROCK_MANTLE` for the mantle host (the Messages API there), and
+    /// `AWS_ENDPOINT_URL` (or a profile's `endpoint_url`) for either when its own is unset.
+    /// Which host serves the Messages API is not read from the environment: it stays
+    /// [`MessagesHost::Runtime`](crate::MessagesHost::Runtime) unless the caller chooses.
     pub async fn from_env() -> Result<HttpConfig, TransportError> {
         let loaded = aws_config::defaults(BehaviorVersion::latest()).load().await;
         let region =
@@ -28,14 +39,15 @@ impl HttpConfig {
                 }
             })?),
         };
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .or_else(|| loaded.endpoint_url().map(str::to_owned));
-        let config = HttpConfig::new(region, auth);
-        Ok(match endpoint {
-            Some(url) => config.with_endpoint_url(url),
-            None => config,
-        })
+        let endpoint = |variable: &str| {
+            std::env::var(variable)
+                .ok()
+                .filter(|url| !url.is_empty())
+                .or_else(|| loaded.endpoint_url().map(str::to_owned))
+        };
+        let mut config = HttpConfig::new(region, auth);
+        config.endpoint_url = endpoint(RUNTIME_ENDPOINT_VARIABLE);
+        config.mantle_endpoint_url = endpoint(MANTLE_ENDPOINT_VARIABLE);
+        Ok(config)
     }
 }

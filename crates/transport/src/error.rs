@@ -5,8 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 use verbatim_protocol::eventstream::FrameError;
+use verbatim_protocol::sse::SseError;
 
-/// A Bedrock Runtime exception (rules §7.1), by its modeled name.
+/// A Bedrock Runtime exception (rules §7.1), by its modeled name. An Anthropic error type
+/// (`overloaded_error`, `invalid_request_error`, ...) is kept as [`Exception::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Exception {
     /// 400: the request breaks a rule; never retried.
@@ -92,7 +94,7 @@ impl fmt::Display for Exception {
     }
 }
 
-/// An exception Bedrock answered with.
+/// An exception Bedrock answered with, or an Anthropic error object (the Messages API).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{exception} (HTTP {status}{}): {message}", request_id.as_deref().map(|id| format!(", request id {id}")).unwrap_or_default())]
 pub struct ApiError {
@@ -100,11 +102,13 @@ pub struct ApiError {
     pub exception: Exception,
     /// The HTTP status (200 for exceptions inside a stream and for `UnknownOperation`).
     pub status: u16,
-    /// Bedrock's message, as sent.
+    /// The message, as sent (`error.message`, `message` or `Message`), or the body itself
+    /// (its first 1000 characters) when it names none.
     pub message: String,
-    /// `x-amzn-RequestId`, when sent.
+    /// `x-amzn-RequestId`, else `request-id`, else the body's `request_id`, when sent.
     pub request_id: Option<String>,
-    /// `x-amz-retry-after`, when sent.
+    /// The wait the server asked for: `retry-after-ms`, `x-amz-retry-after` (milliseconds) or
+    /// `retry-after` (seconds), when sent.
     pub retry_after: Option<Duration>,
 }
 
@@ -130,6 +134,9 @@ pub enum TransportError {
     /// A stream's bytes are not valid event-stream frames, or stopped inside one.
     #[error("response stream: {0}")]
     Frame(#[from] FrameError),
+    /// A Messages API stream's bytes are not valid server-sent events, or stopped inside one.
+    #[error("response stream (server-sent events): {0}")]
+    Sse(#[from] SseError),
     /// A successful status with a body that is not what the operation returns.
     #[error("unexpected response (HTTP {status}): {message}")]
     UnexpectedResponse {
@@ -167,7 +174,9 @@ impl TransportError {
         }
     }
 
-    /// Whether AWS standard retry mode would retry this error.
+    /// Whether AWS standard retry mode would retry this error, judged from the error alone: a
+    /// response's `x-should-retry` header, which the transport obeys while it retries
+    /// ([`retry::decide`](crate::retry::decide)), is not part of the error.
     pub fn is_retryable(&self) -> bool {
         crate::retry::classify(self).is_some()
     }

@@ -1,5 +1,5 @@
 //! The HTTP transport: reqwest with rustls, SigV4 or a bearer API key, typed errors, retries
-//! and event-stream decoding.
+//! and stream decoding (`events.rs`).
 
 use std::fmt;
 use std::future::Future;
@@ -9,16 +9,19 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_credential_types::provider::ProvideCredentials;
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{StatusCode, Url};
-use serde_json::Value;
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
-use verbatim_protocol::eventstream::{Frame, FrameDecoder};
+use verbatim_protocol::eventstream::FrameDecoder;
+use verbatim_protocol::sse::SseDecoder;
 
+use crate::events::{Framing, HttpEvents};
+use crate::messages::{check_headers, wire_body};
+use crate::response::{api_error, header, request_id, unknown_operation};
 use crate::retry::{self, TokenBucket};
 use crate::{
-    ApiError, Auth, Call, EventSource, EventStream, Exception, Reply, RetryConfig, StreamEvent,
-    Transport, TransportError, sign_sigv4,
+    Api, Auth, Call, EventSource, EventStream, MessagesHost, Reply, RetryConfig, SigningScope,
+    Transport, TransportError, sign_sigv4_scoped,
 };
 
 /// Where the transport reads the time for signing.
@@ -70,6 +73,11 @@ pub struct HttpConfig {
     /// Another endpoint than `https://bedrock-runtime.{region}.amazonaws.com` (an emulator, a
     /// VPC endpoint, a FIPS endpoint).
     pub endpoint_url: Option<String>,
+    /// Which host serves Messages API calls (default: runtime).
+    pub messages_host: MessagesHost,
+    /// Another endpoint than `https://bedrock-mantle.{region}.api.aws` for Messages API calls
+    /// on [`MessagesHost::Mantle`].
+    pub mantle_endpoint_url: Option<String>,
     /// How requests are authenticated.
     pub auth: Auth,
     /// How failed calls are retried.
@@ -93,6 +101,8 @@ impl HttpConfig {
         HttpConfig {
             region: region.into(),
             endpoint_url: None,
+            messages_host: MessagesHost::default(),
+            mantle_endpoint_url: None,
             auth,
             retry: RetryConfig::default(),
             timeouts: Timeouts::default(),
@@ -104,6 +114,18 @@ impl HttpConfig {
     /// With another endpoint URL.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> HttpConfig {
         self.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// With Messages API calls sent to `host`.
+    pub fn with_messages_host(mut self, host: MessagesHost) -> HttpConfig {
+        self.messages_host = host;
+        self
+    }
+
+    /// With another endpoint URL for the mantle host.
+    pub fn with_mantle_endpoint_url(mut self, url: impl Into<String>) -> HttpConfig {
+        self.mantle_endpoint_url = Some(url.into());
         self
     }
 
@@ -140,8 +162,10 @@ pub struct HttpTransport {
 
 struct Inner {
     client: reqwest::Client,
-    /// The endpoint without a trailing `/`.
+    /// The runtime endpoint without a trailing `/`.
     base: String,
+    /// The mantle endpoint without a trailing `/`.
+    mantle_base: String,
     config: HttpConfig,
     bucket: TokenBucket,
 }
@@ -150,6 +174,8 @@ impl fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpTransport")
             .field("endpoint", &self.inner.base)
+            .field("messages_host", &self.inner.config.messages_host)
+            .field("mantle_endpoint", &self.inner.mantle_base)
             .field("region", &self.inner.config.region)
             .field("auth", &self.inner.config.auth)
             .finish_non_exhaustive()
@@ -167,26 +193,9 @@ impl HttpTransport {
         {
             return Err(invalid(format!("region {region:?} is not an AWS region name")));
         }
-        let base = match &config.endpoint_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("https://bedrock-runtime.{region}.amazonaws.com"),
-        };
-        let url = Url::parse(&base)
-            .map_err(|e| invalid(format!("endpoint URL {base:?} is not a URL: {e}")))?;
-        match url.scheme() {
-            "https" => {}
-            "http" if matches!(config.auth, Auth::ApiKey(_)) && !is_loopback(&url) => {
-                return Err(invalid(
-                    "a Bedrock API key is sent only over HTTPS (plain HTTP only to loopback)"
-                        .to_owned(),
-                ));
-            }
-            "http" => {}
-            other => return Err(invalid(format!("endpoint URL scheme {other:?} is not http(s)"))),
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("the endpoint URL must not have a query or fragment".to_owned()));
-        }
+        let base = endpoint(&config, MessagesHost::Runtime, config.endpoint_url.as_deref())?;
+        let mantle_base =
+            endpoint(&config, MessagesHost::Mantle, config.mantle_endpoint_url.as_deref())?;
         // A signed POST is never validly redirected, and following one would resend the
         // conversation (and a session token) to another host.
         let client = reqwest::Client::builder()
@@ -195,7 +204,19 @@ impl HttpTransport {
             .build()
             .map_err(|e| invalid(format!("HTTP client: {e}")))?;
         let bucket = TokenBucket::new(config.retry.initial_tokens);
-        Ok(HttpTransport { inner: Arc::new(Inner { client, base, config, bucket }) })
+        Ok(HttpTransport { inner: Arc::new(Inner { client, base, mantle_base, config, bucket }) })
+    }
+
+    /// Where a call goes and the name it is signed for: Messages API calls to the configured
+    /// host, everything else to runtime as `bedrock`.
+    fn target(&self, call: &Call) -> (&str, &'static str) {
+        let inner = &self.inner;
+        match (call.api, inner.config.messages_host) {
+            (Api::Messages, MessagesHost::Mantle) => {
+                (&inner.mantle_base, MessagesHost::Mantle.signing_name())
+            }
+            _ => (&inner.base, MessagesHost::Runtime.signing_name()),
+        }
     }
 
     /// Retry tokens left in the budget.
@@ -211,7 +232,7 @@ impl HttpTransport {
     ) -> Result<T, TransportError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, TransportError>>,
+        Fut: Future<Output = Result<T, Failure>>,
     {
         let config = &self.inner.config.retry;
         let bucket = &self.inner.bucket;
@@ -219,14 +240,14 @@ impl HttpTransport {
         let attempts = config.max_attempts.max(1);
         for number in 0..attempts {
             let span = tracing::debug_span!("bedrock_attempt", model = %call.model_id, attempt = number + 1);
-            let error = match attempt().instrument(span).await {
+            let Failure { error, should_retry } = match attempt().instrument(span).await {
                 Ok(value) => {
                     bucket.refund(spent.unwrap_or(1));
                     return Ok(value);
                 }
-                Err(error) => error,
+                Err(failure) => failure,
             };
-            let Some(class) = retry::classify(&error) else { return Err(error) };
+            let Some(class) = retry::decide(&error, should_retry) else { return Err(error) };
             if number + 1 == attempts {
                 return Err(error);
             }
@@ -244,13 +265,29 @@ impl HttpTransport {
         unreachable!("max_attempts is at least 1 and every iteration returns or continues")
     }
 
-    /// Sends one attempt and returns the response if its status is a success.
-    async fn post(&self, call: &Call, stream: bool) -> Result<reqwest::Response, TransportError> {
+    /// Sends one attempt of `call` with `body` (the bytes sent) and returns the response if
+    /// its status is a success.
+    async fn post(
+        &self,
+        call: &Call,
+        body: &Bytes,
+        stream: bool,
+    ) -> Result<reqwest::Response, Failure> {
         let inner = &self.inner;
-        let url = format!("{}{}", inner.base, call.path(stream));
+        let (base, service) = self.target(call);
+        let url = format!("{base}{}", call.path(stream));
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &call.headers {
+            let bad = || TransportError::Request {
+                message: format!("header {name:?}: not a valid header name and value"),
+            };
+            let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
+            headers.append(name, HeaderValue::try_from(value.as_str()).map_err(|_| bad())?);
+        }
         match &inner.config.auth {
+            // `Authorization: Bearer` on every host, as the Anthropic SDKs' mantle clients send
+            // it; never `x-api-key` beside it (a 400 on runtime `/anthropic`).
             Auth::ApiKey(key) => {
                 let mut value =
                     HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
@@ -266,24 +303,22 @@ impl HttpTransport {
                     .provide_credentials()
                     .await
                     .map_err(|e| TransportError::Credentials { message: error_chain(&e) })?;
-                let signed = sign_sigv4(
-                    "POST",
-                    &url,
-                    &[("content-type", "application/json")],
-                    &call.body,
-                    &credentials,
-                    &inner.config.region,
-                    inner.config.clock.now(),
-                )?;
+                let mut to_sign = vec![("content-type", "application/json")];
+                to_sign.extend(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                let scope = SigningScope {
+                    service,
+                    region: &inner.config.region,
+                    time: inner.config.clock.now(),
+                };
+                let signed = sign_sigv4_scoped("POST", &url, &to_sign, body, &credentials, &scope)?;
                 for (name, value) in signed {
                     let mut value = HeaderValue::try_from(value).map_err(|_| {
                         TransportError::Request { message: format!("signed header {name}") }
                     })?;
                     value.set_sensitive(true);
-                    let name =
-                        reqwest::header::HeaderName::try_from(name.as_str()).map_err(|_| {
-                            TransportError::Request { message: format!("signed header {name}") }
-                        })?;
+                    let name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                        TransportError::Request { message: format!("signed header {name}") }
+                    })?;
                     headers.insert(name, value);
                 }
             }
@@ -292,7 +327,7 @@ impl HttpTransport {
             .client
             .post(&url)
             .headers(headers)
-            .body(call.body.clone())
+            .body(body.clone())
             .send()
             .await
             .map_err(TransportError::connection)?;
@@ -301,10 +336,16 @@ impl HttpTransport {
             return Ok(response);
         }
         let headers = response.headers().clone();
+        let should_retry = match header(&headers, "x-should-retry").as_deref() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
         // The status and headers already say what failed; a body that cannot be read must not
         // turn a validation error into a (retried) connection error.
         let body = self.read_body(response).await.unwrap_or_default();
-        Err(TransportError::Api(api_error(status, &headers, &body)))
+        let error = TransportError::Api(api_error(status, &headers, &body));
+        Err(Failure { error, should_retry })
     }
 
     /// A whole response body, refused past `max_response_bytes`.
@@ -330,34 +371,43 @@ impl HttpTransport {
         Ok(Bytes::from(body))
     }
 
-    async fn send_once(&self, call: &Call) -> Result<Reply, TransportError> {
-        let response = self.post(call, false).await?;
-        let request_id = header(response.headers(), "x-amzn-requestid");
+    async fn send_once(&self, call: &Call, body: &Bytes) -> Result<Reply, Failure> {
+        let response = self.post(call, body, false).await?;
+        let request_id = request_id(response.headers());
         let body = self.read_body(response).await?;
-        if let Some(error) = unknown_operation(&body, request_id.clone()) {
-            return Err(TransportError::Api(error));
+        if let Some(error) = unknown_operation(call.api, &body, request_id.clone()) {
+            return Err(TransportError::Api(error).into());
         }
         Ok(Reply { body, request_id })
     }
 
-    async fn stream_once(&self, call: &Call) -> Result<EventStream, TransportError> {
-        let response = self.post(call, true).await?;
+    async fn stream_once(&self, call: &Call, body: &Bytes) -> Result<EventStream, Failure> {
+        let response = self.post(call, body, true).await?;
         let status = response.status();
-        let request_id = header(response.headers(), "x-amzn-requestid");
+        let request_id = request_id(response.headers());
         let content_type = header(response.headers(), "content-type").unwrap_or_default();
-        if !content_type.starts_with("application/vnd.amazon.eventstream") {
+        let (expected, framing) = match call.api {
+            Api::Messages => ("text/event-stream", Framing::Sse(SseDecoder::new())),
+            Api::Converse | Api::InvokeModel => {
+                ("application/vnd.amazon.eventstream", Framing::EventStream(FrameDecoder::new()))
+            }
+        };
+        if !content_type.to_ascii_lowercase().starts_with(expected) {
             let body = self.read_body(response).await?;
-            if let Some(error) = unknown_operation(&body, request_id) {
-                return Err(TransportError::Api(error));
+            if let Some(error) = unknown_operation(call.api, &body, request_id) {
+                return Err(TransportError::Api(error).into());
             }
             return Err(TransportError::UnexpectedResponse {
                 status: status.as_u16(),
-                message: format!("a stream answered with content type {content_type:?}"),
-            });
+                message: format!(
+                    "a stream answered with content type {content_type:?}, not {expected}"
+                ),
+            }
+            .into());
         }
         let mut events = HttpEvents {
             response,
-            decoder: FrameDecoder::new(),
+            framing,
             request_id,
             // The first event is bounded by `first_event` (the caller's timeout) alone.
             idle: self.inner.config.timeouts.first_event,
@@ -373,120 +423,83 @@ impl HttpTransport {
                 events.idle = self.inner.config.timeouts.idle;
                 Ok(EventStream::new(events))
             }
-            Some(Err(error)) => Err(error),
+            Some(Err(error)) => Err(error.into()),
             None => Err(TransportError::UnexpectedResponse {
                 status: status.as_u16(),
                 message: "the stream ended before its first event".to_owned(),
-            }),
+            }
+            .into()),
         }
     }
+}
+
+/// A failed attempt: the error, and the response's `x-should-retry` when it had one.
+struct Failure {
+    error: TransportError,
+    should_retry: Option<bool>,
+}
+
+impl From<TransportError> for Failure {
+    fn from(error: TransportError) -> Failure {
+        Failure { error, should_retry: None }
+    }
+}
+
+/// The endpoint of `host`: the configured one or the default, checked (a URL, https, or http
+/// only to loopback with an API key), without a trailing `/`.
+fn endpoint(
+    config: &HttpConfig,
+    host: MessagesHost,
+    configured: Option<&str>,
+) -> Result<String, TransportError> {
+    let invalid = |message: String| TransportError::Config { message };
+    let base = match configured {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => host.default_endpoint(&config.region),
+    };
+    let url = Url::parse(&base)
+        .map_err(|e| invalid(format!("endpoint URL {base:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if matches!(config.auth, Auth::ApiKey(_)) && !is_loopback(&url) => {
+            return Err(invalid(
+                "a Bedrock API key is sent only over HTTPS (plain HTTP only to loopback)"
+                    .to_owned(),
+            ));
+        }
+        "http" => {}
+        other => return Err(invalid(format!("endpoint URL scheme {other:?} is not http(s)"))),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("the endpoint URL must not have a query or fragment".to_owned()));
+    }
+    Ok(base)
 }
 
 #[async_trait]
 impl Transport for HttpTransport {
     async fn send(&self, call: Call) -> Result<Reply, TransportError> {
+        check_headers(&call)?;
+        let body = wire_body(&call, false)?;
         let timeout = self.inner.config.timeouts.response;
         self.with_retries(&call, || async {
-            tokio::time::timeout(timeout, self.send_once(&call))
+            tokio::time::timeout(timeout, self.send_once(&call, &body))
                 .await
-                .unwrap_or(Err(TransportError::Timeout { waiting_for: "the response" }))
+                .unwrap_or(Err(TransportError::Timeout { waiting_for: "the response" }.into()))
         })
         .await
     }
 
     async fn stream(&self, call: Call) -> Result<EventStream, TransportError> {
+        check_headers(&call)?;
+        let body = wire_body(&call, true)?;
         let timeout = self.inner.config.timeouts.first_event;
         self.with_retries(&call, || async {
-            tokio::time::timeout(timeout, self.stream_once(&call))
+            tokio::time::timeout(timeout, self.stream_once(&call, &body))
                 .await
-                .unwrap_or(Err(TransportError::Timeout { waiting_for: "the first event" }))
+                .unwrap_or(Err(TransportError::Timeout { waiting_for: "the first event" }.into()))
         })
         .await
-    }
-}
-
-/// The events of one HTTP response.
-struct HttpEvents {
-    response: reqwest::Response,
-    decoder: FrameDecoder,
-    request_id: Option<String>,
-    idle: Duration,
-    /// The first event, read before the stream was handed out.
-    first: Option<StreamEvent>,
-    done: bool,
-    /// Bytes of the stream received so far, and the most it may carry (the frame decoder
-    /// bounds each frame; this bounds their sum, so no stream grows a reply without end).
-    received: usize,
-    limit: usize,
-}
-
-#[async_trait]
-impl EventSource for HttpEvents {
-    async fn next_event(&mut self) -> Option<Result<StreamEvent, TransportError>> {
-        if let Some(event) = self.first.take() {
-            return Some(Ok(event));
-        }
-        if self.done {
-            return None;
-        }
-        let item = self.read().await;
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
-        item
-    }
-}
-
-impl HttpEvents {
-    /// An exception or error sent inside the stream (its HTTP status was 200).
-    fn in_stream(&self, code: &str, message: String) -> TransportError {
-        TransportError::Api(ApiError {
-            exception: Exception::from_code(code),
-            status: 200,
-            message,
-            request_id: self.request_id.clone(),
-            retry_after: None,
-        })
-    }
-
-    async fn read(&mut self) -> Option<Result<StreamEvent, TransportError>> {
-        loop {
-            match self.decoder.next_frame() {
-                Err(error) => return Some(Err(error.into())),
-                Ok(Some(Frame::Event { event_type, payload })) => {
-                    return Some(Ok(StreamEvent { event_type, payload }));
-                }
-                Ok(Some(Frame::Exception { exception_type, payload })) => {
-                    let message = json_message(&payload)
-                        .unwrap_or_else(|| String::from_utf8_lossy(&payload).into_owned());
-                    return Some(Err(self.in_stream(&exception_type, message)));
-                }
-                Ok(Some(Frame::Error { code, message })) => {
-                    return Some(Err(self.in_stream(&code, message)));
-                }
-                Ok(None) => {}
-            }
-            match tokio::time::timeout(self.idle, self.response.chunk()).await {
-                Err(_) => {
-                    return Some(Err(TransportError::Timeout { waiting_for: "the next chunk" }));
-                }
-                Ok(Err(error)) => return Some(Err(TransportError::connection(error))),
-                Ok(Ok(Some(bytes))) => {
-                    self.received += bytes.len();
-                    if self.received > self.limit {
-                        return Some(Err(TransportError::UnexpectedResponse {
-                            status: 200,
-                            message: format!(
-                                "the response stream is over the {}-byte limit (max_response_bytes)",
-                                self.limit
-                            ),
-                        }));
-                    }
-                    self.decoder.push(&bytes);
-                }
-                Ok(Ok(None)) => return self.decoder.finish().err().map(|e| Err(e.into())),
-            }
-        }
     }
 }
 
@@ -495,83 +508,6 @@ fn is_loopback(url: &Url) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-fn json_message(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let message = value.get("message").or_else(|| value.get("Message"))?;
-    message.as_str().map(str::to_owned)
-}
-
-/// The error a non-success response carries.
-pub(crate) fn api_error(status: StatusCode, headers: &HeaderMap, body: &Bytes) -> ApiError {
-    let value: Option<Value> = serde_json::from_slice(body).ok();
-    let code = header(headers, "x-amzn-errortype").or_else(|| {
-        let value = value.as_ref()?;
-        let code =
-            value.get("__type").or_else(|| value.get("code")).or_else(|| value.get("Code"))?;
-        code.as_str().map(str::to_owned)
-    });
-    let exception = match code {
-        Some(code) if !code.is_empty() => Exception::from_code(&code),
-        _ => Exception::Other(format!("HTTP {}", status.as_u16())),
-    };
-    let message = json_message(body).unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        text.chars().take(1000).collect()
-    });
-    let message = without_canonical_request(message);
-    let retry_after = header(headers, "x-amz-retry-after")
-        .and_then(|ms| ms.trim().parse::<u64>().ok())
-        .map(Duration::from_millis);
-    ApiError {
-        exception,
-        status: status.as_u16(),
-        message,
-        request_id: header(headers, "x-amzn-requestid"),
-        retry_after,
-    }
-}
-
-/// A signature mismatch answer echoes the canonical request, which holds the session token
-/// (`x-amz-security-token:...`); error messages are logged, so that part is left out.
-pub(crate) fn without_canonical_request(mut message: String) -> String {
-    for marker in ["The Canonical String", "x-amz-security-token", "X-Amz-Security-Token"] {
-        if let Some(at) = message.find(marker) {
-            message.truncate(at);
-            message = message.trim_end().to_owned();
-            message.push_str(" [canonical request left out]");
-        }
-    }
-    message
-}
-
-/// Bedrock's answer to a path that names no operation: HTTP 200 with
-/// `{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}`.
-pub(crate) fn unknown_operation(body: &[u8], request_id: Option<String>) -> Option<ApiError> {
-    const NAME: &[u8] = b"UnknownOperationException";
-    if body.len() > 4096 || !body.windows(NAME.len()).any(|w| w == NAME) {
-        return None;
-    }
-    let value: Value = serde_json::from_slice(body).ok()?;
-    let kind = value.get("Output")?.get("__type")?.as_str()?;
-    if !kind.ends_with("#UnknownOperationException") {
-        return None;
-    }
-    Some(ApiError {
-        exception: Exception::UnknownOperation,
-        status: 200,
-        message: format!(
-            "{kind}: the request path named no operation (a model id or ARN must be \
-             percent-encoded as one path segment)"
-        ),
-        request_id,
-        retry_after: None,
-    })
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -3,35 +3,49 @@
 //! the [`ScriptedTransport`] that replays canned answers in tests.
 //!
 //! A transport moves bytes and knows nothing about chat: it takes a request body already
-//! assembled and validated, sends it to `/model/{id}/converse`, `/converse-stream`, `/invoke`
-//! or `/invoke-with-response-stream`, and hands back the response body or the stream's events
-//! (their type and payload, exactly as received). Turning those into messages is
-//! `verbatim-protocol`'s job (`stream::ConverseAccumulator`, `stream::AnthropicAccumulator`).
+//! assembled and validated, sends it to `/model/{id}/converse`, `/converse-stream`, `/invoke`,
+//! `/invoke-with-response-stream` or the Anthropic Messages API's `/anthropic/v1/messages`,
+//! and hands back the response body or the stream's events (their type and payload, exactly
+//! as received). Turning those into messages is `verbatim-protocol`'s job
+//! (`stream::ConverseAccumulator`, `stream::AnthropicAccumulator`, `sse::MessagesFold`).
 //!
 //! What the HTTP transport does on the way:
-//! - the model id or inference-profile ARN is percent-encoded as one path segment;
-//! - auth is a Bedrock API key (`Authorization: Bearer`, refused over plain HTTP except to
-//!   loopback) or SigV4 (service `bedrock`, the encoded path encoded again in the canonical
-//!   request), re-signed on every attempt;
-//! - Bedrock's exceptions become a typed [`ApiError`], including the HTTP 200
-//!   `UnknownOperationException` body that an unencoded ARN produces and exception frames
-//!   inside a 200 stream;
-//! - throttling, 500, 503, model-not-ready and connection errors are retried in AWS standard
-//!   mode (full-jitter backoff, a retry budget, `x-amz-retry-after`); validation errors never
-//!   are, and a stream is retried only before its first event was handed out.
+//! - the model id or inference-profile ARN is percent-encoded as one path segment; on the
+//!   Messages API it goes in the body instead: the call's body (the conversation object) is
+//!   sent as `{"model":..,` + its bytes unchanged + `,"stream":true}`, to the runtime or the
+//!   mantle host ([`MessagesHost`]), with the call's extra headers (`anthropic-version`,
+//!   `anthropic-beta`);
+//! - auth is a Bedrock API key (`Authorization: Bearer`, never `x-api-key` beside it, refused
+//!   over plain HTTP except to loopback) or SigV4 (service `bedrock`, `bedrock-mantle` on
+//!   mantle; the encoded path encoded again in the canonical request), re-signed on every
+//!   attempt;
+//! - Bedrock's exceptions and Anthropic error objects become a typed [`ApiError`], including
+//!   the HTTP 200 `UnknownOperationException` body that an unencoded ARN or an unserved route
+//!   produces, exception frames inside a 200 stream and `event: error` inside an SSE stream;
+//! - throttling, 500, 503, 529, model-not-ready and connection errors are retried in AWS
+//!   standard mode (full-jitter backoff, a retry budget; `x-should-retry`, `retry-after-ms`,
+//!   `x-amz-retry-after` and `retry-after` obeyed); validation errors and `invalid beta flag`
+//!   never are, and a stream is retried only before its first event was handed out;
+//! - streams are decoded as they arrive: event-stream frames, or server-sent events on the
+//!   Messages API (`ping` and events without a name or data skipped).
 //!
 //! Dropping a future or an [`EventStream`] cancels the request and closes its connection.
 //! Secrets (API keys, AWS credentials) are kept in types whose `Debug` redacts them and never
 //! appear in errors or logs.
 //!
 //! Feature `aws-config` (on by default) adds [`HttpConfig::from_env`]: region and credentials
-//! from the standard AWS chain, or an API key from `AWS_BEARER_TOKEN_BEDROCK`.
+//! from the standard AWS chain, or an API key from `AWS_BEARER_TOKEN_BEDROCK`, and the
+//! endpoints from `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_BEDROCK_MANTLE` and
+//! `AWS_ENDPOINT_URL`.
 
 mod auth;
 #[cfg(feature = "aws-config")]
 mod env;
 mod error;
+mod events;
 mod http;
+mod messages;
+mod response;
 pub mod retry;
 mod scripted;
 mod secret;
@@ -42,9 +56,10 @@ use std::fmt;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use auth::{Auth, sign_sigv4};
+pub use auth::{Auth, SigningScope, sign_sigv4, sign_sigv4_scoped};
 pub use error::{ApiError, Exception, TransportError};
 pub use http::{Clock, HttpConfig, HttpTransport, MAX_RESPONSE_BYTES, SystemClock, Timeouts};
+pub use messages::MessagesHost;
 pub use retry::RetryConfig;
 pub use scripted::{Scripted, ScriptedTransport};
 pub use secret::Secret;
@@ -53,18 +68,30 @@ pub use verbatim_model::Api;
 /// One model call: which API, which model, and the request body as assembled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
-    /// Converse or InvokeModel (the streaming variant is chosen by the method called).
+    /// Converse, InvokeModel or the Messages API (the streaming variant is chosen by the method
+    /// called).
     pub api: Api,
     /// A model id, inference-profile id or ARN, unencoded (`us.anthropic.claude-...-v1:0`).
     pub model_id: String,
-    /// The JSON body, sent as is.
+    /// The JSON body, sent as is; on the Messages API the conversation object without `model`
+    /// and `stream`, which the transport writes around its bytes.
     pub body: Bytes,
+    /// Extra request headers the API needs (on the Messages API `anthropic-version` and
+    /// `anthropic-beta`), sent and signed with the others. Headers the transport writes itself
+    /// (`authorization`, `x-api-key`, `content-type`, `host`, `x-amz-*`) are refused here.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Call {
     /// A call with a body.
     pub fn new(api: Api, model_id: impl Into<String>, body: impl Into<Bytes>) -> Call {
-        Call { api, model_id: model_id.into(), body: body.into() }
+        Call { api, model_id: model_id.into(), body: body.into(), headers: Vec::new() }
+    }
+
+    /// With one more request header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Call {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// The request path: `/model/{encoded id}/{operation}`, or on the Messages API
@@ -89,16 +116,19 @@ impl Call {
 pub struct Reply {
     /// The response body, exactly as received.
     pub body: Bytes,
-    /// `x-amzn-RequestId`, when sent.
+    /// `x-amzn-RequestId`, else `request-id` (the Anthropic API's), when sent.
     pub request_id: Option<String>,
 }
 
-/// One event of a stream: its `:event-type` and payload, exactly as received.
+/// One event of a stream: its `:event-type` (the SSE `event` name on the Messages API) and
+/// payload (the SSE `data`), exactly as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEvent {
-    /// `messageStart`, `contentBlockDelta`, ... (Converse) or `chunk` (InvokeModel).
+    /// `messageStart`, `contentBlockDelta`, ... (Converse), `chunk` (InvokeModel) or
+    /// `message_start`, `content_block_delta`, ... (the Messages API).
     pub event_type: String,
-    /// The payload (JSON; InvokeModel chunks hold base64 Anthropic events).
+    /// The payload (JSON; InvokeModel chunks hold base64 Anthropic events, Messages API events
+    /// the Anthropic event itself).
     pub payload: Bytes,
 }
 
@@ -154,10 +184,11 @@ impl EventSource for Items {
 /// Sends model calls. Object-safe, shared by reference, and cheap to mock.
 #[async_trait]
 pub trait Transport: Send + Sync + fmt::Debug {
-    /// Converse or InvokeModel: the whole response.
+    /// Converse, InvokeModel or the Messages API: the whole response.
     async fn send(&self, call: Call) -> Result<Reply, TransportError>;
 
-    /// ConverseStream or InvokeModelWithResponseStream: the events as they arrive.
+    /// ConverseStream, InvokeModelWithResponseStream or the Messages API with `stream: true`:
+    /// the events as they arrive.
     async fn stream(&self, call: Call) -> Result<EventStream, TransportError>;
 }
 

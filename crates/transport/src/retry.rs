@@ -1,20 +1,24 @@
 //! AWS SDK "standard" retry mode (rules §7.2): which errors are retried, how long to wait,
 //! and the retry budget shared by all calls of one transport.
 //!
-//! Retried: throttling (`ThrottlingException`, a bare 429 and the other throttling codes),
-//! transient errors (500, 502, 503, 504, `ModelNotReadyException`, connection errors, a stream
-//! whose body broke off inside a frame before its first event) and timeouts. Never retried: validation and every
-//! other 4xx, which are deterministic. The delay before retry `i` (from 0) is full jitter,
-//! `rand(0,1) * min(base * 2^i, max)`; an `x-amz-retry-after` header replaces it, clamped to
-//! that bound plus five seconds. Each retry takes tokens from a bucket (5, or 10 after a
-//! timeout); an empty bucket stops retrying. A success gives one token back, a successful
-//! retry its cost.
+//! Retried: throttling (`ThrottlingException`, a bare 429, `rate_limit_error` and the other
+//! throttling codes), transient errors (500, 502, 503, 504, 529, `ModelNotReadyException`,
+//! `overloaded_error`, `api_error`, connection errors, a stream whose body broke off inside a
+//! frame or an event before its first event) and timeouts. Never retried: validation and every
+//! other 4xx, which are deterministic. A response's `x-should-retry: true|false` header (the
+//! Anthropic API's) overrides that judgement, except that `invalid beta flag` is never
+//! retried: the flag will not become valid. The delay before retry `i` (from 0) is full
+//! jitter, `rand(0,1) * min(base * 2^i, max)`; a wait the server asked for (`retry-after-ms`,
+//! `x-amz-retry-after`, `retry-after`) replaces it, clamped to that bound plus five seconds.
+//! Each retry takes tokens from a bucket (5, or 10 after a timeout); an empty bucket stops
+//! retrying. A success gives one token back, a successful retry its cost.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::{Exception, TransportError};
 use verbatim_protocol::eventstream::FrameError;
+use verbatim_protocol::sse::SseError;
 
 /// How a call is retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,7 +91,24 @@ pub enum RetryClass {
     Timeout,
 }
 
-/// The one place that decides whether an error is retried.
+/// Whether an error is retried, given the response's `x-should-retry` header when it had
+/// one: `false` never, `true` always (as transient, unless the error is throttling or a
+/// timeout), except for `invalid beta flag`; without the header, [`classify`] decides.
+pub fn decide(error: &TransportError, should_retry: Option<bool>) -> Option<RetryClass> {
+    if error.api().is_some_and(|api| api.message.contains(INVALID_BETA)) {
+        return None;
+    }
+    match should_retry {
+        Some(false) => None,
+        Some(true) => Some(classify(error).unwrap_or(RetryClass::Transient)),
+        None => classify(error),
+    }
+}
+
+/// Bedrock's answer to a beta it does not accept (400, in either body shape).
+const INVALID_BETA: &str = "invalid beta flag";
+
+/// The one place that decides whether an error is retried, from the error alone.
 pub fn classify(error: &TransportError) -> Option<RetryClass> {
     match error {
         TransportError::Api(api) => match &api.exception {
@@ -102,15 +123,17 @@ pub fn classify(error: &TransportError) -> Option<RetryClass> {
                 Some(RetryClass::Transient)
             }
             Exception::Other(_) if api.status == 429 => Some(RetryClass::Throttling),
-            Exception::Other(_) if matches!(api.status, 500 | 502 | 503 | 504) => {
+            Exception::Other(_) if matches!(api.status, 500 | 502 | 503 | 504 | 529) => {
                 Some(RetryClass::Transient)
             }
             _ => None,
         },
         TransportError::Timeout { .. } => Some(RetryClass::Timeout),
         TransportError::Connection { .. } => Some(RetryClass::Transient),
-        TransportError::Frame(FrameError::Truncated { .. }) => Some(RetryClass::Transient),
+        TransportError::Frame(FrameError::Truncated { .. })
+        | TransportError::Sse(SseError::Truncated { .. }) => Some(RetryClass::Transient),
         TransportError::Frame(_)
+        | TransportError::Sse(_)
         | TransportError::UnexpectedResponse { .. }
         | TransportError::Credentials { .. }
         | TransportError::Request { .. }
@@ -118,8 +141,10 @@ pub fn classify(error: &TransportError) -> Option<RetryClass> {
     }
 }
 
-/// Throttling error codes of the standard mode.
+/// Throttling error codes of the standard mode, and the Anthropic API's `rate_limit_error`
+/// (sent with 429, and inside a stream with 200).
 const THROTTLING_CODES: &[&str] = &[
+    "rate_limit_error",
     "Throttling",
     "ThrottledException",
     "RequestThrottledException",
@@ -134,9 +159,15 @@ const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
-/// Transient error codes of the standard mode.
-const TRANSIENT_CODES: &[&str] =
-    &["RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"];
+/// Transient error codes of the standard mode, and the Anthropic API's (`overloaded_error`
+/// with 529, `api_error` with 500; inside a stream both come with 200).
+const TRANSIENT_CODES: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "overloaded_error",
+    "api_error",
+];
 
 /// The retry budget shared by the calls of one transport.
 #[derive(Debug)]

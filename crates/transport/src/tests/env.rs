@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use super::server::{Action, Server};
-use crate::{Api, Call, HttpConfig, HttpTransport, Transport};
+use crate::{Api, Call, HttpConfig, HttpTransport, MessagesHost, Transport};
 
 const CASE: &str = "VERBATIM_FROM_ENV_CASE";
 const TEST: &str = "tests::env::from_env_reads_region_endpoint_and_credentials_like_the_sdks";
@@ -67,5 +67,78 @@ async fn from_env_reads_region_endpoint_and_credentials_like_the_sdks() {
             "{case}: {stdout}{}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+const ENDPOINTS_CASE: &str = "VERBATIM_FROM_ENV_ENDPOINTS_CASE";
+const ENDPOINTS_TEST: &str = "tests::env::from_env_reads_the_endpoints_of_both_hosts";
+
+/// In the child: a Messages call on each host and a Converse call, to whatever endpoints the
+/// environment names (the parent's servers, which check where each arrived).
+async fn endpoints_child() {
+    let config = HttpConfig::from_env().await.unwrap();
+    let messages = || Call::new(Api::Messages, "anthropic.claude-opus-4-7", "{}");
+    let on_runtime = HttpTransport::new(config.clone()).unwrap();
+    on_runtime.send(messages()).await.unwrap();
+    on_runtime.send(Call::new(Api::Converse, "m", "{}")).await.unwrap();
+    let on_mantle = HttpTransport::new(config.with_messages_host(MessagesHost::Mantle)).unwrap();
+    on_mantle.send(messages()).await.unwrap();
+}
+
+#[tokio::test]
+async fn from_env_reads_the_endpoints_of_both_hosts() {
+    if std::env::var(ENDPOINTS_CASE).is_ok() {
+        return endpoints_child().await;
+    }
+    let ok = || Action::Respond {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: b"{}".to_vec(),
+    };
+    for case in ["service-specific", "global"] {
+        let runtime = Server::start(vec![ok(), ok(), ok()]).await;
+        let mantle = Server::start(vec![ok()]).await;
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", ENDPOINTS_TEST, "--test-threads=1"])
+            .env(ENDPOINTS_CASE, case)
+            .env("AWS_REGION", "eu-west-3")
+            .env("AWS_BEARER_TOKEN_BEDROCK", "ABSK-from-env")
+            .env("AWS_CONFIG_FILE", "/nonexistent/verbatim-test-config")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/verbatim-test-credentials")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+            .env_remove("AWS_ENDPOINT_URL_BEDROCK_MANTLE");
+        match case {
+            "service-specific" => command
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &runtime.url)
+                .env("AWS_ENDPOINT_URL_BEDROCK_MANTLE", &mantle.url),
+            _ => command.env("AWS_ENDPOINT_URL", &runtime.url),
+        };
+        // The child talks to this process's servers: wait for it off the runtime's thread.
+        let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{case}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let paths = |server: &Server| -> Vec<String> {
+            server.received().into_iter().map(|r| r.path).collect()
+        };
+        let messages = "/anthropic/v1/messages";
+        match case {
+            "service-specific" => {
+                assert_eq!(paths(&runtime), [messages, "/model/m/converse"], "{case}");
+                assert_eq!(paths(&mantle), [messages], "{case}");
+            }
+            _ => {
+                assert_eq!(paths(&runtime), [messages, "/model/m/converse", messages], "{case}");
+                assert!(paths(&mantle).is_empty(), "{case}");
+            }
+        }
     }
 }

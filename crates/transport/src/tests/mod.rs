@@ -5,6 +5,7 @@ mod emulated;
 #[cfg(feature = "aws-config")]
 mod env;
 mod http;
+mod messages;
 mod server;
 mod unit;
 

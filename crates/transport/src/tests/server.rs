@@ -16,6 +16,9 @@ pub(crate) enum Action {
     Respond { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
     /// A chunked event-stream response: these chunks, `pause` apart, then `end`.
     Stream { chunks: Vec<Vec<u8>>, pause: Duration, end: End },
+    /// A chunked `text/event-stream` response with a `request-id` header: these chunks, then
+    /// `end`.
+    Sse { chunks: Vec<Vec<u8>>, end: End },
     /// Read the request, then close the connection without answering.
     Close,
     /// Read the request, then say nothing until the client closes the connection.
@@ -112,31 +115,48 @@ async fn serve(
             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\n\
                         transfer-encoding: chunked\r\nx-amzn-requestid: stream-1\r\n\
                         connection: close\r\n\r\n";
-            let _ = socket.write_all(head.as_bytes()).await;
-            for (i, chunk) in chunks.into_iter().enumerate() {
-                if i > 0 {
-                    tokio::time::sleep(pause).await;
-                }
-                let framed =
-                    [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()]
-                        .concat();
-                if socket.write_all(&framed).await.is_err() {
-                    return;
-                }
-                let _ = socket.flush().await;
-            }
-            match end {
-                End::Clean => {
-                    let _ = socket.write_all(b"0\r\n\r\n").await;
-                }
-                End::Cut => {}
-                End::Hold => wait_for_close(&mut socket, &closed).await,
-            }
+            chunked(&mut socket, head, chunks, pause, end, &closed).await;
+        }
+        Action::Sse { chunks, end } => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n\
+                        transfer-encoding: chunked\r\nrequest-id: req_sse_1\r\n\
+                        connection: close\r\n\r\n";
+            chunked(&mut socket, head, chunks, Duration::ZERO, end, &closed).await;
         }
         Action::Close => {}
         Action::Hang => wait_for_close(&mut socket, &closed).await,
     }
     let _ = socket.shutdown().await;
+}
+
+/// Writes `head`, then `chunks` in chunked encoding, `pause` apart, then ends as `end` says.
+async fn chunked(
+    socket: &mut TcpStream,
+    head: &str,
+    chunks: Vec<Vec<u8>>,
+    pause: Duration,
+    end: End,
+    closed: &Mutex<usize>,
+) {
+    let _ = socket.write_all(head.as_bytes()).await;
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(pause).await;
+        }
+        let framed =
+            [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+        if socket.write_all(&framed).await.is_err() {
+            return;
+        }
+        let _ = socket.flush().await;
+    }
+    match end {
+        End::Clean => {
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        }
+        End::Cut => {}
+        End::Hold => wait_for_close(socket, closed).await,
+    }
 }
 
 async fn wait_for_close(socket: &mut TcpStream, closed: &Mutex<usize>) {

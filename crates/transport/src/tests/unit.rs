@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::http::{api_error, unknown_operation};
-use crate::retry::{RetryClass, TokenBucket, classify};
+use crate::response::{api_error, retry_after, unknown_operation};
+use crate::retry::{RetryClass, TokenBucket, classify, decide};
 use crate::{
     Api, ApiError, Auth, Call, Exception, HttpConfig, HttpTransport, RetryConfig, Scripted,
     ScriptedTransport, Secret, Transport, TransportError,
@@ -162,12 +162,12 @@ fn recorded_error_responses_become_typed_errors_with_their_request_id() {
 #[test]
 fn the_http_200_unknown_operation_body_is_recognised() {
     let body = br#"{"Output":{"__type":"com.amazon.coral.service#UnknownOperationException"},"Version":"1.0"}"#;
-    let error = unknown_operation(body, Some("r-1".to_owned())).unwrap();
+    let error = unknown_operation(Api::Converse, body, Some("r-1".to_owned())).unwrap();
     assert_eq!(error.exception, Exception::UnknownOperation);
     assert_eq!(error.status, 200);
     assert!(error.message.contains("percent-encoded as one path segment"), "{}", error.message);
     let converse = br#"{"output":{"message":{"role":"assistant","content":[{"text":"UnknownOperationException"}]}}}"#;
-    assert_eq!(unknown_operation(converse, None), None);
+    assert_eq!(unknown_operation(Api::Converse, converse, None), None);
 }
 
 fn api(exception: Exception, status: u16) -> TransportError {
@@ -202,10 +202,62 @@ fn only_throttling_server_and_connection_errors_are_retried() {
         (TransportError::Timeout { waiting_for: "the response" }, Some(RetryClass::Timeout)),
         (TransportError::Connection { message: "reset".into() }, Some(RetryClass::Transient)),
         (TransportError::Config { message: "x".into() }, None),
+        // The Anthropic API's: 529 and its error types, kept as sent.
+        (api(Other("overloaded_error".into()), 529), Some(RetryClass::Transient)),
+        (api(Other("HTTP 529".into()), 529), Some(RetryClass::Transient)),
+        (api(Other("overloaded_error".into()), 200), Some(RetryClass::Transient)),
+        (api(Other("api_error".into()), 200), Some(RetryClass::Transient)),
+        (api(Other("rate_limit_error".into()), 200), Some(RetryClass::Throttling)),
+        (api(Other("invalid_request_error".into()), 400), None),
+        (api(Other("not_found_error".into()), 404), None),
     ] {
         assert_eq!(classify(&error), class, "{error:?}");
         assert_eq!(error.is_retryable(), class.is_some());
     }
+}
+
+#[test]
+fn x_should_retry_overrides_the_classification_but_never_for_an_invalid_beta_flag() {
+    let overloaded = api(Exception::Other("overloaded_error".into()), 529);
+    assert_eq!(decide(&overloaded, None), Some(RetryClass::Transient));
+    assert_eq!(decide(&overloaded, Some(false)), None);
+    let conflict = api(Exception::Other("HTTP 409".into()), 409);
+    assert_eq!(decide(&conflict, None), None);
+    assert_eq!(decide(&conflict, Some(true)), Some(RetryClass::Transient));
+    let throttled = api(Exception::Throttling, 429);
+    assert_eq!(decide(&throttled, Some(true)), Some(RetryClass::Throttling));
+    let beta = TransportError::Api(ApiError {
+        message: "invalid beta flag".into(),
+        ..api_error_of(Exception::Validation, 400)
+    });
+    assert_eq!(decide(&beta, Some(true)), None);
+}
+
+fn api_error_of(exception: Exception, status: u16) -> ApiError {
+    ApiError { exception, status, message: String::new(), request_id: None, retry_after: None }
+}
+
+#[test]
+fn the_wait_asked_for_is_read_from_retry_after_ms_x_amz_retry_after_or_retry_after() {
+    let wait = |pairs: &[(&str, &str)]| {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(
+                HeaderName::try_from(*name).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        retry_after(&headers)
+    };
+    let ms = Duration::from_millis;
+    assert_eq!(wait(&[("retry-after-ms", "250"), ("retry-after", "9")]), Some(ms(250)));
+    assert_eq!(wait(&[("x-amz-retry-after", "400"), ("retry-after", "9")]), Some(ms(400)));
+    assert_eq!(wait(&[("retry-after", "2")]), Some(ms(2000)));
+    assert_eq!(wait(&[("retry-after", "0.5")]), Some(ms(500)));
+    // An HTTP date is ignored: the backoff applies.
+    assert_eq!(wait(&[("retry-after", "Wed, 21 Oct 2026 07:28:00 GMT")]), None);
+    assert_eq!(wait(&[("retry-after-ms", "-5")]), None);
+    assert_eq!(wait(&[]), None);
 }
 
 #[test]
@@ -289,6 +341,15 @@ fn an_api_key_is_refused_over_plain_http_except_to_loopback() {
     }
     let error = HttpTransport::new(HttpConfig::new("US East", Auth::api_key("k"))).unwrap_err();
     assert!(error.to_string().contains("not an AWS region name"), "{error}");
+    // The mantle endpoint is held to the same rule.
+    let mantle = |url: &str| {
+        HttpTransport::new(
+            HttpConfig::new("us-east-1", Auth::api_key("k")).with_mantle_endpoint_url(url),
+        )
+    };
+    let refused = mantle("http://mantle.example.com").unwrap_err();
+    assert!(refused.to_string().contains("only over HTTPS"), "{refused}");
+    assert!(mantle("http://127.0.0.1:8080").is_ok());
 }
 
 #[test]
