@@ -177,7 +177,7 @@ pub fn explain(message: &str) -> Vec<Cause> {
         let best = score(k.patterns);
         (best > 0).then(|| (best, from_known(k)))
     }));
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
     let mut causes: Vec<Cause> = scored.into_iter().map(|(_, cause)| cause).collect();
     // A message that names a more specific cause ("bound to a different conversation") keeps
     // the order its patterns gave; a bare signature error takes the order of frequency.
