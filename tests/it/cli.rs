@@ -172,7 +172,7 @@ fn validate_and_repair_read_a_messages_api_body_with_its_headers() {
         verbatim(&["repair", "--api", "messages", "--anthropic-version", "2026-10-21", file], None);
     assert_eq!(code, 0, "{out}");
     let out = json(&out);
-    let sent: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let sent: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     assert_eq!(out["request"], sent);
     assert_eq!(out["headers"]["anthropic-beta"], "thinking-binding-controls-2026-08-01");
     assert_eq!(out["headers"]["anthropic-version"], "2026-10-21");
@@ -238,7 +238,7 @@ fn explain_gives_causes_in_order_with_each_surfaces_text() {
     assert_eq!(code, 0);
     let out = json(&out);
     assert_eq!(out["causes"][0]["id"], "service.throttling");
-    assert_eq!(out["causes"][0]["rule"], serde_json::Value::Null);
+    assert_eq!(out["causes"][0]["rule"], Value::Null);
 }
 
 #[test]

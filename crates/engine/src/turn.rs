@@ -14,10 +14,11 @@ use std::task::Poll;
 use bytes::Bytes;
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, StopReason,
+    Api, ContentBlock, HistoryMessage, Message, Provenance, Role, SessionId, StopReason,
     Tool as ToolDecl, ToolSpec, ToolUse, Usage,
 };
 use verbatim_protocol::assemble::{Action, Assembler, Fix, Prepared, TurnConfig};
+use verbatim_protocol::messages_api;
 use verbatim_protocol::rules::explain;
 use verbatim_store::{Append, Entry, StoreError, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
@@ -249,7 +250,10 @@ impl Turn<'_> {
         let engine = self.engine;
         let defaults = &engine.inner.defaults;
         tracing::debug!(model = %turn.model_id, api = turn.api.as_str(), bytes = body.len(), "calling the model");
-        let call = Call::new(turn.api, turn.model_id.clone(), body);
+        let call = messages_headers(
+            Call::new(turn.api, turn.model_id.clone(), body),
+            prepared.assembly().request.beta.as_deref(),
+        );
         let (id, pending) = (self.id, self.pending.take());
         let written = async move {
             match pending {
@@ -477,8 +481,28 @@ fn origins<'a>(
     }
     origins
 }
+/// On the Messages API the version and the betas travel as headers: the newest version the
+/// model's capability row takes (messages-api V2: `2026-10-21` only from Opus 4.7 on), and
+/// the request's betas as assembled (after repair). Other surfaces carry both in the body.
+fn messages_headers(call: Call, beta: Option<&[String]>) -> Call {
+    if call.api != Api::Messages {
+        return call;
+    }
+    let caps = verbatim_protocol::capability::capabilities(Some(&call.model_id));
+    let version = caps.anthropic_versions.messages_header();
+    let call = call.with_header(messages_api::VERSION_HEADER, version);
+    match beta.filter(|b| !b.is_empty()) {
+        Some(beta) => call.with_header(messages_api::BETA_HEADER, beta.join(",")),
+        None => call,
+    }
+}
+
 fn is_validation(error: &TransportError) -> bool {
-    error.api().is_some_and(|api| api.exception == Exception::Validation)
+    // The Messages API answers in Anthropic's shape, where a refused request is an
+    // `invalid_request_error` rather than a ValidationException.
+    error.api().is_some_and(|api| {
+        api.exception == Exception::Validation || api.exception.name() == "invalid_request_error"
+    })
 }
 
 fn message(error: &TransportError) -> String {
