@@ -47,6 +47,7 @@ mod connections;
 mod constraints;
 mod conversation;
 mod faults;
+mod messages;
 mod model;
 mod schema;
 mod script;
