@@ -287,6 +287,12 @@ async fn the_version_header_is_judged_per_model_and_the_beta_header_reaches_the_
         "fine-grained-tool-streaming-2025-05-14, interleaved-thinking-2025-05-14",
     );
     assert_eq!(post(&emulator, &budget, &[beta]).await.status, 200);
+    // The SDKs' beta resources add `?beta=true` (E4); the route is the same.
+    let headers = [BEARER, NEWEST, beta];
+    let beta_path = format!("{PATH}?beta=true");
+    let answer = send(&emulator, "POST", &beta_path, &headers, &budget.to_string()).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(emulator.received().last().map(|r| r.path.as_str()), Some(PATH));
 }
 
 #[tokio::test]
