@@ -1,6 +1,7 @@
 //! The integration-test binary: one module per concern.
 
 mod agreement;
+mod anthropic_sdk;
 mod chat_cli;
 mod cli;
 mod emulator;

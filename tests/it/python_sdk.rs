@@ -20,7 +20,7 @@ fn script() -> PathBuf {
 
 /// `python3` with the environment that keeps botocore off the network and away from the
 /// user's AWS configuration: no profile, no config or credentials files, no instance metadata.
-fn python() -> Command {
+pub(crate) fn python() -> Command {
     let mut command = Command::new("python3");
     for name in [
         "AWS_PROFILE",

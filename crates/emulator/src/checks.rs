@@ -41,7 +41,11 @@ pub(crate) fn check(
                 ));
             }
             Some(Value::String(version))
-                if versions::accepts(&model::model_key(model_id), version) => {}
+                if versions::accepts(
+                    versions::Surface::Invoke,
+                    &model::model_key(model_id),
+                    version,
+                ) => {}
             // The text of boto3#4218, which echoes the version sent (R5.1).
             Some(other) => {
                 let shown = other.as_str().map_or_else(|| other.to_string(), str::to_owned);

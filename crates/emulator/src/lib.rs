@@ -2,10 +2,16 @@
 //!
 //! [`Emulator::start`] binds `127.0.0.1:0` and serves `/model/{id}/converse`,
 //! `/converse-stream`, `/invoke` and `/invoke-with-response-stream` with Bedrock's bodies,
-//! headers and binary event-stream framing. Requests to them must be signed (SigV4, service
-//! `bedrock`, any region) with the configured test credentials, or carry the configured API
-//! key as a bearer token; anything else gets Bedrock's 403. Other paths get what the service
-//! answers a path it does not route: HTTP 200 with `UnknownOperationException`.
+//! headers and binary event-stream framing. Requests to them must be signed (SigV4, any
+//! region) with the configured test credentials, or carry the configured API key as a bearer
+//! token; anything else gets Bedrock's 403. It also serves the Messages API at
+//! `POST /anthropic/v1/messages`, as both the runtime and the mantle hosts do: the model and
+//! `stream` in the body, the `anthropic-version` and `anthropic-beta` headers, the API key as
+//! a bearer token or `x-api-key` (never both) or SigV4 for service `bedrock-mantle` or
+//! `bedrock`; the whole `message` or first-party server-sent events; refusals as Anthropic
+//! error objects with the texts InvokeModel gives. Other paths (`/anthropic/v1/models` too)
+//! get what the service answers a path it does not route: HTTP 200 with
+//! `UnknownOperationException`.
 //!
 //! Before the model answers, the request is judged the way Bedrock judges it: the body's shape
 //! (unknown keys, required keys, unions with other than one member), the `anthropic_version`,
@@ -48,6 +54,7 @@ mod connections;
 mod constraints;
 mod conversation;
 mod faults;
+mod messages;
 mod model;
 mod schema;
 mod script;
@@ -85,7 +92,8 @@ pub struct EmulatorConfig {
     pub access_key_id: String,
     /// Its secret.
     pub secret_access_key: String,
-    /// The API key accepted as `Authorization: Bearer`, if any.
+    /// The API key accepted as `Authorization: Bearer` (and, on the Messages API, as
+    /// `x-api-key`), if any.
     pub api_key: Option<String>,
     /// The key of the HMAC on thinking blocks. Keep it across restarts and stored
     /// conversations keep verifying.
@@ -139,9 +147,10 @@ impl fmt::Debug for EmulatorConfig {
 pub struct Received {
     /// The path as it arrived, still percent-encoded.
     pub path: String,
-    /// The model id, decoded.
+    /// The model id, decoded (on the Messages API, the body's `model`; empty when it has none).
     pub model_id: String,
-    /// `converse`, `converse-stream`, `invoke` or `invoke-with-response-stream`.
+    /// `converse`, `converse-stream`, `invoke`, `invoke-with-response-stream`, or `messages`
+    /// for the Messages API, streamed or not.
     pub operation: String,
     /// The body as it arrived.
     pub body: Vec<u8>,

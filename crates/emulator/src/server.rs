@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::checks::{self, Refusal};
 use crate::conversation::Dialect;
 use crate::faults::{Fault, Faults};
-use crate::{EmulatorConfig, Received, model, sigv4, wire};
+use crate::{EmulatorConfig, Received, messages, model, sigv4, wire};
 
 pub(crate) struct State {
     pub(crate) config: EmulatorConfig,
@@ -113,7 +113,7 @@ fn request_id(n: u64, path: &str, body: &[u8]) -> String {
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-fn json_response(status: u16, id: &str, body: &Value) -> Response {
+pub(crate) fn json_response(status: u16, id: &str, body: &Value) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -144,7 +144,7 @@ fn unknown_operation(id: &str) -> Response {
     )
 }
 
-fn forbidden(message: &str) -> Refusal {
+pub(crate) fn forbidden(message: &str) -> Refusal {
     Refusal { status: 403, exception: "AccessDeniedException", message: message.to_owned() }
 }
 
@@ -177,6 +177,20 @@ fn authenticate(
     let Some(authorization) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Err(forbidden("Missing Authentication Token"));
     };
+    check_authorization(config, authorization, method, uri, headers, body, None)
+}
+
+/// Checks an `Authorization` header: the API key as a bearer token, or a SigV4 signature
+/// (for one of `services` when they are given; the model routes take any signing name).
+pub(crate) fn check_authorization(
+    config: &EmulatorConfig,
+    authorization: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    services: Option<&[&str]>,
+) -> Result<(), Refusal> {
     if let Some(key) = authorization.strip_prefix("Bearer ") {
         return match &config.api_key {
             Some(expected) if key == expected => Ok(()),
@@ -186,6 +200,19 @@ fn authenticate(
     let auth = sigv4::parse(authorization).map_err(|_| {
         forbidden("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     })?;
+    if let Some(services) = services
+        && !services.contains(&auth.service.as_str())
+    {
+        // The AWS gateway's text for a credential scoped to another service.
+        return Err(Refusal {
+            status: 403,
+            exception: "InvalidSignatureException",
+            message: format!(
+                "Credential should be scoped to correct service: '{}'. ",
+                services.first().copied().unwrap_or_default()
+            ),
+        });
+    }
     let lowered: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_owned())))
@@ -225,6 +252,9 @@ async fn handle(
     let path = uri.path().to_owned();
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
     let id = request_id(n, &path, &body);
+    if path == messages::PATH && method == Method::POST {
+        return handle_messages(&state, &method, &uri, &headers, &body, path, &id).await;
+    }
     let segments: Vec<&str> = path.split('/').collect();
     let (model_id, operation) = match segments[..] {
         ["", "model", id_segment, operation] if method == Method::POST => {
@@ -271,11 +301,71 @@ async fn handle(
         status: response.status().as_u16(),
         fault,
     };
+    record(&state, received, response).await
+}
+
+/// Records a request and hands its answer back after the fault's delay, if any.
+async fn record(state: &State, received: Received, response: Response) -> Response {
     let delay = received.fault.as_ref().map(Fault::delay).unwrap_or_default();
     // Recorded before a slow first byte, so a client that gives up is still seen to have asked.
     state.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
     tokio::time::sleep(delay).await;
     response
+}
+
+/// A request to the Messages API route (`messages.rs`): authenticated by its own rules,
+/// answered with Anthropic error objects, recorded as operation `messages`.
+async fn handle_messages(
+    state: &State,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    path: String,
+    id: &str,
+) -> Response {
+    if let Err(refusal) = messages::authenticate(&state.config, method, uri, headers, body) {
+        return messages::refuse(&refusal, id);
+    }
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let model_id = parsed.as_ref().and_then(messages::model_of).unwrap_or_default().to_owned();
+    // A body that is not JSON, or a model id the constraints refuse, is refused as it is read,
+    // before any fault is drawn.
+    let early = match &parsed {
+        None => Some(checks::validation(
+            "Malformed input request, please reformat your input and try again.",
+        )),
+        Some(value) => messages::model_of(value).and_then(model_id_refusal),
+    };
+    let fault = match early {
+        Some(_) => None,
+        None => state.faults.lock().unwrap_or_else(|e| e.into_inner()).next(),
+    };
+    let stream = parsed.as_ref().is_some_and(|v| v.get("stream") == Some(&Value::Bool(true)));
+    let response = match (early, fault.as_ref().and_then(|f| f.error(stream))) {
+        (Some(refusal), _) => messages::refuse(&refusal, id),
+        (None, Some(error)) => messages::refuse(
+            &Refusal {
+                status: error.status,
+                exception: error.exception,
+                message: error.message.to_owned(),
+            },
+            id,
+        ),
+        (None, None) => {
+            let value = parsed.as_ref().unwrap_or(&Value::Null);
+            messages::answer(&state.config, value, headers, id, fault.as_ref())
+        }
+    };
+    let received = Received {
+        path,
+        model_id,
+        operation: "messages".to_owned(),
+        body: body.to_vec(),
+        status: response.status().as_u16(),
+        fault,
+    };
+    record(state, received, response).await
 }
 
 fn answer(
@@ -312,11 +402,7 @@ fn answer(
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !stream {
         if let Some(Fault::Reset { .. }) = fault {
-            let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut])));
-            response
-                .headers_mut()
-                .insert("content-type", HeaderValue::from_static("application/json"));
-            return response;
+            return cut_response("application/json");
         }
         let body = match dialect {
             Dialect::Converse => wire::converse_body(&reply),
@@ -352,8 +438,15 @@ fn answer(
     response
 }
 
+/// An answer whose head goes out and whose body is cut: a reset connection.
+pub(crate) fn cut_response(content_type: &'static str) -> Response {
+    let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut])));
+    response.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
+    response
+}
+
 /// What a streamed answer sends, one piece at a time.
-enum Piece {
+pub(crate) enum Piece {
     /// One event-stream frame.
     Frame(Bytes),
     /// The connection cut: the body fails and the server drops the connection.
@@ -362,7 +455,7 @@ enum Piece {
 
 /// A body that hands its pieces over one by one, yielding between them, so the client sees
 /// frames arrive separately as from the service.
-fn pieces(
+pub(crate) fn pieces(
     pieces: Vec<Piece>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::unfold(pieces.into_iter(), |mut rest| async move {

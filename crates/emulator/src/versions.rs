@@ -1,20 +1,39 @@
-//! Which `anthropic_version` each model takes in an InvokeModel body, read from the rules
-//! (bedrock-rules R5.1, messages-api V2–V3) on its own, apart from the validator's capability
+//! Which Anthropic API version each model takes, per surface, read from the rules
+//! (bedrock-rules R5.1, messages-api V1–V3) on its own, apart from the validator's capability
 //! table, so that the two readings check each other.
 //!
+//! InvokeModel (the body's `anthropic_version`):
 //! - `bedrock-2023-05-31`, the version the AWS documentation gives, is taken by every model.
 //! - `2026-10-21`, the version anthropic-python 2.x writes into every InvokeModel body, is
 //!   taken by Opus 4.7 and later. Anthropic says the legacy, ARN-versioned models (Opus 4.6
 //!   and earlier) do not support it; no recording shows a newer model taking it on InvokeModel,
 //!   so that part follows the SDK, which would not send it otherwise.
-//! - A model named in neither list takes any version: whether it takes one is not known, and
-//!   the validator only warns there.
+//!
+//! The Messages API (`/anthropic/v1/messages`, the `anthropic-version` header):
+//! - `2023-06-01`, the first-party version AWS's examples send (V1), by every Claude model.
+//! - `2026-10-21`, what anthropic-python 2.x sends there (V1), by Opus 4.7 and later (V2).
+//! - `bedrock-2023-05-31` as a header is reported taken once (V4, unverified) and is refused.
+//!
+//! On either surface a model named in neither list takes any version: whether it takes one is
+//! not known, and the validator only warns there.
 
 /// The version every model takes.
 const BEDROCK: &str = "bedrock-2023-05-31";
 
 /// anthropic-python 2.x's version.
 const SDK_2026: &str = "2026-10-21";
+
+/// The first-party version, the Messages API's documented one.
+const FIRST_PARTY_2023: &str = "2023-06-01";
+
+/// Where the version travels, which decides the versions taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// InvokeModel's body field `anthropic_version`.
+    Invoke,
+    /// The Messages API's `anthropic-version` header.
+    Messages,
+}
 
 /// Names (after the region prefix) of Opus 4.7 and later. Looked up before [`LEGACY`], whose
 /// `claude-opus-4` also names Opus 4.7.
@@ -32,14 +51,18 @@ const CURRENT: &[&str] = &[
 const LEGACY: &[&str] = &["claude-opus-4", "claude-sonnet-4", "claude-haiku-4-5", "claude-3"];
 
 /// Whether the model `model_key` names (a model id without its region prefix or ARN path)
-/// takes `version`.
-pub(crate) fn accepts(model_key: &str, version: &str) -> bool {
+/// takes `version` on `surface`.
+pub(crate) fn accepts(surface: Surface, model_key: &str, version: &str) -> bool {
     let key = model_key.to_ascii_lowercase();
     let named = |names: &[&str]| names.iter().any(|name| key.contains(name));
+    let documented = match surface {
+        Surface::Invoke => BEDROCK,
+        Surface::Messages => FIRST_PARTY_2023,
+    };
     if named(CURRENT) {
-        version == BEDROCK || version == SDK_2026
+        version == documented || version == SDK_2026
     } else if named(LEGACY) {
-        version == BEDROCK
+        version == documented
     } else {
         true
     }
@@ -51,7 +74,24 @@ mod tests {
     use crate::model::model_key;
 
     fn takes(model_id: &str, version: &str) -> bool {
-        accepts(&model_key(model_id), version)
+        accepts(Surface::Invoke, &model_key(model_id), version)
+    }
+
+    fn header_takes(model_id: &str, version: &str) -> bool {
+        accepts(Surface::Messages, &model_key(model_id), version)
+    }
+
+    #[test]
+    fn the_messages_header_takes_2023_06_01_everywhere_and_2026_10_21_from_opus_4_7() {
+        for id in ["anthropic.claude-opus-4-7", "us.anthropic.claude-sonnet-5"] {
+            assert!(header_takes(id, FIRST_PARTY_2023) && header_takes(id, SDK_2026), "{id}");
+            assert!(!header_takes(id, BEDROCK), "{id}");
+        }
+        for id in ["anthropic.claude-sonnet-4-6-v1", "us.anthropic.claude-opus-4-6-v1"] {
+            assert!(header_takes(id, FIRST_PARTY_2023), "{id}");
+            assert!(!header_takes(id, SDK_2026) && !header_takes(id, BEDROCK), "{id}");
+        }
+        assert!(header_takes("emulator.echo", "any"));
     }
 
     #[test]

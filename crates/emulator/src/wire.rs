@@ -1,13 +1,15 @@
-//! Writing replies as Bedrock does: whole Converse and Anthropic bodies, and the binary
+//! Writing replies as Bedrock does: whole Converse and Anthropic bodies, the binary
 //! event-stream frames of ConverseStream and InvokeModelWithResponseStream (with the `p`
-//! padding key real streams carry).
+//! padding key real streams carry), and the server-sent events of the Messages API. Written
+//! here from the documented shapes, not with the workspace's codecs, so that a client's
+//! decoders are checked against a second writer.
 
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::conversation::Block;
 use crate::faults::StreamException;
@@ -209,15 +211,52 @@ pub(crate) fn converse_stream(reply: &Reply) -> Vec<Vec<u8>> {
 }
 
 /// The frames of an InvokeModelWithResponseStream reply: `chunk` events whose `bytes` are the
-/// base64 of Anthropic stream events.
+/// base64 of Anthropic stream events, the last (`message_stop`) with Bedrock's invocation
+/// metrics.
 pub(crate) fn anthropic_stream(reply: &Reply, model: &str, id: &str) -> Vec<Vec<u8>> {
-    let mut n = 0;
-    let mut frames = Vec::new();
-    let mut push = |event: Value| {
-        n += 1;
-        let chunk = json!({ "bytes": STANDARD.encode(event.to_string()) });
-        frames.push(event_frame("chunk", &padded(chunk, n)));
-    };
+    let mut events = anthropic_events(reply, model, id);
+    if let Some(Value::Object(stop)) = events.last_mut() {
+        stop.insert(
+            "amazon-bedrock-invocationMetrics".into(),
+            json!({
+                "inputTokenCount": reply.input_tokens,
+                "outputTokenCount": reply.output_tokens,
+                "invocationLatency": 42,
+                "firstByteLatency": 21,
+            }),
+        );
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(n, event)| {
+            let chunk = json!({ "bytes": STANDARD.encode(event.to_string()) });
+            event_frame("chunk", &padded(chunk, n + 1))
+        })
+        .collect()
+}
+
+/// The server-sent events of a streamed Messages API reply (`/anthropic/v1/messages` with
+/// `stream: true`): first-party framing, `event: NAME` then `data: JSON` and a blank line,
+/// with a `ping` after `message_start` as the first-party API sends one (messages-api S1).
+/// `message_stop` carries no invocation metrics: nothing shows them on SSE (S5).
+pub(crate) fn messages_sse(reply: &Reply, model: &str, id: &str) -> Vec<Vec<u8>> {
+    let mut events = anthropic_events(reply, model, id);
+    events.insert(1, json!({ "type": "ping" }));
+    events.iter().map(sse_event).collect()
+}
+
+/// One server-sent event named by the payload's `type`.
+pub(crate) fn sse_event(payload: &Value) -> Vec<u8> {
+    let name = payload["type"].as_str().unwrap_or("message");
+    format!("event: {name}\ndata: {payload}\n\n").into_bytes()
+}
+
+/// The Anthropic stream events of a reply, as both InvokeModelWithResponseStream and the
+/// Messages API send them (each wraps them in its own framing).
+fn anthropic_events(reply: &Reply, model: &str, id: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut push = |event: Value| events.push(event);
     let mut start = anthropic_body(reply, model, id);
     start["content"] = json!([]);
     start["stop_reason"] = Value::Null;
@@ -263,19 +302,8 @@ pub(crate) fn anthropic_stream(reply: &Reply, model: &str, id: &str) -> Vec<Vec<
         "delta": { "stop_reason": reply.stop_reason, "stop_sequence": null },
         "usage": { "output_tokens": reply.output_tokens },
     }));
-    let mut stop = Map::new();
-    stop.insert("type".into(), json!("message_stop"));
-    stop.insert(
-        "amazon-bedrock-invocationMetrics".into(),
-        json!({
-            "inputTokenCount": reply.input_tokens,
-            "outputTokenCount": reply.output_tokens,
-            "invocationLatency": 42,
-            "firstByteLatency": 21,
-        }),
-    );
-    push(Value::Object(stop));
-    frames
+    push(json!({ "type": "message_stop" }));
+    events
 }
 
 #[cfg(test)]
