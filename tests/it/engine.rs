@@ -186,6 +186,59 @@ async fn a_conversation_over_invoke_model() {
     conversation(Api::InvokeModel, false).await;
 }
 
+/// One session moves from Converse to the Messages API to InvokeModel and back: each turn
+/// is accepted (thinking and tool loops included), and the provenance of each reply names the
+/// surface that produced it.
+#[tokio::test]
+async fn a_session_moves_between_the_three_surfaces_and_provenance_says_which() {
+    let emulator = emulator(Script::default()).await;
+    let store: Arc<dyn verbatim::SessionStore> = Arc::new(verbatim::MemoryStore::new());
+    let engine = |api: Api, streaming: bool| {
+        Engine::builder()
+            .store(store.clone())
+            .transport(transport(emulator.url()))
+            .api(api)
+            .model(SONNET4)
+            .thinking(thinking())
+            .tool(weather())
+            .configure(|d| d.streaming = streaming)
+            .build()
+            .unwrap()
+    };
+    let id = engine(Api::Converse, true).create().await.unwrap().id();
+    let turns = [
+        (Api::Converse, true),
+        (Api::Messages, true),
+        (Api::InvokeModel, false),
+        (Api::Messages, false),
+        (Api::Converse, false),
+    ];
+    for (n, (api, streaming)) in turns.into_iter().enumerate() {
+        let session = engine(api, streaming).open(id).await.unwrap();
+        let reply = session.send(format!("Weather in city {n}?")).await.unwrap();
+        assert!(reply.complete, "{}: {reply:?}", api.as_str());
+    }
+    let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let history = engine(Api::Converse, false).open(id).await.unwrap().history().await.unwrap();
+    let surfaces: Vec<&str> =
+        history.iter().filter_map(|m| m.provenance.as_ref()).map(|p| p.api.as_str()).collect();
+    // Each turn is a tool loop: two replies per surface, in the order the turns ran.
+    let expected: Vec<&str> =
+        turns.iter().flat_map(|(api, _)| [api.as_str(), api.as_str()]).collect();
+    assert_eq!(surfaces, expected);
+}
+
+#[tokio::test]
+async fn a_conversation_over_the_messages_api_streamed() {
+    conversation(Api::Messages, true).await;
+}
+
+#[tokio::test]
+async fn a_conversation_over_the_messages_api() {
+    conversation(Api::Messages, false).await;
+}
+
 fn demo(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
     command.arg("demo").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -7,9 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{
-    attachments, betas, cache, constraints, model, schema, settings, thinking_blocks, versions,
-};
+use crate::{attachments, cache, constraints, model, schema, settings, thinking_blocks, versions};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +50,6 @@ pub(crate) fn check(
                 return Err(validation(format!("Invalid API version: {shown}")));
             }
         }
-        betas::check_invoke(body, &model::model_key(model_id))?;
     }
     system_text(dialect, body)?;
     constraints::check(dialect, body)?;

@@ -32,6 +32,9 @@ pub(crate) const PATH: &str = "/anthropic/v1/messages";
 /// The header that names the API version.
 const VERSION_HEADER: &str = "anthropic-version";
 
+/// The version a request without the version header is read as.
+const DEFAULT_VERSION: &str = "2023-06-01";
+
 /// The header that lists the betas, comma-joined.
 const BETA_HEADER: &str = "anthropic-beta";
 
@@ -122,9 +125,11 @@ fn envelope(body: &Value, headers: &HeaderMap) -> Result<Call, Refusal> {
     let header = |name: &str| {
         headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>()
     };
-    let Some(version) = header(VERSION_HEADER).first().map(|v| v.trim().to_owned()) else {
-        return Err(validation("anthropic-version: header is required"));
-    };
+    // The first-party API requires the header; nothing records what these hosts answer
+    // without it, so a request without one is read as the version every model takes.
+    let version = header(VERSION_HEADER)
+        .first()
+        .map_or_else(|| DEFAULT_VERSION.to_owned(), |v| v.trim().to_owned());
     if !versions::accepts(Surface::Messages, &model::model_key(&model), &version) {
         return Err(validation(format!("Invalid API version: {version}")));
     }
@@ -136,6 +141,7 @@ fn envelope(body: &Value, headers: &HeaderMap) -> Result<Call, Refusal> {
         .filter(|b| !b.is_empty())
         .map(|b| Value::String(b.to_owned()))
         .collect();
+    binding_control(fields, &betas)?;
     let mut inner = fields.clone();
     for key in ENVELOPE_KEYS {
         inner.remove(*key);
@@ -148,6 +154,24 @@ fn envelope(body: &Value, headers: &HeaderMap) -> Result<Call, Refusal> {
         inner.entry("anthropic_beta").or_insert(Value::Array(betas));
     }
     Ok(Call { model, stream, body: Value::Object(inner) })
+}
+
+/// The beta a thinking binding control needs (bedrock-rules R4.8).
+const BINDING_BETA: &str = "thinking-binding-controls-2026-08-01";
+
+/// `thinking.block_binding` takes effect only with its beta; the documentation's own sentence
+/// ("This setting requires the value ... in the `anthropic-beta` header.") is the answer.
+fn binding_control(
+    fields: &serde_json::Map<String, Value>,
+    betas: &[Value],
+) -> Result<(), Refusal> {
+    let control = fields.get("thinking").and_then(|t| t.get("block_binding"));
+    if control.is_none() || betas.iter().any(|b| b.as_str() == Some(BINDING_BETA)) {
+        return Ok(());
+    }
+    Err(validation(format!(
+        "thinking.block_binding: This setting requires the value `{BINDING_BETA}` in the `anthropic-beta` header."
+    )))
 }
 
 /// The Anthropic error type of an HTTP status (the SDK maps statuses to these, R2).
@@ -284,10 +308,22 @@ mod tests {
             refused(json!({"model": "m", "stream": "yes"}), &version).message,
             "stream: Input should be a valid boolean"
         );
-        assert_eq!(
-            refused(json!({"model": "m"}), &HeaderMap::new()).message,
-            "anthropic-version: header is required"
+        // No version header: read as 2023-06-01, which a legacy model takes.
+        let bare = json!({"model": "anthropic.claude-sonnet-4-6-v1"});
+        assert!(envelope(&bare, &HeaderMap::new()).is_ok());
+        // A binding control without its beta is refused with the documentation's sentence.
+        let control = json!({"model": "anthropic.claude-opus-5-5",
+            "thinking": {"type": "adaptive", "block_binding": {"prefix_mismatch_behavior": "drop_block"}}});
+        assert!(
+            refused(control.clone(), &version)
+                .message
+                .contains("`thinking-binding-controls-2026-08-01`")
         );
+        let with_beta = headers(&[
+            ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "thinking-binding-controls-2026-08-01"),
+        ]);
+        assert!(envelope(&control, &with_beta).is_ok());
         let legacy = json!({"model": "anthropic.claude-sonnet-4-6-v1"});
         let newest = headers(&[("anthropic-version", "2026-10-21")]);
         assert_eq!(refused(legacy.clone(), &newest).message, "Invalid API version: 2026-10-21");

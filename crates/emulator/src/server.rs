@@ -392,7 +392,15 @@ fn answer(
         );
     };
     let secret = &config.signing_secret;
-    let conversation = match checks::check(dialect, &parsed, model_id, secret) {
+    let checked = checks::check(dialect, &parsed, model_id, secret).and_then(|conversation| {
+        // Betas are refused on the InvokeModel route only: that is where the refusals were
+        // recorded (the Messages API route reads them from a header and refuses none).
+        if dialect == Dialect::Anthropic {
+            crate::betas::check_invoke(&parsed, &model::model_key(model_id))?;
+        }
+        Ok(conversation)
+    });
+    let conversation = match checked {
         Ok(conversation) => conversation,
         Err(refusal) => return refuse(&refusal, id),
     };

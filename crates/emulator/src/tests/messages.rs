@@ -272,8 +272,10 @@ async fn the_version_header_is_judged_per_model_and_the_beta_header_reaches_the_
     let headers = [BEARER, ("anthropic-version", "2023-06-01")];
     let answer = send(&emulator, "POST", PATH, &headers, &legacy.to_string()).await;
     assert_eq!(answer.status, 200, "{answer:?}");
+    // Without the header the request is read as 2023-06-01, which every model takes (what
+    // these hosts answer without one is not recorded; the validator warns).
     let answer = send(&emulator, "POST", PATH, &[BEARER], &question(OPUS).to_string()).await;
-    assert_eq!(answer.error().1, "anthropic-version: header is required");
+    assert_eq!(answer.status, 200, "{answer:?}");
 
     // A budget at max_tokens is refused unless interleaved thinking is on, by header.
     let mut budget = question(SONNET);
