@@ -9,7 +9,9 @@ use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
 use verbatim_model::{Api, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
-use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
+use verbatim_transport::{
+    Auth, HttpConfig, HttpTransport, MessagesHost, Secret, Transport, TransportError,
+};
 
 use super::render::{Printer, usage_line};
 use super::sessions::transcript;
@@ -38,6 +40,11 @@ pub(crate) struct ChatArgs {
     /// The API to call.
     #[arg(long, value_enum, default_value_t = ApiArg::Converse)]
     api: ApiArg,
+    /// With `--api messages`: the host that serves it, `runtime`
+    /// (bedrock-runtime.{region}.amazonaws.com) or `mantle` (bedrock-mantle.{region}.api.aws).
+    /// AWS_ENDPOINT_URL_BEDROCK_RUNTIME and AWS_ENDPOINT_URL_BEDROCK_MANTLE override either.
+    #[arg(long, value_enum, default_value_t = HostArg::Runtime, value_name = "HOST")]
+    host: HostArg,
     /// Use the built-in emulator even when AWS credentials are configured.
     #[arg(long)]
     emulator: bool,
@@ -50,6 +57,34 @@ pub(crate) struct ChatArgs {
     /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
     api_key: Option<Secret>,
+}
+
+/// The host of the Messages API.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum HostArg {
+    /// bedrock-runtime, signed as `bedrock`.
+    Runtime,
+    /// bedrock-mantle, signed as `bedrock-mantle`.
+    Mantle,
+}
+
+impl HostArg {
+    fn host(self) -> MessagesHost {
+        match self {
+            HostArg::Runtime => MessagesHost::Runtime,
+            HostArg::Mantle => MessagesHost::Mantle,
+        }
+    }
+}
+
+/// `config` sending Messages API calls to the host asked for; an emulator serves both hosts
+/// at its one address.
+fn with_host(config: HttpConfig, host: HostArg, emulator: Option<&str>) -> HttpConfig {
+    let config = config.with_messages_host(host.host());
+    match emulator {
+        Some(url) => config.with_mantle_endpoint_url(url),
+        None => config,
+    }
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -149,6 +184,9 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
     let thinking =
         args.thinking.as_deref().map(parse_thinking).transpose().map_err(Stop::Unusable)?;
     let api = Api::from(args.api);
+    if matches!(args.host, HostArg::Mantle) && api != Api::Messages {
+        return Err(Stop::Unusable("--host mantle serves only --api messages".into()));
+    }
     if args.session.is_none()
         && let Some(asked) = &thinking
     {
@@ -169,6 +207,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         say!("Talking to the emulator at {url}.");
         peer = Peer::Emulator;
         let config = HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(url);
+        let config = with_host(config, args.host, Some(url));
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else if args.emulator || !aws_configured() {
         let config =
@@ -182,11 +221,23 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         peer = Peer::Emulator;
         let config =
             HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(emulator.url());
+        let config = with_host(config, args.host, Some(&emulator.url()));
         _emulator = Some(emulator);
         Arc::new(HttpTransport::new(config).map_err(|e| e.to_string())?)
     } else {
         let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
-        say!("Talking to Amazon Bedrock in {}.", config.region);
+        let config = with_host(config, args.host, None);
+        match api {
+            Api::Messages => say!(
+                "Talking to Amazon Bedrock in {} (the Messages API on bedrock-{}).",
+                config.region,
+                match config.messages_host {
+                    MessagesHost::Mantle => "mantle",
+                    _ => "runtime",
+                }
+            ),
+            _ => say!("Talking to Amazon Bedrock in {}.", config.region),
+        }
         if args.api_key.is_some() {
             say!(
                 "(the emulator's API key, --api-key or VERBATIM_EMULATOR_API_KEY, is not used with Bedrock)"

@@ -66,6 +66,47 @@ async fn chat_reaches_an_emulator_started_with_its_own_key() {
     assert!(!said.contains("not-my-key") && !said.contains("my-key"), "a key was printed: {said}");
 }
 
+/// `chat --api messages` talks to `/anthropic/v1/messages` on either host, and the session
+/// continues on another surface.
+#[tokio::test]
+async fn chat_runs_on_the_messages_api_on_either_host_and_moves_to_another_surface() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = emulator.url();
+    let data = dir.path().join("store");
+    let key = ["--api-key", "my-key"];
+    for (host, input) in [("runtime", "Hello\n/quit\n"), ("mantle", "Again\n/quit\n")] {
+        let args = [&key[..], &["--api", "messages", "--host", host]].concat();
+        let run = chat(&dir.path().join(host), &url, &args, &[], input).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stdout.contains("Hello! You said: "), "{run:?}");
+    }
+    let operations: Vec<String> = emulator.received().iter().map(|r| r.operation.clone()).collect();
+    assert_eq!(operations, ["messages", "messages"]);
+
+    // A session started on the Messages API continues on Converse.
+    let args = [&key[..], &["--api", "messages"]].concat();
+    let first = chat(&data, &url, &args, &[], "One\n/quit\n").await;
+    assert_eq!(first.code, 0, "{first:?}");
+    let list = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["sessions", "list", "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = listed[0]["id"].as_str().unwrap_or_else(|| panic!("{listed}")).to_owned();
+    let args = [&key[..], &["--api", "converse", "--session", &id]].concat();
+    let second = chat(&data, &url, &args, &[], "Two\n/quit\n").await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stdout.contains("Hello! You said: Two"), "{second:?}");
+    let last = emulator.received().last().map(|r| r.operation.clone());
+    assert_eq!(last.as_deref(), Some("converse-stream"));
+
+    // Mantle serves only the Messages API.
+    let wrong = chat(&data, &url, &["--host", "mantle"], &[], "").await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+}
+
 #[tokio::test]
 async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
     let emulator = emulator_with_key("my-key").await;
