@@ -135,6 +135,9 @@ fn max_output(model_id: &str) -> Option<u64> {
     None
 }
 
+/// The models that refuse `temperature`, `top_p` and `top_k`.
+const SAMPLING_REFUSED: &[&str] = &["claude-opus-4-7", "claude-opus-4-8"];
+
 fn from_model(message: impl AsRef<str>) -> Refusal {
     validation(format!("The model returned the following errors: {}", message.as_ref()))
 }
@@ -159,6 +162,21 @@ pub(crate) fn check(dialect: Dialect, body: &Value, model_id: &str) -> Result<()
             && !(0.0..=1.0).contains(&number)
         {
             return Err(from_model(format!("{name}: range: 0..1")));
+        }
+    }
+    // Opus 4.7 and 4.8 take no sampling parameters at all: "The model returned the
+    // following errors: temperature is deprecated for this model." (reported on Bedrock for
+    // temperature; top_p and top_k alike, pollinations#11319). Other models of their
+    // generation are not recorded refusing them, so they take them here.
+    let key = model_key(model_id).to_ascii_lowercase();
+    if SAMPLING_REFUSED.iter().any(|name| key.contains(name)) {
+        let sampling = [
+            (settings.temperature, "temperature"),
+            (settings.top_p, "top_p"),
+            (settings.top_k, "top_k"),
+        ];
+        if let Some((_, name)) = sampling.iter().find(|(value, _)| value.is_some()) {
+            return Err(from_model(format!("{name} is deprecated for this model.")));
         }
     }
     // The text is not recorded: the Anthropic Messages API's.
@@ -247,6 +265,10 @@ mod tests {
         check(Dialect::Converse, &body, model).err().map(|r| r.message)
     }
 
+    fn anthropic(body: Value, model: &str) -> Option<String> {
+        check(Dialect::Anthropic, &body, model).err().map(|r| r.message)
+    }
+
     fn thinking(thinking: Value, max_tokens: u64) -> Value {
         json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
             "inferenceConfig": {"maxTokens": max_tokens},
@@ -319,6 +341,32 @@ mod tests {
         assert!(refused(body(64_001), SONNET_4).unwrap().contains("64001 > 64000"));
         assert_eq!(refused(body(100_000), "global.anthropic.claude-opus-4-7"), None);
         assert!(refused(body(40_000), "us.anthropic.claude-opus-4-1-20250805-v1:0").is_some());
+    }
+
+    #[test]
+    fn opus_4_7_and_4_8_refuse_every_sampling_parameter() {
+        let body = |extra: Value| {
+            let mut body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+                "messages": [{"role": "user", "content": "hi"}]});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body
+        };
+        for model in ["global.anthropic.claude-opus-4-7", "us.anthropic.claude-opus-4-8"] {
+            for (key, value) in
+                [("temperature", json!(0.5)), ("top_p", json!(0.9)), ("top_k", json!(5))]
+            {
+                let message = anthropic(body(json!({key: value})), model).unwrap();
+                assert!(
+                    message.ends_with(&format!("{key} is deprecated for this model.")),
+                    "{message}"
+                );
+            }
+            assert_eq!(anthropic(body(json!({})), model), None);
+        }
+        assert_eq!(
+            anthropic(body(json!({"temperature": 0.5})), "us.anthropic.claude-sonnet-5"),
+            None
+        );
     }
 
     #[test]

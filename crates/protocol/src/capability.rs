@@ -148,6 +148,19 @@ const CURRENT_VERSIONS: AnthropicVersions = AnthropicVersions {
     messages: &[V2023_06_01, V2026_10_21],
 };
 
+/// Whether `temperature`, `top_p` and `top_k` may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Taken (within their ranges).
+    Accepted,
+    /// Refused: "The model returned the following errors: temperature is deprecated for this
+    /// model." Recorded on Bedrock for Opus 4.7 and 4.8 (tinovyatkin/amazon-bedrock-copilot-chat
+    /// #546, DayuanJiang/next-ai-draw-io#861; top_p and top_k alike, pollinations#11319).
+    Refused,
+    /// Not recorded either way for a model of the generation that refuses them: a warning.
+    NotKnown,
+}
+
 /// One row of the capability table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -190,6 +203,8 @@ pub struct Capabilities {
     pub anthropic_versions: AnthropicVersions,
     /// Beta flags known refused.
     pub betas: BetaFlags,
+    /// Whether the sampling parameters are taken.
+    pub sampling: Sampling,
     /// Whether the request may ask the API to drop thinking bound to another prefix itself
     /// (`thinking.block_binding.prefix_mismatch_behavior: "drop_block"` with the beta
     /// [`BINDING_CONTROLS_BETA`]), on the Messages API only: the prefix-binding models
@@ -223,6 +238,7 @@ const CLAUDE: Capabilities = Capabilities {
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
     betas: NO_REFUSED_BETAS,
+    sampling: Sampling::Accepted,
     binding_controls: false,
 };
 
@@ -251,6 +267,7 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     cache_point_in_tools: true,
     anthropic_versions: LEGACY_VERSIONS,
     betas: NO_REFUSED_BETAS,
+    sampling: Sampling::Accepted,
     binding_controls: false,
 };
 
@@ -355,6 +372,7 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-opus-4-7",
         Capabilities {
             betas: OPUS_4_7_BETAS,
+            sampling: Sampling::Refused,
             ..current(row(
                 "claude-opus-4.7",
                 ADAPTIVE_ONLY,
@@ -367,14 +385,17 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ),
     (
         "claude-opus-4-8",
-        current(row(
-            "claude-opus-4.8",
-            ADAPTIVE_ONLY,
-            false,
-            ForcedToolChoice::AdaptiveOrNone,
-            false,
-            128_000,
-        )),
+        Capabilities {
+            sampling: Sampling::Refused,
+            ..current(row(
+                "claude-opus-4.8",
+                ADAPTIVE_ONLY,
+                false,
+                ForcedToolChoice::AdaptiveOrNone,
+                false,
+                128_000,
+            ))
+        },
     ),
     // Sonnet 5 and the 4.6 models: adaptive recommended, manual still accepted, no prefill.
     // Sonnet 5 is of the current generation, the 4.6 models are legacy.
@@ -471,9 +492,11 @@ impl Capabilities {
     }
 }
 
-/// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`.
+/// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`, and
+/// whose sampling parameters are refused where recorded (Opus 4.7 and 4.8) and not known
+/// elsewhere.
 const fn current(row: Capabilities) -> Capabilities {
-    Capabilities { anthropic_versions: CURRENT_VERSIONS, ..row }
+    Capabilities { anthropic_versions: CURRENT_VERSIONS, sampling: Sampling::NotKnown, ..row }
 }
 
 const fn row(
@@ -597,6 +620,17 @@ mod tests {
             !capabilities(Some("arn:aws:bedrock:us-east-1:1:application-inference-profile/x"))
                 .binding_controls
         );
+    }
+
+    #[test]
+    fn sampling_is_refused_where_recorded_and_not_known_for_the_rest_of_the_generation() {
+        let sampling = |id| capabilities(Some(id)).sampling;
+        assert_eq!(sampling("global.anthropic.claude-opus-4-7"), Sampling::Refused);
+        assert_eq!(sampling("us.anthropic.claude-opus-4-8"), Sampling::Refused);
+        assert_eq!(sampling("us.anthropic.claude-sonnet-5"), Sampling::NotKnown);
+        assert_eq!(sampling("anthropic.claude-opus-5-5"), Sampling::NotKnown);
+        assert_eq!(sampling("global.anthropic.claude-opus-4-6-v1"), Sampling::Accepted);
+        assert_eq!(CONSERVATIVE.sampling, Sampling::Accepted);
     }
 
     #[test]

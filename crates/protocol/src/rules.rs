@@ -369,6 +369,15 @@ rules! {
         action: "Repair removes them (temperature 1 is allowed and kept).",
         patterns: ["may only be set to 1 when thinking is enabled", "must be unset when thinking is enabled"],
     },
+    /// Sampling parameters a model no longer takes.
+    SamplingDeprecated {
+        id: "inference.deprecated",
+        spec: "R4.4",
+        bedrock: "The model returned the following errors: {detail} is deprecated for this model.",
+        cause: "temperature, top_p or top_k kept from an older model's settings; Opus 4.7 and 4.8 refuse them with 400 (the Anthropic SDK 2.x no longer types them).",
+        action: "An error, repaired by removing the parameter, for the models Bedrock was recorded refusing them (Opus 4.7, 4.8); a warning for the rest of that generation, where nothing is recorded.",
+        patterns: ["is deprecated for this model"],
+    },
     /// Sampling parameters out of range.
     Sampling {
         id: "inference.range",

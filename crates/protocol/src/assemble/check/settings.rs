@@ -17,6 +17,7 @@ use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::Setting;
+use crate::capability::Sampling;
 use crate::rules::Rule;
 use crate::{JsonPath, anthropic};
 
@@ -113,7 +114,8 @@ pub(super) fn settings(out: &mut CheckPass<'_>, shape: &RequestFacts) {
     {
         budget(out, request, *budget_tokens, max_tokens);
     }
-    if shape.thinking_on {
+    let refused = deprecated_sampling(out, request, &inference);
+    if shape.thinking_on && !refused {
         sampling_with_thinking(out, request, &inference);
     }
     ranges(out, &inference);
@@ -289,6 +291,57 @@ fn sampling_with_thinking(
         let action = Action::SetTopK { top_k: None };
         out.fix(Rule::ThinkingSampling, out.setting(Setting::TopK), what, detail, action);
     }
+}
+
+/// `temperature`, `top_p` and `top_k` on a model that no longer takes them: true when the
+/// model is known to refuse them (the checks of sampling beside thinking then say nothing
+/// more about the same parameters).
+fn deprecated_sampling(
+    out: &mut CheckPass<'_>,
+    request: &verbatim_model::Request,
+    inference: &InferenceConfig,
+) -> bool {
+    let caps = out.context.caps;
+    if caps.sampling == Sampling::Accepted {
+        return false;
+    }
+    let refused = caps.sampling == Sampling::Refused;
+    let set: [(Setting, &str, bool, Action); 3] = [
+        (
+            Setting::Temperature,
+            "temperature",
+            inference.temperature.is_some(),
+            Action::SetInference {
+                inference: Some(InferenceConfig { temperature: None, ..inference.clone() }),
+            },
+        ),
+        (
+            Setting::TopP,
+            "top_p",
+            inference.top_p.is_some(),
+            Action::SetInference {
+                inference: Some(InferenceConfig { top_p: None, ..inference.clone() }),
+            },
+        ),
+        (Setting::TopK, "top_k", request.top_k.is_some(), Action::SetTopK { top_k: None }),
+    ];
+    for (setting, name, present, action) in set {
+        if !present {
+            continue;
+        }
+        let path = out.setting(setting);
+        if refused {
+            let what = format!("{} no longer takes {name}", caps.family);
+            out.fix(Rule::SamplingDeprecated, path, what, name, action);
+        } else {
+            let what = format!(
+                "{name} is refused by Opus 4.7 and 4.8; whether {} takes it is not recorded",
+                caps.family
+            );
+            out.push(Rule::SamplingDeprecated, Severity::Warning, path, what, name, None);
+        }
+    }
+    refused
 }
 
 fn ranges(out: &mut CheckPass<'_>, inference: &InferenceConfig) {
