@@ -3,7 +3,7 @@
 //! responses, and the headers that carry the version and the betas.
 //!
 //! The conversation inside a body is the same Anthropic JSON InvokeModel carries (the
-//! [`anthropic`](crate::anthropic) codec's), so a message reads and writes the same on both
+//! [`anthropic`] codec's), so a message reads and writes the same on both
 //! surfaces. What differs is the envelope ([`Call`]): `model` is in the body and required,
 //! `stream: true` in the body selects server-sent events, and the version and the betas travel
 //! as the `anthropic-version` and `anthropic-beta` headers, not as body fields. A body that
