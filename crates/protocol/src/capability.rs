@@ -519,6 +519,29 @@ const fn row(
     }
 }
 
+/// Providers on Bedrock other than Anthropic and Amazon whose models the table has no row for,
+/// by the vendor prefix of their base ids, with the name diagnostics give them.
+const OTHER_PROVIDERS: &[(&str, &str)] = &[
+    ("deepseek.", "DeepSeek"),
+    ("meta.", "Meta Llama"),
+    ("mistral.", "Mistral"),
+    ("openai.", "OpenAI gpt-oss"),
+    ("qwen.", "Qwen"),
+    ("moonshot", "Moonshot Kimi"),
+    ("cohere.", "Cohere"),
+    ("ai21.", "AI21"),
+    ("writer.", "Writer"),
+];
+
+/// The provider of a model id when it is neither Anthropic nor Amazon (`DeepSeek` for
+/// `us.deepseek.r1-v1:0`): Anthropic's settings, such as `thinking`, are Claude's, and such a
+/// model is not known to take them. `None` for Claude, Nova and ids that name no provider
+/// (application inference profiles).
+pub fn other_provider(model_id: &str) -> Option<&'static str> {
+    let base = base_model(model_id);
+    OTHER_PROVIDERS.iter().find(|(prefix, _)| base.starts_with(prefix)).map(|(_, name)| *name)
+}
+
 /// The capability row for a model id, inference-profile id or ARN; [`CONSERVATIVE`] when
 /// the id matches no row (or is absent).
 pub fn capabilities(model_id: Option<&str>) -> &'static Capabilities {
@@ -631,6 +654,20 @@ mod tests {
         assert_eq!(sampling("anthropic.claude-opus-5-5"), Sampling::NotKnown);
         assert_eq!(sampling("global.anthropic.claude-opus-4-6-v1"), Sampling::Accepted);
         assert_eq!(CONSERVATIVE.sampling, Sampling::Accepted);
+    }
+
+    #[test]
+    fn models_of_other_providers_are_named_and_claude_and_nova_are_not() {
+        assert_eq!(other_provider("us.deepseek.r1-v1:0"), Some("DeepSeek"));
+        assert_eq!(other_provider("us.meta.llama4-maverick-17b-instruct-v1:0"), Some("Meta Llama"));
+        assert_eq!(other_provider("openai.gpt-oss-120b-1:0"), Some("OpenAI gpt-oss"));
+        assert_eq!(other_provider("moonshotai.kimi-k2-thinking"), Some("Moonshot Kimi"));
+        assert_eq!(other_provider("us.anthropic.claude-sonnet-5"), None);
+        assert_eq!(other_provider("us.amazon.nova-2-lite-v1:0"), None);
+        assert_eq!(
+            other_provider("arn:aws:bedrock:us-east-1:1:application-inference-profile/x"),
+            None
+        );
     }
 
     #[test]

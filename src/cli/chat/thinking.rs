@@ -30,6 +30,14 @@ pub(super) fn outcome(
     max_tokens: u32,
     asked: Option<&ThinkingConfig>,
 ) -> Outcome {
+    // Anthropic's setting is Claude's: the chat does not send it to another provider's model.
+    if let Some(provider) = verbatim_protocol::capability::other_provider(model)
+        && asked.is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled))
+    {
+        return Outcome::Refused(format!(
+            "{model} is a {provider} model; `thinking` is Anthropic's setting for Claude and is not sent to it"
+        ));
+    }
     let mut turn = TurnConfig::new(model, api);
     turn.thinking = asked.cloned();
     turn.inference = Some(InferenceConfig { max_tokens: Some(max_tokens), ..Default::default() });
@@ -99,5 +107,11 @@ mod tests {
         let Outcome::Refused(why) = of(SONNET4, Some(&enabled(5000))) else { panic!() };
         assert!(why.contains("not below max_tokens 4096"), "{why}");
         assert_eq!(of(OPUS46, Some(&adaptive)), Outcome::AsAsked);
+        // Another provider's model never gets Anthropic's setting.
+        let Outcome::Refused(why) = of("us.deepseek.r1-v1:0", Some(&enabled(2048))) else {
+            panic!()
+        };
+        assert!(why.contains("DeepSeek model") && why.contains("not sent"), "{why}");
+        assert_eq!(of("us.deepseek.r1-v1:0", None), Outcome::AsAsked);
     }
 }

@@ -17,7 +17,7 @@ use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::Setting;
-use crate::capability::Sampling;
+use crate::capability::{Sampling, other_provider};
 use crate::rules::Rule;
 use crate::{JsonPath, anthropic};
 
@@ -182,6 +182,18 @@ fn thinking_mode(out: &mut CheckPass<'_>, request: &verbatim_model::Request) {
     let caps = out.context.caps;
     let Some(config) = &request.thinking else { return };
     let path = out.setting(Setting::Thinking);
+    // Another provider's model: Anthropic's setting is not known to be taken (nothing records
+    // the answer), and it is not how those models reason (DeepSeek R1 always reasons and
+    // returns its reasoning unsigned), so a warning that says so.
+    if let Some(provider) = out.context.model_id.and_then(other_provider)
+        && !matches!(config.mode, ThinkingMode::Disabled)
+    {
+        let what = format!(
+            "`thinking` is Anthropic's setting for Claude; {provider} models are not known to take it"
+        );
+        out.push(Rule::ThinkingMode, Severity::Warning, path, what, "", None);
+        return;
+    }
     let with_mode = |mode| Some(ThinkingConfig { mode, ..config.clone() });
     match &config.mode {
         ThinkingMode::Enabled { .. } if !caps.thinking.enabled => {
