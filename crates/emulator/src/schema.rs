@@ -203,6 +203,15 @@ fn converse(top: &Map<String, Value>) -> Result<(), Refusal> {
                         let text = object(&inner, &path)?;
                         extraneous(&path, text, &["text", "signature"])?;
                         required(&path, text, &["text"])?;
+                        // Signature-only thinking keeps `"text": ""`; anything but a string
+                        // (a null, as some layers write an omitted text) is a schema error.
+                        if !text["text"].is_string() {
+                            return Err(wrong_type(
+                                &format!("{path}/text"),
+                                "String",
+                                &text["text"],
+                            ));
+                        }
                     }
                 }
                 _ => {}

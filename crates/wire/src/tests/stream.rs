@@ -154,6 +154,28 @@ fn converse_events(events: &[(&str, Value)]) -> Result<Response, StreamError> {
     accumulator.finish()
 }
 
+/// Signature-only thinking (Opus 4.7's `display: "omitted"`: no text deltas, one signature
+/// delta) folds into a block with empty text, which goes back as `"text": ""`: Bedrock takes
+/// the empty string there, not a null or a missing key.
+#[test]
+fn signature_only_reasoning_folds_to_empty_text_and_goes_back_as_an_empty_string() {
+    let response = converse_events(&[
+        ("messageStart", json!({"role": "assistant"})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "EqQBCkYIBxgC"}}})),
+        ("contentBlockStop", json!({"contentBlockIndex": 0})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"text": "Done."}})),
+        ("contentBlockStop", json!({"contentBlockIndex": 1})),
+        ("messageStop", json!({"stopReason": "end_turn"})),
+        ("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}})),
+    ])
+    .unwrap();
+    let message = converse::encode_message(&response.message).unwrap();
+    assert_eq!(
+        message["content"][0],
+        json!({"reasoningContent": {"reasoningText": {"text": "", "signature": "EqQBCkYIBxgC"}}})
+    );
+}
+
 #[test]
 fn converse_blocks_are_keyed_by_index_not_arrival_order() {
     let response = converse_events(&[
