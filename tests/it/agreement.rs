@@ -227,3 +227,95 @@ async fn the_emulator_and_the_validator_agree_on_every_rule_case() {
     // Every case file was read, and nearly every body compared.
     assert!(names.len() > 100 && compared > 200, "{} files, {compared} bodies", names.len());
 }
+
+/// The recordings of live traffic (`VERBATIM_REAL_FIXTURES`, or `../shared/fixtures/real`).
+fn real_fixtures() -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("VERBATIM_REAL_FIXTURES") {
+        Some(dir) => Some(root.join(dir)),
+        None => {
+            let dir = root.join("../shared/fixtures/real");
+            if dir.is_dir() {
+                return Some(dir);
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping recorded requests: {} is absent", dir.display());
+            }
+            None
+        }
+    }
+}
+
+/// Every request Bedrock was recorded answering 200 is accepted by both readings: the
+/// validator finds no error in it, and the emulator takes it (a refusal of a thinking
+/// signature the emulator did not issue aside: only the service can judge those).
+#[tokio::test]
+async fn both_readings_accept_every_request_bedrock_accepted() {
+    let Some(dir) = real_fixtures() else { return };
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let (mut compared, mut signatures, mut failures) = (0, 0, Vec::new());
+    for file in files {
+        let root: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for (k, exchange) in root["exchanges"].as_array().into_iter().flatten().enumerate() {
+            let (request, response) = (&exchange["request"], &exchange["response"]);
+            if response["status"].as_u64().is_some_and(|s| s != 200) {
+                continue;
+            }
+            let uri = request["uri"].as_str().unwrap_or_default();
+            let api = match uri.rsplit('/').next() {
+                Some("converse" | "converse-stream") => Api::Converse,
+                Some("invoke" | "invoke-with-response-stream") => Api::InvokeModel,
+                _ => continue,
+            };
+            let Some(segment) = uri.split("/model/").nth(1).and_then(|r| r.split('/').next())
+            else {
+                continue;
+            };
+            let model = segment.replace("%3A", ":").replace("%2F", "/");
+            let body: Value = match &request["body"] {
+                Value::String(raw) => serde_json::from_str(raw).unwrap(),
+                _ => match &request["body_json"] {
+                    json @ Value::Object(_) => json.clone(),
+                    _ => continue,
+                },
+            };
+            let label = format!("{name} exchange {k}");
+            let raw = serde_json::to_vec(&body).unwrap();
+            let report =
+                verbatim_protocol::assemble::validate_body(api, Some(&model), &raw).unwrap();
+            if !report.is_valid() {
+                failures.push(format!("{label}: the validator refuses: {:?}", report.diagnostics));
+            }
+            match send_to(&transport, api, &model, &body).await {
+                Ok(_) => {}
+                Err(error)
+                    if error.message.contains("Invalid signature in thinking block")
+                        || error.message.contains("Invalid `signature` in `thinking` block") =>
+                {
+                    signatures += 1;
+                }
+                Err(error) => {
+                    failures.push(format!("{label}: the emulator refuses: {}", error.message))
+                }
+            }
+            compared += 1;
+        }
+    }
+    assert!(failures.is_empty(), "over {compared} requests:\n{}", failures.join("\n"));
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "{compared} recorded requests accepted by both ({signatures} carry Bedrock's own signatures)"
+        );
+    }
+    assert!(compared >= 20, "only {compared} recorded requests");
+}
