@@ -39,13 +39,15 @@ pub use verbatim_model::{
     StopReason, ThinkingConfig, ThinkingMode, ToolUseId, Usage,
 };
 pub use verbatim_protocol as protocol;
-pub use verbatim_protocol::{DecodeError, EncodeError, JsonPath, anthropic, assemble, converse};
+pub use verbatim_protocol::{
+    DecodeError, EncodeError, JsonPath, anthropic, assemble, converse, messages_api,
+};
 pub use verbatim_store as store;
 pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
 #[cfg(feature = "postgres")]
 pub use verbatim_store::{PostgresOptions, PostgresStore};
 pub use verbatim_transport as transport;
-pub use verbatim_transport::{Auth, HttpConfig, HttpTransport, Transport};
+pub use verbatim_transport::{Auth, HttpConfig, HttpTransport, MessagesHost, Transport};
 
 /// README.md's code, compiled (and the part that needs no network, run) by `cargo test --doc`,
 /// so that it stays true to the API.

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use verbatim::model::{HistoryMessage, Request};
+use verbatim::protocol::messages_api;
 use verbatim::store::{Append, Entry, NewSession, Session};
 use verbatim::{Dialect, MemoryStore, SessionStore, SledStore, anthropic, converse};
 
@@ -65,6 +66,27 @@ fn invoke_model_keeps_the_text_of_tool_input_numbers_both_ways() {
 }
 
 /// Stores the fixture's messages in `store`, loads them and checks the numbers.
+#[test]
+fn the_messages_api_keeps_the_text_of_tool_input_numbers_both_ways() {
+    let mut known = fixture();
+    known.messages.truncate(2);
+    let call = messages_api::Call {
+        model: MODEL.into(),
+        stream: Some(true),
+        version: None,
+        request: known,
+    };
+    let encoded = messages_api::encode_request(&call).unwrap();
+    assert_eq!(text_at(&encoded.body, "/messages/1/content/0/input"), INPUT);
+    let text = serde_json::to_vec(&encoded.body).unwrap();
+    let back = messages_api::decode_request(&text, &encoded.headers).unwrap();
+    let again = messages_api::encode_request(&back).unwrap();
+    assert_eq!(text_at(&again.body, "/messages/1/content/0/input"), INPUT);
+    // The body the transport splices (without `model` and `stream`) holds the same text.
+    let body = messages_api::encode_body(&back.request).unwrap();
+    assert!(serde_json::to_string(&body).unwrap().contains(INPUT));
+}
+
 async fn round_trip(store: &dyn SessionStore, what: &str) {
     let request = fixture();
     let info = store.create(NewSession::new(MODEL)).await.unwrap();
