@@ -10,7 +10,7 @@
 
 use verbatim_model::Api;
 
-use crate::rules::{self, Rule};
+use crate::rules::Rule;
 
 /// One cause of an error message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +122,28 @@ const ORDERED: &[(&[&str], &[&str])] = &[(
     &["thinking.altered", "thinking.prefix_changed", "thinking.foreign_model"],
 )];
 
+/// The rules an error message from Bedrock or Anthropic points to, best match first. Matching
+/// ignores case; a rule matches when its known fragments occur in the message, and the rule
+/// whose fragments cover more of the message ranks higher.
+pub fn rules(message: &str) -> Vec<Rule> {
+    let text = message.to_lowercase();
+    let mut found: Vec<(usize, Rule)> = Rule::ALL
+        .iter()
+        .filter_map(|&rule| {
+            let best = rule
+                .info()
+                .patterns()
+                .iter()
+                .filter(|pattern| text.contains(*pattern))
+                .map(|pattern| pattern.len())
+                .sum::<usize>();
+            (best > 0).then_some((best, rule))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    found.into_iter().map(|(_, rule)| rule).collect()
+}
+
 /// The surfaces a rule's text is quoted for.
 fn quotes(rule: Rule) -> Vec<(&'static str, String)> {
     let converse = rule.bedrock_text_for(Api::Converse, "<path>", "<detail>");
@@ -169,7 +191,7 @@ pub fn explain(message: &str) -> Vec<Cause> {
     let score = |patterns: &[&str]| -> usize {
         patterns.iter().filter(|p| text.contains(*p)).map(|p| p.len()).sum()
     };
-    let mut scored: Vec<(usize, Cause)> = rules::explain(message)
+    let mut scored: Vec<(usize, Cause)> = rules(message)
         .into_iter()
         .map(|rule| (score(rule_patterns(rule)), from_rule(rule)))
         .collect();

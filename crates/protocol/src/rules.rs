@@ -1,6 +1,6 @@
 //! The rules the validator checks, as data: a stable id, the section of the rule set it comes
 //! from, the text Bedrock answers when it is broken, its cause and what verbatim does about it.
-//! [`explain`] maps an error message back to its rules.
+//! [`explain`] maps an error message back to its rules ([`crate::explain`] to its causes).
 
 use std::fmt;
 
@@ -682,27 +682,8 @@ impl<'de> Deserialize<'de> for Rule {
     }
 }
 
-/// The rules an error message from Bedrock or Anthropic points to, best match first. Matching
-/// ignores case; a rule matches when its known fragments occur in the message, and the rule
-/// whose fragments cover more of the message ranks higher.
-pub fn explain(message: &str) -> Vec<Rule> {
-    let text = message.to_lowercase();
-    let mut found: Vec<(usize, Rule)> = Rule::ALL
-        .iter()
-        .filter_map(|&rule| {
-            let best = rule
-                .info()
-                .patterns
-                .iter()
-                .filter(|pattern| text.contains(*pattern))
-                .map(|pattern| pattern.len())
-                .sum::<usize>();
-            (best > 0).then_some((best, rule))
-        })
-        .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    found.into_iter().map(|(_, rule)| rule).collect()
-}
+/// The rules an error message points to, best match first ([`crate::explain::rules`]).
+pub use crate::explain::rules as explain;
 
 #[cfg(test)]
 mod tests {
