@@ -59,6 +59,22 @@ pub(crate) struct ChatArgs {
     api_key: Option<Secret>,
 }
 
+/// What the chat says it talks to: the endpoint actually used (an endpoint variable may point
+/// elsewhere than Amazon Bedrock), its region, and the Messages API's host.
+fn talking_to(config: &HttpConfig, api: Api) -> String {
+    let mantle = api == Api::Messages && config.messages_host == MessagesHost::Mantle;
+    let endpoint = if mantle { &config.mantle_endpoint_url } else { &config.endpoint_url };
+    let surface = match (api, mantle) {
+        (Api::Messages, true) => " (the Messages API on bedrock-mantle)",
+        (Api::Messages, false) => " (the Messages API on bedrock-runtime)",
+        _ => "",
+    };
+    match endpoint {
+        Some(url) => format!("Talking to {url}, region {}{surface}.", config.region),
+        None => format!("Talking to Amazon Bedrock in {}{surface}.", config.region),
+    }
+}
+
 /// The host of the Messages API.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum HostArg {
@@ -227,17 +243,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
     } else {
         let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
         let config = with_host(config, args.host, None);
-        match api {
-            Api::Messages => say!(
-                "Talking to Amazon Bedrock in {} (the Messages API on bedrock-{}).",
-                config.region,
-                match config.messages_host {
-                    MessagesHost::Mantle => "mantle",
-                    _ => "runtime",
-                }
-            ),
-            _ => say!("Talking to Amazon Bedrock in {}.", config.region),
-        }
+        say!("{}", talking_to(&config, api));
         if args.api_key.is_some() {
             say!(
                 "(the emulator's API key, --api-key or VERBATIM_EMULATOR_API_KEY, is not used with Bedrock)"

@@ -53,9 +53,12 @@ fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T, StoreError>) -> Resu
 pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     guarded(path, || {
         sled::Config::new().path(path).flush_every_ms(None).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("lock") => {
-                StoreError::Locked { path: path.display().to_string(), detail: io.to_string() }
-            }
+            // The system's words ("Resource temporarily unavailable", an `Os { code: 11 }`)
+            // say less than what it means: another process has the directory open.
+            sled::Error::Io(io) if io.to_string().contains("lock") => StoreError::Locked {
+                path: path.display().to_string(),
+                detail: "another verbatim process (a chat, a demo or an application) has it open; stop that process or give another --data directory".into(),
+            },
             sled::Error::Corruption { .. } => damaged(
                 path,
                 format!(

@@ -228,6 +228,8 @@ fn a_second_process_gets_a_clear_error(root: &Path) {
     let said = String::from_utf8(child.stdout).unwrap();
     assert!(said.starts_with("error: "), "the second process opened the store: {said}");
     assert!(said.contains("in use by another process"), "unclear error: {said}");
+    assert!(said.contains(&dir.display().to_string()), "the directory is not named: {said}");
+    assert!(!said.contains("Os {"), "the system's raw error is shown: {said}");
     println!("second process: {}", said.trim());
 }
 

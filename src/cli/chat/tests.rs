@@ -154,3 +154,21 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
     assert_eq!(texts, ["First", "Fourth"]);
     assert_eq!(stored.len(), 4, "each stored input with its reply");
 }
+
+/// The chat names the endpoint it talks to when a variable points elsewhere than Bedrock, and
+/// the Messages API's host.
+#[test]
+fn the_chat_says_the_endpoint_it_talks_to() {
+    let config = HttpConfig::new("eu-west-3", Auth::api_key(Secret::new("k")));
+    assert_eq!(talking_to(&config, Api::Converse), "Talking to Amazon Bedrock in eu-west-3.");
+    let local = config.clone().with_endpoint_url("http://127.0.0.1:8787");
+    assert_eq!(
+        talking_to(&local, Api::Converse),
+        "Talking to http://127.0.0.1:8787, region eu-west-3."
+    );
+    let mantle = config.with_messages_host(MessagesHost::Mantle);
+    assert_eq!(
+        talking_to(&mantle, Api::Messages),
+        "Talking to Amazon Bedrock in eu-west-3 (the Messages API on bedrock-mantle)."
+    );
+}
