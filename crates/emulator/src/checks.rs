@@ -66,7 +66,7 @@ pub(crate) fn check(
     tools(dialect, &conversation)?;
     final_thinking(dialect, messages, conversation.thinking)?;
     thinking_blocks::check(dialect, messages)?;
-    signatures(dialect, messages, model_id, secret)?;
+    signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
     settings::check(dialect, body, model_id)?;
@@ -334,16 +334,32 @@ fn tools(dialect: Dialect, conversation: &Conversation) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Whether the request asks the service to drop a thinking block that no longer binds instead
+/// of refusing it: `thinking.block_binding.prefix_mismatch_behavior: "drop_block"` with the
+/// beta that enables it (rules R4.8). Only an Anthropic body carries it (the Messages API's
+/// route moves its header betas into the body it judges).
+fn drops_unbound_blocks(body: &Value) -> bool {
+    let behaviour =
+        body.pointer("/thinking/block_binding/prefix_mismatch_behavior").and_then(Value::as_str);
+    let beta = body
+        .get("anthropic_beta")
+        .and_then(Value::as_array)
+        .is_some_and(|b| b.iter().any(|f| f == "thinking-binding-controls-2026-08-01"));
+    behaviour == Some("drop_block") && beta
+}
+
 /// Every thinking block replayed in the current assistant turn (since the last plain user
 /// message: the tool loop in progress, or a prefill) must carry the signature this emulator
 /// gave it, and a signature at all (rules R1.8). Thinking in earlier, finished turns is left
 /// unchecked: the service ignores it for models that strip it (rules R4.8), so a history
-/// compacted or continued on another model there is not refused.
+/// compacted or continued on another model there is not refused. A request that asks for
+/// unbound blocks to be dropped (`drop_unbound`) is answered without them.
 fn signatures(
     dialect: Dialect,
     messages: &[Msg],
     model_id: &str,
     secret: &[u8],
+    drop_unbound: bool,
 ) -> Result<(), Refusal> {
     let turn_start = messages.iter().rposition(Msg::is_plain_user).map_or(0, |i| i + 1);
     // The digest of the messages before each one, taken message by message: hashing the
@@ -373,7 +389,8 @@ fn signatures(
                     }
                     _ => continue,
                 };
-                if !valid {
+                // Asked to, the service drops a block it cannot bind and goes on.
+                if !valid && !drop_unbound {
                     return Err(validation(match dialect {
                         Dialect::Converse => from_model(
                             dialect,

@@ -260,6 +260,17 @@ async fn a_thinking_tool_loop_replays_unchanged_and_a_tampered_signature_is_refu
         )
     );
     assert_eq!(emulator.received().last().map(|r| r.status), Some(400));
+
+    // Asked to drop a block that no longer binds (the control and its beta), the service
+    // answers without it instead of refusing.
+    next["thinking"]["block_binding"] = json!({"prefix_mismatch_behavior": "drop_block"});
+    let control = ("anthropic-beta", "thinking-binding-controls-2026-08-01");
+    let answer = post(&emulator, &next, &[control]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // The control without its beta is refused with the documentation's sentence.
+    let answer = post(&emulator, &next, &[]).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.error().1.contains("`thinking-binding-controls-2026-08-01`"), "{answer:?}");
 }
 
 #[tokio::test]
