@@ -74,6 +74,12 @@ enum Command {
     /// does). Safe to run from several instances at once.
     #[cfg(feature = "postgres")]
     Migrate(migrate::MigrateArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `verbatim completions bash > ~/.local/share/bash-completion/completions/verbatim`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where sessions are stored, for every command that reads or writes them.
@@ -275,6 +281,22 @@ pub(crate) fn run() -> ExitCode {
         Command::Salvage(args) => salvage::salvage(&args),
         #[cfg(feature = "postgres")]
         Command::Migrate(args) => migrate::migrate(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            use std::io::Write as _;
+            // Written whole to a buffer first: a reader that stops early (`| head`) closes the
+            // pipe, which the generator would treat as a bug.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "verbatim", &mut script);
+            match std::io::stdout().write_all(&script) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("verbatim completions: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -366,3 +366,21 @@ async fn the_emulator_command_serves_with_the_given_key_and_script_until_stopped
     let (code, _) = verbatim(&["emulator", "--script", "no/such/script.json"], None);
     assert_eq!(code, 2, "a script that cannot be read is unusable input");
 }
+
+/// `--version` is the crate's, and `completions` prints a script for each shell that names
+/// the subcommands.
+#[test]
+fn version_and_completions() {
+    let (code, out) = verbatim(&["--version"], None);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("verbatim {}", env!("CARGO_PKG_VERSION")));
+    assert_ne!(env!("CARGO_PKG_VERSION"), "0.0.0");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script) = verbatim(&["completions", shell], None);
+        assert_eq!(code, 0, "{shell}");
+        for word in ["validate", "sessions", "chat", "--api"] {
+            assert!(script.contains(word), "{shell}: {word} missing");
+        }
+    }
+    assert_eq!(verbatim(&["completions", "cmd.exe"], None).0, 2);
+}
