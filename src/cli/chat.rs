@@ -13,9 +13,10 @@ use verbatim_transport::{
     Auth, HttpConfig, HttpTransport, MessagesHost, Secret, Transport, TransportError,
 };
 
-use super::render::{Printer, usage_line};
+use super::render::{Printer, cost_line, usage_line};
 use super::sessions::transcript;
 use super::{ApiArg, StoreArgs};
+use verbatim_protocol::pricing::PriceTable;
 
 /// The model a new chat talks to unless told otherwise.
 const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
@@ -383,6 +384,8 @@ async fn converse(
         );
     }
     say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
+    let ledger = session.ledger(&PriceTable::new()).await.map_err(|e| e.to_string())?;
+    say!("Cost: {}", cost_line(&ledger));
     match failed_turns {
         0 => Ok(()),
         1 => Err("1 turn failed (its error is shown above)".into()),
@@ -413,7 +416,10 @@ async fn command_line(
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
     let outcome = match name {
         "quit" | "exit" => return false,
-        "usage" => session.usage().await.map(|u| usage_line(&u)).map_err(|e| e.to_string()),
+        "usage" => match session.ledger(&PriceTable::new()).await {
+            Ok(ledger) => Ok(format!("{}; {}", usage_line(&ledger.usage), cost_line(&ledger))),
+            Err(error) => Err(error.to_string()),
+        },
         "show" => match store.load(session.id()).await {
             Ok(stored) => Ok(transcript(&stored).trim_end().to_owned()),
             Err(error) => Err(error.to_string()),

@@ -87,6 +87,23 @@ impl Printer {
 }
 
 /// Token usage on one line.
+/// The cost of a session's calls at list prices and its cache hit rate, as one line.
+pub(crate) fn cost_line(ledger: &verbatim_engine::Ledger) -> String {
+    if ledger.lines.is_empty() {
+        return "nothing billed yet".to_owned();
+    }
+    let mut line = format!("${:.4} at list prices", ledger.cost);
+    if let Some(rate) = ledger.cache_hit_rate() {
+        line.push_str(&format!(", cache hit rate {:.0}%", rate * 100.0));
+    }
+    match ledger.unpriced {
+        0 => {}
+        1 => line.push_str("; 1 call of a model without a price is not counted"),
+        n => line.push_str(&format!("; {n} calls of models without a price are not counted")),
+    }
+    line
+}
+
 pub(crate) fn usage_line(usage: &Usage) -> String {
     let n = |v: Option<u64>| v.unwrap_or(0);
     format!(

@@ -7,6 +7,7 @@ use verbatim_model::{
     ContentBlock, SystemBlock, SystemPrompt, ThinkingConfig, ThinkingMode, Tool, ToolResultBlock,
     ToolResultContent, ToolResultStatus,
 };
+use verbatim_protocol::pricing::PriceTable;
 use verbatim_store::{ConfigChange, Entry, Origin, Record, Session, ToolCallState};
 
 use super::sessions::dialect_name;
@@ -60,6 +61,8 @@ pub(crate) fn transcript(session: &Session) -> String {
     let usage = session.usage();
     line(String::new());
     line(format!("usage: {}", super::render::usage_line(&usage)));
+    let ledger = verbatim_engine::Ledger::of(session, &PriceTable::new());
+    line(format!("cost: {}", super::render::cost_line(&ledger)));
     out
 }
 

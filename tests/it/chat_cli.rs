@@ -43,6 +43,8 @@ async fn chat_reaches_an_emulator_started_with_its_own_key() {
         chat(&dir.path().join("a"), &url, &["--api-key", "my-key"], &[], "Hello\n/quit\n").await;
     assert_eq!(by_flag.code, 0, "{by_flag:?}");
     assert!(by_flag.stdout.contains("Hello! You said: Hello"), "{by_flag:?}");
+    // At the end: the tokens, and what they cost at list prices.
+    assert!(by_flag.stdout.contains("Cost: $0.0"), "{by_flag:?}");
 
     let by_env = chat(
         &dir.path().join("b"),

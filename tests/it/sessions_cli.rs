@@ -321,6 +321,9 @@ fn show_prints_the_transcript_and_usage_as_text_and_json() {
         "#5 assistant",
         "21 °C and sunny in Lyon.",
         "usage: input 320 tokens, output 75 tokens, cache read 180, cache write 10",
+        // Sonnet 4 at $3/$15 per million, a cache read at 0.1 and a write at 1.25 times the
+        // input price: 0.00096 + 0.001125 + 0.000054 + 0.0000375; 180 of 510 input read.
+        "cost: $0.0022 at list prices, cache hit rate 35%",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }

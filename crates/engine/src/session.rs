@@ -180,6 +180,15 @@ impl Session {
         Ok(self.engine.inner.store.load(self.id).await?.usage())
     }
 
+    /// What the session's model calls cost, call by call, at `prices` (see
+    /// [`verbatim_protocol::pricing`]).
+    pub async fn ledger(
+        &self,
+        prices: &verbatim_protocol::pricing::PriceTable,
+    ) -> Result<crate::Ledger, EngineError> {
+        Ok(crate::Ledger::of(&self.engine.inner.store.load(self.id).await?, prices))
+    }
+
     /// The whole stored session.
     pub async fn load(&self) -> Result<verbatim_store::Session, EngineError> {
         Ok(self.engine.inner.store.load(self.id).await?)

@@ -19,6 +19,7 @@
 pub mod assemble;
 pub mod capability;
 pub mod explain;
+pub mod pricing;
 pub mod rules;
 
 pub use verbatim_wire::{
