@@ -275,18 +275,50 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             if let Some(model) = &args.model {
                 session.set_model(model).await.map_err(|e| e.to_string())?;
             }
-            if let Some(thinking) = thinking {
+            if let Some(thinking) = thinking.clone() {
                 session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
             }
-            session
+            Some(session)
         }
-        None => engine.create().await.map_err(|e| e.to_string())?,
+        None => None,
     };
-    say!("Session {} (continue it later with --session {}).", session.id(), session.id());
-    say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
     let chat = Chat { peer, api, store_option: args.store.option() };
-    say_thinking(&session, &chat).await;
-    Ok(converse(&engine, session, &*store, &chat, std::io::stdin().lock().lines()).await?)
+    match &session {
+        Some(session) => {
+            say!("Session {} (continue it later with --session {}).", session.id(), session.id());
+            say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
+            say_thinking(session, &chat).await;
+        }
+        None => {
+            say!("A new session starts with your first message.");
+            say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
+            let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
+            if let Ok((line, true)) = thinking_line(model, api, thinking.flatten().as_ref()) {
+                say!("{line}");
+            }
+        }
+    }
+    let current = Current { engine: &engine, session };
+    Ok(converse(current, &*store, &chat, std::io::stdin().lock().lines()).await?)
+}
+
+/// The chat's session: the one continued, or a new one made when the first message (or the
+/// first setting) needs it, so a chat left without typing stores nothing.
+struct Current<'e> {
+    engine: &'e Engine,
+    session: Option<Session>,
+}
+
+impl Current<'_> {
+    /// The session, made now if there is none yet.
+    async fn get(&mut self) -> Result<&Session, String> {
+        if self.session.is_none() {
+            let session = self.engine.create().await.map_err(|e| e.to_string())?;
+            say!("Session {} (continue it later with --session {}).", session.id(), session.id());
+            self.session = Some(session);
+        }
+        Ok(self.session.as_ref().expect("made above"))
+    }
 }
 
 /// Says what the session's thinking setting sends on its model, when that is not the setting
@@ -329,12 +361,12 @@ enum Peer {
 /// or when the session cannot be read again, the chat stops with an error that says to
 /// reopen it.
 async fn converse(
-    engine: &Engine,
-    mut session: Session,
+    mut current: Current<'_>,
     store: &dyn SessionStore,
     chat: &Chat,
     lines: impl Iterator<Item = std::io::Result<String>>,
 ) -> Result<(), String> {
+    let engine = current.engine;
     let mut store_failures = 0;
     let mut failed_turns = 0;
     for line in lines {
@@ -344,12 +376,13 @@ async fn converse(
             continue;
         }
         if let Some(command) = line.strip_prefix('/') {
-            if !command_line(&session, store, chat, command).await {
+            if !command_line(&mut current, store, chat, command).await {
                 break;
             }
             continue;
         }
-        match turn(&session, chat, line).await {
+        let session = current.get().await?;
+        match turn(session, chat, line).await {
             Ended::Done => {
                 store_failures = 0;
                 continue;
@@ -372,9 +405,10 @@ async fn converse(
         if store_failures >= STORE_FAILURES {
             return Err(format!("the store failed {store_failures} turns in a row; {reopen}"));
         }
-        session = engine.open(id).await.map_err(|e| {
+        let session = engine.open(id).await.map_err(|e| {
             format!("the session cannot be read again from the store ({e}); {reopen}")
         })?;
+        let session = current.session.insert(session);
         let history = session.history().await.map_err(|e| {
             format!("the session cannot be read again from the store ({e}); {reopen}")
         })?;
@@ -383,9 +417,14 @@ async fn converse(
             history.len()
         );
     }
-    say!("Usage: {}", usage_line(&session.usage().await.map_err(|e| e.to_string())?));
-    let ledger = session.ledger(&PriceTable::new()).await.map_err(|e| e.to_string())?;
-    say!("Cost: {}", cost_line(&ledger));
+    match &current.session {
+        Some(session) => {
+            let ledger = session.ledger(&PriceTable::new()).await.map_err(|e| e.to_string())?;
+            say!("Usage: {}", usage_line(&ledger.usage));
+            say!("Cost: {}", cost_line(&ledger));
+        }
+        None => say!("Nothing was typed: no session was made."),
+    }
     match failed_turns {
         0 => Ok(()),
         1 => Err("1 turn failed (its error is shown above)".into()),
@@ -408,14 +447,27 @@ enum Ended {
 
 /// Runs a `/command`; false to quit.
 async fn command_line(
-    session: &Session,
+    current: &mut Current<'_>,
     store: &dyn SessionStore,
     chat: &Chat,
     command: &str,
 ) -> bool {
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
+    if matches!(name, "quit" | "exit") {
+        return false;
+    }
+    if matches!(name, "usage" | "show") && current.session.is_none() {
+        say!("No session yet: it starts with your first message.");
+        return true;
+    }
+    let session = match current.get().await {
+        Ok(session) => session,
+        Err(error) => {
+            say!("error: {error}");
+            return true;
+        }
+    };
     let outcome = match name {
-        "quit" | "exit" => return false,
         "usage" => match session.ledger(&PriceTable::new()).await {
             Ok(ledger) => Ok(format!("{}; {}", usage_line(&ledger.usage), cost_line(&ledger))),
             Err(error) => Err(error.to_string()),

@@ -109,6 +109,38 @@ async fn chat_runs_on_the_messages_api_on_either_host_and_moves_to_another_surfa
     assert_eq!(wrong.code, 2, "{wrong:?}");
 }
 
+/// A chat left without typing a message stores nothing; the session is made with the first
+/// message (or the first setting changed).
+#[tokio::test]
+async fn a_chat_left_without_a_message_makes_no_session() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, data) = (emulator.url(), dir.path().join("store"));
+    let key = ["--api-key", "my-key"];
+    let run = chat(&data, &url, &key, &[], "/usage\n/quit\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("A new session starts with your first message."), "{run:?}");
+    assert!(run.stdout.contains("No session yet"), "{run:?}");
+    assert!(run.stdout.contains("no session was made"), "{run:?}");
+    let listed = |data: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+            .args(["sessions", "list", "--json", "--data"])
+            .arg(data)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .map(|v| v.as_array().map_or(0, Vec::len))
+            .unwrap_or(0)
+    };
+    assert_eq!(listed(&data), 0);
+    assert!(emulator.received().is_empty());
+    // The first message makes it, and says so.
+    let run = chat(&data, &url, &key, &[], "Hi\n/quit\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("continue it later with --session"), "{run:?}");
+    assert_eq!(listed(&data), 1);
+}
+
 #[tokio::test]
 async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
     let emulator = emulator_with_key("my-key").await;

@@ -130,7 +130,10 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
     });
     let chat =
         Chat { peer: Peer::Emulator, api: Api::Converse, store_option: " --data 'my data'".into() };
-    let error = converse(&engine, session, &*store, &chat, lines).await.unwrap_err();
+    let error =
+        converse(Current { engine: &engine, session: Some(session) }, &*store, &chat, lines)
+            .await
+            .unwrap_err();
     assert!(error.contains("the store failed 3 turns in a row"), "{error}");
     assert!(error.contains(&format!("verbatim chat --session {id} --data 'my data'")), "{error}");
     assert_eq!(read.lock().unwrap().last(), Some(&"Seventh"), "nothing is read after the third");
