@@ -49,6 +49,9 @@ pub(crate) struct ChatArgs {
     /// Use the built-in emulator even when AWS credentials are configured.
     #[arg(long)]
     emulator: bool,
+    /// Show each model call's end (`[step N] stop reason: ...`) as the turn runs.
+    #[arg(long, short)]
+    verbose: bool,
     /// Talk to an emulator already running at this URL (as `verbatim emulator` prints it)
     /// instead of starting one.
     #[arg(long, value_name = "URL")]
@@ -282,7 +285,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         }
         None => None,
     };
-    let chat = Chat { peer, api, store_option: args.store.option() };
+    let chat = Chat { peer, api, store_option: args.store.option(), verbose: args.verbose };
     match &session {
         Some(session) => {
             say!("Session {} (continue it later with --session {}).", session.id(), session.id());
@@ -342,6 +345,8 @@ struct Chat {
     api: Api,
     /// The store option of the commands the chat prints as hints ([`StoreArgs::option`]).
     store_option: String,
+    /// Whether each model call's end is shown (`--verbose`).
+    verbose: bool,
 }
 
 /// Who the chat talks to, for what a refusal of its credentials means.
@@ -514,7 +519,7 @@ async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
     // other instance's turn has not), at most three times.
     let mut input_stored = false;
     for _ in 0..3 {
-        let mut printer = Printer::new();
+        let mut printer = Printer::showing_steps(chat.verbose);
         let result = if input_stored {
             match session.resume_with(|event| printer.event(event)).await {
                 Ok(Some(reply)) => Ok(reply),

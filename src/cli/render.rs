@@ -9,6 +9,8 @@ use verbatim_model::Usage;
 /// Prints the events of a turn to standard output.
 pub(crate) struct Printer {
     dim: bool,
+    /// Whether each model call's end is shown (`[step N] stop reason: ...`).
+    steps: bool,
     /// What the last fragment printed was: nothing, text or thinking.
     open: Open,
 }
@@ -21,8 +23,16 @@ enum Open {
 }
 
 impl Printer {
+    /// A printer that shows every step: the demo's, which shows the tool loop at work.
     pub(crate) fn new() -> Printer {
-        Printer { dim: std::io::stdout().is_terminal(), open: Open::Nothing }
+        Printer::showing_steps(true)
+    }
+
+    /// A printer that shows the steps of a turn only when asked (the chat's `--verbose`).
+    /// Thinking is dimmed on a terminal unless `NO_COLOR` is set (no-color.org).
+    pub(crate) fn showing_steps(steps: bool) -> Printer {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Printer { dim: std::io::stdout().is_terminal() && !no_color, steps, open: Open::Nothing }
     }
 
     fn write(&self, text: &str) {
@@ -78,6 +88,9 @@ impl Printer {
                 self.write(&format!("[tool result] {name}: {outcome} ({how})\n"));
             }
             Event::Step { step, stop_reason, .. } => {
+                if !self.steps {
+                    return;
+                }
                 self.finish();
                 let reason = stop_reason.as_ref().map_or("unknown", |r| r.as_str());
                 self.write(&format!("[step {step}] stop reason: {reason}\n"));
@@ -86,7 +99,6 @@ impl Printer {
     }
 }
 
-/// Token usage on one line.
 /// The cost of a session's calls at list prices and its cache hit rate, as one line.
 pub(crate) fn cost_line(ledger: &verbatim_engine::Ledger) -> String {
     if ledger.lines.is_empty() {
@@ -104,6 +116,7 @@ pub(crate) fn cost_line(ledger: &verbatim_engine::Ledger) -> String {
     line
 }
 
+/// Token usage on one line.
 pub(crate) fn usage_line(usage: &Usage) -> String {
     let n = |v: Option<u64>| v.unwrap_or(0);
     format!(

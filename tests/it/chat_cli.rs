@@ -139,6 +139,11 @@ async fn a_chat_left_without_a_message_makes_no_session() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("continue it later with --session"), "{run:?}");
     assert_eq!(listed(&data), 1);
+    // Each model call's end is shown only when asked.
+    assert!(!run.stdout.contains("[step "), "{run:?}");
+    let verbose = [&key[..], &["--verbose"]].concat();
+    let run = chat(&data, &url, &verbose, &[], "Again\n/quit\n").await;
+    assert!(run.stdout.contains("[step 1] stop reason: end_turn"), "{run:?}");
 }
 
 #[tokio::test]

@@ -128,8 +128,12 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         }
         None
     });
-    let chat =
-        Chat { peer: Peer::Emulator, api: Api::Converse, store_option: " --data 'my data'".into() };
+    let chat = Chat {
+        peer: Peer::Emulator,
+        api: Api::Converse,
+        store_option: " --data 'my data'".into(),
+        verbose: false,
+    };
     let error =
         converse(Current { engine: &engine, session: Some(session) }, &*store, &chat, lines)
             .await
