@@ -285,16 +285,22 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         }
         None => None,
     };
-    let chat = Chat { peer, api, store_option: args.store.option(), verbose: args.verbose };
+    let chat = Chat {
+        peer,
+        api,
+        store_option: args.store.option(),
+        verbose: args.verbose,
+        model: args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+    };
     match &session {
         Some(session) => {
             say!("Session {} (continue it later with --session {}).", session.id(), session.id());
-            say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
+            say!("Type a message; /help lists the commands.");
             say_thinking(session, &chat).await;
         }
         None => {
             say!("A new session starts with your first message.");
-            say!("Type a message; /thinking off|BUDGET|adaptive, /model ID, /usage, /show, /quit.");
+            say!("Type a message; /help lists the commands.");
             let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
             if let Ok((line, true)) = thinking_line(model, api, thinking.flatten().as_ref()) {
                 say!("{line}");
@@ -347,6 +353,8 @@ struct Chat {
     store_option: String,
     /// Whether each model call's end is shown (`--verbose`).
     verbose: bool,
+    /// The model a new session talks to.
+    model: String,
 }
 
 /// Who the chat talks to, for what a refusal of its credentials means.
@@ -450,6 +458,14 @@ enum Ended {
     Stop(String),
 }
 
+/// What `/help` says.
+const HELP: &str = "/thinking off|BUDGET|adaptive  the thinking setting, from the next turn
+/model [ID]                     the model (shown without ID, switched with one)
+/usage                          tokens, cache hit rate and cost so far
+/show                           the whole session as stored
+/help                           this list
+/quit                           end the chat (also at the end of the input)";
+
 /// Runs a `/command`; false to quit.
 async fn command_line(
     current: &mut Current<'_>,
@@ -460,6 +476,14 @@ async fn command_line(
     let (name, value) = command.split_once(' ').unwrap_or((command, ""));
     if matches!(name, "quit" | "exit") {
         return false;
+    }
+    if name == "help" {
+        say!("{HELP}");
+        return true;
+    }
+    if name == "model" && value.is_empty() && current.session.is_none() {
+        say!("model: {}", chat.model);
+        return true;
     }
     if matches!(name, "usage" | "show") && current.session.is_none() {
         say!("No session yet: it starts with your first message.");
@@ -490,8 +514,12 @@ async fn command_line(
             }
             set.map(|()| String::new()).map_err(|e| e.to_string())
         }
+        "model" => match session.load().await {
+            Ok(stored) => Ok(format!("model: {}", stored.config().model)),
+            Err(error) => Err(error.to_string()),
+        },
         "thinking" => set_thinking(session, chat, value).await,
-        _ => Err(format!("unknown command /{command}")),
+        _ => Err(format!("unknown command /{command} (/help lists them)")),
     };
     match outcome {
         Ok(text) => say!("{text}"),

@@ -117,10 +117,11 @@ async fn a_chat_left_without_a_message_makes_no_session() {
     let dir = tempfile::tempdir().unwrap();
     let (url, data) = (emulator.url(), dir.path().join("store"));
     let key = ["--api-key", "my-key"];
-    let run = chat(&data, &url, &key, &[], "/usage\n/quit\n").await;
+    let run = chat(&data, &url, &key, &[], "/usage\n/model\n/quit\n").await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("A new session starts with your first message."), "{run:?}");
     assert!(run.stdout.contains("No session yet"), "{run:?}");
+    assert!(run.stdout.contains("model: us.anthropic.claude"), "{run:?}");
     assert!(run.stdout.contains("no session was made"), "{run:?}");
     let listed = |data: &std::path::Path| {
         let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
@@ -142,8 +143,11 @@ async fn a_chat_left_without_a_message_makes_no_session() {
     // Each model call's end is shown only when asked.
     assert!(!run.stdout.contains("[step "), "{run:?}");
     let verbose = [&key[..], &["--verbose"]].concat();
-    let run = chat(&data, &url, &verbose, &[], "Again\n/quit\n").await;
+    let run = chat(&data, &url, &verbose, &[], "/help\n/model\nAgain\n/quit\n").await;
     assert!(run.stdout.contains("[step 1] stop reason: end_turn"), "{run:?}");
+    // `/help` lists the commands; `/model` alone says which model the session talks to.
+    assert!(run.stdout.contains("/usage    "), "{run:?}");
+    assert!(run.stdout.contains("model: us.anthropic.claude"), "{run:?}");
 }
 
 #[tokio::test]

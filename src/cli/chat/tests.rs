@@ -133,6 +133,7 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         api: Api::Converse,
         store_option: " --data 'my data'".into(),
         verbose: false,
+        model: DEFAULT_MODEL.to_owned(),
     };
     let error =
         converse(Current { engine: &engine, session: Some(session) }, &*store, &chat, lines)
