@@ -127,6 +127,11 @@ fn max_steps(steps: u32) -> u32 {
 }
 
 async fn run(args: &DemoArgs) -> Result<(), String> {
+    // A session id that cannot be one is said before anything starts.
+    let resume = match &args.resume {
+        Some(id) => Some(SessionId::parse(id).map_err(|e| format!("--resume {id}: {e}"))?),
+        None => None,
+    };
     let script = Script { behaviour: Behaviour::Steps(args.steps), ..Script::default() };
     let mut _emulator = None;
     let url = match &args.endpoint_url {
@@ -160,8 +165,8 @@ async fn run(args: &DemoArgs) -> Result<(), String> {
     say!("Sessions are stored {}.", args.store.describe());
 
     let max_steps = max_steps(args.steps);
-    let id = match &args.resume {
-        Some(id) => SessionId::parse(id).map_err(|e| format!("--resume {id}: {e}"))?,
+    let id = match resume {
+        Some(id) => id,
         None => {
             let id = first_half(store.clone(), http.clone(), max_steps).await?;
             if args.stop_after_first_result {

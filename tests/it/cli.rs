@@ -384,3 +384,21 @@ fn version_and_completions() {
     }
     assert_eq!(verbatim(&["completions", "cmd.exe"], None).0, 2);
 }
+
+/// `demo --resume` with something that is no session id says so before starting anything:
+/// no emulator, no store.
+#[test]
+fn demo_refuses_a_bad_resume_id_before_starting_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["demo", "--resume", "nope", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--resume nope"), "{said}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("emulator"));
+    assert!(!data.exists(), "a store was made");
+}
