@@ -41,15 +41,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tool(weather.shared())
         .build()?;
     let session = engine.create().await?;
+    // Thinking and text arrive in pieces: each is printed as it comes, on a line of its own
+    // kind.
+    let mut thinking = false;
     let reply = session
         .send_with("What is the weather in Lyon?", |event| match event {
-            Event::Thinking(text) => println!("(thinking) {text}"),
-            Event::Text(text) => print!("{text}"),
-            Event::ToolCall { name, input, .. } => println!("-> {name} {input}"),
-            Event::ToolResult { name, is_error, .. } => println!("<- {name} error={is_error}"),
-            Event::Step { step, stop_reason, .. } => println!("\n[step {step}: {stop_reason:?}]"),
+            Event::Thinking(text) => {
+                if !thinking {
+                    print!("(thinking) ");
+                    thinking = true;
+                }
+                print!("{text}");
+            }
+            Event::Text(text) => {
+                if thinking {
+                    println!();
+                    thinking = false;
+                }
+                print!("{text}");
+            }
+            Event::ToolCall { name, input, .. } => println!("\n-> {name} {input}"),
+            Event::ToolResult { name, is_error, .. } => {
+                println!("<- {name}: {}", if is_error { "error" } else { "ok" });
+            }
+            Event::Step { step, stop_reason, .. } => {
+                thinking = false;
+                let reason = stop_reason.as_ref().map_or("unknown", |r| r.as_str());
+                println!("\n[model call {step}: {reason}]");
+            }
         })
         .await?;
-    println!("done in {} model calls; usage {:?}", reply.steps, reply.usage);
+    println!("done in {} model calls; usage: {}", reply.steps, reply.usage);
     Ok(())
 }

@@ -29,6 +29,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let reply = session.send(question).await?;
         println!("user: {question}\nassistant: {}", reply.text());
     }
-    println!("usage: {:?}", session.usage().await?);
+    println!("usage: {}", session.usage().await?);
     Ok(())
 }

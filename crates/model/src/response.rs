@@ -134,6 +134,22 @@ pub struct Usage {
     pub unmapped: Unmapped,
 }
 
+/// `input 1200, output 300, cache read 5000, cache write 0 tokens`: the counts, zero when
+/// not reported.
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: Option<u64>| v.unwrap_or(0);
+        write!(
+            f,
+            "input {}, output {}, cache read {}, cache write {} tokens",
+            n(self.input_tokens),
+            n(self.output_tokens),
+            n(self.cache_read_input_tokens),
+            n(self.cache_write_input_tokens)
+        )
+    }
+}
+
 impl Usage {
     /// Adds each count of `other` to this one (a count stays `None` until one is known).
     /// Unmapped keys are not summed.
