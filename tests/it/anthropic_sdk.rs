@@ -8,12 +8,12 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use verbatim_emulator::{Emulator, EmulatorConfig};
 
-use crate::python_sdk::python;
+use crate::python_sdk::{python, run_script_with, runs, strings};
 
 const BEDROCK_MODEL: &str = "global.anthropic.claude-opus-4-7";
 const MANTLE_MODEL: &str = "anthropic.claude-opus-4-7";
@@ -43,31 +43,11 @@ fn anthropic_python() -> Command {
 
 /// Whether `python3 -c "import anthropic"` finds the SDK with its Bedrock extra (botocore).
 fn sdk_available() -> bool {
-    anthropic_python()
-        .args(["-c", "import anthropic, botocore; anthropic.AnthropicBedrockMantle"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    runs(anthropic_python(), "import anthropic, botocore; anthropic.AnthropicBedrockMantle")
 }
 
 fn run_script(url: String) -> Output {
-    anthropic_python()
-        .arg(script())
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("python3 runs")
-}
-
-fn strings(value: &Value) -> Vec<&str> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")))
-        .collect()
+    run_script_with(anthropic_python(), script(), url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

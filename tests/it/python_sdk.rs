@@ -59,19 +59,25 @@ pub(crate) fn python() -> Command {
     command
 }
 
-/// Whether `python3 -c "import boto3"` succeeds.
-fn boto3_available() -> bool {
-    python()
-        .args(["-c", "import boto3, botocore"])
+/// Whether `command -c code` succeeds (a module imports).
+pub(crate) fn runs(mut command: Command, code: &str) -> bool {
+    command
+        .args(["-c", code])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success())
 }
 
-fn run_script(url: String) -> Output {
-    python()
-        .arg(script())
+/// Whether `python3 -c "import boto3"` succeeds.
+fn boto3_available() -> bool {
+    runs(python(), "import boto3, botocore")
+}
+
+/// `command script url`, its output captured.
+pub(crate) fn run_script_with(mut command: Command, script: PathBuf, url: String) -> Output {
+    command
+        .arg(script)
         .arg(url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -79,7 +85,12 @@ fn run_script(url: String) -> Output {
         .expect("python3 runs")
 }
 
-fn strings(value: &Value) -> Vec<&str> {
+fn run_script(url: String) -> Output {
+    run_script_with(python(), script(), url)
+}
+
+/// The strings of a JSON array the scripts print.
+pub(crate) fn strings(value: &Value) -> Vec<&str> {
     value
         .as_array()
         .unwrap_or_else(|| panic!("not an array: {value}"))

@@ -129,10 +129,10 @@ const BEDROCK_2023_05_31: &str = crate::anthropic::BEDROCK_ANTHROPIC_VERSION;
 
 /// The first-party version anthropic-python 2.x sends, in the body on InvokeModel and in the
 /// header on the Messages API (messages-api V1, V3).
-const V2026_10_21: &str = "2026-10-21";
+const V2026_10_21: &str = crate::messages_api::VERSION_2026_10_21;
 
 /// The first-party version the Messages API on Bedrock documents (messages-api V1).
-const V2023_06_01: &str = "2023-06-01";
+const V2023_06_01: &str = crate::messages_api::VERSION_2023_06_01;
 
 /// Opus 4.6 and earlier ("legacy", ARN-versioned ids): only the documented versions.
 const LEGACY_VERSIONS: AnthropicVersions =
