@@ -229,6 +229,48 @@ async fn a_session_moves_between_the_three_surfaces_and_provenance_says_which() 
     assert_eq!(surfaces, expected);
 }
 
+/// DeepSeek R1 reasons without being asked and does not sign its reasoning: the engine keeps
+/// the reasoning in the history as it came, and never sends it back (Bedrock refuses unsigned
+/// reasoning); no Anthropic `thinking` setting is sent to it.
+#[tokio::test]
+async fn a_deepseek_tool_loop_keeps_its_unsigned_reasoning_and_never_sends_it_back() {
+    const DEEPSEEK: &str = "us.deepseek.r1-v1:0";
+    for streaming in [true, false] {
+        let emulator = emulator(Script::default()).await;
+        let engine = Engine::builder()
+            .store(Arc::new(verbatim::MemoryStore::new()))
+            .transport(transport(emulator.url()))
+            .model(DEEPSEEK)
+            .tool(weather())
+            .configure(|d| d.streaming = streaming)
+            .build()
+            .unwrap();
+        let session = engine.create().await.unwrap();
+        let reply = session.send("Weather in Lyon?").await.unwrap();
+        assert!(reply.complete && reply.steps == 2, "streaming={streaming}: {reply:?}");
+        let statuses: Vec<u16> = emulator.received().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200], "streaming={streaming}");
+        // Stored as it came: reasoning without a signature.
+        let history = session.history().await.unwrap();
+        let reasoning = history
+            .iter()
+            .flat_map(|m| &m.message.content)
+            .filter_map(|b| match b {
+                ContentBlock::Thinking(t) => Some(t),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert!(!reasoning.is_empty(), "streaming={streaming}");
+        assert!(reasoning.iter().all(|t| t.signature.is_none() && !t.text.is_empty()));
+        // Never sent back, and no Anthropic setting sent at all.
+        for received in emulator.received() {
+            let body = String::from_utf8(received.body.clone()).unwrap();
+            assert!(!body.contains("reasoningContent"), "streaming={streaming}: {body}");
+            assert!(!body.contains("\"thinking\""), "streaming={streaming}: {body}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_conversation_over_the_messages_api_streamed() {
     conversation(Api::Messages, true).await;

@@ -218,8 +218,12 @@ pub(crate) fn answer(
     let Situation { question, results, steps } = situation(messages);
     // Taken once: every signature and call id of the reply comes after the same prefix.
     let digest = prefix_digest(messages);
+    // DeepSeek R1 always reasons, whatever the request asks, and does not sign its reasoning
+    // (Converse's `reasoningText` without a signature: bedrock-rules R4.9's point 7, peers.md
+    // R-THINK-5). Claude reasons when asked, signed.
+    let unsigned_reasoning = model_key(model).to_ascii_lowercase().contains("deepseek.r1");
     let think = || -> Option<Block> {
-        if !conversation.thinking {
+        if !conversation.thinking && !unsigned_reasoning {
             return None;
         }
         let text = if results.is_empty() {
@@ -228,6 +232,7 @@ pub(crate) fn answer(
             format!("Step {steps} of the task \"{question}\" is done; deciding what comes next.")
         };
         Some(match behaviour {
+            _ if unsigned_reasoning => Block::Thinking { signature: None, text },
             Behaviour::Redacted => Block::Redacted(redacted_after(secret, model, &digest, &text)),
             _ => {
                 Block::Thinking { signature: Some(sign_after(secret, model, &digest, &text)), text }

@@ -91,6 +91,10 @@ pub(crate) fn converse_body(reply: &Reply) -> Value {
         .iter()
         .map(|block| match block {
             Block::Text(text) => json!({ "text": text }),
+            // Unsigned reasoning (DeepSeek R1) has no signature key at all.
+            Block::Thinking { text, signature: None } => {
+                json!({ "reasoningContent": { "reasoningText": { "text": text } } })
+            }
             Block::Thinking { text, signature } => {
                 json!({ "reasoningContent": { "reasoningText": { "text": text, "signature": signature } } })
             }
