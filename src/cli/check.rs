@@ -114,3 +114,65 @@ pub(super) fn repair(args: &CheckArgs) -> ExitCode {
     say!("{out}");
     status(report.is_valid())
 }
+
+/// Arguments of `verbatim explain-cache`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ExplainCacheArgs {
+    /// The API both bodies are for.
+    #[arg(long, value_enum, default_value_t = super::ApiArg::Converse)]
+    api: super::ApiArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The request sent first.
+    earlier: String,
+    /// The request sent next.
+    later: String,
+}
+
+fn decode_for_cache(api: Api, file: &str) -> Result<verbatim_model::Request, String> {
+    let body = read(file)?;
+    let decoded = match api {
+        Api::Converse => verbatim_protocol::converse::decode_request(&body),
+        Api::InvokeModel => verbatim_protocol::anthropic::decode_request(&body),
+        Api::Messages => messages_api::decode_request(&body, &messages_api::Headers::default())
+            .map(|c| c.request),
+    };
+    decoded.map_err(|e| format!("{file}: {e}"))
+}
+
+pub(super) fn explain_cache(args: &ExplainCacheArgs) -> ExitCode {
+    let api = Api::from(args.api);
+    let (earlier, later) =
+        match (decode_for_cache(api, &args.earlier), decode_for_cache(api, &args.later)) {
+            (Ok(earlier), Ok(later)) => (earlier, later),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("verbatim: {e}");
+                return ExitCode::from(UNUSABLE);
+            }
+        };
+    let compared = verbatim_protocol::cache_diff::compare(&earlier, &later);
+    if args.json {
+        let points: Vec<Value> =
+            compared.points.iter().map(|p| json!({"place": p.place, "read": p.read})).collect();
+        let divergence = compared.divergence.as_ref().map(|d| {
+            json!({"place": d.place, "cause": format!("{:?}", d.cause), "explanation": d.cause.explain()})
+        });
+        say!("{}", json!({"divergence": divergence, "cache_points": points}));
+    } else {
+        match &compared.divergence {
+            None => say!("The later request continues the earlier one's prefix unchanged."),
+            Some(d) => say!("The prefixes part at {}: {}.", d.place, d.cause.explain()),
+        }
+        if compared.points.is_empty() {
+            say!(
+                "The later request has no cache point: nothing is read from the cache or written to it."
+            );
+        }
+        for point in &compared.points {
+            let what = if point.read { "read from the cache" } else { "written (again)" };
+            say!("cache point {}: {what}", point.place);
+        }
+    }
+    status(compared.divergence.is_none())
+}

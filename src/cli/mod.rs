@@ -52,6 +52,11 @@ enum Command {
     /// Map a Bedrock or Anthropic error message to the rule behind it, its cause and what
     /// verbatim does about it. Exit status 1 when no rule matches.
     Explain(explain::ExplainArgs),
+    /// Say where two consecutive request bodies of a conversation stop sharing their cached
+    /// prefix, why, and which cache points of the later one read the cache or write it again.
+    /// Exit status: 0 when the later request continues the earlier one's prefix, 1 when the
+    /// cache misses somewhere, 2 unusable input.
+    ExplainCache(check::ExplainCacheArgs),
     /// Run a local Bedrock Runtime that checks what it receives (SigV4 with the test
     /// credentials, or the API key), for offline tests and demos. Prints its URL, then serves
     /// until stopped.
@@ -274,6 +279,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Validate(args) => check::validate(&args),
         Command::Repair(args) => check::repair(&args),
         Command::Explain(args) => explain::explain(&args),
+        Command::ExplainCache(args) => check::explain_cache(&args),
         Command::Emulator(args) => emulator::emulator(&args),
         Command::Demo(args) => demo::demo(&args),
         Command::Chat(args) => chat::chat(&args),

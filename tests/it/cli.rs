@@ -402,3 +402,36 @@ fn demo_refuses_a_bad_resume_id_before_starting_anything() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("emulator"));
     assert!(!data.exists(), "a store was made");
 }
+
+/// `explain-cache` names where two consecutive requests stop sharing their cached prefix and
+/// what each cache point gets: a conversation that grows at the end reads its tools and system
+/// from the cache; the same tools reordered write everything again.
+#[test]
+fn explain_cache_says_where_and_why_the_cache_misses() {
+    let first = data("cache_turn1.converse.json");
+    let (first, grown, reordered) = (
+        first.to_str().unwrap().to_owned(),
+        data("cache_turn2.converse.json").to_str().unwrap().to_owned(),
+        data("cache_turn2_tools_reordered.converse.json").to_str().unwrap().to_owned(),
+    );
+    let (code, out) = verbatim(&["explain-cache", "--json", &first, &grown], None);
+    assert_eq!(code, 0, "{out}");
+    let out = json(&out);
+    assert_eq!(out["divergence"], Value::Null);
+    let reads: Vec<bool> = out["cache_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["read"].as_bool().unwrap())
+        .collect();
+    assert_eq!(reads, [true, true, false]);
+
+    let (code, out) = verbatim(&["explain-cache", &first, &reordered], None);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("The prefixes part at tools[0]: the same tools in another order"),
+        "{out}"
+    );
+    assert!(out.contains("cache point system[1]: written (again)"), "{out}");
+    assert_eq!(verbatim(&["explain-cache", &first, "/no/such.json"], None).0, 2);
+}

@@ -17,6 +17,7 @@
 //! randomness, and knows nothing of HTTP, storage or the engine.
 
 pub mod assemble;
+pub mod cache_diff;
 pub mod capability;
 pub mod explain;
 pub mod pricing;
