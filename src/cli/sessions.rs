@@ -29,7 +29,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use serde_json::{Value, json};
 use verbatim_model::{Dialect, SessionId, Usage};
-use verbatim_store::export::{ExportError, export_body, export_session};
+use verbatim_store::export::{ExportError, RequestDefaults, export_request, export_session};
 use verbatim_store::import::{ImportError, ImportOptions, Importer, Outcome as Imported};
 use verbatim_store::{Entry, ListQuery, Session, SessionInfo, SessionStore, StoreError};
 
@@ -432,8 +432,15 @@ fn show_json(session: &Session) -> Value {
 async fn export(store: &dyn SessionStore, id: SessionId, args: &ExportArgs) -> Outcome {
     let session = store.load(id).await?;
     let dialect = Dialect::from(args.format);
-    let out =
-        if args.full { export_session(&session, dialect) } else { export_body(&session, dialect) };
+    // A body is a request Bedrock would accept: the max_tokens the engine sends by default
+    // when the session recorded none, and the tools its history calls declared.
+    let defaults =
+        RequestDefaults { max_tokens: Some(verbatim_engine::Defaults::default().max_tokens) };
+    let out = if args.full {
+        export_session(&session, dialect)
+    } else {
+        export_request(&session, dialect, defaults)
+    };
     let out = out.map_err(|error| {
         failed(match &error {
             ExportError::Body { .. } => format!("session {id} {error}"),

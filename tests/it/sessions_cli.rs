@@ -599,3 +599,34 @@ fn commands_that_only_read_never_create_a_store_and_say_where_they_looked() {
     let none = store.sessions(&["list", "--tag", "nowhere"]).ok();
     assert_eq!(none, format!("no sessions tagged nowhere under {} (sled)\n", typo.display()));
 }
+
+/// A session an engine ran (the demo: tools registered on the engine, not in the session's
+/// configuration) exports as a request Bedrock would accept in both dialects (its tool calls
+/// declared, max_tokens set), and the export imports again.
+#[test]
+fn an_engine_session_exports_as_a_valid_request_that_imports_again() {
+    let store = Store::new();
+    let demo = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["demo", "--data"])
+        .arg(store.path())
+        .env_remove("VERBATIM_STORE")
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let id = store.list()[0]["id"].as_str().unwrap().to_owned();
+    for (format, api) in [("converse", "converse"), ("anthropic", "invoke")] {
+        let body = store.sessions(&["export", &id, "--format", format]).ok();
+        let mut validate = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+        validate.args(["validate", "--api", api, "--model", SONNET4, "--json", "-"]);
+        let checked = run(validate, Some(body.as_bytes()));
+        assert_eq!(checked.code, 0, "{format}: {checked:?}");
+        assert_eq!(json(&checked.stdout)["diagnostics"], serde_json::json!([]), "{format}");
+        // It imports again, and the imported session exports the same request.
+        let again = Store::new();
+        let file = again.dir.path().join(format!("export.{format}.json"));
+        std::fs::write(&file, &body).unwrap();
+        let copy = again.import(&["--format", format, "--model", SONNET4, file.to_str().unwrap()]);
+        let exported = again.sessions(&["export", &copy, "--format", format]).ok();
+        assert_eq!(json(&exported), json(&body), "{format}: the import does not export the same");
+    }
+}

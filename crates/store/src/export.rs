@@ -187,6 +187,16 @@ pub fn export_session(session: &Session, dialect: Dialect) -> Result<Value, Expo
 /// ([`imported_settings`]). A session that never knew `max_tokens` gives an Anthropic body
 /// without one rather than with an invented value.
 pub fn export_body(session: &Session, dialect: Dialect) -> Result<Value, ExportError> {
+    let tools = session.history().config().tools.clone();
+    body_with_tools(session, dialect, tools)
+}
+
+/// [`export_body`] with `tools` as the tools in force.
+fn body_with_tools(
+    session: &Session,
+    dialect: Dialect,
+    tools: Option<Vec<verbatim_model::Tool>>,
+) -> Result<Value, ExportError> {
     let mut request = imported_settings(session)?.unwrap_or_default();
     let history = session.history();
     for (i, message) in history.messages().iter().enumerate() {
@@ -198,7 +208,7 @@ pub fn export_body(session: &Session, dialect: Dialect) -> Result<Value, ExportE
     let config = history.config().clone();
     request.messages = history.into_messages().into_iter().map(|h| h.message).collect();
     request.system = config.system;
-    request.tools = config.tools;
+    request.tools = tools;
     request.thinking = config.thinking;
     let encoded = match dialect {
         Dialect::Converse => converse::encode_request(&request),
@@ -216,6 +226,85 @@ pub fn export_body(session: &Session, dialect: Dialect) -> Result<Value, ExportE
         }
     };
     encoded.map_err(|error| ExportError::Body { target: dialect, error })
+}
+
+/// What [`export_request`] fills in where a session's records do not say it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestDefaults {
+    /// The `max_tokens` the session's requests were sent with when no import recorded one
+    /// (the engine's default, which the engine does not store per session).
+    pub max_tokens: Option<u32>,
+}
+
+/// The session as a request Bedrock would accept: [`export_body`], with `max_tokens` from
+/// `defaults` when the session never recorded one, and every tool its history calls but its
+/// configuration does not declare (a tool an engine registered, whose schema the session does
+/// not keep) declared by name with an open input schema and a description that says so.
+/// Bedrock refuses tool blocks without a tool configuration; it does not check the calls
+/// against the schemas.
+pub fn export_request(
+    session: &Session,
+    dialect: Dialect,
+    defaults: RequestDefaults,
+) -> Result<Value, ExportError> {
+    let history = session.history();
+    let config = history.config();
+    let declared: Vec<&str> = config
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(|t| match t {
+            verbatim_model::Tool::Spec(spec) => Some(spec.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut undeclared: Vec<String> = Vec::new();
+    for message in history.messages() {
+        for block in &message.message.content {
+            if let ContentBlock::ToolUse(call) = block
+                && !declared.contains(&call.name.as_str())
+                && !undeclared.contains(&call.name)
+            {
+                undeclared.push(call.name.clone());
+            }
+        }
+    }
+    let mut tools = config.tools.clone();
+    if !undeclared.is_empty() {
+        let list = tools.get_or_insert_with(Vec::new);
+        list.extend(undeclared.into_iter().map(|name| {
+            verbatim_model::Tool::Spec(verbatim_model::ToolSpec {
+                name,
+                description: Some(
+                    "Declared by the export: the session's configuration does not keep this tool's schema.".into(),
+                ),
+                input_schema: serde_json::json!({"type": "object"}),
+                strict: None,
+                unmapped: Default::default(),
+            })
+        }));
+    }
+    let max_tokens = imported_settings(session)?
+        .and_then(|r| r.inference.and_then(|i| i.max_tokens))
+        .or(defaults.max_tokens);
+    let mut body = body_with_tools(session, dialect, tools)?;
+    if let (Some(max), Value::Object(map)) = (max_tokens, &mut body) {
+        match dialect {
+            Dialect::Anthropic if !map.contains_key("max_tokens") => {
+                map.insert("max_tokens".into(), max.into());
+            }
+            Dialect::Converse => {
+                let config = map
+                    .entry("inferenceConfig")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Value::Object(config) = config {
+                    config.entry("maxTokens").or_insert_with(|| max.into());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(body)
 }
 
 pub(crate) fn malformed(location: &str, path: &JsonPath, detail: impl Into<String>) -> ExportError {
