@@ -71,6 +71,21 @@ pub enum EngineError {
         /// How long that lease had to run, unless renewed.
         expires_in: Option<Duration>,
     },
+    /// The turn's lease on its session expired and another engine or instance took the
+    /// session over (this engine stalled, or could not reach the store to renew it): nothing
+    /// more of the turn was stored, what it stored before stays, and the other instance
+    /// settles the tool calls it left.
+    #[error(
+        "session {id} was taken over by another instance after this turn's lease expired (fencing token {token}, now {current}): nothing more of the turn was stored"
+    )]
+    LeaseLost {
+        /// The session.
+        id: SessionId,
+        /// The fencing token of this turn's lease.
+        token: u64,
+        /// The session's lease token now.
+        current: u64,
+    },
     /// The request cannot be sent: the assembler found errors repair cannot fix.
     #[error("the request for session {id} breaks {} rule(s): {}", .diagnostics.len(), first(.diagnostics))]
     Invalid {
@@ -151,6 +166,9 @@ impl From<StoreError> for EngineError {
         match error {
             StoreError::Conflict { id, expected, actual } => {
                 EngineError::Conflict { id, expected, actual, input_stored: false }
+            }
+            StoreError::Fenced { id, token, current } => {
+                EngineError::LeaseLost { id, token, current }
             }
             StoreError::Busy { id, owner, expires_in } => {
                 EngineError::Busy { id, holder: Some(owner), expires_in: Some(expires_in) }

@@ -40,7 +40,8 @@
 //!   engines (in one process or many, on a shared store) only one runs a turn on a session
 //!   at a time; the other waits up to [`Defaults::lease_wait`], then gets
 //!   [`EngineError::Busy`]. Every append of the turn carries the lease's fencing token: an
-//!   engine that stalled past its lease's expiry, and was taken over, stores nothing more.
+//!   engine that stalled past its lease's expiry, and was taken over, stores nothing more
+//!   ([`EngineError::LeaseLost`]).
 //!   If its process dies, the lease expires and the next instance settles the unfinished
 //!   tool loop as a crash leaves it (a call that was running is run again only when its
 //!   tool is idempotent).

@@ -124,7 +124,7 @@ impl Turn<'_> {
         match error {
             conflict @ StoreError::Conflict { .. } => conflict.into(),
             // The lease was taken over: the other instance goes on, this turn stops here.
-            fenced @ StoreError::Fenced { .. } => EngineError::Store(fenced),
+            fenced @ StoreError::Fenced { .. } => fenced.into(),
             source => {
                 let input = self.has_input && !self.input_stored;
                 tracing::warn!(error = %source, input, "the user's side of the request was not stored; no reply is kept");

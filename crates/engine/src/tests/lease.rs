@@ -230,7 +230,10 @@ async fn a_turn_whose_lease_was_taken_over_stores_nothing_more_and_its_call_runs
     // The first's tool finishes: its result is refused by the fencing token.
     held.gate.add_permits(1);
     let error = running.await.unwrap().unwrap_err();
-    assert!(matches!(&error, EngineError::Store(StoreError::Fenced { .. })), "{error:?}");
+    assert!(
+        matches!(&error, EngineError::LeaseLost { id, .. } if *id == session.id()),
+        "{error:?}"
+    );
     assert_eq!(store.info(session.id()).await.unwrap().version, version, "nothing more stored");
     assert_eq!((held.calls(), fresh.calls()), (1, 0), "the call ran once");
     let states = lifecycle(&session).await;

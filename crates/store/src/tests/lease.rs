@@ -21,7 +21,7 @@ impl Time<'_> {
     fn ttl(&self) -> Duration {
         match self {
             Time::Manual(_) => Duration::from_secs(30),
-            Time::Real => Duration::from_millis(600),
+            Time::Real => Duration::from_secs(2),
         }
     }
 
