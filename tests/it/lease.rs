@@ -3,7 +3,9 @@
 //! runs. The second, sent its input meanwhile, waits for the first's lease, takes the session
 //! over once it expired, settles the killed call as interrupted (its tool is not idempotent)
 //! and runs its own turn. Every call is run at most once, every call that ran to its end ran
-//! exactly once, and the history is whole.
+//! exactly once, and the history is whole. And two engines, each on a store of its own (two
+//! pools), sending on one session at once: one turn waits for the other's lease, and each
+//! tool call runs once.
 //!
 //! The test is its own child: run again with `VERBATIM_LEASE_CHILD` set (and `--exact` its
 //! name), it plays one engine process. Runs when `TEST_DATABASE_URL` is set (`.ci/run` sets
@@ -233,4 +235,71 @@ fn a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice() {
     assert_eq!(calls, results, "every call answered once, in order");
     assert!(messages.iter().any(|m| m.message.text().contains("asks b")));
     runtime.block_on(emulator.shutdown());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_once() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "skipping two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_once: TEST_DATABASE_URL is not set"
+            );
+        }
+        return;
+    };
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let schema = Schema::new("verbatim_lease_engines", &url);
+    let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut engines = Vec::new();
+    // Two stores, two pools: two instances of an app on one database.
+    for name in ["a", "b"] {
+        let store = PostgresStore::connect_with(&url, options.clone()).await.unwrap();
+        let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
+        let config = HttpConfig::new("us-west-2", auth).with_endpoint_url(emulator.url());
+        let runs = runs.clone();
+        let tool = FnTool::new(
+            "get_weather",
+            "The forecast for a city",
+            json!({"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}),
+            move |input: City| {
+                let runs = runs.clone();
+                async move {
+                    runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok::<_, ToolError>(format!("{}: sunny", input.city))
+                }
+            },
+        );
+        let engine = Engine::builder()
+            .store(Arc::new(store))
+            .transport(Arc::new(HttpTransport::new(config).unwrap()))
+            .model(MODEL)
+            .tool(tool.shared())
+            .lease_owner(format!("instance {name}"))
+            .build()
+            .unwrap();
+        engines.push(engine);
+    }
+    let a = engines[0].create().await.unwrap();
+    let b = engines[1].open(a.id()).await.unwrap();
+    let (ra, rb) = tokio::join!(a.send("Weather in Lyon?"), b.send("Weather in Oslo?"));
+    assert!(ra.unwrap().complete && rb.unwrap().complete);
+    let session = a.load().await.unwrap();
+    let roles: Vec<Role> = session.messages().iter().map(|m| m.message.role).collect();
+    use Role::{Assistant as A, User as U};
+    assert_eq!(roles, [U, A, U, A, U, A, U, A], "two whole turns, one after the other");
+    let started = session
+        .records
+        .iter()
+        .filter(
+            |r| matches!(&r.entry, Entry::ToolCall(e) if matches!(e.state, ToolCallState::Started)),
+        )
+        .count();
+    assert_eq!(
+        (runs.load(std::sync::atomic::Ordering::SeqCst), started),
+        (2, 2),
+        "each call ran once"
+    );
+    emulator.shutdown().await;
 }
