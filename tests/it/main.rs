@@ -9,6 +9,8 @@ mod engine;
 mod faults;
 mod hostile_input;
 mod input_checks;
+#[cfg(feature = "postgres")]
+mod lease;
 mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -258,6 +258,27 @@ impl SessionStore for TimedStore {
     async fn put(&self, session: verbatim_store::Session) -> Result<SessionInfo, StoreError> {
         self.inner.put(session).await
     }
+
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        self.inner.acquire_lease(id, owner, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &verbatim_store::Lease,
+        ttl: Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        self.inner.renew_lease(lease, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &verbatim_store::Lease) -> Result<(), StoreError> {
+        self.inner.release_lease(lease).await
+    }
 }
 
 /// A user message of ~3 KB.

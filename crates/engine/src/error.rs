@@ -1,5 +1,7 @@
 //! What can go wrong in a turn.
 
+use std::time::Duration;
+
 use verbatim_model::SessionId;
 use verbatim_protocol::DecodeError;
 use verbatim_protocol::assemble::Diagnostic;
@@ -57,9 +59,33 @@ pub enum EngineError {
         #[source]
         source: StoreError,
     },
-    /// A turn of this session is already running in this engine.
-    #[error("session {0} is busy with another turn")]
-    Busy(SessionId),
+    /// A turn of this session is already running: in this engine (`holder` is `None`), or in
+    /// another engine or instance, which still held the session's lease when this one had
+    /// waited [`crate::Defaults::lease_wait`]. Nothing was written; try again later.
+    #[error("session {id} is busy with another turn{}", holder_text(.holder.as_deref(), *.expires_in))]
+    Busy {
+        /// The session.
+        id: SessionId,
+        /// The owner of the lease that kept this turn out, when it was another engine's.
+        holder: Option<String>,
+        /// How long that lease had to run, unless renewed.
+        expires_in: Option<Duration>,
+    },
+    /// The turn's lease on its session expired and another engine or instance took the
+    /// session over (this engine stalled, or could not reach the store to renew it): nothing
+    /// more of the turn was stored, what it stored before stays, and the other instance
+    /// settles the tool calls it left.
+    #[error(
+        "session {id} was taken over by another instance after this turn's lease expired (fencing token {token}, now {current}): nothing more of the turn was stored"
+    )]
+    LeaseLost {
+        /// The session.
+        id: SessionId,
+        /// The fencing token of this turn's lease.
+        token: u64,
+        /// The session's lease token now.
+        current: u64,
+    },
     /// The request cannot be sent: the assembler found errors repair cannot fix.
     #[error("the request for session {id} breaks {} rule(s): {}", .diagnostics.len(), first(.diagnostics))]
     Invalid {
@@ -112,6 +138,17 @@ pub enum EngineError {
     },
 }
 
+fn holder_text(holder: Option<&str>, expires_in: Option<Duration>) -> String {
+    match (holder, expires_in) {
+        (None, _) => " in this engine".to_owned(),
+        (Some(holder), Some(left)) => format!(
+            " in {holder}, which holds its lease (it ends with that turn, or expires in {:.1} s if not renewed)",
+            left.as_secs_f64()
+        ),
+        (Some(holder), None) => format!(" in {holder}, which holds its lease"),
+    }
+}
+
 fn first(diagnostics: &[Diagnostic]) -> String {
     diagnostics.first().map(ToString::to_string).unwrap_or_default()
 }
@@ -129,6 +166,12 @@ impl From<StoreError> for EngineError {
         match error {
             StoreError::Conflict { id, expected, actual } => {
                 EngineError::Conflict { id, expected, actual, input_stored: false }
+            }
+            StoreError::Fenced { id, token, current } => {
+                EngineError::LeaseLost { id, token, current }
+            }
+            StoreError::Busy { id, owner, expires_in } => {
+                EngineError::Busy { id, holder: Some(owner), expires_in: Some(expires_in) }
             }
             other => EngineError::Store(other),
         }

@@ -36,6 +36,16 @@
 //! - A [`ContextPolicy`] leaves whole old turns out of requests that would exceed a budget,
 //!   or fails; the stored history is never rewritten.
 //!
+//! - A turn holds its session's lease in the store (see [`Defaults::lease_ttl`]), so of two
+//!   engines (in one process or many, on a shared store) only one runs a turn on a session
+//!   at a time; the other waits up to [`Defaults::lease_wait`], then gets
+//!   [`EngineError::Busy`]. Every append of the turn carries the lease's fencing token: an
+//!   engine that stalled past its lease's expiry, and was taken over, stores nothing more
+//!   ([`EngineError::LeaseLost`]).
+//!   If its process dies, the lease expires and the next instance settles the unfinished
+//!   tool loop as a crash leaves it (a call that was running is run again only when its
+//!   tool is idempotent).
+//!
 //! Every turn runs in a `tracing` span naming the session and step; no secret is recorded.
 
 mod call;
@@ -43,6 +53,7 @@ mod context;
 mod error;
 mod event;
 mod fixes;
+mod lease;
 mod ledger;
 mod log;
 mod session;
@@ -94,6 +105,13 @@ pub struct Defaults {
     pub policy: Policy,
     /// The context budget, if any.
     pub context: Option<ContextPolicy>,
+    /// How long a turn's lease on its session lasts unless renewed; the turn renews it every
+    /// third of this while it runs. A process that dies holding it keeps other instances out
+    /// of the session until it expires (30 s by default).
+    pub lease_ttl: Duration,
+    /// How long a turn waits for a session whose lease another instance holds before giving
+    /// up with [`EngineError::Busy`] (5 s by default).
+    pub lease_wait: Duration,
 }
 
 impl Default for Defaults {
@@ -110,6 +128,8 @@ impl Default for Defaults {
             tool_timeout: Duration::from_secs(60),
             policy: Policy::Repair,
             context: None,
+            lease_ttl: Duration::from_secs(30),
+            lease_wait: Duration::from_secs(5),
         }
     }
 }
@@ -125,6 +145,8 @@ struct Inner {
     transport: Arc<dyn Transport>,
     tools: Vec<Arc<dyn Tool>>,
     defaults: Defaults,
+    /// The name this engine's leases carry.
+    owner: String,
     busy: Mutex<HashSet<SessionId>>,
     /// Whether the store's last append (of any session) failed other than by a conflict:
     /// until an append succeeds again, a turn appends the user's side of a request before
@@ -151,6 +173,7 @@ pub struct EngineBuilder {
     transport: Option<Arc<dyn Transport>>,
     tools: Vec<Arc<dyn Tool>>,
     defaults: Defaults,
+    owner: Option<String>,
 }
 
 impl fmt::Debug for EngineBuilder {
@@ -214,6 +237,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The name this engine's leases carry, shown to another instance that meets one (by
+    /// default `pid N engine X`, X at random).
+    pub fn lease_owner(mut self, owner: impl Into<String>) -> EngineBuilder {
+        self.owner = Some(owner.into());
+        self
+    }
+
     /// Changes the defaults in place.
     pub fn configure(mut self, change: impl FnOnce(&mut Defaults)) -> EngineBuilder {
         change(&mut self.defaults);
@@ -236,12 +266,23 @@ impl EngineBuilder {
         if let Some(model) = &self.defaults.model {
             verbatim_model::check_model_id(model)?;
         }
+        if self.defaults.lease_ttl < Duration::from_millis(3) {
+            return Err(EngineError::Config("lease_ttl must be at least 3 ms".into()));
+        }
+        let owner = match self.owner {
+            Some(owner) => owner,
+            None => {
+                let random = verbatim_store::new_session_id()?.to_string();
+                format!("pid {} engine {}", std::process::id(), &random[..8])
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 store,
                 transport,
                 tools: self.tools,
                 defaults: self.defaults,
+                owner,
                 busy: Mutex::new(HashSet::new()),
                 store_failing: AtomicBool::new(false),
             }),
@@ -306,7 +347,7 @@ impl Engine {
     fn appended<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match &result {
             Ok(_) => self.inner.store_failing.store(false, Ordering::Relaxed),
-            Err(StoreError::Conflict { .. }) => {}
+            Err(StoreError::Conflict { .. } | StoreError::Fenced { .. }) => {}
             Err(error) => {
                 tracing::warn!(%error, "an append failed: the next requests go out once their input is stored");
                 self.inner.store_failing.store(true, Ordering::Relaxed);
@@ -324,7 +365,7 @@ impl Engine {
     fn claim(&self, id: SessionId) -> Result<Claim, EngineError> {
         let mut busy = self.inner.busy.lock().unwrap_or_else(|e| e.into_inner());
         if !busy.insert(id) {
-            return Err(EngineError::Busy(id));
+            return Err(EngineError::Busy { id, holder: None, expires_in: None });
         }
         Ok(Claim { engine: self.clone(), id })
     }

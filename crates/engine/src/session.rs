@@ -9,7 +9,7 @@ use verbatim_model::{
     ContentBlock, HistoryMessage, SessionId, SystemPrompt, ThinkingConfig, Usage,
 };
 use verbatim_protocol::assemble::Assembler;
-use verbatim_store::{Append, ConfigChange, Entry, StoreError};
+use verbatim_store::{Append, ConfigChange, Entry, Lease, StoreError};
 
 use crate::log::Log;
 use crate::turn::Turn;
@@ -209,35 +209,50 @@ impl Session {
         let _claim = self.engine.claim(self.id)?;
         let span = tracing::info_span!("turn", session = %self.id);
         async {
-            // Taken out for the turn: a turn that fails or is cancelled leaves nothing kept.
-            let kept = self.state.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let HandleState { log, assembler } = self.read(kept).await?;
-            let mut turn = Turn {
-                engine: &self.engine,
-                id: self.id,
-                log,
-                pending: None,
-                assembler,
-                on_event,
-                usage: Usage::default(),
-                steps: 0,
-                origins: Vec::new(),
-                has_input: false,
-                input_stored: false,
-            };
-            let reply = match turn.run(input).await {
-                Err(EngineError::Conflict { id, expected, actual, .. }) => {
-                    let input_stored = turn.input_stored;
-                    return Err(EngineError::Conflict { id, expected, actual, input_stored });
-                }
-                other => other?,
-            };
-            let kept = HandleState { log: turn.log, assembler: turn.assembler };
-            *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
-            Ok(reply)
+            let guard = self.engine.lease(self.id).await?;
+            let result =
+                self.engine.renewing(&guard, self.leased_turn(&guard.lease, input, on_event)).await;
+            guard.release().await;
+            result
         }
         .instrument(span)
         .await
+    }
+
+    /// A turn under `lease`.
+    async fn leased_turn(
+        &self,
+        lease: &Lease,
+        input: Option<Vec<ContentBlock>>,
+        on_event: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<Option<Reply>, EngineError> {
+        // Taken out for the turn: a turn that fails or is cancelled leaves nothing kept.
+        let kept = self.state.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let HandleState { log, assembler } = self.read(kept).await?;
+        let mut turn = Turn {
+            engine: &self.engine,
+            id: self.id,
+            lease,
+            log,
+            pending: None,
+            assembler,
+            on_event,
+            usage: Usage::default(),
+            steps: 0,
+            origins: Vec::new(),
+            has_input: false,
+            input_stored: false,
+        };
+        let reply = match turn.run(input).await {
+            Err(EngineError::Conflict { id, expected, actual, .. }) => {
+                let input_stored = turn.input_stored;
+                return Err(EngineError::Conflict { id, expected, actual, input_stored });
+            }
+            other => other?,
+        };
+        let kept = HandleState { log: turn.log, assembler: turn.assembler };
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(kept);
+        Ok(reply)
     }
 
     /// The session as it stands: what the last turn kept, brought up to date with the

@@ -20,7 +20,7 @@ use verbatim_model::{
 use verbatim_protocol::assemble::{Action, Assembler, Fix, Prepared, TurnConfig};
 use verbatim_protocol::messages_api;
 use verbatim_protocol::rules::explain;
-use verbatim_store::{Append, Entry, StoreError, ToolCallState};
+use verbatim_store::{Append, Entry, Lease, StoreError, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
 
 use crate::call::call_model;
@@ -35,6 +35,8 @@ use crate::{Engine, EngineError, Event, Reply};
 pub(crate) struct Turn<'a> {
     pub(crate) engine: &'a Engine,
     pub(crate) id: SessionId,
+    /// The session's lease, whose fencing token every append of the turn carries.
+    pub(crate) lease: &'a Lease,
     /// The session, including `pending`.
     pub(crate) log: Log,
     /// Entries already in `log` and not yet in the store: the user's side of the next
@@ -88,7 +90,7 @@ impl Turn<'_> {
     /// Appends `entries` now (after what is pending).
     pub(crate) async fn append(&mut self, entries: Vec<Entry>) -> Result<(), EngineError> {
         self.flush().await?;
-        let append = Append::new(self.log.version(), entries.clone());
+        let append = Append::new(self.log.version(), entries.clone()).under(self.lease);
         let appended =
             self.engine.appended(self.engine.inner.store.append(self.id, append).await)?;
         self.log.appended(appended.first_seq, entries);
@@ -99,7 +101,9 @@ impl Turn<'_> {
     /// [`Turn::call_once`]), or before anything else is appended.
     fn defer(&mut self, entries: Vec<Entry>) {
         let version = self.log.version();
-        let pending = self.pending.get_or_insert_with(|| Append::new(version, Vec::new()));
+        let lease = self.lease;
+        let pending =
+            self.pending.get_or_insert_with(|| Append::new(version, Vec::new()).under(lease));
         pending.entries.extend(entries.iter().cloned());
         self.log.appended(version + 1, entries);
     }
@@ -119,6 +123,8 @@ impl Turn<'_> {
     fn unstored(&self, error: StoreError) -> EngineError {
         match error {
             conflict @ StoreError::Conflict { .. } => conflict.into(),
+            // The lease was taken over: the other instance goes on, this turn stops here.
+            fenced @ StoreError::Fenced { .. } => fenced.into(),
             source => {
                 let input = self.has_input && !self.input_stored;
                 tracing::warn!(error = %source, input, "the user's side of the request was not stored; no reply is kept");

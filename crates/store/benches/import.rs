@@ -133,6 +133,24 @@ impl SessionStore for Discard {
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {
         Ok(session.info)
     }
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        Err(StoreError::NotFound(id))
+    }
+    async fn renew_lease(
+        &self,
+        lease: &verbatim_store::Lease,
+        _: std::time::Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        Err(StoreError::NotFound(lease.session))
+    }
+    async fn release_lease(&self, lease: &verbatim_store::Lease) -> Result<(), StoreError> {
+        Err(StoreError::NotFound(lease.session))
+    }
 }
 
 /// A child's work: `read FILE`, or `import FILE (STORE_DIR | -)`; prints `peak SECONDS`.

@@ -9,6 +9,11 @@
 //! records say is live (the history, the configuration in force, the recorded fixes) is a
 //! [`History`], read whole or kept in step with the records appended since.
 //!
+//! A turn holds the session's [`Lease`] (owner, expiry, fencing token): another owner meets
+//! [`StoreError::Busy`] until it is released or expires, and once it was taken over the
+//! appends made under it are refused ([`StoreError::Fenced`]), on every backend and across
+//! processes where the backend is shared.
+//!
 //! [`SessionStore`] is the trait every backend implements; [`SledStore`] is the embedded
 //! default (one directory, durable appends with group commit); `PostgresStore` (feature
 //! `postgres`) shares sessions between app instances; [`MemoryStore`] is the in-memory
@@ -19,6 +24,7 @@ pub mod export;
 mod fix_record;
 mod history;
 pub mod import;
+mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -35,6 +41,7 @@ pub use entry::{
 };
 pub use fix_record::{ActionRecord, FIX_RECORD_VERSION, FixRecord};
 pub use history::{Config, History};
+pub use lease::{Clock, Lease, ManualClock, SystemClock};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};

@@ -2,33 +2,67 @@
 //! store for tests and short-lived programs. Nothing survives the process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use verbatim_model::SessionId;
 
+use crate::lease::LeaseState;
 use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
 use crate::{
-    Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
-    SessionInfo, SessionStore, StoreError,
+    Append, Appended, Clock, Entry, Lease, ListQuery, NewSession, Origin, Page, Record, Rewound,
+    Session, SessionInfo, SessionStore, StoreError, SystemClock,
 };
 
 #[derive(Debug, Clone)]
 struct Stored {
     session: Session,
     keys: HashMap<String, Appended>,
+    lease: LeaseState,
+}
+
+impl Stored {
+    fn new(session: Session) -> Stored {
+        Stored { session, keys: HashMap::new(), lease: LeaseState::default() }
+    }
 }
 
 /// Sessions in a map behind a mutex.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     sessions: Mutex<BTreeMap<SessionId, Stored>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore { sessions: Mutex::default(), clock: Arc::new(SystemClock) }
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// The same store, reading the time of its leases from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> MemoryStore {
+        self.clock = clock;
+        self
+    }
+
+    fn leased<T>(
+        &self,
+        id: SessionId,
+        f: impl FnOnce(&mut LeaseState, chrono::DateTime<chrono::Utc>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let now = self.clock.now();
+        self.with(|sessions| {
+            let stored = sessions.get_mut(&id).ok_or(StoreError::NotFound(id))?;
+            f(&mut stored.lease, now)
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<SessionId, Stored>) -> T) -> T {
@@ -60,7 +94,7 @@ impl SessionStore for MemoryStore {
         let info = new_info(new, None)?;
         self.with(|sessions| {
             let session = Session { info: info.clone(), records: Vec::new() };
-            sessions.insert(info.id, Stored { session, keys: HashMap::new() });
+            sessions.insert(info.id, Stored::new(session));
         });
         Ok(info)
     }
@@ -71,6 +105,7 @@ impl SessionStore for MemoryStore {
             if let Some(done) = append.idempotency_key.as_ref().and_then(|k| stored.keys.get(k)) {
                 return Ok(*done);
             }
+            stored.lease.check(id, append.fencing_token)?;
             let actual = stored.session.info.version;
             if actual != append.expected_version {
                 return Err(StoreError::Conflict { id, expected: append.expected_version, actual });
@@ -129,7 +164,7 @@ impl SessionStore for MemoryStore {
                 new_info(source.info.start.clone(), Some(Origin::Fork { from: id, at }))?;
             let records: Vec<Record> = source.records[..at as usize].to_vec();
             info.version = at;
-            let mut stored = Stored { session: Session { info, records }, keys: HashMap::new() };
+            let mut stored = Stored::new(Session { info, records });
             push(&mut stored, vec![Entry::Forked { from: id, through: at }]);
             let info = stored.session.info.clone();
             sessions.insert(info.id, stored);
@@ -152,10 +187,7 @@ impl SessionStore for MemoryStore {
             archive.version = actual;
             archive.updated_at = source.info.updated_at;
             let records = source.records.clone();
-            let archived = Stored {
-                session: Session { info: archive.clone(), records },
-                keys: HashMap::new(),
-            };
+            let archived = Stored::new(Session { info: archive.clone(), records });
             sessions.insert(archive.id, archived);
             let stored = sessions.get_mut(&id).expect("read above");
             push(stored, vec![Entry::Rewind { to, archive: archive.id }]);
@@ -175,8 +207,25 @@ impl SessionStore for MemoryStore {
                 return Err(StoreError::AlreadyExists(id));
             }
             let info = session.info.clone();
-            sessions.insert(id, Stored { session, keys: HashMap::new() });
+            sessions.insert(id, Stored::new(session));
             Ok(info)
         })
+    }
+
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.leased(id, |lease, now| lease.acquire(id, owner, ttl, now))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        self.leased(lease.session, |state, now| state.renew(lease, ttl, now))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.leased(lease.session, |state, _| state.release(lease))
     }
 }

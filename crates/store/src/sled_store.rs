@@ -9,6 +9,7 @@
 //! | `i` + session id                           | [`SessionInfo`] JSON as created, sealed |
 //! | `l` + session id + seq (u64) + piece (u32) | a piece of the sealed [`Record`] JSON |
 //! | `k` + session id + idempotency key         | the [`Appended`] it produced, sealed |
+//! | `e` + session id                           | the session's lease (see `lease.rs`), sealed |
 //! | `w`                                        | LSN of the last log frame applied   |
 //! | `c`                                        | where log replay starts             |
 //!
@@ -22,7 +23,7 @@
 //! 17 values, reaches the size sled writes to its unsynced `blobs/` files.
 //!
 //! Writers of one session are serialised by an in-process lock (sled's file lock keeps other
-//! processes out), under which the version is checked; readers take no lock: they read the
+//! processes out), under which the version and the lease's fencing token are checked; readers take no lock: they read the
 //! head, then records up to its version, which are never rewritten.
 //!
 //! Durability: every write goes first to a write-ahead log (see [`crate::wal`]), then to sled.
@@ -32,8 +33,11 @@
 //! [`Durability::Relaxed`] an append returns once written to the log file: it survives the
 //! process being killed, not a power cut or an operating-system crash.
 
+mod lease;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -44,8 +48,8 @@ use crate::sled_dir::{Released, migrate, owner_only_dir, wait_until_released};
 use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
 use crate::wal::{Committed, Precheck, SEGMENT_BYTES, Wal, Writes};
 use crate::{
-    Append, Appended, Entry, ListQuery, NewSession, Origin, Page, Record, Rewound, Session,
-    SessionInfo, SessionStore, StoreError,
+    Append, Appended, Clock, Entry, Lease, ListQuery, NewSession, Origin, Page, Record, Rewound,
+    Session, SessionInfo, SessionStore, StoreError, SystemClock,
 };
 
 /// The layout version this code writes; see `migrations/sled/`.
@@ -102,6 +106,10 @@ struct Inner {
     stripes: Vec<Mutex<()>>,
     durability: Durability,
     wal: Wal,
+    /// Where lease times are read.
+    clock: RwLock<Arc<dyn Clock>>,
+    /// This opening of the store, at random: leases written by another are expired.
+    opening: u64,
     /// Last, so dropped after the rest: see [`Released`].
     _released: Released,
 }
@@ -300,9 +308,26 @@ impl SledStore {
         .inspect_err(|_| wait_until_released(&path))?;
         let stripes = (0..STRIPES).map(|_| Mutex::new(())).collect();
         let released = Released(path.clone());
-        let inner =
-            Inner { path, tree, stripes, durability: options.durability, wal, _released: released };
+        let mut opening = [0u8; 8];
+        getrandom::fill(&mut opening)
+            .map_err(|e| StoreError::backend_detail(format!("random opening id: {e}")))?;
+        let inner = Inner {
+            path,
+            tree,
+            stripes,
+            durability: options.durability,
+            wal,
+            clock: RwLock::new(Arc::new(SystemClock)),
+            opening: u64::from_le_bytes(opening),
+            _released: released,
+        };
         Ok(SledStore { inner: Arc::new(inner) })
+    }
+
+    /// The same store, reading the time of its leases from `clock` (for every clone).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> SledStore {
+        *self.inner.clock.write().unwrap_or_else(|e| e.into_inner()) = clock;
+        self
     }
 
     /// The store's directory.
@@ -351,6 +376,10 @@ impl Inner {
     fn lock(&self, id: SessionId) -> MutexGuard<'_, ()> {
         let stripe = usize::from(id.as_bytes()[15]) % STRIPES;
         self.stripes[stripe].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn commit(&self, writes: Writes) -> Result<Committed, StoreError> {
@@ -466,6 +495,9 @@ impl SessionStore for SledStore {
                     && let Some(earlier) = inner.tree.get(key).map_err(backend)?
                 {
                     return from_json(id, || "idempotency key".into(), &earlier);
+                }
+                if append.fencing_token.is_some() {
+                    inner.lease(id)?.check(id, append.fencing_token)?;
                 }
                 let head = inner.head(id)?;
                 if head.version != append.expected_version {
@@ -613,6 +645,7 @@ impl SessionStore for SledStore {
             let mut writes = Writes::default();
             writes.remove(&head_key(id));
             writes.remove(&info_key(id));
+            writes.remove(&lease::lease_key(id));
             for prefix in [log_prefix(id), idempotency_prefix(id)] {
                 for item in inner.tree.scan_prefix(prefix) {
                     writes.remove(&item.map_err(backend)?.0);
@@ -635,5 +668,22 @@ impl SessionStore for SledStore {
             .await?;
         committed.durable(&self.inner.wal).await?;
         Ok(info)
+    }
+
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.leased(id, |state, now| state.acquire(id, owner, ttl, now)).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        self.leased(lease.session, |state, now| state.renew(lease, ttl, now)).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.leased(lease.session, |state, _| state.release(lease)).await
     }
 }

@@ -1,11 +1,13 @@
 //! The `SessionStore` trait every backend implements, and the values it takes and gives.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use verbatim_model::SessionId;
 
-use crate::{Entry, NewSession, Origin, Record, Session, SessionInfo};
+use crate::{Entry, Lease, NewSession, Origin, Record, Session, SessionInfo};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,34 @@ pub enum StoreError {
         /// What is damaged, and how to recover.
         detail: String,
     },
+    /// The session's lease is held by another owner and has not expired: a turn runs there.
+    /// Nothing was changed; wait and try again (the lease ends when its turn does, or expires
+    /// `expires_in` from now if the holder stopped without releasing it).
+    #[error(
+        "session {id} is busy: its lease is held by {owner} for another {:.1} s",
+        expires_in.as_secs_f64()
+    )]
+    Busy {
+        /// The session.
+        id: SessionId,
+        /// Who holds the lease.
+        owner: String,
+        /// How long until the lease expires, unless renewed.
+        expires_in: Duration,
+    },
+    /// The lease this write was made under was taken over (it expired and another owner
+    /// acquired the session, with a higher fencing token): nothing was written.
+    #[error(
+        "session {id}: the lease with fencing token {token} was taken over (the session's lease token is now {current}); nothing was written"
+    )]
+    Fenced {
+        /// The session.
+        id: SessionId,
+        /// The token the write carried.
+        token: u64,
+        /// The session's current lease token.
+        current: u64,
+    },
     /// The backend failed (I/O, database).
     #[error("store backend: {detail}")]
     Backend {
@@ -126,12 +156,23 @@ pub struct Append {
     /// When set, a second append with the same key writes nothing and returns the first
     /// append's result (a retry after a timeout must not duplicate a turn).
     pub idempotency_key: Option<String>,
+    /// The fencing token of the lease the append is made under ([`Lease::token`]): when set,
+    /// the append fails with [`StoreError::Fenced`] (and writes nothing) unless it is the
+    /// session's current lease token, so a holder whose lease was taken over writes nothing.
+    /// Appends without one are not fenced (the expected version still orders them).
+    pub fencing_token: Option<u64>,
 }
 
 impl Append {
     /// An append of `entries` expecting `expected_version`.
     pub fn new(expected_version: u64, entries: Vec<Entry>) -> Append {
-        Append { expected_version, entries, idempotency_key: None }
+        Append { expected_version, entries, idempotency_key: None, fencing_token: None }
+    }
+
+    /// The same append, made under `lease` (it carries the lease's fencing token).
+    pub fn under(mut self, lease: &Lease) -> Append {
+        self.fencing_token = Some(lease.token);
+        self
     }
 
     /// The same append with an idempotency key.
@@ -240,6 +281,27 @@ pub trait SessionStore: Send + Sync {
     /// Stores a whole session as given (an import): its id must be new, its records numbered
     /// 1, 2, 3, ... .
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError>;
+
+    /// Takes the session's lease for `owner` until `ttl` from now, with a fencing token higher
+    /// than any the session gave before. A lease another owner holds and that has not expired
+    /// is refused with [`StoreError::Busy`]; an expired one is taken over (its holder's
+    /// appends are then [`StoreError::Fenced`]). An owner that holds the lease gets a new
+    /// one (with a new token: its earlier holder's appends are fenced as well). Of several
+    /// acquiring at once, one wins.
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
+
+    /// Extends `lease` to `ttl` from now. [`StoreError::Fenced`] if it was taken over; a
+    /// lease that expired but that no one took over is renewed.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
+
+    /// Gives `lease` up: another owner may take the session at once. [`StoreError::Fenced`]
+    /// if it was taken over (there is then nothing to give up).
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 }
 
 /// The current time, to the microsecond (what every backend can store exactly).

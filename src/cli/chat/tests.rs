@@ -79,6 +79,27 @@ impl SessionStore for Failing {
     async fn put(&self, session: verbatim_store::Session) -> Result<SessionInfo, StoreError> {
         self.inner.put(session).await
     }
+
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        self.inner.acquire_lease(id, owner, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &verbatim_store::Lease,
+        ttl: std::time::Duration,
+    ) -> Result<verbatim_store::Lease, StoreError> {
+        self.inner.renew_lease(lease, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &verbatim_store::Lease) -> Result<(), StoreError> {
+        self.inner.release_lease(lease).await
+    }
 }
 
 /// The user texts of each request the emulator received.

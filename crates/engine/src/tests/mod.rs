@@ -90,11 +90,36 @@ macro_rules! wrapping_store {
             ) -> Result<verbatim_store::SessionInfo, verbatim_store::StoreError> {
                 self.inner.put(session).await
             }
+
+            async fn acquire_lease(
+                &self,
+                id: verbatim_model::SessionId,
+                owner: &str,
+                ttl: std::time::Duration,
+            ) -> Result<verbatim_store::Lease, verbatim_store::StoreError> {
+                self.inner.acquire_lease(id, owner, ttl).await
+            }
+
+            async fn renew_lease(
+                &self,
+                lease: &verbatim_store::Lease,
+                ttl: std::time::Duration,
+            ) -> Result<verbatim_store::Lease, verbatim_store::StoreError> {
+                self.inner.renew_lease(lease, ttl).await
+            }
+
+            async fn release_lease(
+                &self,
+                lease: &verbatim_store::Lease,
+            ) -> Result<(), verbatim_store::StoreError> {
+                self.inner.release_lease(lease).await
+            }
         }
     };
 }
 
 mod kept;
+mod lease;
 mod model_ids;
 mod recorded;
 mod review;
@@ -160,10 +185,22 @@ impl Rig {
     }
 
     /// Closes the store and opens it again, as a restarted process would. Every engine on it
-    /// must be dropped first.
-    pub(crate) fn restart(&mut self) {
-        let old = self.store.take().expect("open");
-        drop(Arc::into_inner(old).expect("every engine on the store is dropped"));
+    /// must be dropped first (a turn dropped mid-way may still be giving its lease up: that
+    /// is waited for, up to a second).
+    pub(crate) async fn restart(&mut self) {
+        let mut old = self.store.take().expect("open");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        let store = loop {
+            match Arc::try_unwrap(old) {
+                Ok(store) => break store,
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    old = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(_) => panic!("every engine on the store is dropped"),
+            }
+        };
+        drop(store);
         self.store = Some(Arc::new(SledStore::open(self.dir.path()).unwrap()));
     }
 

@@ -22,7 +22,7 @@ async fn a_session_opened_after_a_restart_is_the_same_conversation() {
     let id = session.id();
     drop((session, engine));
 
-    rig.restart();
+    rig.restart().await;
     let engine = rig.builder().build().unwrap();
     let session = engine.open(id).await.unwrap();
     assert_eq!(session.history().await.unwrap(), before);
@@ -175,7 +175,10 @@ async fn a_second_turn_on_a_session_already_in_a_turn_is_refused_as_busy() {
     held.started.notified().await;
     let version = rig.store().info(session.id()).await.unwrap().version;
     let busy = session.send("Hello?").await.unwrap_err();
-    assert!(matches!(busy, EngineError::Busy(id) if id == session.id()), "{busy}");
+    assert!(
+        matches!(busy, EngineError::Busy { id, holder: None, .. } if id == session.id()),
+        "{busy}"
+    );
     assert_eq!(rig.store().info(session.id()).await.unwrap().version, version, "nothing written");
     held.gate.add_permits(1);
     assert!(running.await.unwrap().unwrap().complete);

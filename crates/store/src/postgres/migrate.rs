@@ -13,10 +13,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "records_without_foreign_key",
         include_str!("../../../../migrations/postgres/0002_records_without_foreign_key.sql"),
     ),
+    (3, "session_leases", include_str!("../../../../migrations/postgres/0003_session_leases.sql")),
 ];
 
 /// The newest PostgreSQL schema version this code reads and writes; see `migrations/postgres/`.
-pub const POSTGRES_SCHEMA_VERSION: u32 = 2;
+pub const POSTGRES_SCHEMA_VERSION: u32 = 3;
 
 /// The advisory lock the migration runner holds (any fixed number; "verbatim" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7665_7262_6174_696d;

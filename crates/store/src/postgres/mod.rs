@@ -3,20 +3,24 @@
 //!
 //! Tables (see `migrations/postgres/`): `sessions` (one row per session: what it was created
 //! with, tags, times, version, origin), `records` (one row per record: session, sequence
-//! number, time, the entry's JSON text) and `idempotency_keys`. Entries are stored as the JSON
+//! number, time, the entry's JSON text) and `idempotency_keys`; a session's lease is in its
+//! row. Entries are stored as the JSON
 //! text serde wrote, never as `jsonb`, so every string, key order and number comes back byte
 //! for byte.
 //!
 //! The backend by concern: `connect.rs` (options and the pool), `migrate.rs` (the schema and
-//! its migration runner), `load.rs` (reading sessions and records), `write.rs` (appends and the
+//! its migration runner), `lease.rs` (turn leases), `load.rs` (reading sessions and records), `write.rs` (appends and the
 //! other writes), `rows.rs` (values to and from columns). This file holds the store, the
 //! [`SessionStore`] implementation, which calls into those, and backend errors.
 
 mod connect;
+mod lease;
 mod load;
 mod migrate;
 mod rows;
 mod write;
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -24,7 +28,7 @@ use tokio_postgres::error::SqlState;
 use verbatim_model::SessionId;
 
 use crate::{
-    Append, Appended, ListQuery, NewSession, Page, Record, Rewound, Session, SessionInfo,
+    Append, Appended, Lease, ListQuery, NewSession, Page, Record, Rewound, Session, SessionInfo,
     SessionStore, StoreError,
 };
 pub use connect::PostgresOptions;
@@ -132,5 +136,22 @@ impl SessionStore for PostgresStore {
 
     async fn put(&self, session: Session) -> Result<SessionInfo, StoreError> {
         self.put_session(session).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.acquire(id, owner, ttl).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        self.renew(lease, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.release(lease).await
     }
 }

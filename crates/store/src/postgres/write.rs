@@ -3,7 +3,8 @@
 //!
 //! An append is one statement, so one round trip and one transaction: it bumps the session's
 //! version only if it still is the version the caller expected, and inserts the records and
-//! the idempotency key only if it did. Under PostgreSQL's row lock a second writer expecting
+//! the idempotency key only if it did. An append made under a lease bumps it only if its
+//! fencing token is still the session's, in the same statement. Under PostgreSQL's row lock a second writer expecting
 //! the same version finds the row changed and writes nothing ([`StoreError::Conflict`]). With
 //! the server's default `synchronous_commit = on`, an append returns once its commit is on
 //! stable storage.
@@ -15,6 +16,7 @@ use verbatim_model::SessionId;
 use super::load::Lock;
 use super::rows::{to_json, uuid, version};
 use super::{PostgresStore, backend, violates};
+use crate::lease::check_token;
 use crate::store::{check_fork, check_numbering, check_rewind, new_info, now};
 use crate::{
     Append, Appended, Entry, NewSession, Origin, Record, Rewound, Session, SessionInfo, StoreError,
@@ -43,7 +45,8 @@ impl PostgresStore {
             .prepare_cached(
                 "WITH bumped AS ( \
                      UPDATE sessions SET version = $3, updated_at = $4 \
-                     WHERE id = $1 AND version = $2 RETURNING id \
+                     WHERE id = $1 AND version = $2 \
+                         AND ($7::bigint IS NULL OR lease_token = $7) RETURNING id \
                  ), written AS ( \
                      INSERT INTO records (session_id, seq, at, entry) \
                      SELECT b.id, $2 + e.n, $4, e.entry \
@@ -72,6 +75,7 @@ impl PostgresStore {
                     &now(),
                     &entries,
                     &append.idempotency_key,
+                    &append.fencing_token.map(version),
                 ],
             )
             .await;
@@ -270,7 +274,7 @@ impl PostgresStore {
     ) -> Result<Appended, StoreError> {
         let statement = client
             .prepare_cached(
-                "SELECT s.version, k.first_seq, k.version FROM sessions s \
+                "SELECT s.version, k.first_seq, k.version, s.lease_token FROM sessions s \
                  LEFT JOIN idempotency_keys k ON k.session_id = s.id AND k.key = $2 \
                  WHERE s.id = $1",
             )
@@ -286,6 +290,7 @@ impl PostgresStore {
         {
             return Ok(Appended { first_seq: first_seq as u64, version: version as u64 });
         }
+        check_token(id, append.fencing_token, row.get::<_, i64>(3) as u64)?;
         let actual = row.get::<_, i64>(0) as u64;
         if actual != append.expected_version {
             return Err(StoreError::Conflict { id, expected: append.expected_version, actual });

@@ -223,6 +223,24 @@ impl SessionStore for Counting {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put(session).await
     }
+    async fn acquire_lease(
+        &self,
+        id: SessionId,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<crate::Lease, StoreError> {
+        self.inner.acquire_lease(id, owner, ttl).await
+    }
+    async fn renew_lease(
+        &self,
+        lease: &crate::Lease,
+        ttl: std::time::Duration,
+    ) -> Result<crate::Lease, StoreError> {
+        self.inner.renew_lease(lease, ttl).await
+    }
+    async fn release_lease(&self, lease: &crate::Lease) -> Result<(), StoreError> {
+        self.inner.release_lease(lease).await
+    }
 }
 
 #[tokio::test]

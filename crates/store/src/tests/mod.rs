@@ -6,6 +6,7 @@ mod fixtures;
 mod history;
 mod import;
 mod import_input;
+mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

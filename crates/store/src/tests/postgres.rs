@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use verbatim_model::{ContentBlock, Message, Role, ToolUse, Unmapped};
 
 use super::conformance::{self, op};
+use super::lease;
 use crate::{
     Append, Entry, NewSession, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore,
     SessionStore, StoreError,
@@ -83,6 +84,52 @@ fn user(text: &str) -> Entry {
 async fn postgres_store_conforms() {
     let Some(schema) = TestSchema::new("postgres_store_conforms") else { return };
     conformance::suite(&schema.store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_store_leases_conform() {
+    let Some(schema) = TestSchema::new("postgres_store_leases_conform") else { return };
+    lease::suite(&schema.store().await, lease::Time::Real).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_racing_for_a_lease_get_one_winner_each_round() {
+    let Some(schema) =
+        TestSchema::new("two_instances_racing_for_a_lease_get_one_winner_each_round")
+    else {
+        return;
+    };
+    // Two stores, two pools: two instances of an app on one database.
+    let (a, b) = (schema.store().await, schema.store().await);
+    let id = a.create(NewSession::new("m")).await.unwrap().id;
+    let ttl = std::time::Duration::from_secs(60);
+    let mut last = 0;
+    for round in 0..20 {
+        let (ra, rb) = tokio::join!(
+            tokio::spawn({
+                let a = a.clone();
+                async move { a.acquire_lease(id, "instance a", ttl).await }
+            }),
+            tokio::spawn({
+                let b = b.clone();
+                async move { b.acquire_lease(id, "instance b", ttl).await }
+            }),
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let winner = match (&ra, &rb) {
+            (Ok(lease), Err(StoreError::Busy { .. }))
+            | (Err(StoreError::Busy { .. }), Ok(lease)) => lease.clone(),
+            other => panic!("round {round}: {other:?}"),
+        };
+        assert_eq!(winner.token, last + 1, "round {round}: one token given");
+        last = winner.token;
+        // The winner appends under it; the loser's store refuses nothing it did not write.
+        let version = a.info(id).await.unwrap().version;
+        let append = Append::new(version, vec![user(&format!("round {round}"))]).under(&winner);
+        b.append(id, append).await.unwrap();
+        a.release_lease(&winner).await.unwrap();
+    }
+    assert_eq!(a.info(id).await.unwrap().version, 20);
 }
 
 proptest! {

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::conformance::{self, op};
+use super::lease;
 use crate::{
     Append, Durability, Entry, NewSession, SessionStore, SledOptions, SledStore, StoreError,
 };
@@ -11,6 +12,40 @@ use verbatim_model::Message;
 
 fn user(text: &str) -> Entry {
     Entry::Message(Message::user_text(text).into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sled_store_leases_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(crate::ManualClock::at(chrono::Utc::now()));
+    let store = SledStore::open(dir.path()).unwrap().with_clock(clock.clone());
+    lease::suite(&store, lease::Time::Manual(&clock)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_outlives_no_opening_of_the_store_and_its_token_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = std::time::Duration::from_secs(3600);
+    let (id, old) = {
+        let store = SledStore::open(dir.path()).unwrap();
+        let id = store.create(NewSession::new("m")).await.unwrap().id;
+        let first = store.acquire_lease(id, "first process", ttl).await.unwrap();
+        store.release_lease(&first).await.unwrap();
+        let held = store.acquire_lease(id, "first process", ttl).await.unwrap();
+        assert!(matches!(
+            store.acquire_lease(id, "second process", ttl).await,
+            Err(StoreError::Busy { .. })
+        ));
+        (id, held)
+    };
+    // The process that held it is gone (sled is one process at a time): the next opening
+    // takes the session at once, with a token after every one given before.
+    let store = SledStore::open(dir.path()).unwrap();
+    let taken = store.acquire_lease(id, "second process", ttl).await.unwrap();
+    assert_eq!(taken.token, old.token + 1);
+    let stale = store.append(id, Append::new(0, vec![user("late")]).under(&old)).await;
+    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "{stale:?}");
+    store.append(id, Append::new(0, vec![user("taken")]).under(&taken)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

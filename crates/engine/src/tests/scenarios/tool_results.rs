@@ -35,7 +35,7 @@ async fn crash_during_a_tool() {
     drop((session, engine));
 
     // A new process: the call started and never finished, and the tool is not idempotent.
-    rig.restart();
+    rig.restart().await;
     let fresh = Probe::new("get_weather");
     let engine = rig.builder().thinking(thinking()).tool(fresh.clone()).build().unwrap();
     let session = engine.open(id).await.unwrap();
@@ -100,7 +100,7 @@ async fn crash_between_parallel_results() {
     let id = session.id();
     drop((session, engine));
 
-    rig.restart();
+    rig.restart().await;
     let (fast, slow) = (Probe::new("get_weather"), Probe::new("get_time"));
     let engine =
         rig.builder().thinking(thinking()).tool(fast.clone()).tool(slow.clone()).build().unwrap();
@@ -217,27 +217,34 @@ async fn concurrent_writers() {
     // Two engines on one store stand for two processes serving the same session.
     let held = Probe::held("get_weather", false);
     let first = rig.builder().tool(held.clone()).build().unwrap();
-    let second = rig.builder().tool(Probe::new("get_weather")).build().unwrap();
+    let second = rig
+        .builder()
+        .tool(Probe::new("get_weather"))
+        .configure(|d| d.lease_wait = Duration::from_millis(100))
+        .build()
+        .unwrap();
     let session = first.create().await.unwrap();
     let running = tokio::spawn({
         let session = session.clone();
         async move { session.send("Weather?").await }
     });
     held.started.notified().await;
-    // The second writer settles the loop it finds open and finishes its own turn.
-    let other = second.open(session.id()).await.unwrap();
-    other.send("Still there?").await.unwrap();
     let version = rig.store().info(session.id()).await.unwrap().version;
-    // The first writer's next append names a version that has moved on: refused, nothing
-    // written, no interleaving.
-    held.gate.add_permits(1);
-    let error = running.await.unwrap().unwrap_err();
-    // Its input was stored before the other writer went on: resume, do not send it again.
-    assert!(matches!(error, EngineError::Conflict { input_stored: true, .. }), "{error:?}");
+    // The second writer meets the first's lease: told the session is busy, it writes
+    // nothing, and the loop the first is running is not settled under it.
+    let other = second.open(session.id()).await.unwrap();
+    let busy = other.send("Still there?").await.unwrap_err();
+    assert!(matches!(busy, EngineError::Busy { holder: Some(_), .. }), "{busy:?}");
     assert_eq!(rig.store().info(session.id()).await.unwrap().version, version);
+    // The first finishes its turn; the second then goes on after it.
+    held.gate.add_permits(1);
+    assert!(running.await.unwrap().unwrap().complete);
+    other.send("Still there?").await.unwrap();
     let history = session.history().await.unwrap();
     let roles: Vec<Role> = history.iter().map(|m| m.message.role).collect();
-    assert_eq!(roles, [Role::User, Role::Assistant, Role::User, Role::Assistant]);
+    use Role::{Assistant as A, User as U};
+    assert_eq!(roles, [U, A, U, A, U, A, U, A], "two whole turns, one after the other");
     assert_eq!(results(&history[2].message).len(), 1);
+    assert_eq!(held.calls(), 1, "the first turn's call ran once, in the first engine");
     assert!(rig.statuses().iter().all(|s| *s == 200));
 }
