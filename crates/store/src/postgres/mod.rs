@@ -8,7 +8,9 @@
 //! for byte.
 //!
 //! The backend by concern: `connect.rs` (options and the pool), `migrate.rs` (the schema and
-//! its migration runner), `load.rs` (reading sessions and records), `write.rs` (appends and the
+//! its migration runner), `tls.rs` (TLS: `sslmode`, the CAs, the rustls connector), `url.rs`
+//! (the settings this store reads from the URL itself, the URL shown without its password),
+//! `load.rs` (reading sessions and records), `write.rs` (appends and the
 //! other writes), `rows.rs` (values to and from columns). This file holds the store, the
 //! [`SessionStore`] implementation, which calls into those, and backend errors.
 
@@ -16,6 +18,8 @@ mod connect;
 mod load;
 mod migrate;
 mod rows;
+mod tls;
+mod url;
 mod write;
 
 use async_trait::async_trait;
@@ -30,11 +34,16 @@ use crate::{
 pub use connect::PostgresOptions;
 use load::Lock;
 pub use migrate::{Migrated, POSTGRES_SCHEMA_VERSION};
+pub use tls::SslMode;
 
 /// Sessions in PostgreSQL, through a pool of connections. Cheap to clone.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The URL as errors show it (its password replaced).
+    shown_url: std::sync::Arc<str>,
+    /// The TLS mode connections use.
+    ssl_mode: SslMode,
 }
 
 impl std::fmt::Debug for PostgresStore {

@@ -8,6 +8,10 @@ mod import;
 mod import_input;
 mod memory;
 #[cfg(feature = "postgres")]
+mod pg_cluster;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 mod records;
 mod sled;

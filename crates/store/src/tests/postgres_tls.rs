@@ -1,0 +1,266 @@
+//! The PostgreSQL store over TLS, against throwaway clusters this file starts (see
+//! `pg_cluster.rs`) with a CA and a server certificate made for the run: what each `sslmode`
+//! connects to and refuses, and what the refusals say.
+
+use std::path::PathBuf;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SignatureAlgorithm,
+};
+
+use super::pg_cluster::{Cluster, SCRAM_PASSWORD, SCRAM_USER, ServerIdentity};
+use crate::{ListQuery, PostgresOptions, PostgresStore, SessionStore, SslMode, StoreError};
+
+/// A CA made for one test, its certificate in a PEM file.
+struct TestCa {
+    dir: tempfile::TempDir,
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl TestCa {
+    fn new(name: &str, alg: &'static SignatureAlgorithm) -> TestCa {
+        let key = KeyPair::generate_for(alg).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let pem = params.self_signed(&key).unwrap().pem();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &pem).unwrap();
+        TestCa { dir, issuer: Issuer::new(params, key), pem }
+    }
+
+    /// The PEM file of the CA's certificate.
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A server certificate for `names` (DNS names or IP addresses), signed by this CA.
+    fn server(&self, names: &[&str]) -> ServerIdentity {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        ServerIdentity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    }
+}
+
+fn ca() -> TestCa {
+    TestCa::new("verbatim test CA", &rcgen::PKCS_ECDSA_P256_SHA256)
+}
+
+/// A TLS cluster whose certificate names only `localhost` (not 127.0.0.1), signed by `ca`.
+fn tls_cluster(test: &str, ca: &TestCa) -> Option<Cluster> {
+    Cluster::start(test, Some(&ca.server(&["localhost"])))
+}
+
+async fn connect(url: &str, options: PostgresOptions) -> Result<PostgresStore, StoreError> {
+    PostgresStore::connect_with(url, PostgresOptions { pool_size: 2, ..options }).await
+}
+
+/// Connects, lists sessions (the schema was made), and says whether the connection is
+/// encrypted.
+async fn encrypted(url: &str, options: PostgresOptions) -> bool {
+    let store = connect(url, options).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    store.list(&ListQuery::default()).await.unwrap();
+    store.connection_encrypted().await.unwrap()
+}
+
+async fn refusal(url: &str, options: PostgresOptions) -> String {
+    match connect(url, options).await {
+        Ok(_) => panic!("{url} connected"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn root(ca: &TestCa) -> String {
+    format!("sslrootcert={}", ca.file().display())
+}
+
+#[tokio::test]
+async fn require_encrypts_without_checking_the_certificate() {
+    let (ca, other) = (ca(), TestCa::new("another CA", &rcgen::PKCS_ECDSA_P256_SHA256));
+    let Some(cluster) = tls_cluster("require_encrypts_without_checking_the_certificate", &ca)
+    else {
+        return;
+    };
+    // No root file: nothing is checked (127.0.0.1 is not in the certificate).
+    let url = cluster.url("postgres", "127.0.0.1", "sslmode=require");
+    assert!(encrypted(&url, PostgresOptions::default()).await);
+    // The default, prefer, encrypts too where the server accepts TLS.
+    let url = cluster.url("postgres", "127.0.0.1", "connect_timeout=10");
+    assert!(encrypted(&url, PostgresOptions::default()).await);
+    // disable does not.
+    let url = cluster.url("postgres", "127.0.0.1", "sslmode=disable");
+    assert!(!encrypted(&url, PostgresOptions::default()).await);
+    // With a root file, require checks the chain (as verify-ca): another CA is refused.
+    let url = cluster.url("postgres", "127.0.0.1", &format!("sslmode=require&{}", root(&other)));
+    let message = refusal(&url, PostgresOptions::default()).await;
+    assert!(message.contains("not signed by a CA in sslrootcert"), "{message}");
+    let url = cluster.url("postgres", "127.0.0.1", &format!("sslmode=require&{}", root(&ca)));
+    assert!(encrypted(&url, PostgresOptions::default()).await);
+}
+
+#[tokio::test]
+async fn verify_full_with_the_ca_connects_to_the_name_in_the_certificate() {
+    let ca = ca();
+    let Some(cluster) =
+        tls_cluster("verify_full_with_the_ca_connects_to_the_name_in_the_certificate", &ca)
+    else {
+        return;
+    };
+    let url = cluster.url("postgres", "localhost", &format!("sslmode=verify-full&{}", root(&ca)));
+    assert!(encrypted(&url, PostgresOptions::default()).await);
+    // The same settings through the options instead of the URL.
+    let url = format!("postgres://postgres@localhost:{}/postgres", cluster.port);
+    let options =
+        PostgresOptions::default().with_ssl_mode(SslMode::VerifyFull).with_ssl_root_cert(ca.file());
+    assert!(encrypted(&url, options).await);
+    // verify-ca checks the chain, not the name: 127.0.0.1 is not in the certificate.
+    let url = cluster.url("postgres", "127.0.0.1", &format!("sslmode=verify-ca&{}", root(&ca)));
+    assert!(encrypted(&url, PostgresOptions::default()).await);
+    // The options win over the URL: verify-full there, verify-ca here.
+    let options = PostgresOptions::default().with_ssl_mode(SslMode::VerifyCa);
+    let url = cluster.url("postgres", "127.0.0.1", &format!("sslmode=verify-full&{}", root(&ca)));
+    assert!(encrypted(&url, options).await);
+}
+
+#[tokio::test]
+async fn verify_full_refuses_a_host_name_the_certificate_does_not_hold() {
+    let ca = ca();
+    let Some(cluster) =
+        tls_cluster("verify_full_refuses_a_host_name_the_certificate_does_not_hold", &ca)
+    else {
+        return;
+    };
+    let url = cluster.url(
+        "postgres:s3cr3t-pw",
+        "127.0.0.1",
+        &format!("sslmode=verify-full&{}", root(&ca)),
+    );
+    let message = refusal(&url, PostgresOptions::default()).await;
+    assert!(
+        message.contains("the server's certificate is not valid for the host name `127.0.0.1`"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("postgres:PASSWORD@127.0.0.1:{}", cluster.port)),
+        "{message}"
+    );
+    assert!(!message.contains("s3cr3t-pw"), "{message}");
+}
+
+#[tokio::test]
+async fn verify_full_refuses_a_certificate_from_another_ca() {
+    let (ca, other) = (ca(), TestCa::new("another CA", &rcgen::PKCS_ECDSA_P256_SHA256));
+    let Some(cluster) = tls_cluster("verify_full_refuses_a_certificate_from_another_ca", &ca)
+    else {
+        return;
+    };
+    for mode in ["verify-full", "verify-ca"] {
+        let url = cluster.url("postgres", "localhost", &format!("sslmode={mode}&{}", root(&other)));
+        let message = refusal(&url, PostgresOptions::default()).await;
+        let expected = format!(
+            "the server's certificate is not signed by a CA in sslrootcert {} (sslmode={mode})",
+            other.file().display()
+        );
+        assert!(message.contains(&expected), "{message}");
+        assert!(message.contains(&format!("postgres@localhost:{}", cluster.port)), "{message}");
+    }
+    // The platform's CAs do not hold the test CA either.
+    let url = cluster.url("postgres", "localhost", "sslmode=verify-full");
+    let message = refusal(&url, PostgresOptions::default()).await;
+    assert!(
+        message.contains("not signed by a CA in the platform's CA store")
+            || message.contains("no CA certificates found in the platform's store"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_tls_is_refused_when_tls_is_required_and_used_plain_by_prefer() {
+    let test = "a_server_without_tls_is_refused_when_tls_is_required_and_used_plain_by_prefer";
+    let Some(cluster) = Cluster::start(test, None) else {
+        return;
+    };
+    for mode in ["require", "verify-full"] {
+        let url = cluster.url("postgres:pw", "localhost", &format!("sslmode={mode}"));
+        let message = refusal(&url, PostgresOptions::default()).await;
+        let expected = format!(
+            "cannot connect to postgres://postgres:PASSWORD@localhost:{}/postgres?sslmode={mode}: \
+             the server does not accept TLS; sslmode={mode} needs it",
+            cluster.port
+        );
+        assert!(message.contains(&expected), "{message}");
+    }
+    let url = cluster.url("postgres", "127.0.0.1", "sslmode=prefer");
+    assert!(!encrypted(&url, PostgresOptions::default()).await);
+}
+
+/// SCRAM-SHA-256-PLUS: the password exchange is bound to the server's certificate, whose hash
+/// (`tls-server-end-point`) the server computes too; with `channel_binding=require` a wrong
+/// hash is a refused login.
+#[tokio::test]
+async fn a_scram_login_is_bound_to_the_certificate() {
+    for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384] {
+        let ca = TestCa::new("verbatim test CA", alg);
+        let Some(cluster) = tls_cluster("a_scram_login_is_bound_to_the_certificate", &ca) else {
+            return;
+        };
+        let admin = cluster.url("postgres", "localhost", "sslmode=require");
+        let (client, connection) =
+            tokio_postgres::connect(&admin.replace("?sslmode=require", ""), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "CREATE ROLE {SCRAM_USER} LOGIN SUPERUSER PASSWORD '{SCRAM_PASSWORD}'"
+            ))
+            .await
+            .unwrap();
+        let url = cluster.url(
+            &format!("{SCRAM_USER}:{SCRAM_PASSWORD}"),
+            "localhost",
+            &format!("sslmode=verify-full&{}&channel_binding=require", root(&ca)),
+        );
+        assert!(encrypted(&url, PostgresOptions::default()).await, "{}", ca.pem);
+        // The wrong password is refused, so the login above did check it.
+        let url = cluster.url(
+            &format!("{SCRAM_USER}:wrong"),
+            "localhost",
+            "sslmode=require&channel_binding=require",
+        );
+        let message = refusal(&url, PostgresOptions::default()).await;
+        assert!(message.contains("password authentication failed"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn tls_settings_that_cannot_work_are_refused_before_connecting() {
+    // Nothing listens at port 1: these are refused before any connection is tried.
+    let unknown =
+        refusal("postgres://app@127.0.0.1:1/db?sslmode=allow", PostgresOptions::default()).await;
+    assert!(unknown.contains("sslmode `allow` is not one this store knows"), "{unknown}");
+    let missing = tempfile::tempdir().unwrap().path().join("missing.pem");
+    let url = format!(
+        "postgres://app@127.0.0.1:1/db?sslmode=verify-full&sslrootcert={}",
+        missing.display()
+    );
+    let message = refusal(&url, PostgresOptions::default()).await;
+    assert!(
+        message.contains(&format!("sslrootcert {}: cannot be read", missing.display())),
+        "{message}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let options =
+        PostgresOptions::default().with_ssl_mode(SslMode::VerifyCa).with_ssl_root_cert(&empty);
+    let message = refusal("postgres://app@127.0.0.1:1/db", options).await;
+    assert!(message.contains("holds no usable CA certificate"), "{message}");
+}
