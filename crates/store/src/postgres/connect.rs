@@ -3,12 +3,16 @@
 //! needs, migrating it when allowed. Errors in making a connection name the URL, its password
 //! replaced.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
 
+use super::iam::{Iam, region_of_host};
 use super::migrate::{Migrated, POSTGRES_SCHEMA_VERSION, newer};
 use super::tls::{SslMode, Tls, TlsFailure};
 use super::{PostgresStore, backend, url};
@@ -36,6 +40,15 @@ pub struct PostgresOptions {
     /// takes the URL's `sslrootcert`, or the platform's CA store when it names none. Set, it
     /// wins over the URL's.
     pub ssl_root_cert: Option<PathBuf>,
+    /// Amazon RDS IAM authentication: each new connection's password is a token signed with
+    /// [`aws_credentials`](Self::aws_credentials) (see [`rds_auth_token`](crate::rds_auth_token)).
+    /// Also turned on by `aws_iam=true` in the URL.
+    pub aws_iam: bool,
+    /// The credentials IAM tokens are signed with (the CLI gives the standard AWS chain).
+    pub aws_credentials: Option<SharedCredentialsProvider>,
+    /// The region IAM tokens are signed for: `None` takes the URL's `aws_region`, or the
+    /// region in an RDS endpoint's name (`NAME.ID.REGION.rds.amazonaws.com`).
+    pub aws_region: Option<String>,
 }
 
 impl PostgresOptions {
@@ -49,6 +62,23 @@ impl PostgresOptions {
     /// `sslrootcert`).
     pub fn with_ssl_root_cert(mut self, path: impl Into<PathBuf>) -> PostgresOptions {
         self.ssl_root_cert = Some(path.into());
+        self
+    }
+
+    /// These options with RDS IAM authentication, tokens signed with `credentials`.
+    pub fn with_aws_iam(
+        mut self,
+        credentials: impl ProvideCredentials + 'static,
+    ) -> PostgresOptions {
+        self.aws_iam = true;
+        self.aws_credentials = Some(SharedCredentialsProvider::new(credentials));
+        self
+    }
+
+    /// These options signing IAM tokens for `region` (over the URL's `aws_region` and the
+    /// endpoint's name).
+    pub fn with_aws_region(mut self, region: impl Into<String>) -> PostgresOptions {
+        self.aws_region = Some(region.into());
         self
     }
 
@@ -74,6 +104,9 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(10),
             ssl_mode: None,
             ssl_root_cert: None,
+            aws_iam: false,
+            aws_credentials: None,
+            aws_region: None,
         }
     }
 }
@@ -123,7 +156,7 @@ impl PostgresStore {
     }
 
     /// The pool: no connection is made yet (the root certificate file is read).
-    fn pool(url: &str, options: &PostgresOptions) -> Result<PostgresStore, StoreError> {
+    pub(crate) fn pool(url: &str, options: &PostgresOptions) -> Result<PostgresStore, StoreError> {
         let shown: Arc<str> = url::shown(url).into();
         let (url, own) = url::take_own_settings(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
@@ -135,6 +168,7 @@ impl PostgresStore {
             (None, Some(given)) => given.parse()?,
             (None, None) => SslMode::Prefer,
         };
+        let iam = iam(&config, options, &own, &shown)?;
         let root_cert = options.ssl_root_cert.clone().or(own.ssl_root_cert.map(PathBuf::from));
         let tls = Tls::new(mode, root_cert.as_deref())?;
         config.ssl_mode(mode.for_tokio_postgres());
@@ -151,9 +185,9 @@ impl PostgresStore {
             settings.push_str(given);
         }
         config.options(settings);
-        let manager = Manager::from_config(
+        let manager = Manager::from_connect(
             config,
-            tls,
+            Connector { tls, iam: iam.clone() },
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -163,10 +197,14 @@ impl PostgresStore {
             .create_timeout(Some(options.connect_timeout))
             .build()
             .map_err(backend)?;
-        Ok(PostgresStore { pool, shown_url: shown, ssl_mode: mode })
+        Ok(PostgresStore { pool, shown_url: shown, ssl_mode: mode, iam })
     }
 
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        if let Some(iam) = &self.iam {
+            // A live token for whatever connection the pool opens now.
+            iam.refresh().await?;
+        }
         self.pool.get().await.map_err(|e| self.not_connected(e))
     }
 
@@ -196,6 +234,87 @@ impl PostgresStore {
             TlsCause::None => format!("postgres: cannot connect to {target}: {}", causes(error)),
         };
         StoreError::backend_with(detail, e)
+    }
+}
+
+/// The IAM authentication `options` and the URL ask for, if any.
+fn iam(
+    config: &tokio_postgres::Config,
+    options: &PostgresOptions,
+    own: &url::OwnSettings,
+    shown: &str,
+) -> Result<Option<Arc<Iam>>, StoreError> {
+    let from_url = match own.aws_iam.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(StoreError::Invalid(format!(
+                "aws_iam `{other}` in {shown}: use true or false"
+            )));
+        }
+    };
+    if !(options.aws_iam || from_url) {
+        return Ok(None);
+    }
+    let needs = |what: &str| {
+        StoreError::Invalid(format!("RDS IAM authentication for {shown} needs {what}"))
+    };
+    let credentials = options.aws_credentials.clone().ok_or_else(|| {
+        needs("AWS credentials (PostgresOptions::with_aws_iam, or the CLI's AWS chain)")
+    })?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => return Err(needs("a TCP host name (the token is signed for it)")),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().ok_or_else(|| needs("a user name in the URL"))?.to_owned();
+    let region = options
+        .aws_region
+        .clone()
+        .or_else(|| own.aws_region.clone())
+        .or_else(|| region_of_host(&host).map(str::to_owned))
+        .ok_or_else(|| {
+            needs("a region: aws_region=REGION in the URL (the host is no RDS endpoint)")
+        })?;
+    Ok(Some(Arc::new(Iam::new(credentials, host, port, user, region))))
+}
+
+/// A connection and the task that drives it, as deadpool wants them.
+type Connecting<'a> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                    tokio_postgres::Error,
+                >,
+            > + Send
+            + 'a,
+    >,
+>;
+
+/// Makes the pool's connections: TLS as configured, and the current IAM token as the password
+/// when IAM authentication is on.
+struct Connector {
+    tls: Tls,
+    iam: Option<Arc<Iam>>,
+}
+
+impl deadpool_postgres::Connect for Connector {
+    fn connect(&self, config: &tokio_postgres::Config) -> Connecting<'_> {
+        let mut config = config.clone();
+        if let Some(token) = self.iam.as_ref().and_then(|iam| iam.token()) {
+            config.password(token.as_bytes());
+        }
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(tls).await?;
+            let task = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(target: "verbatim_store::postgres", "connection closed: {e}");
+                }
+            });
+            Ok((client, task))
+        })
     }
 }
 
@@ -267,5 +386,10 @@ impl PostgresStore {
             .await
             .map_err(backend)?;
         Ok(row.get(0))
+    }
+
+    /// The IAM token new connections present, if one was made.
+    pub(crate) fn iam_token(&self) -> Option<Arc<str>> {
+        self.iam.as_ref().and_then(|iam| iam.token())
     }
 }

@@ -8,13 +8,14 @@
 //! for byte.
 //!
 //! The backend by concern: `connect.rs` (options and the pool), `migrate.rs` (the schema and
-//! its migration runner), `tls.rs` (TLS: `sslmode`, the CAs, the rustls connector), `url.rs`
+//! its migration runner), `tls.rs` (TLS: `sslmode`, the CAs, the rustls connector), `iam.rs` (RDS IAM tokens), `url.rs`
 //! (the settings this store reads from the URL itself, the URL shown without its password),
 //! `load.rs` (reading sessions and records), `write.rs` (appends and the
 //! other writes), `rows.rs` (values to and from columns). This file holds the store, the
 //! [`SessionStore`] implementation, which calls into those, and backend errors.
 
 mod connect;
+mod iam;
 mod load;
 mod migrate;
 mod rows;
@@ -32,6 +33,7 @@ use crate::{
     SessionStore, StoreError,
 };
 pub use connect::PostgresOptions;
+pub use iam::rds_auth_token;
 use load::Lock;
 pub use migrate::{Migrated, POSTGRES_SCHEMA_VERSION};
 pub use tls::SslMode;
@@ -44,6 +46,8 @@ pub struct PostgresStore {
     shown_url: std::sync::Arc<str>,
     /// The TLS mode connections use.
     ssl_mode: SslMode,
+    /// RDS IAM authentication, when on.
+    iam: Option<std::sync::Arc<iam::Iam>>,
 }
 
 impl std::fmt::Debug for PostgresStore {

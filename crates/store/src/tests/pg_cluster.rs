@@ -32,6 +32,8 @@ pub(crate) struct Cluster {
 pub(crate) const SCRAM_USER: &str = "scram_user";
 /// Its password.
 pub(crate) const SCRAM_PASSWORD: &str = "scram-pw";
+/// The role the IAM test logs in as (a SCRAM password, over TLS only).
+pub(crate) const IAM_USER: &str = "iam_user";
 
 impl Cluster {
     /// A cluster on a free loopback port, with TLS when `identity` is given, or `None` (having
@@ -96,7 +98,8 @@ impl Cluster {
             &hba,
             format!(
                 "hostssl all {SCRAM_USER} 127.0.0.1/32 scram-sha-256\n\
-                 hostssl all {SCRAM_USER} ::1/128 scram-sha-256\n{defaults}"
+                 hostssl all {SCRAM_USER} ::1/128 scram-sha-256\n\
+                 hostssl all {IAM_USER} 127.0.0.1/32 scram-sha-256\n{defaults}"
             ),
         )
         .unwrap();

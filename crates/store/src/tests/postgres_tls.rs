@@ -9,7 +9,15 @@ use rcgen::{
     SignatureAlgorithm,
 };
 
-use super::pg_cluster::{Cluster, SCRAM_PASSWORD, SCRAM_USER, ServerIdentity};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{
+    ProvideCredentials, SharedCredentialsProvider, error::CredentialsError, future,
+};
+
+use super::pg_cluster::{Cluster, IAM_USER, SCRAM_PASSWORD, SCRAM_USER, ServerIdentity};
 use crate::{ListQuery, PostgresOptions, PostgresStore, SessionStore, SslMode, StoreError};
 
 /// A CA made for one test, its certificate in a PEM file.
@@ -263,4 +271,101 @@ async fn tls_settings_that_cannot_work_are_refused_before_connecting() {
         PostgresOptions::default().with_ssl_mode(SslMode::VerifyCa).with_ssl_root_cert(&empty);
     let message = refusal("postgres://app@127.0.0.1:1/db", options).await;
     assert!(message.contains("holds no usable CA certificate"), "{message}");
+}
+
+/// Credentials that count how often they are asked for, or fail.
+#[derive(Debug, Clone)]
+struct Counting {
+    asked: Arc<AtomicUsize>,
+    fail: bool,
+}
+
+impl ProvideCredentials for Counting {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if self.fail {
+            return future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
+                "no profile here",
+            )));
+        }
+        future::ProvideCredentials::ready(Ok(Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        )))
+    }
+}
+
+/// The server checks the token as the role's password: the store's token is made the
+/// password of a role, and the store logs in with it; asked again within the refresh age, the
+/// store keeps its token.
+#[tokio::test]
+async fn an_iam_token_is_the_password_of_new_connections() {
+    let ca = ca();
+    let Some(cluster) = tls_cluster("an_iam_token_is_the_password_of_new_connections", &ca) else {
+        return;
+    };
+    let admin = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let (client, connection) =
+        tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE ROLE {IAM_USER} LOGIN SUPERUSER")).await.unwrap();
+
+    let asked = Arc::new(AtomicUsize::new(0));
+    let url = cluster.url(
+        IAM_USER,
+        "localhost",
+        &format!("sslmode=verify-full&{}&aws_iam=true&aws_region=eu-west-1", root(&ca)),
+    );
+    let options = PostgresOptions {
+        aws_credentials: Some(SharedCredentialsProvider::new(Counting {
+            asked: asked.clone(),
+            fail: false,
+        })),
+        pool_size: 2,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::pool(&url, &options).unwrap();
+    // The role has no password yet: the token is refused.
+    let refused = store.connection_encrypted().await.unwrap_err().to_string();
+    assert!(refused.contains("password authentication failed for user \"iam_user\""), "{refused}");
+    let token = store.iam_token().unwrap();
+    assert!(
+        token.starts_with(&format!("localhost:{}/?Action=connect&DBUser=iam_user&", cluster.port)),
+        "{token}"
+    );
+    assert!(token.contains("%2Feu-west-1%2Frds-db%2Faws4_request"), "{token}");
+    assert!(!refused.contains(&*token), "the token is a password: {refused}");
+    client.batch_execute(&format!("ALTER ROLE {IAM_USER} PASSWORD '{token}'")).await.unwrap();
+    assert!(store.connection_encrypted().await.unwrap());
+    assert_eq!(store.iam_token(), Some(token));
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+    // Credentials that cannot be had: the error says so and names the user and host.
+    let options = PostgresOptions::default()
+        .with_aws_iam(Counting { asked: Arc::new(AtomicUsize::new(0)), fail: true });
+    let message = refusal(&url, options).await;
+    assert!(
+        message.contains(&format!(
+            "no AWS credentials for the RDS IAM token of iam_user@localhost:{}",
+            cluster.port
+        )),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn iam_settings_that_cannot_work_are_refused_before_connecting() {
+    let url = "postgres://app@127.0.0.1:1/db?aws_iam=true&aws_region=us-east-1";
+    let message = refusal(url, PostgresOptions::default()).await;
+    assert!(message.contains("needs AWS credentials"), "{message}");
+    let counting = Counting { asked: Arc::new(AtomicUsize::new(0)), fail: false };
+    let url = "postgres://app@db.internal:5432/db";
+    let message = refusal(url, PostgresOptions::default().with_aws_iam(counting.clone())).await;
+    assert!(message.contains("needs a region"), "{message}");
+    let message =
+        refusal("postgres://app@127.0.0.1:1/db?aws_iam=yes", PostgresOptions::default()).await;
+    assert!(message.contains("aws_iam `yes`"), "{message}");
+    assert_eq!(counting.asked.load(Ordering::SeqCst), 0);
 }
