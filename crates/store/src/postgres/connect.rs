@@ -120,6 +120,12 @@ impl PostgresStore {
         PostgresStore::connect_with(url, PostgresOptions::default()).await
     }
 
+    /// Whether `url` asks for RDS IAM authentication (`aws_iam=true`): a caller that holds
+    /// AWS credentials then gives them in [`PostgresOptions::aws_credentials`].
+    pub fn url_wants_aws_iam(url: &str) -> bool {
+        url::take_own_settings(url).1.aws_iam.as_deref() == Some("true")
+    }
+
     /// Connects to `url` with `options`.
     pub async fn connect_with(
         url: &str,
