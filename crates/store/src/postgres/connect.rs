@@ -169,14 +169,23 @@ impl PostgresStore {
             // The parser's message names the offending part, never the password's value.
             StoreError::Invalid(format!("the PostgreSQL URL {shown} is not valid: {e}"))
         })?;
+        let root_cert =
+            options.ssl_root_cert.clone().or(own.ssl_root_cert.clone().map(PathBuf::from));
+        // libpq's `sslrootcert=system`: the platform's CAs, and verify-full unless said.
+        let system = root_cert.as_deref().is_some_and(|path| path.as_os_str() == "system");
         let mode = match (options.ssl_mode, &own.ssl_mode) {
             (Some(mode), _) => mode,
             (None, Some(given)) => given.parse()?,
+            (None, None) if system => SslMode::VerifyFull,
             (None, None) => SslMode::Prefer,
         };
+        if system && mode != SslMode::VerifyFull {
+            return Err(StoreError::Invalid(format!(
+                "sslrootcert=system needs sslmode=verify-full (as libpq), not {mode}"
+            )));
+        }
         let iam = iam(&config, options, &own, &shown)?;
-        let root_cert = options.ssl_root_cert.clone().or(own.ssl_root_cert.map(PathBuf::from));
-        let tls = Tls::new(mode, root_cert.as_deref())?;
+        let tls = Tls::new(mode, if system { None } else { root_cert.as_deref() })?;
         config.ssl_mode(mode.for_tokio_postgres());
         config.connect_timeout(options.connect_timeout);
         // Durable appends need the commit's WAL flush, whatever the server's default; options

@@ -8,7 +8,8 @@
 //! (libpq does the same when its default root file exists; this store reads no default file);
 //! `verify-ca` checks that the server's certificate chains to a trusted CA, not its name;
 //! `verify-full` checks the chain and that the certificate names the host connected to. Without
-//! `sslrootcert`, the verify modes trust the platform's CA store (what `rustls-native-certs`
+//! `sslrootcert`, or with libpq's `sslrootcert=system` (which also makes the mode
+//! `verify-full`, and refuses a weaker one), the verify modes trust the platform's CA store (what `rustls-native-certs`
 //! reads: `/etc/ssl/certs` and the like, `SSL_CERT_FILE`); Amazon RDS's CAs are not in it, so
 //! RDS needs `sslrootcert` naming its bundle.
 //!

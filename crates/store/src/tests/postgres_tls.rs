@@ -179,14 +179,16 @@ async fn verify_full_refuses_a_certificate_from_another_ca() {
         assert!(message.contains(&expected), "{message}");
         assert!(message.contains(&format!("postgres@localhost:{}", cluster.port)), "{message}");
     }
-    // The platform's CAs do not hold the test CA either.
-    let url = cluster.url("postgres", "localhost", "sslmode=verify-full");
-    let message = refusal(&url, PostgresOptions::default()).await;
-    assert!(
-        message.contains("not signed by a CA in the platform's CA store")
-            || message.contains("no CA certificates found in the platform's store"),
-        "{message}"
-    );
+    // The platform's CAs do not hold the test CA either (sslrootcert=system: verify-full).
+    for query in ["sslmode=verify-full", "sslrootcert=system"] {
+        let url = cluster.url("postgres", "localhost", query);
+        let message = refusal(&url, PostgresOptions::default()).await;
+        assert!(
+            message.contains("not signed by a CA in the platform's CA store (sslmode=verify-full)")
+                || message.contains("no CA certificates found in the platform's store"),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -271,6 +273,12 @@ async fn tls_settings_that_cannot_work_are_refused_before_connecting() {
         PostgresOptions::default().with_ssl_mode(SslMode::VerifyCa).with_ssl_root_cert(&empty);
     let message = refusal("postgres://app@127.0.0.1:1/db", options).await;
     assert!(message.contains("holds no usable CA certificate"), "{message}");
+    let message = refusal(
+        "postgres://app@127.0.0.1:1/db?sslmode=require&sslrootcert=system",
+        PostgresOptions::default(),
+    )
+    .await;
+    assert!(message.contains("sslrootcert=system needs sslmode=verify-full"), "{message}");
 }
 
 /// Credentials that count how often they are asked for, or fail.
