@@ -202,7 +202,7 @@ impl PostgresStore {
         config.options(settings);
         let manager = Manager::from_connect(
             config,
-            Connector { tls, iam: iam.clone() },
+            Connections { tls, iam: iam.clone() },
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
@@ -309,12 +309,12 @@ type Connecting<'a> = Pin<
 
 /// Makes the pool's connections: TLS as configured, and the current IAM token as the password
 /// when IAM authentication is on.
-struct Connector {
+struct Connections {
     tls: Tls,
     iam: Option<Arc<Iam>>,
 }
 
-impl deadpool_postgres::Connect for Connector {
+impl deadpool_postgres::Connect for Connections {
     fn connect(&self, config: &tokio_postgres::Config) -> Connecting<'_> {
         let mut config = config.clone();
         if let Some(token) = self.iam.as_ref().and_then(|iam| iam.token()) {
