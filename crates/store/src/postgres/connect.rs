@@ -322,7 +322,18 @@ impl deadpool_postgres::Connect for Connections {
         }
         let tls = self.tls.clone();
         Box::pin(async move {
-            let (client, connection) = config.connect(tls).await?;
+            let (client, connection) = match config.connect(tls.clone()).await {
+                // `prefer`, as libpq: a server that accepts TLS but whose handshake fails
+                // (no cipher or version in common) is tried again in plain text.
+                Err(e)
+                    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer
+                        && matches!(tls_cause(&e), TlsCause::Failure(TlsFailure::Handshake(_))) =>
+                {
+                    config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                    config.connect(tls).await?
+                }
+                connected => connected?,
+            };
             let task = tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::warn!(target: "verbatim_store::postgres", "connection closed: {e}");

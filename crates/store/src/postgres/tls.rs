@@ -3,7 +3,8 @@
 //! connector tokio-postgres calls for each new connection.
 //!
 //! What each mode checks, as libpq does: `disable` never encrypts; `prefer` (the default)
-//! encrypts when the server accepts TLS and checks nothing; `require` encrypts or fails, and
+//! encrypts when the server accepts TLS and checks nothing (a failed handshake is tried again
+//! in plain text); `require` encrypts or fails, and
 //! checks nothing, unless `sslrootcert` names a file, when it checks the chain as `verify-ca`
 //! (libpq does the same when its default root file exists; this store reads no default file);
 //! `verify-ca` checks that the server's certificate chains to a trusted CA, not its name;

@@ -39,6 +39,15 @@ impl Cluster {
     /// A cluster on a free loopback port, with TLS when `identity` is given, or `None` (having
     /// said so) when the binaries are not here and not required.
     pub(crate) fn start(test: &str, identity: Option<&ServerIdentity>) -> Option<Cluster> {
+        Cluster::start_with(test, identity, "")
+    }
+
+    /// [`Cluster::start`] with `settings` (`postgresql.conf` lines) added.
+    pub(crate) fn start_with(
+        test: &str,
+        identity: Option<&ServerIdentity>,
+        settings: &str,
+    ) -> Option<Cluster> {
         let Some(bin) = binaries() else {
             let required = std::env::var("VERBATIM_REQUIRE_PG_TLS").is_ok_and(|v| v == "1");
             assert!(
@@ -56,7 +65,7 @@ impl Cluster {
         let as_postgres = running_as_root();
         let port = free_port();
         let mut cluster = Cluster { dir, bin, as_postgres, port };
-        cluster.init(identity);
+        cluster.init(identity, settings);
         let data = cluster.data();
         let log = cluster.dir.path().join("server.log");
         let started = cluster
@@ -82,7 +91,7 @@ impl Cluster {
 
     /// `initdb` with trust authentication on loopback, the SCRAM role's line first (TLS
     /// only), the certificate, and the settings of a small fast cluster.
-    fn init(&mut self, identity: Option<&ServerIdentity>) {
+    fn init(&mut self, identity: Option<&ServerIdentity>, settings: &str) {
         if self.as_postgres {
             chown_to_postgres(self.dir.path());
         }
@@ -124,6 +133,7 @@ impl Cluster {
         } else {
             conf.push_str("ssl = off\n");
         }
+        conf.push_str(settings);
         let mut file =
             std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap();
         std::io::Write::write_all(&mut file, conf.as_bytes()).unwrap();

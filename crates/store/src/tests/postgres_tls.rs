@@ -377,3 +377,24 @@ async fn iam_settings_that_cannot_work_are_refused_before_connecting() {
     assert!(message.contains("aws_iam `yes`"), "{message}");
     assert_eq!(counting.asked.load(Ordering::SeqCst), 0);
 }
+
+/// A server that accepts TLS but shares no cipher with rustls (only TLS 1.2 CBC suites, which
+/// rustls leaves out): `prefer` goes on in plain text, as libpq does; `require` says the
+/// handshake failed.
+#[tokio::test]
+async fn prefer_goes_plain_when_the_tls_handshake_fails() {
+    let ca = ca();
+    let settings = "ssl_max_protocol_version = 'TLSv1.2'\nssl_ciphers = 'AES128-SHA'\n";
+    let Some(cluster) = Cluster::start_with(
+        "prefer_goes_plain_when_the_tls_handshake_fails",
+        Some(&ca.server(&["localhost"])),
+        settings,
+    ) else {
+        return;
+    };
+    let url = cluster.url("postgres", "127.0.0.1", "sslmode=prefer");
+    assert!(!encrypted(&url, PostgresOptions::default()).await);
+    let url = cluster.url("postgres", "127.0.0.1", "sslmode=require");
+    let message = refusal(&url, PostgresOptions::default()).await;
+    assert!(message.contains("the TLS handshake failed"), "{message}");
+}
