@@ -45,7 +45,7 @@ pub use verbatim_protocol::{
 pub use verbatim_store as store;
 pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
 #[cfg(feature = "postgres")]
-pub use verbatim_store::{PostgresOptions, PostgresStore};
+pub use verbatim_store::{PostgresOptions, PostgresStore, SslMode};
 pub use verbatim_transport as transport;
 pub use verbatim_transport::{Auth, HttpConfig, HttpTransport, MessagesHost, Transport};
 

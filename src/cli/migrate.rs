@@ -41,8 +41,11 @@ pub(crate) fn migrate(args: &MigrateArgs) -> ExitCode {
 }
 
 async fn run(args: &MigrateArgs) -> Result<(), verbatim_store::StoreError> {
-    let options =
-        PostgresOptions { schema: args.schema.clone(), pool_size: 1, ..Default::default() };
+    let options = PostgresOptions {
+        schema: args.schema.clone(),
+        pool_size: 1,
+        ..super::postgres_options(&args.database_url).await
+    };
     let (_, migrated) = PostgresStore::connect_and_migrate(&args.database_url, options).await?;
     if migrated.applied.is_empty() {
         say!("schema version {}: up to date", migrated.from);

@@ -168,9 +168,22 @@ impl StoreArgs {
     }
 }
 
+/// The store's options for `url`: with the standard AWS credential chain (environment,
+/// profiles, SSO, container and instance roles) when the URL asks for RDS IAM authentication
+/// (`aws_iam=true`).
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_options(url: &str) -> verbatim_store::PostgresOptions {
+    let mut options = verbatim_store::PostgresOptions::default();
+    if verbatim_store::PostgresStore::url_wants_aws_iam(url) {
+        let loaded = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        options.aws_credentials = loaded.credentials_provider();
+    }
+    options
+}
+
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str) -> Result<Arc<dyn SessionStore>, String> {
-    let store = verbatim_store::PostgresStore::connect(url)
+    let store = verbatim_store::PostgresStore::connect_with(url, postgres_options(url).await)
         .await
         .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
     Ok(Arc::new(store))

@@ -44,7 +44,9 @@ pub use history::{Config, History};
 pub use lease::{Clock, Lease, ManualClock, SystemClock};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use postgres::{Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
+pub use postgres::{
+    Migrated, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore, SslMode, rds_auth_token,
+};
 pub use sled_store::{CHUNK, Durability, SCHEMA_VERSION, SledOptions, SledStore};
 pub use store::{
     Append, Appended, Cursor, ErrorSource, ListQuery, Page, Rewound, SessionStore, StoreError,

@@ -9,15 +9,21 @@
 //! for byte.
 //!
 //! The backend by concern: `connect.rs` (options and the pool), `migrate.rs` (the schema and
-//! its migration runner), `lease.rs` (turn leases), `load.rs` (reading sessions and records), `write.rs` (appends and the
+//! its migration runner), `tls.rs` (TLS: `sslmode`, the CAs, the rustls connector), `iam.rs`
+//! (RDS IAM tokens), `url.rs` (the settings this store reads from the URL itself, the URL shown
+//! without its password), `lease.rs` (turn leases), `load.rs` (reading sessions and records),
+//! `write.rs` (appends and the
 //! other writes), `rows.rs` (values to and from columns). This file holds the store, the
 //! [`SessionStore`] implementation, which calls into those, and backend errors.
 
 mod connect;
+mod iam;
 mod lease;
 mod load;
 mod migrate;
 mod rows;
+mod tls;
+mod url;
 mod write;
 
 use std::time::Duration;
@@ -32,13 +38,21 @@ use crate::{
     SessionStore, StoreError,
 };
 pub use connect::PostgresOptions;
+pub use iam::rds_auth_token;
 use load::Lock;
 pub use migrate::{Migrated, POSTGRES_SCHEMA_VERSION};
+pub use tls::SslMode;
 
 /// Sessions in PostgreSQL, through a pool of connections. Cheap to clone.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The URL as errors show it (its password replaced).
+    shown_url: std::sync::Arc<str>,
+    /// The TLS mode connections use.
+    ssl_mode: SslMode,
+    /// RDS IAM authentication, when on.
+    iam: Option<std::sync::Arc<iam::Iam>>,
 }
 
 impl std::fmt::Debug for PostgresStore {

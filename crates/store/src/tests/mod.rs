@@ -9,6 +9,10 @@ mod import_input;
 mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
+mod pg_cluster;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_tls;
 mod records;
 mod sled;
