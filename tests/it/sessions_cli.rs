@@ -224,11 +224,14 @@ fn export_writes_the_configuration_and_refuses_to_re_encode_redacted_thinking() 
     assert!(refused.stderr.contains("messages[1].content[1]"), "{}", refused.stderr);
     assert!(refused.stderr.contains("--format converse"), "{}", refused.stderr);
 
-    // A session that never knew max_tokens exports an Anthropic body without one.
+    // A session that never knew max_tokens exports an Anthropic body with the one the engine
+    // sends by default (the field is required there), a Converse body without one.
     let bare = store.import(&["--model", SONNET4, &path("sessions_messages.converse.json")]);
     let body = store.sessions(&["export", &bare, "--format", "anthropic"]).json();
     assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
-    assert!(body.get("max_tokens").is_none(), "{body}");
+    assert_eq!(body["max_tokens"], verbatim::Defaults::default().max_tokens, "{body}");
+    let body = store.sessions(&["export", &bare, "--format", "converse"]).json();
+    assert!(body.get("inferenceConfig").is_none(), "{body}");
     assert_eq!(body["messages"][1]["content"][0]["text"], "Hello.");
 }
 

@@ -237,7 +237,9 @@ pub struct RequestDefaults {
 }
 
 /// The session as a request Bedrock would accept: [`export_body`], with `max_tokens` from
-/// `defaults` when the session never recorded one, and every tool its history calls but its
+/// `defaults` where the session never recorded one (always on Anthropic, where it is required;
+/// on Converse for a session an engine ran, not for one imported without it, which exports as
+/// it came), and every tool its history calls but its
 /// configuration does not declare (a tool an engine registered, whose schema the session does
 /// not keep) declared by name with an open input schema and a description that says so.
 /// Bedrock refuses tool blocks without a tool configuration; it does not check the calls
@@ -284,24 +286,27 @@ pub fn export_request(
             })
         }));
     }
-    let max_tokens = imported_settings(session)?
-        .and_then(|r| r.inference.and_then(|i| i.max_tokens))
-        .or(defaults.max_tokens);
+    let imported = imported_settings(session)?;
+    let from_engine = session.info.origin != Some(Origin::Import);
+    let max_tokens =
+        imported.and_then(|r| r.inference.and_then(|i| i.max_tokens)).or(defaults.max_tokens);
     let mut body = body_with_tools(session, dialect, tools)?;
+    // Anthropic bodies require max_tokens. A Converse body may leave it out: one imported
+    // without it is left so (it exports as it came); one an engine ran gets the default the
+    // engine sent it with.
     if let (Some(max), Value::Object(map)) = (max_tokens, &mut body) {
         match dialect {
-            Dialect::Anthropic if !map.contains_key("max_tokens") => {
-                map.insert("max_tokens".into(), max.into());
+            Dialect::Anthropic => {
+                map.entry("max_tokens").or_insert_with(|| max.into());
             }
-            Dialect::Converse => {
-                let config = map
-                    .entry("inferenceConfig")
-                    .or_insert_with(|| Value::Object(Default::default()));
+            Dialect::Converse if from_engine => {
+                let config =
+                    map.entry("inferenceConfig").or_insert_with(|| Value::Object(JsonMap::new()));
                 if let Value::Object(config) = config {
                     config.entry("maxTokens").or_insert_with(|| max.into());
                 }
             }
-            _ => {}
+            Dialect::Converse => {}
         }
     }
     Ok(body)
