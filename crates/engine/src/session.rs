@@ -207,16 +207,42 @@ impl Session {
         on_event: &mut (dyn FnMut(Event) + Send),
     ) -> Result<Option<Reply>, EngineError> {
         let _claim = self.engine.claim(self.id)?;
-        let span = tracing::info_span!("turn", session = %self.id);
-        async {
+        // The turn's span carries its tokens under the OpenTelemetry GenAI semantic
+        // conventions' names, recorded when the turn ends, for tracing exporters to pick up.
+        let span = tracing::info_span!(
+            "turn",
+            session = %self.id,
+            gen_ai.system = "aws.bedrock",
+            gen_ai.operation.name = "chat",
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            gen_ai.usage.cache_read_input_tokens = tracing::field::Empty,
+            gen_ai.usage.cache_creation_input_tokens = tracing::field::Empty,
+        );
+        let result = async {
             let guard = self.engine.lease(self.id).await?;
             let result =
                 self.engine.renewing(&guard, self.leased_turn(&guard.lease, input, on_event)).await;
             guard.release().await;
             result
         }
-        .instrument(span)
-        .await
+        .instrument(span.clone())
+        .await;
+        if let Ok(Some(reply)) = &result {
+            let usage = &reply.usage;
+            let fields = [
+                ("gen_ai.usage.input_tokens", usage.input_tokens),
+                ("gen_ai.usage.output_tokens", usage.output_tokens),
+                ("gen_ai.usage.cache_read_input_tokens", usage.cache_read_input_tokens),
+                ("gen_ai.usage.cache_creation_input_tokens", usage.cache_write_input_tokens),
+            ];
+            for (name, value) in fields {
+                if let Some(value) = value {
+                    span.record(name, value);
+                }
+            }
+        }
+        result
     }
 
     /// A turn under `lease`.

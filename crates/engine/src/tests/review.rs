@@ -159,3 +159,67 @@ async fn trimming_on_a_prefix_bound_model_keeps_a_tool_loop_going_and_records_no
     let history = trimming.history().await.unwrap();
     assert!(matches!(history[history.len() - 1].message.content[0], ContentBlock::Thinking(_)));
 }
+
+/// A turn's span carries its tokens under the OpenTelemetry GenAI names, for an exporter to
+/// pick up.
+#[tokio::test]
+async fn a_turns_span_carries_its_usage_under_the_gen_ai_names() {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt as _};
+
+    /// Every value recorded on a span named `turn`, by field name.
+    #[derive(Default, Clone)]
+    struct Recorded(Arc<Mutex<BTreeMap<String, String>>>);
+    struct Values<'a>(&'a mut BTreeMap<String, String>);
+    impl Visit for Values<'_> {
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.0.insert(field.name().to_owned(), value.to_string());
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+    }
+    impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
+        tracing_subscriber::Layer<S> for Recorded
+    {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "turn" {
+                attrs.record(&mut Values(&mut self.0.lock().unwrap()));
+            }
+        }
+        fn on_record(
+            &self,
+            id: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            cx: Context<'_, S>,
+        ) {
+            if cx.span(id).is_some_and(|s| s.name() == "turn") {
+                values.record(&mut Values(&mut self.0.lock().unwrap()));
+            }
+        }
+    }
+
+    let recorded = Recorded::default();
+    let subscriber = tracing_subscriber::registry().with(recorded.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let rig = Rig::new(Behaviour::Text).await;
+    let transport = Arc::new(ScriptedTransport::new());
+    transport.push_reply(test_data("final_answer.json"));
+    let session = scripted(&rig, &transport, Probe::new("get_weather")).create().await.unwrap();
+    session.send("Weather?").await.unwrap();
+    let fields = recorded.0.lock().unwrap().clone();
+    assert_eq!(fields.get("gen_ai.system").map(String::as_str), Some("aws.bedrock"));
+    assert_eq!(fields.get("gen_ai.usage.input_tokens").map(String::as_str), Some("120"));
+    assert_eq!(fields.get("gen_ai.usage.output_tokens").map(String::as_str), Some("9"));
+}
