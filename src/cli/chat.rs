@@ -21,6 +21,18 @@ use verbatim_protocol::pricing::PriceTable;
 /// The model a new chat talks to unless told otherwise.
 const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 
+/// Says a line about the chat itself: on standard output, or on standard error when standard
+/// output carries JSON.
+macro_rules! inform {
+    ($json:expr, $($arg:tt)*) => {{
+        if $json {
+            eprintln!($($arg)*);
+        } else {
+            say!($($arg)*);
+        }
+    }};
+}
+
 /// Turns in a row that the store may fail before the chat stops and asks to be reopened.
 const STORE_FAILURES: u32 = 3;
 
@@ -52,6 +64,15 @@ pub(crate) struct ChatArgs {
     /// Show each model call's end (`[step N] stop reason: ...`) as the turn runs.
     #[arg(long, short)]
     verbose: bool,
+    /// Send this one message and end (for scripts), instead of reading messages from the
+    /// input.
+    #[arg(long, value_name = "TEXT")]
+    message: Option<String>,
+    /// With `--message`: print one JSON object (the session, the reply's text, stop reason,
+    /// steps, usage and cost) instead of the streamed reply; what the chat says of itself goes
+    /// to standard error.
+    #[arg(long, requires = "message")]
+    json: bool,
     /// Talk to an emulator already running at this URL (as `verbatim emulator` prints it)
     /// instead of starting one.
     #[arg(long, value_name = "URL")]
@@ -224,7 +245,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
     let key = args.api_key.clone().unwrap_or_else(|| Secret::new(DEFAULT_API_KEY));
     let peer;
     let transport: Arc<dyn Transport> = if let Some(url) = &args.emulator_url {
-        say!("Talking to the emulator at {url}.");
+        inform!(args.json, "Talking to the emulator at {url}.");
         peer = Peer::Emulator;
         let config = HttpConfig::new("us-west-2", Auth::api_key(key)).with_endpoint_url(url);
         let config = with_host(config, args.host, Some(url));
@@ -234,7 +255,8 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             EmulatorConfig { api_key: Some(key.expose().to_owned()), ..EmulatorConfig::default() };
         let emulator =
             Emulator::start(config).await.map_err(|e| format!("cannot start the emulator: {e}"))?;
-        say!(
+        inform!(
+            args.json,
             "No AWS credentials or Bedrock API key are configured: talking to the built-in emulator at {}.",
             emulator.url()
         );
@@ -247,9 +269,10 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
     } else {
         let config = HttpConfig::from_env().await.map_err(|e| e.to_string())?;
         let config = with_host(config, args.host, None);
-        say!("{}", talking_to(&config, api));
+        inform!(args.json, "{}", talking_to(&config, api));
         if args.api_key.is_some() {
-            say!(
+            inform!(
+                args.json,
                 "(the emulator's API key, --api-key or VERBATIM_EMULATOR_API_KEY, is not used with Bedrock)"
             );
         }
@@ -294,21 +317,33 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
     };
     match &session {
         Some(session) => {
-            say!("Session {} (continue it later with --session {}).", session.id(), session.id());
-            say!("Type a message; /help lists the commands.");
+            inform!(
+                args.json,
+                "Session {} (continue it later with --session {}).",
+                session.id(),
+                session.id()
+            );
+            inform!(args.json, "Type a message; /help lists the commands.");
             say_thinking(session, &chat).await;
         }
         None => {
-            say!("A new session starts with your first message.");
-            say!("Type a message; /help lists the commands.");
+            inform!(args.json, "A new session starts with your first message.");
+            inform!(args.json, "Type a message; /help lists the commands.");
             let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
             if let Ok((line, true)) = thinking_line(model, api, thinking.flatten().as_ref()) {
-                say!("{line}");
+                inform!(args.json, "{line}");
             }
         }
     }
-    let current = Current { engine: &engine, session };
-    Ok(converse(current, &*store, &chat, std::io::stdin().lock().lines()).await?)
+    let current = Current { engine: &engine, session, json: args.json };
+    match &args.message {
+        Some(message) if args.json => Ok(one_shot_json(current, message).await?),
+        Some(message) => {
+            let lines = std::iter::once(Ok(message.clone()));
+            Ok(converse(current, &*store, &chat, lines).await?)
+        }
+        None => Ok(converse(current, &*store, &chat, std::io::stdin().lock().lines()).await?),
+    }
 }
 
 /// The chat's session: the one continued, or a new one made when the first message (or the
@@ -316,6 +351,8 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
 struct Current<'e> {
     engine: &'e Engine,
     session: Option<Session>,
+    /// Standard output carries JSON: what the chat says of itself goes to standard error.
+    json: bool,
 }
 
 impl Current<'_> {
@@ -323,11 +360,32 @@ impl Current<'_> {
     async fn get(&mut self) -> Result<&Session, String> {
         if self.session.is_none() {
             let session = self.engine.create().await.map_err(|e| e.to_string())?;
-            say!("Session {} (continue it later with --session {}).", session.id(), session.id());
+            let id = session.id();
+            inform!(self.json, "Session {id} (continue it later with --session {id}).");
             self.session = Some(session);
         }
         Ok(self.session.as_ref().expect("made above"))
     }
+}
+
+/// `--message TEXT --json`: one turn, answered as one JSON object on standard output.
+async fn one_shot_json(mut current: Current<'_>, message: &str) -> Result<(), String> {
+    let session = current.get().await?;
+    let reply = session.send(message).await.map_err(|e| e.to_string())?;
+    let ledger = session.ledger(&PriceTable::new()).await.map_err(|e| e.to_string())?;
+    let priced = ledger.lines.last().and_then(|line| line.cost);
+    let out = serde_json::json!({
+        "session": session.id().to_string(),
+        "text": reply.text(),
+        "stop_reason": reply.stop_reason.as_ref().map(|r| r.as_str()),
+        "steps": reply.steps,
+        "complete": reply.complete,
+        "usage": serde_json::to_value(&reply.usage).map_err(|e| e.to_string())?,
+        "session_cost_usd": (ledger.unpriced == 0).then_some(ledger.cost),
+        "last_call_cost_usd": priced,
+    });
+    say!("{out}");
+    Ok(())
 }
 
 /// Says what the session's thinking setting sends on its model, when that is not the setting

@@ -150,6 +150,32 @@ async fn a_chat_left_without_a_message_makes_no_session() {
     assert!(run.stdout.contains("model: us.anthropic.claude"), "{run:?}");
 }
 
+/// `chat --message TEXT --json` sends one message and prints one JSON object, nothing else,
+/// on standard output; `--message` alone prints the reply as the chat does.
+#[tokio::test]
+async fn chat_sends_one_message_for_a_script() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, data) = (emulator.url(), dir.path().join("store"));
+    let args = ["--api-key", "my-key", "--message", "Hi there", "--json"];
+    let run = chat(&data, &url, &args, &[], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {:?}", run.stdout));
+    assert_eq!(out["text"], "Hello! You said: Hi there");
+    assert_eq!(out["stop_reason"], "end_turn");
+    assert_eq!(out["complete"], true);
+    assert!(out["usage"]["output_tokens"].as_u64().unwrap() > 0, "{out}");
+    assert!(out["session_cost_usd"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(run.stderr.contains("Session "), "{run:?}");
+
+    let run = chat(&data, &url, &["--api-key", "my-key", "--message", "Again"], &[], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Hello! You said: Again"), "{run:?}");
+    // --json needs --message.
+    assert_eq!(chat(&data, &url, &["--json"], &[], "").await.code, 2);
+}
+
 #[tokio::test]
 async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
     let emulator = emulator_with_key("my-key").await;
