@@ -156,10 +156,14 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         verbose: false,
         model: DEFAULT_MODEL.to_owned(),
     };
-    let error =
-        converse(Current { engine: &engine, session: Some(session) }, &*store, &chat, lines)
-            .await
-            .unwrap_err();
+    let error = converse(
+        Current { engine: &engine, session: Some(session), json: false },
+        &*store,
+        &chat,
+        lines,
+    )
+    .await
+    .unwrap_err();
     assert!(error.contains("the store failed 3 turns in a row"), "{error}");
     assert!(error.contains(&format!("verbatim chat --session {id} --data 'my data'")), "{error}");
     assert_eq!(read.lock().unwrap().last(), Some(&"Seventh"), "nothing is read after the third");
