@@ -470,6 +470,19 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-3",
         row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096),
     ),
+    // Other providers' models: rows of the conservative kind (`known: false`: what they do not
+    // grant is a warning, never an error, and Anthropic's `thinking` is a warning too, see
+    // `other_provider`), each named, granting what Bedrock was recorded taking from it.
+    // `toolResult.status`: pydantic-ai's Bedrock cassettes, HTTP 200 (the case file
+    // `tool_result.status.unknown_model.json`).
+    ("meta.llama4", other_family("meta-llama4", true)),
+    ("meta.llama", other_family("meta-llama", false)),
+    ("mistral.pixtral", other_family("mistral-pixtral", true)),
+    ("mistral.", other_family("mistral", false)),
+    ("moonshot", other_family("moonshot-kimi", true)),
+    ("deepseek.", other_family("deepseek", false)),
+    ("openai.gpt-oss", other_family("openai-gpt-oss", false)),
+    ("qwen.", other_family("qwen", false)),
     // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input. It
     // takes no Anthropic body on InvokeModel at all; its versions are the conservative ones.
     (
@@ -490,6 +503,12 @@ impl Capabilities {
     pub fn is_claude(&self) -> bool {
         self.family.starts_with("claude")
     }
+}
+
+/// A row for another provider's family: the conservative row under the family's name, with
+/// `toolResult.status` granted where Bedrock was recorded taking it.
+const fn other_family(family: &'static str, tool_result_status: bool) -> Capabilities {
+    Capabilities { family, tool_result_status, ..CONSERVATIVE }
 }
 
 /// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`, and
@@ -630,7 +649,7 @@ mod tests {
 
     #[test]
     fn binding_controls_go_with_prefix_binding_and_refused_betas_with_their_evidence() {
-        for (pattern, row) in TABLE {
+        for (pattern, row) in TABLE.iter().filter(|(_, row)| row.is_claude()) {
             assert_eq!(row.binding_controls, row.prefix_binding, "{pattern}");
             for flag in row.betas.refused_on_invoke {
                 assert!(KNOWN_BETAS.contains(flag), "{pattern}: {flag}");
@@ -654,6 +673,26 @@ mod tests {
         assert_eq!(sampling("anthropic.claude-opus-5-5"), Sampling::NotKnown);
         assert_eq!(sampling("global.anthropic.claude-opus-4-6-v1"), Sampling::Accepted);
         assert_eq!(CONSERVATIVE.sampling, Sampling::Accepted);
+    }
+
+    #[test]
+    fn other_providers_families_have_rows_that_grant_only_what_was_recorded() {
+        let row = |id| capabilities(Some(id));
+        let llama = row("us.meta.llama4-maverick-17b-instruct-v1:0");
+        assert_eq!(
+            (llama.family, llama.known, llama.tool_result_status),
+            ("meta-llama4", false, true)
+        );
+        assert!(row("us.mistral.pixtral-large-2502-v1:0").tool_result_status);
+        assert!(row("moonshot.kimi-k2-thinking").tool_result_status);
+        let deepseek = row("us.deepseek.r1-v1:0");
+        assert_eq!((deepseek.family, deepseek.tool_result_status), ("deepseek", false));
+        assert_eq!(row("openai.gpt-oss-120b-1:0").family, "openai-gpt-oss");
+        // Everything else is the conservative row's: warnings, never errors.
+        assert_eq!(
+            Capabilities { family: CONSERVATIVE.family, tool_result_status: false, ..*llama },
+            CONSERVATIVE
+        );
     }
 
     #[test]

@@ -175,9 +175,16 @@ impl CheckPass<'_> {
             let what = format!("{} does not take {subject}", caps.family);
             self.push(rule, Severity::Error, path, what, detail, action);
         } else {
-            let what = format!(
-                "{subject} sent to a model the capability table does not know; some models refuse it, whether this one does is not known"
-            );
+            let what = if caps.family == crate::capability::CONSERVATIVE.family {
+                format!(
+                    "{subject} sent to a model the capability table does not know; some models refuse it, whether this one does is not known"
+                )
+            } else {
+                format!(
+                    "{subject} sent to {}, which is not recorded taking or refusing it; some models refuse it",
+                    caps.family
+                )
+            };
             self.push(rule, Severity::Warning, path, what, detail, None);
         }
     }
