@@ -519,6 +519,7 @@ enum Ended {
 /// What `/help` says.
 const HELP: &str = "/thinking off|BUDGET|adaptive  the thinking setting, from the next turn
 /model [ID]                     the model (shown without ID, switched with one)
+/retry                          send the input a failed turn stored again
 /usage                          tokens, cache hit rate and cost so far
 /show                           the whole session as stored
 /help                           this list
@@ -577,6 +578,10 @@ async fn command_line(
             Err(error) => Err(error.to_string()),
         },
         "thinking" => set_thinking(session, chat, value).await,
+        "retry" => {
+            retry(session, chat).await;
+            return true;
+        }
         _ => Err(format!("unknown command /{command} (/help lists them)")),
     };
     match outcome {
@@ -595,6 +600,23 @@ async fn set_thinking(session: &Session, chat: &Chat, value: &str) -> Result<Str
         .map_err(|e| format!("{e}; thinking unchanged"))?;
     session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
     Ok(format!("{line} (from the next turn)"))
+}
+
+/// `/retry`: answers the stored input a failed turn left without an answer (or finishes a
+/// tool loop left open), as a new turn would; says so when there is nothing to answer.
+async fn retry(session: &Session, chat: &Chat) {
+    let mut printer = Printer::showing_steps(chat.verbose);
+    let result = session.resume_with(|event| printer.event(event)).await;
+    printer.finish();
+    match result {
+        Ok(None) => say!("nothing to retry: the last message has its answer"),
+        Ok(Some(reply)) => {
+            let _ = report(session, chat, Ok(reply));
+        }
+        Err(error) => {
+            let _ = report(session, chat, Err(error));
+        }
+    }
 }
 
 /// Runs one turn and reports it.
@@ -620,6 +642,11 @@ async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
             session.send_with(input, |event| printer.event(event)).await
         };
         printer.finish();
+        if result.is_err() && printer.printed() {
+            say!(
+                "(the reply shown above was cut off: it was not kept, and the model will not see it)"
+            );
+        }
         match result {
             Err(EngineError::Conflict { input_stored: stored, .. }) => {
                 input_stored |= stored;
@@ -694,7 +721,9 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
             Ended::StoreFailed
         }
         Err(error) => {
-            say!("error: {error} (what was stored stays; /show the session, send again or /quit)");
+            say!(
+                "error: {error} (what was stored stays, your input included: /retry sends it again, /show shows the session)"
+            );
             Ended::Failed
         }
     }

@@ -13,6 +13,8 @@ pub(crate) struct Printer {
     steps: bool,
     /// What the last fragment printed was: nothing, text or thinking.
     open: Open,
+    /// Whether any text or thinking of the reply was printed.
+    printed: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,12 @@ impl Printer {
     /// Thinking is dimmed on a terminal unless `NO_COLOR` is set (no-color.org).
     pub(crate) fn showing_steps(steps: bool) -> Printer {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Printer { dim: std::io::stdout().is_terminal() && !no_color, steps, open: Open::Nothing }
+        Printer {
+            dim: std::io::stdout().is_terminal() && !no_color,
+            steps,
+            open: Open::Nothing,
+            printed: false,
+        }
     }
 
     fn write(&self, text: &str) {
@@ -56,6 +63,11 @@ impl Printer {
         self.open = to;
     }
 
+    /// Whether any of the reply's text or thinking was shown.
+    pub(crate) fn printed(&self) -> bool {
+        self.printed
+    }
+
     /// Ends the line in progress, if any.
     pub(crate) fn finish(&mut self) {
         self.switch(Open::Nothing);
@@ -67,10 +79,12 @@ impl Printer {
             Event::Text(text) => {
                 self.switch(Open::Text);
                 self.write(&text);
+                self.printed = true;
             }
             Event::Thinking(text) => {
                 self.switch(Open::Thinking);
                 self.write(&text);
+                self.printed = true;
             }
             Event::ToolCall { name, input, .. } => {
                 self.finish();

@@ -176,6 +176,26 @@ async fn chat_sends_one_message_for_a_script() {
     assert_eq!(chat(&data, &url, &["--json"], &[], "").await.code, 2);
 }
 
+/// A turn whose stream breaks after some text: the chat says the text shown was not kept,
+/// and `/retry` answers the stored input, which is never merged with the next one.
+#[tokio::test]
+async fn a_broken_turn_says_what_was_lost_and_retry_answers_the_stored_input() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, data) = (emulator.url(), dir.path().join("store"));
+    // The stream breaks after its third event, past the transport's retries (a model stream
+    // error is not retried once events went out).
+    emulator
+        .inject(Fault::StreamException { after: 3, exception: StreamException::ModelStreamError });
+    let input = "First try\n/retry\nSecond\n/quit\n";
+    let run = chat(&data, &url, &["--api-key", "my-key"], &[], input).await;
+    assert!(run.stdout.contains("was cut off: it was not kept"), "{run:?}");
+    assert!(run.stdout.contains("/retry sends it again"), "{run:?}");
+    assert!(run.stdout.contains("Hello! You said: First try"), "{run:?}");
+    assert!(run.stdout.contains("Hello! You said: Second"), "{run:?}");
+    assert!(!run.stdout.contains("First try Second") && !run.stdout.contains("First try\nSecond"));
+}
+
 #[tokio::test]
 async fn the_demo_reaches_an_emulator_started_with_its_own_key() {
     let emulator = emulator_with_key("my-key").await;
