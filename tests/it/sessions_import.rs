@@ -203,6 +203,11 @@ async fn a_rerun_of_a_killed_import_stores_nothing_twice_and_prints_the_same_ids
         let info = after_kill.iter().find(|s| s["id"] == id.as_str()).unwrap();
         assert_eq!(info["version"], 3, "{info}");
     }
+    // A session and its records are stored in one put, or not at all: no session the kill
+    // left behind is empty.
+    for info in &after_kill {
+        assert!(info["version"].as_u64().unwrap() > 0, "a session without records: {info}");
+    }
 
     // Run again: every id, in order, the first ones the same; those stored before are said so.
     let again = ok(run(sessions(&store, &["import", path]), None));
