@@ -165,14 +165,15 @@ async fn trimming_on_a_prefix_bound_model_keeps_a_tool_loop_going_and_records_no
 #[tokio::test]
 async fn a_turns_span_carries_its_usage_under_the_gen_ai_names() {
     use std::collections::BTreeMap;
-    use std::sync::Mutex;
+    use std::sync::{Mutex, OnceLock};
 
     use tracing::field::{Field, Visit};
     use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
-    /// Every value recorded on a span named `turn`, by field name.
-    #[derive(Default, Clone)]
-    struct Recorded(Arc<Mutex<BTreeMap<String, String>>>);
+    /// The fields of every closed `turn` span, as recorded. A global subscriber, set once:
+    /// a thread's own default would see its spans only when no other test of this binary
+    /// registers the same callsite first (the callsite's interest is cached process-wide).
+    static CLOSED: OnceLock<Mutex<Vec<BTreeMap<String, String>>>> = OnceLock::new();
     struct Values<'a>(&'a mut BTreeMap<String, String>);
     impl Visit for Values<'_> {
         fn record_u64(&mut self, field: &Field, value: u64) {
@@ -185,17 +186,23 @@ async fn a_turns_span_carries_its_usage_under_the_gen_ai_names() {
             self.0.insert(field.name().to_owned(), format!("{value:?}"));
         }
     }
+    struct Turns;
     impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
-        tracing_subscriber::Layer<S> for Recorded
+        tracing_subscriber::Layer<S> for Turns
     {
         fn on_new_span(
             &self,
             attrs: &tracing::span::Attributes<'_>,
-            _: &tracing::span::Id,
-            _: Context<'_, S>,
+            id: &tracing::span::Id,
+            cx: Context<'_, S>,
         ) {
-            if attrs.metadata().name() == "turn" {
-                attrs.record(&mut Values(&mut self.0.lock().unwrap()));
+            if attrs.metadata().name() != "turn" {
+                return;
+            }
+            let mut fields = BTreeMap::new();
+            attrs.record(&mut Values(&mut fields));
+            if let Some(span) = cx.span(id) {
+                span.extensions_mut().insert(fields);
             }
         }
         fn on_record(
@@ -204,21 +211,36 @@ async fn a_turns_span_carries_its_usage_under_the_gen_ai_names() {
             values: &tracing::span::Record<'_>,
             cx: Context<'_, S>,
         ) {
-            if cx.span(id).is_some_and(|s| s.name() == "turn") {
-                values.record(&mut Values(&mut self.0.lock().unwrap()));
+            let Some(span) = cx.span(id) else { return };
+            if let Some(fields) = span.extensions_mut().get_mut::<BTreeMap<String, String>>() {
+                values.record(&mut Values(fields));
+            }
+        }
+        fn on_close(&self, id: tracing::span::Id, cx: Context<'_, S>) {
+            let Some(span) = cx.span(&id) else { return };
+            if let Some(fields) = span.extensions_mut().remove::<BTreeMap<String, String>>() {
+                CLOSED.get_or_init(Default::default).lock().unwrap().push(fields);
             }
         }
     }
+    CLOSED.get_or_init(Default::default);
+    let subscriber = tracing_subscriber::registry().with(Turns);
+    // Set once for the binary; another test may have set one first, which this test would
+    // then find no spans in, and say so.
+    let set = tracing::subscriber::set_global_default(subscriber).is_ok();
+    assert!(set, "another global subscriber is set in this test binary");
 
-    let recorded = Recorded::default();
-    let subscriber = tracing_subscriber::registry().with(recorded.clone());
-    let _default = tracing::subscriber::set_default(subscriber);
     let rig = Rig::new(Behaviour::Text).await;
     let transport = Arc::new(ScriptedTransport::new());
     transport.push_reply(test_data("final_answer.json"));
     let session = scripted(&rig, &transport, Probe::new("get_weather")).create().await.unwrap();
     session.send("Weather?").await.unwrap();
-    let fields = recorded.0.lock().unwrap().clone();
+    let id = session.id().to_string();
+    let closed = CLOSED.get().unwrap().lock().unwrap().clone();
+    let fields = closed
+        .iter()
+        .find(|f| f.get("session") == Some(&id))
+        .unwrap_or_else(|| panic!("no turn span for session {id} among {}", closed.len()));
     assert_eq!(fields.get("gen_ai.system").map(String::as_str), Some("aws.bedrock"));
     assert_eq!(fields.get("gen_ai.usage.input_tokens").map(String::as_str), Some("120"));
     assert_eq!(fields.get("gen_ai.usage.output_tokens").map(String::as_str), Some("9"));
