@@ -12,52 +12,16 @@ pub(crate) fn quote(word: &str) -> String {
 }
 
 /// What stands for a password in a printed URL.
-pub(crate) const PASSWORD: &str = "PASSWORD";
+pub(crate) use verbatim_store::redact::PASSWORD;
 
 /// A PostgreSQL store URL as it may be printed: its password (in the user part, or a
 /// `password=` parameter) replaced by [`PASSWORD`]. `None` when a password may be in it but
 /// cannot be told apart (a `key=value` connection string naming one): print none of it.
 pub(crate) fn store_url_without_password(url: &str) -> Option<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (!url.to_ascii_lowercase().contains("password")).then(|| url.to_owned());
-    };
-    // A `?` or `#` before the last `@` may be inside the password (unencoded): nothing of
-    // such a URL is printed.
-    if let Some(at) = rest.rfind('@')
-        && rest[..at].contains(['?', '#'])
-    {
-        return None;
+    if url.contains("://") {
+        return verbatim_store::redact::url_without_password(url);
     }
-    let (before_query, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
-    };
-    let mut out = format!("{scheme}://");
-    match before_query.rsplit_once('@') {
-        Some((user_info, host)) => {
-            match user_info.split_once(':') {
-                Some((user, _password)) => out.push_str(&format!("{user}:{PASSWORD}")),
-                None => out.push_str(user_info),
-            }
-            out.push('@');
-            out.push_str(host);
-        }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = query {
-        let parameters: Vec<String> = query
-            .split('&')
-            .map(|parameter| match parameter.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
-                    format!("{key}={PASSWORD}")
-                }
-                _ => parameter.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&parameters.join("&"));
-    }
-    Some(out)
+    (!url.to_ascii_lowercase().contains("password")).then(|| url.to_owned())
 }
 
 #[cfg(test)]

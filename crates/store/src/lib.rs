@@ -28,6 +28,7 @@ mod lease;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod redact;
 mod salvage;
 mod sealed;
 mod sled_dir;

@@ -7,8 +7,7 @@
 //! `host=... user=... key='quoted value'`. Where the URL form is split is where tokio-postgres
 //! splits it (the user part ends at the first `@`), so both read the same settings.
 
-/// What stands for a password in a connection string shown in a message.
-pub(crate) const PASSWORD: &str = "PASSWORD";
+use crate::redact::{PASSWORD, percent_decode as decode, url_without_password as shown_url};
 
 /// The settings this store reads from the connection string, as written (decoded).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -111,48 +110,6 @@ fn url_query(url: &str) -> Option<(&str, &str)> {
     Some((&url[..query], &url[query + 1..]))
 }
 
-/// A URL with its password replaced, or `None` when a `?` or `#` before the last `@` may be in
-/// an unencoded password.
-fn shown_url(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if let Some(at) = rest.rfind('@')
-        && rest[..at].contains(['?', '#'])
-    {
-        return None;
-    }
-    let (before_query, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
-    };
-    // The last `@`: an unencoded `@` in the password stays hidden.
-    let mut out = format!("{scheme}://");
-    match before_query.rsplit_once('@') {
-        Some((user_info, host)) => {
-            match user_info.split_once(':') {
-                Some((user, _password)) => out.push_str(&format!("{user}:{PASSWORD}")),
-                None => out.push_str(user_info),
-            }
-            out.push('@');
-            out.push_str(host);
-        }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = query {
-        let parameters: Vec<String> = query
-            .split('&')
-            .map(|parameter| match parameter.split_once('=') {
-                Some((key, _)) if decode(key).eq_ignore_ascii_case("password") => {
-                    format!("{key}={PASSWORD}")
-                }
-                _ => parameter.to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&parameters.join("&"));
-    }
-    Some(out)
-}
-
 /// One `key=value` of a key/value connection string, with where it stands in the string.
 struct Pair {
     key: String,
@@ -219,27 +176,6 @@ fn key_values(s: &str) -> Option<Vec<Pair>> {
         let value = String::from_utf8(value).ok()?;
         pairs.push(Pair { key, value, span: (start, i) });
     }
-}
-
-/// Percent-decoding, as tokio-postgres decodes URL parts (invalid escapes kept as written).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) =
-                (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b)))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
