@@ -9,9 +9,9 @@ use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
 use verbatim_model::{Api, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
-use verbatim_transport::{
-    Auth, HttpConfig, HttpTransport, MessagesHost, Secret, Transport, TransportError,
-};
+use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
+
+use endpoint::{HostArg, talking_to, with_host};
 
 use super::render::{Printer, cost_line, usage_line};
 use super::sessions::transcript;
@@ -82,50 +82,6 @@ pub(crate) struct ChatArgs {
     /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
     api_key: Option<Secret>,
-}
-
-/// What the chat says it talks to: the endpoint actually used (an endpoint variable may point
-/// elsewhere than Amazon Bedrock), its region, and the Messages API's host.
-fn talking_to(config: &HttpConfig, api: Api) -> String {
-    let mantle = api == Api::Messages && config.messages_host == MessagesHost::Mantle;
-    let endpoint = if mantle { &config.mantle_endpoint_url } else { &config.endpoint_url };
-    let surface = match (api, mantle) {
-        (Api::Messages, true) => " (the Messages API on bedrock-mantle)",
-        (Api::Messages, false) => " (the Messages API on bedrock-runtime)",
-        _ => "",
-    };
-    match endpoint {
-        Some(url) => format!("Talking to {url}, region {}{surface}.", config.region),
-        None => format!("Talking to Amazon Bedrock in {}{surface}.", config.region),
-    }
-}
-
-/// The host of the Messages API.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum HostArg {
-    /// bedrock-runtime, signed as `bedrock`.
-    Runtime,
-    /// bedrock-mantle, signed as `bedrock-mantle`.
-    Mantle,
-}
-
-impl HostArg {
-    fn host(self) -> MessagesHost {
-        match self {
-            HostArg::Runtime => MessagesHost::Runtime,
-            HostArg::Mantle => MessagesHost::Mantle,
-        }
-    }
-}
-
-/// `config` sending Messages API calls to the host asked for; an emulator serves both hosts
-/// at its one address.
-fn with_host(config: HttpConfig, host: HostArg, emulator: Option<&str>) -> HttpConfig {
-    let config = config.with_messages_host(host.host());
-    match emulator {
-        Some(url) => config.with_mantle_endpoint_url(url),
-        None => config,
-    }
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -729,6 +685,7 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
     }
 }
 
+mod endpoint;
 #[cfg(test)]
 mod tests;
 mod thinking;

@@ -10,7 +10,7 @@ use verbatim_store::{
     Append, Appended, ListQuery, MemoryStore, NewSession, Page, Record, Rewound, SessionInfo,
     StoreError,
 };
-use verbatim_transport::RetryConfig;
+use verbatim_transport::{MessagesHost, RetryConfig};
 
 use super::*;
 
