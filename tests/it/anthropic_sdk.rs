@@ -6,14 +6,12 @@
 //! read fails here. Skipped, with a note, where `python3` has no `anthropic`, unless
 //! `VERBATIM_REQUIRE_ANTHROPIC_SDK` is set.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
-use verbatim_emulator::{Emulator, EmulatorConfig};
 
-use crate::python_sdk::{python, run_script_with, runs, strings};
+use crate::python_sdk::{python, runs, sdk_script, strings};
 
 const BEDROCK_MODEL: &str = "global.anthropic.claude-opus-4-7";
 const MANTLE_MODEL: &str = "anthropic.claude-opus-4-7";
@@ -46,34 +44,20 @@ fn sdk_available() -> bool {
     runs(anthropic_python(), "import anthropic, botocore; anthropic.AnthropicBedrockMantle")
 }
 
-fn run_script(url: String) -> Output {
-    run_script_with(anthropic_python(), script(), url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anthropic_sdk_runs_unchanged_over_invoke_model_and_the_messages_api() {
-    if !sdk_available() {
-        let required =
-            std::env::var_os("VERBATIM_REQUIRE_ANTHROPIC_SDK").is_some_and(|v| !v.is_empty());
-        assert!(
-            !required,
-            "VERBATIM_REQUIRE_ANTHROPIC_SDK is set but `python3 -c \"import anthropic\"` fails: install it (pip install \"anthropic[bedrock]>=2,<3\")"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: python3 with anthropic[bedrock] not found; set VERBATIM_REQUIRE_ANTHROPIC_SDK=1 to require it"
-        );
+    let Some((seen, emulator)) = sdk_script(
+        sdk_available(),
+        "VERBATIM_REQUIRE_ANTHROPIC_SDK",
+        "anthropic[bedrock]",
+        "pip install \"anthropic[bedrock]>=2,<3\"",
+        anthropic_python(),
+        script(),
+    )
+    .await
+    else {
         return;
-    }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let url = emulator.url();
-    // The child blocks a thread of its own; the emulator keeps serving on the runtime's.
-    let out = tokio::task::spawn_blocking(move || run_script(url)).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "anthropic_sdk.py failed ({}):\n{stderr}\n{stdout}", out.status);
-    let seen: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("anthropic_sdk.py printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    };
     assert!(seen["anthropic"].as_str().is_some_and(|v| v.starts_with("2.")), "{seen}");
 
     for name in ["bedrock_whole", "mantle_whole"] {

@@ -85,8 +85,39 @@ pub(crate) fn run_script_with(mut command: Command, script: PathBuf, url: String
         .expect("python3 runs")
 }
 
-fn run_script(url: String) -> Output {
-    run_script_with(python(), script(), url)
+/// Runs an SDK script against a new emulator and reads the JSON it prints (with the emulator,
+/// to look at what it received); `None` (said on
+/// standard error) when `available` is false and the variable `require` is unset, which CI
+/// sets. `what` names the package, `install` how to get it.
+pub(crate) async fn sdk_script(
+    available: bool,
+    require: &str,
+    what: &str,
+    install: &str,
+    command: Command,
+    script: PathBuf,
+) -> Option<(Value, Emulator)> {
+    if !available {
+        let required = std::env::var_os(require).is_some_and(|v| !v.is_empty());
+        assert!(!required, "{require} is set but python3 has no {what}: install it ({install})");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: python3 with {what} not found; set {require}=1 to require it"
+        );
+        return None;
+    }
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let url = emulator.url();
+    let name = script.file_name().unwrap().to_string_lossy().into_owned();
+    // The child blocks a thread of its own; the emulator keeps serving on the runtime's.
+    let out =
+        tokio::task::spawn_blocking(move || run_script_with(command, script, url)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name} failed ({}):\n{stderr}\n{stdout}", out.status);
+    let seen = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{name} printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    Some((seen, emulator))
 }
 
 /// The strings of a JSON array the scripts print.
@@ -101,27 +132,18 @@ pub(crate) fn strings(value: &Value) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_parses_every_operation_and_its_thinking_tool_loops_verify() {
-    if !boto3_available() {
-        let required = std::env::var_os("VERBATIM_REQUIRE_BOTO3").is_some_and(|v| !v.is_empty());
-        assert!(
-            !required,
-            "VERBATIM_REQUIRE_BOTO3 is set but `python3 -c \"import boto3\"` fails: install boto3 (pip install boto3)"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: python3 with boto3 not found; set VERBATIM_REQUIRE_BOTO3=1 to require it"
-        );
+    let Some((seen, emulator)) = sdk_script(
+        boto3_available(),
+        "VERBATIM_REQUIRE_BOTO3",
+        "boto3",
+        "pip install boto3",
+        python(),
+        script(),
+    )
+    .await
+    else {
         return;
-    }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let url = emulator.url();
-    // The child blocks a thread of its own; the emulator keeps serving on the runtime's.
-    let out = tokio::task::spawn_blocking(move || run_script(url)).await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bedrock_sdk.py failed ({}):\n{stderr}\n{stdout}", out.status);
-    let seen: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("bedrock_sdk.py printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    };
     assert!(seen["boto3"].as_str().is_some_and(|v| !v.is_empty()), "{seen}");
 
     let converse = &seen["converse"];
