@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use verbatim_model::{Dialect, SessionId, Usage};
 use verbatim_store::export::{ExportError, RequestDefaults, export_request, export_session};
 use verbatim_store::import::{ImportError, ImportOptions, Importer, Outcome as Imported};
-use verbatim_store::{Entry, ListQuery, Session, SessionInfo, SessionStore, StoreError};
+use verbatim_store::{Entry, ListQuery, Origin, Session, SessionInfo, SessionStore, StoreError};
 
 use super::StoreArgs;
 pub(crate) use super::transcript::transcript;
@@ -42,7 +42,11 @@ const UNUSABLE: u8 = 2;
 /// Arguments of `verbatim sessions`.
 #[derive(Debug, clap::Args)]
 // The store options may be given before or after the subcommand.
-#[command(mut_arg("data", |a| a.global(true)), mut_arg("store_url", |a| a.global(true)))]
+#[command(
+    mut_arg("data", |a| a.global(true)),
+    mut_arg("store_url", |a| a.global(true)),
+    mut_arg("schema", |a| a.global(true))
+)]
 pub(crate) struct SessionsArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -157,9 +161,12 @@ struct RewindArgs {
 
 #[derive(Debug, clap::Args)]
 struct RmArgs {
-    /// The session to delete.
+    /// The session to delete (with the archives its rewinds kept, unless --keep-archives).
     id: String,
-    /// Print {"deleted": id} as JSON.
+    /// Keep the archive sessions the session's rewinds made.
+    #[arg(long)]
+    keep_archives: bool,
+    /// Print {"deleted": id, "archives": [ids]} as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -298,15 +305,45 @@ async fn run(args: &SessionsArgs) -> Outcome {
         }
         SessionsCommand::Rm(rm_args) => {
             let id = parse_id(&rm_args.id)?;
-            open(&args.store).await?.delete(id).await?;
+            let store = open(&args.store).await?;
+            let archives =
+                if rm_args.keep_archives { Vec::new() } else { archives(&*store, id).await? };
+            store.delete(id).await?;
+            // The archives go after their session: a failure before this point leaves both.
+            let mut deleted = Vec::new();
+            for archive in archives {
+                match store.delete(archive).await {
+                    Ok(()) => deleted.push(archive),
+                    // Already deleted by hand: nothing left to do.
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
             if rm_args.json {
-                say!("{}", json!({"deleted": id}));
+                say!("{}", json!({"deleted": id, "archives": deleted}));
             } else {
                 say!("{id}");
+                for archive in deleted {
+                    say!("{archive} (the archive of a rewind of {id})");
+                }
             }
             Ok(())
         }
     }
+}
+
+/// The archive sessions the rewinds of session `id` kept, in the order they were made.
+async fn archives(store: &dyn SessionStore, id: SessionId) -> Result<Vec<SessionId>, Failure> {
+    let session = store.load(id).await?;
+    let mut archives = Vec::new();
+    for record in &session.records {
+        if let Entry::Rewind { archive, .. } = &record.entry
+            && !archives.contains(archive)
+        {
+            archives.push(*archive);
+        }
+    }
+    Ok(archives)
 }
 
 /// Opens the store for a command that reads it or changes sessions already in it: one that
@@ -358,20 +395,44 @@ async fn list(store: &dyn SessionStore, args: &ListArgs, place: &str) -> Outcome
     let models: Vec<_> =
         sessions.iter().map(|s| super::printable_line(model_or_none(&s.start.model))).collect();
     let model_width = models.iter().map(|m| m.chars().count()).max().unwrap_or(0).max(5);
-    say!("{:<36}  {:<model_width$}  {:>7}  {:<20}  TAGS", "ID", "MODEL", "RECORDS", "UPDATED");
-    for (info, model) in sessions.iter().zip(&models) {
-        let tags =
-            if info.start.tags.is_empty() { "-".to_owned() } else { info.start.tags.join(",") };
-        let tags = super::printable_line(&tags);
+    let tags: Vec<String> = sessions
+        .iter()
+        .map(|info| {
+            let tags =
+                if info.start.tags.is_empty() { "-".into() } else { info.start.tags.join(",") };
+            super::printable_line(&tags).into_owned()
+        })
+        .collect();
+    let tags_width = tags.iter().map(|t| t.chars().count()).max().unwrap_or(0).max(4);
+    say!(
+        "{:<36}  {:<model_width$}  {:>7}  {:<20}  {:<tags_width$}  ORIGIN",
+        "ID",
+        "MODEL",
+        "RECORDS",
+        "UPDATED",
+        "TAGS"
+    );
+    for ((info, model), tags) in sessions.iter().zip(&models).zip(&tags) {
         say!(
-            "{:<36}  {:<model_width$}  {:>7}  {:<20}  {tags}",
+            "{:<36}  {:<model_width$}  {:>7}  {:<20}  {tags:<tags_width$}  {}",
             info.id.to_string(),
             model,
             info.version,
             info.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            origin(info.origin.as_ref()),
         );
     }
     Ok(())
+}
+
+/// Where a session came from, in a word and the source's id.
+fn origin(origin: Option<&Origin>) -> String {
+    match origin {
+        None => "-".into(),
+        Some(Origin::Fork { from, at }) => format!("fork of {from} at record {at}"),
+        Some(Origin::Archive { from, at }) => format!("archive of {from} (rewind at record {at})"),
+        Some(Origin::Import) => "import".into(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -291,9 +291,9 @@ fn list_orders_newest_first_and_filters_by_tag_and_limit() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("ID") && lines[0].contains("MODEL"), "{text}");
     assert!(lines[1].starts_with(&second) && lines[1].contains("anthropic.claude-3-5-haiku"));
-    assert!(lines[1].ends_with("greeting,short"), "{text}");
+    assert!(lines[1].contains("  greeting,short  ") && lines[1].ends_with("import"), "{text}");
     assert!(lines[2].starts_with(&first) && lines[2].contains(SONNET4), "{text}");
-    assert!(lines[2].ends_with("weather"), "{text}");
+    assert!(lines[2].contains("  weather  ") && lines[2].ends_with("import"), "{text}");
 
     // The store options may also follow the subcommand.
     let mut after = Command::new(env!("CARGO_BIN_EXE_verbatim"));
@@ -382,8 +382,20 @@ fn fork_rewind_and_rm_print_the_ids_they_touch() {
     let shown = store.show(&id);
     assert_eq!(shown["info"]["version"], 5);
     assert_eq!(shown["messages"].as_array().unwrap().len(), 2);
-    // The archive keeps every record; it is listed with the others.
-    assert_eq!(store.list().len(), 3);
+    // The archive keeps every record; it is listed with the others, marked as what it is, with
+    // the times of the history it holds.
+    let list = store.list();
+    assert_eq!(list.len(), 3);
+    let archive = list.iter().find(|s| s["origin"]["kind"] == "archive").unwrap();
+    assert_eq!(archive["origin"]["from"], id.as_str());
+    let source = list.iter().find(|s| s["id"] == id.as_str()).unwrap();
+    assert_eq!(archive["created_at"], source["created_at"]);
+    assert!(archive["updated_at"].as_str() >= archive["created_at"].as_str(), "{archive}");
+    let text = store.sessions(&["list"]).ok();
+    let line = text.lines().find(|l| l.starts_with(archive["id"].as_str().unwrap())).unwrap();
+    assert!(line.ends_with(&format!("archive of {id} (rewind at record 4)")), "{text}");
+    let line = text.lines().find(|l| l.starts_with(&fork)).unwrap();
+    assert!(line.ends_with(&format!("fork of {id} at record 2")), "{text}");
     let json = store.sessions(&["rewind", &id, "--to", "1", "--json"]).json();
     assert_eq!(json["session"]["id"], id.as_str());
     assert_eq!(json["archive"]["version"], 5);
@@ -393,8 +405,19 @@ fn fork_rewind_and_rm_print_the_ids_they_touch() {
     let again = store.sessions(&["delete", &fork]);
     assert_eq!(again.code, 1, "{again:?}");
     assert!(again.stderr.contains(&format!("no session {fork}")), "{}", again.stderr);
+    // Deleting a session deletes the archives its rewinds kept (they are its history), unless
+    // asked to keep them.
+    let kept = store.import(&[&path("sessions_weather.converse.json"), "--tag", "kept"]);
+    store.sessions(&["rewind", &kept, "--to", "2"]).ok();
+    let json = store.sessions(&["delete", &kept, "--keep-archives", "--json"]).json();
+    assert_eq!(json["archives"], serde_json::json!([]));
+    assert_eq!(store.list().len(), 4, "the session, its two archives and the kept one");
     let json = store.sessions(&["delete", &id, "--json"]).json();
     assert_eq!(json["deleted"], id.as_str());
+    assert_eq!(json["archives"].as_array().unwrap().len(), 2, "{json}");
+    let left = store.list();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["origin"]["from"], kept.as_str());
 }
 
 #[test]

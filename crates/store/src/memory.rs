@@ -185,6 +185,8 @@ impl SessionStore for MemoryStore {
             let origin = Origin::Archive { from: id, at: actual };
             let mut archive = new_info(source.info.start.clone(), Some(origin))?;
             archive.version = actual;
+            // The archive holds the source's history as it stood: its times are the history's.
+            archive.created_at = source.info.created_at;
             archive.updated_at = source.info.updated_at;
             let records = source.records.clone();
             let archived = Stored::new(Session { info: archive.clone(), records });

@@ -620,6 +620,8 @@ impl SessionStore for SledStore {
                     let origin = Origin::Archive { from: id, at: source.version };
                     let mut archive = new_info(source.start.clone(), Some(origin))?;
                     archive.version = source.version;
+                    // The archive holds the source's history as it stood: its times are the history's.
+                    archive.created_at = source.created_at;
                     archive.updated_at = source.updated_at;
                     let mut writes = Writes::default();
                     inner.write_session(&mut writes, &archive, &records);

@@ -140,6 +140,8 @@ impl PostgresStore {
         let mut archive =
             new_info(source.start.clone(), Some(Origin::Archive { from: id, at: actual }))?;
         archive.version = actual;
+        // The archive holds the source's history as it stood: its times are the history's.
+        archive.created_at = source.created_at;
         archive.updated_at = source.updated_at;
         Self::insert_session(&tx, &archive, &[]).await?;
         Self::copy_records(&tx, id, archive.id, actual).await?;

@@ -274,6 +274,10 @@ async fn rewind_keeps_everything(store: &dyn SessionStore) {
     let rewound = store.rewind(info.id, 4, 2).await.unwrap();
     assert_eq!(rewound.info.version, 5);
     assert_eq!(rewound.archive.origin, Some(Origin::Archive { from: info.id, at: 4 }));
+    let source = store.info(info.id).await.unwrap();
+    assert_eq!(rewound.archive.created_at, source.created_at, "the archive's history began then");
+    assert!(rewound.archive.updated_at >= rewound.archive.created_at);
+    assert_eq!(store.info(rewound.archive.id).await.unwrap().created_at, source.created_at);
     let archive = store.load(rewound.archive.id).await.unwrap();
     let expected: Vec<(u64, Entry)> =
         all.iter().cloned().enumerate().map(|(i, e)| (i as u64 + 1, e)).collect();
