@@ -96,6 +96,10 @@ pub(crate) struct StoreArgs {
     /// A PostgreSQL store URL (`postgres://...`) to use instead of the data directory.
     #[arg(long = "store", env = "VERBATIM_STORE", hide_env_values = true)]
     pub(crate) store_url: Option<String>,
+    /// With --store: the PostgreSQL schema holding verbatim's tables (created if missing); the
+    /// default is the first schema of the server's search path.
+    #[arg(long, env = "VERBATIM_SCHEMA", value_name = "SCHEMA")]
+    pub(crate) schema: Option<String>,
 }
 
 impl std::fmt::Debug for StoreArgs {
@@ -104,6 +108,7 @@ impl std::fmt::Debug for StoreArgs {
         f.debug_struct("StoreArgs")
             .field("data", &self.data)
             .field("store_url", &self.store_url.as_ref().map(|_| "[redacted]"))
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -114,7 +119,7 @@ impl StoreArgs {
     /// may hold a password).
     pub(crate) async fn open(&self) -> Result<Arc<dyn SessionStore>, String> {
         if let Some(url) = &self.store_url {
-            return open_postgres(url).await;
+            return open_postgres(url, self.schema.as_deref()).await;
         }
         let store = SledStore::open(&self.data)
             .map_err(|e| format!("cannot open the store at {}: {e}", self.data.display()))?;
@@ -148,14 +153,18 @@ impl StoreArgs {
         let Some(url) = &self.store_url else {
             return format!(" --data {}", shell::quote(&self.data.to_string_lossy()));
         };
+        let schema = match &self.schema {
+            Some(schema) => format!(" --schema {}", shell::quote(schema)),
+            None => String::new(),
+        };
         match shell::store_url_without_password(url) {
-            Some(printed) if printed == *url => format!(" --store {}", shell::quote(url)),
+            Some(printed) if printed == *url => format!(" --store {}{schema}", shell::quote(url)),
             Some(printed) => format!(
-                " --store {} (with your password in place of {})",
+                " --store {}{schema} (with your password in place of {})",
                 shell::quote(&printed),
                 shell::PASSWORD
             ),
-            None => ", with the same --store (its password is not printed)".into(),
+            None => format!("{schema}, with the same --store (its password is not printed)"),
         }
     }
 
@@ -182,15 +191,19 @@ pub(crate) async fn postgres_options(url: &str) -> verbatim_store::PostgresOptio
 }
 
 #[cfg(feature = "postgres")]
-async fn open_postgres(url: &str) -> Result<Arc<dyn SessionStore>, String> {
-    let store = verbatim_store::PostgresStore::connect_with(url, postgres_options(url).await)
+async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Arc<dyn SessionStore>, String> {
+    let options = verbatim_store::PostgresOptions {
+        schema: schema.map(str::to_owned),
+        ..postgres_options(url).await
+    };
+    let store = verbatim_store::PostgresStore::connect_with(url, options)
         .await
         .map_err(|e| format!("cannot open the PostgreSQL store: {e}"))?;
     Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn open_postgres(_url: &str) -> Result<Arc<dyn SessionStore>, String> {
+async fn open_postgres(_url: &str, _schema: Option<&str>) -> Result<Arc<dyn SessionStore>, String> {
     Err("--store: this build has no PostgreSQL store (feature `postgres`); use --data DIR".into())
 }
 

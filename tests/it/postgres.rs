@@ -66,10 +66,12 @@ struct Instance {
 }
 
 impl Instance {
-    fn spawn(name: &'static str, store_url: &str, id: &str, emulator_url: &str) -> Instance {
+    fn spawn(name: &'static str, store: &[&str], id: &str, emulator_url: &str) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
             .args(["chat", "--session", id, "--emulator-url", emulator_url])
-            .env("VERBATIM_STORE", store_url)
+            .args(store)
+            .env_remove("VERBATIM_STORE")
+            .env_remove("VERBATIM_SCHEMA")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -153,12 +155,15 @@ fn two_engines_in_two_processes_share_a_session() {
     let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = runtime.block_on(PostgresStore::connect_with(&url, options)).unwrap();
     let id = runtime.block_on(store.create(verbatim::store::NewSession::new(MODEL))).unwrap().id;
-    // The instances name the schema the way a deployment would: in the URL.
+    // The instances name the schema in the two ways a deployment would: in the URL, and with
+    // --schema.
     let separator = if url.contains('?') { '&' } else { '?' };
     let shared_url = format!("{url}{separator}options=-c%20search_path%3D{}", schema.name);
 
-    let mut a = Instance::spawn("a", &shared_url, &id.to_string(), &emulator.url());
-    let mut b = Instance::spawn("b", &shared_url, &id.to_string(), &emulator.url());
+    let (id_text, emulator_url) = (id.to_string(), emulator.url());
+    let mut a = Instance::spawn("a", &["--store", &shared_url], &id_text, &emulator_url);
+    let by_option = ["--store", &url, "--schema", &schema.name];
+    let mut b = Instance::spawn("b", &by_option, &id_text, &emulator_url);
     let turn = |instance: &mut Instance, input: &str| {
         instance.say(input);
         wait_until(&runtime, &store, id, input, |s| answered(s, input));
@@ -208,6 +213,22 @@ fn two_engines_in_two_processes_share_a_session() {
     let third_a = stored.messages().iter().position(|m| m.message.text() == "third from a");
     let third_b = stored.messages().iter().position(|m| m.message.text() == "third from b");
     assert_eq!(third_b, third_a.map(|i| i + 2), "b's turn after a's whole turn");
+
+    // `sessions` takes --schema (and VERBATIM_SCHEMA) as chat does (the session is in no other
+    // schema).
+    let list = |extra: &[&str], schema: Option<&str>| -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+        command.args(["sessions", "list", "--json", "--store", &url]).args(extra);
+        command.env_remove("VERBATIM_STORE").env_remove("VERBATIM_SCHEMA");
+        if let Some(schema) = schema {
+            command.env("VERBATIM_SCHEMA", schema);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(list(&["--schema", &schema.name], None).contains(&id_text));
+    assert!(list(&[], Some(&schema.name)).contains(&id_text));
 
     runtime.block_on(emulator.shutdown());
 }
