@@ -1,7 +1,6 @@
 //! `verbatim chat`: an interactive chat with streamed replies, on Bedrock when credentials or
 //! an API key are configured, otherwise on the built-in emulator (saying so).
 
-use std::io::BufRead as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -279,12 +278,16 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
                 session.id(),
                 session.id()
             );
-            inform!(args.json, "Type a message; /help lists the commands.");
+            if args.message.is_none() {
+                inform!(args.json, "Type a message; /help lists the commands.");
+            }
             say_thinking(session, &chat).await;
         }
         None => {
-            inform!(args.json, "A new session starts with your first message.");
-            inform!(args.json, "Type a message; /help lists the commands.");
+            if args.message.is_none() {
+                inform!(args.json, "A new session starts with your first message.");
+                inform!(args.json, "Type a message; /help lists the commands.");
+            }
             let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
             if let Ok((line, true)) = thinking_line(model, api, thinking.flatten().as_ref()) {
                 inform!(args.json, "{line}");
@@ -298,7 +301,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             let lines = std::iter::once(Ok(message.clone()));
             Ok(converse(current, &*store, &chat, lines).await?)
         }
-        None => Ok(converse(current, &*store, &chat, std::io::stdin().lock().lines()).await?),
+        None => Ok(converse(current, &*store, &chat, prompt::input_lines()).await?),
     }
 }
 
@@ -686,6 +689,7 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
 }
 
 mod endpoint;
+mod prompt;
 #[cfg(test)]
 mod tests;
 mod thinking;

@@ -172,6 +172,7 @@ async fn chat_sends_one_message_for_a_script() {
     let run = chat(&data, &url, &["--api-key", "my-key", "--message", "Again"], &[], "").await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("Hello! You said: Again"), "{run:?}");
+    assert!(!run.stdout.contains("Type a message"), "no invitation to type: {run:?}");
     // --json needs --message.
     assert_eq!(chat(&data, &url, &["--json"], &[], "").await.code, 2);
 }
@@ -323,4 +324,45 @@ async fn chat_says_what_thinking_is_sent_and_sends_what_it_said() {
             serde_json::json!({"type": "adaptive"})
         ]
     );
+}
+
+/// On a terminal the chat is a line editor: a prompt, the Up arrow brings back the last line
+/// (never sent as `^[[A`), Ctrl-C clears a line without sending it, Ctrl-D leaves with exit 0.
+/// Typed at a pseudo-terminal by `tests/python/chat_pty.py` (Python's standard library only).
+#[tokio::test]
+async fn chat_on_a_terminal_has_a_prompt_history_and_the_usual_keys() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/chat_pty.py");
+    let mut command = Command::new("python3");
+    command.arg(script).arg(env!("CARGO_BIN_EXE_verbatim")).arg(&data);
+    command.args([emulator.url().as_str(), "my-key"]);
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(shown.contains("line cleared"), "{shown}");
+
+    let listed = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["sessions", "list", "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let shown = Command::new(env!("CARGO_BIN_EXE_verbatim"))
+        .args(["sessions", "show", &id, "--json", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let session: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let typed: Vec<String> = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["message"])
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"][0]["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(typed, ["hello there", "hello there"], "{session}");
 }
