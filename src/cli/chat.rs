@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
-use verbatim_model::{Api, Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Api, ContentBlock, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
 
+use attach::Attachments;
+use commands::command_line;
 use endpoint::{HostArg, talking_to, with_host};
 
 use super::render::{Printer, cost_line, usage_line};
@@ -294,7 +296,8 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             }
         }
     }
-    let current = Current { engine: &engine, session, json: args.json };
+    let current =
+        Current { engine: &engine, session, json: args.json, attached: Attachments::default() };
     match &args.message {
         Some(message) if args.json => Ok(one_shot_json(current, message).await?),
         Some(message) => {
@@ -312,6 +315,8 @@ struct Current<'e> {
     session: Option<Session>,
     /// Standard output carries JSON: what the chat says of itself goes to standard error.
     json: bool,
+    /// Files `/attach` read for the next message.
+    attached: Attachments,
 }
 
 impl Current<'_> {
@@ -411,8 +416,15 @@ async fn converse(
             }
             continue;
         }
+        let input = current.attached.message(line);
         let session = current.get().await?;
-        match turn(session, chat, line).await {
+        let id = session.id();
+        let ended = turn(session, chat, &input).await;
+        if !matches!(ended, Ended::StoreFailed) {
+            // The input, attachments and all, is stored: /retry sends it again if need be.
+            current.attached.sent();
+        }
+        match ended {
             Ended::Done => {
                 store_failures = 0;
                 continue;
@@ -427,7 +439,6 @@ async fn converse(
         }
         failed_turns += 1;
         store_failures += 1;
-        let id = session.id();
         let reopen = format!(
             "reopen the session once the store works again: verbatim chat --session {id}{}",
             chat.store_option
@@ -475,111 +486,8 @@ enum Ended {
     Stop(String),
 }
 
-/// What `/help` says.
-const HELP: &str = "/thinking off|BUDGET|adaptive  the thinking setting, from the next turn
-/model [ID]                     the model (shown without ID, switched with one)
-/retry                          send the input a failed turn stored again
-/usage                          tokens, cache hit rate and cost so far
-/show                           the whole session as stored
-/help                           this list
-/quit                           end the chat (also at the end of the input)";
-
-/// Runs a `/command`; false to quit.
-async fn command_line(
-    current: &mut Current<'_>,
-    store: &dyn SessionStore,
-    chat: &Chat,
-    command: &str,
-) -> bool {
-    let (name, value) = command.split_once(' ').unwrap_or((command, ""));
-    if matches!(name, "quit" | "exit") {
-        return false;
-    }
-    if name == "help" {
-        say!("{HELP}");
-        return true;
-    }
-    if name == "model" && value.is_empty() && current.session.is_none() {
-        say!("model: {}", chat.model);
-        return true;
-    }
-    if matches!(name, "usage" | "show") && current.session.is_none() {
-        say!("No session yet: it starts with your first message.");
-        return true;
-    }
-    let session = match current.get().await {
-        Ok(session) => session,
-        Err(error) => {
-            say!("error: {error}");
-            return true;
-        }
-    };
-    let outcome = match name {
-        "usage" => match session.ledger(&PriceTable::new()).await {
-            Ok(ledger) => Ok(format!("{}; {}", usage_line(&ledger.usage), cost_line(&ledger))),
-            Err(error) => Err(error.to_string()),
-        },
-        "show" => match store.load(session.id()).await {
-            Ok(stored) => Ok(transcript(&stored).trim_end().to_owned()),
-            Err(error) => Err(error.to_string()),
-        },
-        "model" if !value.is_empty() => {
-            let set = session.set_model(value).await;
-            if set.is_ok() {
-                say!("model: {value}");
-                say_thinking(session, chat).await;
-                return true;
-            }
-            set.map(|()| String::new()).map_err(|e| e.to_string())
-        }
-        "model" => match session.load().await {
-            Ok(stored) => Ok(format!("model: {}", stored.config().model)),
-            Err(error) => Err(error.to_string()),
-        },
-        "thinking" => set_thinking(session, chat, value).await,
-        "retry" => {
-            retry(session, chat).await;
-            return true;
-        }
-        _ => Err(format!("unknown command /{command} (/help lists them)")),
-    };
-    match outcome {
-        Ok(text) => say!("{text}"),
-        Err(error) => say!("error: {error}"),
-    }
-    true
-}
-
-/// `/thinking VALUE`: sets the setting when it can be sent, saying what is sent and why when
-/// that is not the setting itself; refuses it (changing nothing) when it cannot.
-async fn set_thinking(session: &Session, chat: &Chat, value: &str) -> Result<String, String> {
-    let thinking = parse_thinking(value)?;
-    let model = session.load().await.map_err(|e| e.to_string())?.config().model;
-    let (line, _) = thinking_line(&model, chat.api, thinking.as_ref())
-        .map_err(|e| format!("{e}; thinking unchanged"))?;
-    session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
-    Ok(format!("{line} (from the next turn)"))
-}
-
-/// `/retry`: answers the stored input a failed turn left without an answer (or finishes a
-/// tool loop left open), as a new turn would; says so when there is nothing to answer.
-async fn retry(session: &Session, chat: &Chat) {
-    let mut printer = Printer::showing_steps(chat.verbose);
-    let result = session.resume_with(|event| printer.event(event)).await;
-    printer.finish();
-    match result {
-        Ok(None) => say!("nothing to retry: the last message has its answer"),
-        Ok(Some(reply)) => {
-            let _ = report(session, chat, Ok(reply));
-        }
-        Err(error) => {
-            let _ = report(session, chat, Err(error));
-        }
-    }
-}
-
 /// Runs one turn and reports it.
-async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
+async fn turn(session: &Session, chat: &Chat, input: &[ContentBlock]) -> Ended {
     // Another instance may write to the same session (a shared PostgreSQL store). A turn
     // whose append finds the session moved on is taken up again on the reloaded session: sent
     // again when none of it was stored, otherwise resumed (which answers the input if the
@@ -598,7 +506,7 @@ async fn turn(session: &Session, chat: &Chat, input: &str) -> Ended {
                 Err(error) => Err(error),
             }
         } else {
-            session.send_with(input, |event| printer.event(event)).await
+            session.send_with(input.to_vec(), |event| printer.event(event)).await
         };
         printer.finish();
         if result.is_err() && printer.printed() {
@@ -688,6 +596,8 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
     }
 }
 
+mod attach;
+mod commands;
 mod endpoint;
 mod prompt;
 #[cfg(test)]

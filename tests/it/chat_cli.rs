@@ -366,3 +366,38 @@ async fn chat_on_a_terminal_has_a_prompt_history_and_the_usual_keys() {
         .collect();
     assert_eq!(typed, ["hello there", "hello there"], "{session}");
 }
+
+/// `/attach FILE` sends an image or a document with the next message, inline and byte for
+/// byte; a file Bedrock would refuse is refused before anything is stored.
+#[tokio::test]
+async fn attach_sends_a_file_with_the_next_message() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let notes = dir.path().join("meeting notes.v2.md");
+    std::fs::write(&notes, "# Agenda\n- budget\n").unwrap();
+    let unknown = dir.path().join("tool.exe");
+    std::fs::write(&unknown, b"MZ").unwrap();
+    let input = format!(
+        "/attach {}\n/attach {}\n/attach\nwhat is in it?\nand now?\n/quit\n",
+        unknown.display(),
+        notes.display()
+    );
+    let run = chat(&data, &emulator.url(), &["--api-key", "my-key"], &[], &input).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("neither an image"), "{run:?}");
+    assert!(run.stdout.contains("(document); it goes with your next message"), "{run:?}");
+    assert!(run.stdout.contains("You said: what is in it?"), "{run:?}");
+
+    let bodies: Vec<serde_json::Value> =
+        emulator.received().iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    let first = &bodies[bodies.len() - 2]["messages"][0]["content"];
+    assert_eq!(first[0]["document"]["name"], "meeting notes-v2", "{first}");
+    assert_eq!(first[0]["document"]["format"], "md");
+    assert_eq!(first[0]["document"]["source"]["bytes"], "IyBBZ2VuZGEKLSBidWRnZXQK");
+    assert_eq!(first[1]["text"], "what is in it?");
+    // Sent once: the next message goes without it (the history still holds it).
+    let last = &bodies[bodies.len() - 1]["messages"];
+    let last = last.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["content"], serde_json::json!([{"text": "and now?"}]), "{last}");
+}

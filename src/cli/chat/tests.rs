@@ -157,7 +157,12 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
         model: DEFAULT_MODEL.to_owned(),
     };
     let error = converse(
-        Current { engine: &engine, session: Some(session), json: false },
+        Current {
+            engine: &engine,
+            session: Some(session),
+            json: false,
+            attached: Default::default(),
+        },
         &*store,
         &chat,
         lines,
