@@ -15,6 +15,7 @@ mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod python_sdk;
+mod readme;
 mod salvage;
 mod secrets;
 mod sessions_cli;
