@@ -124,9 +124,13 @@ struct ImportArgs {
     /// by `verbatim chat --session ID --model MODEL_ID`).
     #[arg(long, value_parser = super::model_id_arg)]
     model: Option<String>,
-    /// A tag for the new session (repeatable).
+    /// A tag for the new session (repeatable; added to an export document's own tags).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Give export documents a new session id instead of the one they keep (to import an
+    /// export into the store it came from); running the same import again finds it again.
+    #[arg(long)]
+    new_id: bool,
     /// The file to read, or `-` for standard input.
     file: String,
     /// Print a JSON array of the sessions' infos (one per document) once all are stored,
@@ -268,6 +272,7 @@ async fn run(args: &SessionsArgs) -> Outcome {
                 format: import_args.format.map(Dialect::from),
                 model: import_args.model.clone(),
                 tags: import_args.tags.clone(),
+                new_id: import_args.new_id,
             };
             let importer = Importer::new(name, options);
             // Everything is read and decoded before the store is opened: bad input stores

@@ -256,6 +256,22 @@ fn export_full_keeps_provenance_records_usage_and_metadata() {
     assert_eq!(other.run(&["import", "-"], Some(&line)).id(), EXPORTED_ID);
     let again = other.sessions(&["export", EXPORTED_ID, "--full"]).json();
     assert_eq!(again, document);
+
+    // Into the store it came from: refused as it is (the id is taken), taken with --new-id,
+    // with --tag added to the document's tags; a re-run finds the same copy.
+    let refused = store.run(&["import", "-"], Some(&line));
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("already exists"), "{refused:?}");
+    let copy = store.run(&["import", "--new-id", "--tag", "copy", "-"], Some(&line)).id();
+    assert_ne!(copy, EXPORTED_ID);
+    let rerun = store.run(&["import", "--new-id", "--tag", "copy", "-"], Some(&line)).id();
+    assert_eq!(rerun, copy, "a re-run stores nothing twice");
+    let copied = store.sessions(&["export", &copy, "--full"]).json();
+    assert_eq!(copied["records"], document["records"], "the records, byte for byte");
+    let mut tags = fixture["session"]["tags"].as_array().unwrap().clone();
+    tags.push("copy".into());
+    assert_eq!(copied["session"]["tags"], Value::Array(tags));
+    assert_eq!(store.list().len(), 2);
 }
 
 #[test]

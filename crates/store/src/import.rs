@@ -123,16 +123,20 @@ pub const CHUNK_MESSAGES: usize = 512;
 /// write of its own).
 pub const CHUNK_BYTES: usize = 1 << 20;
 
-/// How to read bodies and messages arrays (export documents name their own dialect, model and
-/// tags, and refuse a model or tags).
+/// How to read bodies and messages arrays (export documents name their own dialect and model,
+/// and refuse a model; tags are added to theirs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportOptions {
     /// The dialect of bodies and messages arrays (detected when `None`).
     pub format: Option<Dialect>,
     /// The model of the new sessions (else the body's `modelId` or `model`).
     pub model: Option<String>,
-    /// Tags for the new sessions.
+    /// Tags for the new sessions (added to an export document's own).
     pub tags: Vec<String>,
+    /// Export documents get a new session id instead of the one they keep, so an export can be
+    /// imported into the store it came from. The id is derived from the document and these
+    /// options, so a re-run finds the session again. (Bodies always get a new id.)
+    pub new_id: bool,
 }
 
 /// What can go wrong importing. [`ImportError::is_input`] tells bad input from a store that
@@ -371,7 +375,7 @@ impl Importer {
                     self.store_body(store, body, id, &key, &location).await?
                 }
                 Plan::Export(mut export) => {
-                    export.key();
+                    export.key(&self.options);
                     store_export(store, export, &location).await?
                 }
             };
@@ -605,9 +609,18 @@ pub(crate) fn body_key(bytes: &[u8], dialect: Dialect, options: &ImportOptions) 
     digest(&parts)
 }
 
-/// The import key of an export document: the SHA-256 of its bytes.
-pub(crate) fn export_key(bytes: &[u8]) -> [u8; 32] {
-    digest(&[b"export", bytes])
+/// The import key of an export document: the SHA-256 of its bytes (and of the tags and
+/// new-id options, when given).
+pub(crate) fn export_key(bytes: &[u8], options: &ImportOptions) -> [u8; 32] {
+    if options.tags.is_empty() && !options.new_id {
+        return digest(&[b"export", bytes]);
+    }
+    let new_id: &[u8] = if options.new_id { b"new-id" } else { b"same-id" };
+    let count = options.tags.len().to_string();
+    let mut parts: Vec<&[u8]> = vec![b"export", new_id, count.as_bytes()];
+    parts.extend(options.tags.iter().map(|t| t.as_bytes()));
+    parts.push(bytes);
+    digest(&parts)
 }
 
 fn digest(parts: &[&[u8]]) -> [u8; 32] {

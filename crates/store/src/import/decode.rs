@@ -138,9 +138,14 @@ pub(crate) struct Export<'a> {
 
 impl<'a> Export<'a> {
     /// Computes the import key and records it in the session's metadata (`import` was found
-    /// to be absent or an object).
-    pub(crate) fn key(&mut self) {
-        let key = Value::from(hex(&export_key(self.document)));
+    /// to be absent or an object); with [`ImportOptions::new_id`], the session's id is the
+    /// key's.
+    pub(crate) fn key(&mut self, options: &ImportOptions) {
+        let key = export_key(self.document, options);
+        if options.new_id {
+            self.info.id = key_id(&key);
+        }
+        let key = Value::from(hex(&key));
         let metadata = &mut self.info.start.metadata;
         match metadata.get_mut(IMPORT_KEY) {
             Some(Value::Object(import)) => {
@@ -276,9 +281,6 @@ fn plan_export<'a>(
     if options.model.is_some() {
         return Err(Problem::Detail("--model does not apply to a verbatim export document (it names its model in `session.model`)".into()));
     }
-    if !options.tags.is_empty() {
-        return Err(Problem::Detail("--tag does not apply to a verbatim export document (it keeps its own tags in `session.tags`)".into()));
-    }
     if let Some(format) = options.format {
         let wanted = dialect_name(format);
         let found = head.get("dialect").and_then(Value::as_str).unwrap_or("");
@@ -294,6 +296,11 @@ fn plan_export<'a>(
         return Err(malformed("", &records, "expected an array").into());
     }
     info.origin.get_or_insert(Origin::Import);
+    for tag in &options.tags {
+        if !info.start.tags.contains(tag) {
+            info.start.tags.push(tag.clone());
+        }
+    }
     if info.start.metadata.get(IMPORT_KEY).is_some_and(|import| !import.is_object()) {
         return Err(Problem::Detail(format!(
             "session.metadata.{IMPORT_KEY}: expected an object (an import records its key there)"
