@@ -25,7 +25,7 @@ pub mod rules;
 
 pub use verbatim_wire::{
     DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind, JsonPath, Segment, anthropic,
-    converse, eventstream, json_input, messages_api, model_id, sse, stream,
+    converse, count_tokens, eventstream, json_input, messages_api, model_id, sse, stream,
 };
 
 #[cfg(test)]

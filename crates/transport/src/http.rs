@@ -16,7 +16,7 @@ use verbatim_protocol::eventstream::FrameDecoder;
 use verbatim_protocol::sse::SseDecoder;
 
 use crate::events::{Framing, HttpEvents};
-use crate::messages::{check_headers, wire_body};
+use crate::messages::{check_headers, count_tokens_body, wire_body};
 use crate::response::{api_error, header, request_id, unknown_operation};
 use crate::retry::{self, TokenBucket};
 use crate::{
@@ -273,9 +273,20 @@ impl HttpTransport {
         body: &Bytes,
         stream: bool,
     ) -> Result<reqwest::Response, Failure> {
+        self.post_to(call, &call.path(stream), body).await
+    }
+
+    /// Sends one attempt of `call`'s `body` to `path` on the call's host and returns the
+    /// response if its status is a success.
+    async fn post_to(
+        &self,
+        call: &Call,
+        path: &str,
+        body: &Bytes,
+    ) -> Result<reqwest::Response, Failure> {
         let inner = &self.inner;
         let (base, service) = self.target(call);
-        let url = format!("{base}{}", call.path(stream));
+        let url = format!("{base}{path}");
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (name, value) in &call.headers {
@@ -498,6 +509,36 @@ impl Transport for HttpTransport {
             tokio::time::timeout(timeout, self.stream_once(&call, &body))
                 .await
                 .unwrap_or(Err(TransportError::Timeout { waiting_for: "the first event" }.into()))
+        })
+        .await
+    }
+
+    async fn count_tokens(&self, call: Call) -> Result<u64, TransportError> {
+        check_headers(&call)?;
+        let host = self.inner.config.messages_host;
+        let body = count_tokens_body(&call, host)?;
+        let path = call.count_tokens_path(host);
+        // The Messages API's headers travel with a count on mantle; a runtime count is an
+        // InvokeModel count, whose version and betas are in its body.
+        let call = match (call.api, host) {
+            (Api::Messages, MessagesHost::Runtime) => Call { headers: Vec::new(), ..call },
+            _ => call,
+        };
+        let timeout = self.inner.config.timeouts.response;
+        self.with_retries(&call, || async {
+            let once = async {
+                let response = self.post_to(&call, &path, &body).await?;
+                let answer = self.read_body(response).await?;
+                verbatim_protocol::count_tokens::read_count(&answer).map_err(|e| {
+                    Failure::from(TransportError::UnexpectedResponse {
+                        status: 200,
+                        message: format!("the token count's answer: {e}"),
+                    })
+                })
+            };
+            tokio::time::timeout(timeout, once)
+                .await
+                .unwrap_or(Err(TransportError::Timeout { waiting_for: "the token count" }.into()))
         })
         .await
     }

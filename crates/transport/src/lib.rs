@@ -94,6 +94,15 @@ impl Call {
         self
     }
 
+    /// The path of the token count for this call on `host`: `/model/{encoded id}/count-tokens`,
+    /// or on the Messages API on mantle `/anthropic/v1/messages/count_tokens`.
+    pub fn count_tokens_path(&self, host: MessagesHost) -> String {
+        if self.api == Api::Messages && host == MessagesHost::Mantle {
+            return format!("{}/count_tokens", verbatim_protocol::messages_api::PATH);
+        }
+        format!("/model/{}/count-tokens", verbatim_protocol::model_id::path_segment(&self.model_id))
+    }
+
     /// The request path: `/model/{encoded id}/{operation}`, or on the Messages API
     /// `/anthropic/v1/messages` (the model is in the body, and so is the choice to stream).
     pub fn path(&self, stream: bool) -> String {
@@ -190,6 +199,14 @@ pub trait Transport: Send + Sync + fmt::Debug {
     /// ConverseStream, InvokeModelWithResponseStream or the Messages API with `stream: true`:
     /// the events as they arrive.
     async fn stream(&self, call: Call) -> Result<EventStream, TransportError>;
+
+    /// CountTokens: the input tokens the model counts for the call's request, without running
+    /// it (nothing is billed). A transport that cannot count says so with
+    /// [`TransportError::Request`]; callers then estimate.
+    async fn count_tokens(&self, call: Call) -> Result<u64, TransportError> {
+        let _ = call;
+        Err(TransportError::Request { message: "this transport does not count tokens".into() })
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,45 @@ pub(crate) fn check_headers(call: &Call) -> Result<(), TransportError> {
     Ok(())
 }
 
+/// The body of the token count for `call` on `host` (see
+/// [`count_tokens`](verbatim_protocol::count_tokens)): a Converse body's members under
+/// `input.converse`; an InvokeModel body as base64 under `input.invokeModel.body`; a Messages
+/// API body as sent (without `stream`) on mantle, and on runtime, which has no Messages API
+/// count, as the InvokeModel body it stands for (`anthropic_version` written first).
+pub(crate) fn count_tokens_body(call: &Call, host: MessagesHost) -> Result<Bytes, TransportError> {
+    use verbatim_protocol::count_tokens::{converse_request, invoke_request};
+    let body = match (call.api, host) {
+        (Api::Converse, _) => converse_request(&call.body).map_err(|e| {
+            TransportError::Request { message: format!("the Converse body cannot be counted: {e}") }
+        })?,
+        (Api::InvokeModel, _) => invoke_request(&call.body),
+        (Api::Messages, MessagesHost::Mantle) => return wire_body(call, false),
+        (Api::Messages, MessagesHost::Runtime) => {
+            let inside = object_inside(&call.body)?;
+            let mut invoke = b"{\"anthropic_version\":\"bedrock-2023-05-31\"".to_vec();
+            if !inside.trim_ascii().is_empty() {
+                invoke.push(b',');
+                invoke.extend_from_slice(inside);
+            }
+            invoke.push(b'}');
+            invoke_request(&invoke)
+        }
+    };
+    Ok(Bytes::from(body))
+}
+
+/// The bytes between the braces of a Messages API body.
+fn object_inside(body: &[u8]) -> Result<&[u8], TransportError> {
+    let body = body.trim_ascii();
+    body.strip_prefix(b"{").and_then(|b| b.strip_suffix(b"}")).ok_or_else(|| {
+        TransportError::Request {
+            message: "a Messages API body must be a JSON object (`{...}`): the transport writes \
+                      `model` and `stream` into it"
+                .to_owned(),
+        }
+    })
+}
+
 /// The body sent for `call`: on the Messages API `{"model":<id>,` + the body's keys +
 /// `,"stream":true}` (no `stream` when not streaming), the body's bytes unchanged between;
 /// elsewhere the body as it is.
@@ -79,14 +118,8 @@ pub(crate) fn wire_body(call: &Call, stream: bool) -> Result<Bytes, TransportErr
     if call.api != Api::Messages {
         return Ok(call.body.clone());
     }
-    let not_object = || TransportError::Request {
-        message: "a Messages API body must be a JSON object (`{...}`): the transport writes \
-                  `model` and `stream` into it"
-            .to_owned(),
-    };
+    let inside = object_inside(&call.body)?;
     let body = call.body.trim_ascii();
-    let inside =
-        body.strip_prefix(b"{").and_then(|b| b.strip_suffix(b"}")).ok_or_else(not_object)?;
     let model = serde_json::to_string(&call.model_id).expect("a string always serializes");
     let mut out = Vec::with_capacity(body.len() + model.len() + 32);
     out.extend_from_slice(b"{\"model\":");

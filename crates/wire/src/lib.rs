@@ -9,6 +9,7 @@
 //! - [`eventstream`] decodes the binary frames of streaming responses, [`sse`] the server-sent
 //!   events of the Messages API, and [`stream`] folds the events they carry into the response
 //!   a non-streamed call returns.
+//! - [`count_tokens`] writes the bodies of Bedrock's token-count routes and reads their count.
 //! - [`json_input`] and [`json`] read JSON text as it enters and name what is wrong with it;
 //!   [`model_id`] turns a model id into its URL path segment and base model.
 //!
@@ -25,6 +26,7 @@
 
 pub mod anthropic;
 pub mod converse;
+pub mod count_tokens;
 mod encode;
 mod error;
 pub mod eventstream;

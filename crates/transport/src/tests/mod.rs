@@ -1,6 +1,7 @@
 //! Tests of the transport: unit tests of signing, errors and retries, and the HTTP transport
 //! against the emulator and a scripted loopback server.
 
+mod count_tokens;
 mod emulated;
 #[cfg(feature = "aws-config")]
 mod env;
