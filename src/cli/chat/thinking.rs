@@ -35,7 +35,7 @@ pub(super) fn outcome(
         && asked.is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled))
     {
         return Outcome::Refused(format!(
-            "{model} is a {provider} model; `thinking` is Anthropic's setting for Claude and is not sent to it"
+            "{model} is a model of {provider}; `thinking` is Anthropic's setting for Claude and is not sent to it"
         ));
     }
     let mut turn = TurnConfig::new(model, api);
