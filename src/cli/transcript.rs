@@ -146,6 +146,13 @@ fn record_text(record: &Record) -> String {
                     format!("thinking set to {}", thinking_setting(thinking))
                 }
                 ConfigChange::Thinking(None) => "thinking removed".into(),
+                ConfigChange::Settings(settings) if settings.is_empty() => {
+                    "settings cleared".into()
+                }
+                ConfigChange::Settings(settings) => {
+                    let json = serde_json::to_string(settings).unwrap_or_default();
+                    format!("settings set to {json}")
+                }
             };
             format!("#{seq} [config] {what}")
         }

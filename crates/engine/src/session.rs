@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, SessionId, SystemPrompt, ThinkingConfig, Usage,
+    ContentBlock, HistoryMessage, SessionId, Settings, SystemPrompt, ThinkingConfig, Usage,
 };
 use verbatim_protocol::assemble::Assembler;
 use verbatim_store::{Append, ConfigChange, Entry, Lease, StoreError};
@@ -134,6 +134,14 @@ impl Session {
     /// out of requests (never turned into text); the store keeps it.
     pub async fn set_model(&self, model: impl Into<String>) -> Result<(), EngineError> {
         self.configure(ConfigChange::Model(crate::checked_model_id(model.into())?)).await
+    }
+
+    /// Sets the request settings sent from the next request on (sampling, stop sequences,
+    /// tool choice, model-native fields, service tier, guardrail, request metadata, structured
+    /// output: see [`Settings`]), replacing those in force; recorded in the log like a model
+    /// change. Without `max_tokens` the engine's default is sent.
+    pub async fn set_settings(&self, settings: Settings) -> Result<(), EngineError> {
+        self.configure(ConfigChange::Settings(Box::new(settings))).await
     }
 
     /// Sets the system prompt. On models that bind thinking to the conversation prefix this

@@ -376,10 +376,14 @@ impl Turn<'_> {
         });
         turn.recorded_tools = registered;
         turn.thinking = config.thinking.clone();
-        turn.inference = Some(verbatim_model::InferenceConfig {
-            max_tokens: Some(inner.defaults.max_tokens),
-            ..Default::default()
-        });
+        let settings = &config.settings;
+        let mut inference = settings.inference.clone().unwrap_or_default();
+        inference.max_tokens = inference.max_tokens.or(Some(inner.defaults.max_tokens));
+        turn.inference = Some(inference);
+        turn.top_k = settings.top_k;
+        turn.tool_choice = settings.tool_choice.clone();
+        turn.model_fields = settings.model_fields.clone();
+        turn.unmapped = settings.unmapped.clone();
         turn.open_turn_thinking = self.log.open_turn_thinking();
         turn.recorded_fixes = self.log.replay.clone();
         turn

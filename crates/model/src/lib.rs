@@ -33,8 +33,8 @@ pub use ids::{
 };
 pub use provenance::{Api, HistoryMessage, Provenance};
 pub use request::{
-    Effort, InferenceConfig, Request, SystemBlock, SystemPrompt, SystemTool, ThinkingConfig,
-    ThinkingMode, Tool, ToolChoice, ToolChoiceKind, ToolSpec,
+    Effort, InferenceConfig, Request, Settings, SystemBlock, SystemPrompt, SystemTool,
+    ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolChoiceKind, ToolSpec,
 };
 pub use response::{Metrics, Response, StopReason, Usage};
 pub use unmapped::{Dialect, Unmapped};

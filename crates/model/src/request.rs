@@ -45,6 +45,50 @@ pub struct Request {
     pub unmapped: Unmapped,
 }
 
+/// The settings a session sends with every request besides its model, system prompt, tools
+/// and thinking: sampling (`inferenceConfig` / `temperature`, `top_p`, `top_k`,
+/// `stop_sequences`, `max_tokens`), the tool choice, model-native fields
+/// (`additionalModelRequestFields`, or the top-level keys of an Anthropic body), and the
+/// request keys kept as they came ([`Request::unmapped`]: Converse `serviceTier`,
+/// `performanceConfig`, `requestMetadata`, `guardrailConfig`, `outputConfig`, Anthropic
+/// `output_config`, `service_tier`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Inference parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<InferenceConfig>,
+    /// Anthropic's `top_k`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// How the model may choose tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Fields passed to the model natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_fields: Option<JsonMap>,
+    /// Request keys of one dialect, kept as they came.
+    #[serde(default, skip_serializing_if = "Unmapped::is_empty")]
+    pub unmapped: Unmapped,
+}
+
+impl Settings {
+    /// The settings `request` is sent with.
+    pub fn of(request: &Request) -> Settings {
+        Settings {
+            inference: request.inference.clone(),
+            top_k: request.top_k,
+            tool_choice: request.tool_choice.clone(),
+            model_fields: request.model_fields.clone(),
+            unmapped: request.unmapped.clone(),
+        }
+    }
+
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+}
+
 /// The system prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

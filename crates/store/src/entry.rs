@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use verbatim_model::tagged::{self, Key, Tagged};
 use verbatim_model::{
-    HistoryMessage, JsonMap, SessionId, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
-    ToolUseId,
+    HistoryMessage, JsonMap, SessionId, Settings, SystemPrompt, ThinkingConfig, Tool,
+    ToolResultContent, ToolUseId,
 };
 
 use crate::fix_record::{FIX_RECORD_VERSION, FixRecord};
@@ -105,6 +105,8 @@ pub enum ConfigChange {
     Tools(Option<Vec<Tool>>),
     /// The thinking setting.
     Thinking(Option<ThinkingConfig>),
+    /// The other request settings ([`Settings`]), replacing those in force.
+    Settings(Box<Settings>),
 }
 
 /// Where a tool call stands.

@@ -5,7 +5,9 @@
 //! record at a time, as long as they simply continue it (a rewind sets records aside: a
 //! history that meets one is read whole again). [`Session`]'s readings go through it.
 
-use verbatim_model::{HistoryMessage, SystemPrompt, ThinkingConfig, Tool, ToolUseId, Usage};
+use verbatim_model::{
+    HistoryMessage, Settings, SystemPrompt, ThinkingConfig, Tool, ToolUseId, Usage,
+};
 
 use crate::entry::{ConfigChange, Entry, NewSession, Record, Session, ToolCallState};
 use crate::fix_record::FixRecord;
@@ -21,6 +23,9 @@ pub struct Config {
     pub tools: Option<Vec<Tool>>,
     /// The thinking setting.
     pub thinking: Option<ThinkingConfig>,
+    /// The other request settings: the last [`ConfigChange::Settings`], else those an import
+    /// kept from the body it read (`import.settings`), else none.
+    pub settings: Settings,
 }
 
 impl Config {
@@ -31,6 +36,7 @@ impl Config {
             ConfigChange::System(system) => self.system = system,
             ConfigChange::Tools(tools) => self.tools = tools,
             ConfigChange::Thinking(thinking) => self.thinking = thinking,
+            ConfigChange::Settings(settings) => self.settings = *settings,
         }
     }
 
@@ -41,6 +47,7 @@ impl Config {
             system: start.system.clone(),
             tools: start.tools.clone(),
             thinking: start.thinking.clone(),
+            settings: crate::import::start_settings(start),
         }
     }
 }

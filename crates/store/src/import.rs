@@ -98,7 +98,7 @@ use std::io::{Read, Write};
 use serde::de::IgnoredAny;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use verbatim_model::{Dialect, Request, SessionId};
+use verbatim_model::{Dialect, JsonMap, Request, SessionId, Settings};
 use verbatim_protocol::DecodeError;
 
 use self::decode::{Body, Export, Plan, Problem, plan};
@@ -645,12 +645,24 @@ pub(crate) fn key_id(key: &[u8; 32]) -> SessionId {
     SessionId::from_random_bytes(bytes)
 }
 
+/// The settings a session starts with: those an import kept (`import.settings`), else none.
+/// Settings the metadata holds in a shape this version cannot read are left out (an export
+/// still carries them as they are).
+pub(crate) fn start_settings(start: &NewSession) -> Settings {
+    match settings_in(&start.metadata) {
+        Ok(Some(request)) => Settings::of(&request),
+        _ => Settings::default(),
+    }
+}
+
 /// The request settings an import kept in the session's metadata (`import.settings`): what a
 /// body had that the session has no field for.
 pub fn imported_settings(session: &Session) -> Result<Option<Request>, ExportError> {
-    let Some(settings) =
-        session.info.start.metadata.get(IMPORT_KEY).and_then(|i| i.get("settings"))
-    else {
+    settings_in(&session.info.start.metadata)
+}
+
+fn settings_in(metadata: &JsonMap) -> Result<Option<Request>, ExportError> {
+    let Some(settings) = metadata.get(IMPORT_KEY).and_then(|i| i.get("settings")) else {
         return Ok(None);
     };
     let mut settings = settings.clone();

@@ -124,6 +124,7 @@ mod model_ids;
 mod recorded;
 mod review;
 mod scenarios;
+mod settings;
 mod store_failure;
 mod turns;
 

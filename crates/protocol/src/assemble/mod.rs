@@ -135,6 +135,9 @@ pub struct TurnConfig {
     /// ([`Action::changes_history`]) are replayed first, each checked against its guard;
     /// settings fixes are decided again for every request.
     pub recorded_fixes: Vec<Fix>,
+    /// Request keys of one dialect sent as they are ([`Request::unmapped`]: Converse
+    /// `serviceTier`, `requestMetadata`, `guardrailConfig`, ...).
+    pub unmapped: verbatim_model::Unmapped,
 }
 
 impl TurnConfig {
@@ -154,6 +157,7 @@ impl TurnConfig {
             recorded_tools: Vec::new(),
             open_turn_thinking: None,
             recorded_fixes: Vec::new(),
+            unmapped: Default::default(),
         }
     }
 }
@@ -294,7 +298,7 @@ fn assemble_messages(
         thinking: turn.thinking.clone(),
         beta: turn.beta.clone(),
         model_fields: turn.model_fields.clone(),
-        unmapped: Default::default(),
+        unmapped: turn.unmapped.clone(),
     };
     let mut state =
         State { request, provenance: history.iter().map(|h| h.provenance.as_ref()).collect() };
