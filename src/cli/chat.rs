@@ -83,6 +83,23 @@ pub(crate) struct ChatArgs {
     /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
     api_key: Option<Secret>,
+    /// How long a message waits for a turn another instance runs on the same session (a
+    /// shared store) before the chat says the session is busy; seconds, fractions allowed.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds_arg)]
+    lease_wait: std::time::Duration,
+    /// How long a turn's lease on its session lasts unless renewed (it is renewed while the
+    /// turn runs); another instance takes the session over after a crashed chat's lease runs
+    /// out. Seconds, fractions allowed.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds_arg)]
+    lease_ttl: std::time::Duration,
+}
+
+/// A duration in seconds (`5`, `0.5`).
+fn seconds_arg(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds"))
 }
 
 pub(crate) fn chat(args: &ChatArgs) -> ExitCode {
@@ -240,7 +257,11 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         .store(store.clone())
         .transport(transport)
         .api(args.api.into())
-        .model(args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned()));
+        .model(args.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_owned()))
+        .configure(|defaults| {
+            defaults.lease_wait = args.lease_wait;
+            defaults.lease_ttl = args.lease_ttl;
+        });
     if let Some(thinking) = &thinking {
         builder = builder.thinking(thinking.clone());
     }
@@ -522,7 +543,13 @@ async fn turn(session: &Session, chat: &Chat, input: &[ContentBlock]) -> Ended {
             result => return report(session, chat, result),
         }
     }
-    say!("error: the session kept changing in another instance; /show it, then go on");
+    if input_stored {
+        say!("error: the session kept changing in another instance; /show it, then go on");
+    } else {
+        say!(
+            "error: the session kept changing in another instance: your message was not stored; send it again (Up brings it back)"
+        );
+    }
     Ended::Failed
 }
 
@@ -580,6 +607,12 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
                 "error: the emulator refused the API key ({refusal}): give the key it was started with, by --api-key KEY or VERBATIM_EMULATOR_API_KEY"
             );
             Ended::Stop("the emulator refused the API key".into())
+        }
+        Err(error @ EngineError::Busy { .. }) => {
+            say!(
+                "error: {error}: your message was not stored; send it again when that turn ends (Up brings it back)"
+            );
+            Ended::Failed
         }
         Err(error @ EngineError::Store(_)) => {
             say!(

@@ -2,7 +2,9 @@
 //! with its own engine, on one session in one schema, against one emulator on 127.0.0.1:0.
 //! They take turns; while one turn of the first runs (its model call slow), the second's input
 //! waits for the first's lease on the session and is answered after it; both then show the same
-//! history, which is the stored one.
+//! history, which is the stored one. A chat whose message waits longer than its
+//! `--lease-wait` says the message was not stored, and it is answered once when sent again:
+//! what a person typed is never silently lost.
 //!
 //! Runs when `TEST_DATABASE_URL` is set (`.ci/run` sets it) and says it skipped otherwise.
 
@@ -93,6 +95,30 @@ impl Instance {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
+    }
+
+    /// Waits for a printed line that contains `text`.
+    fn wait_for_line(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("{}: no line with {text:?}; saw {:?}", self.name, self.seen),
+            }
+        }
+    }
+
+    /// Quits; the exit status.
+    fn quit(mut self) -> std::process::ExitStatus {
+        self.say("/quit");
+        drop(self.stdin.take());
+        self.child.wait().unwrap()
     }
 
     /// Shows the session, quits, and returns what `/show` printed.
@@ -229,6 +255,32 @@ fn two_engines_in_two_processes_share_a_session() {
     };
     assert!(list(&["--schema", &schema.name], None).contains(&id_text));
     assert!(list(&[], Some(&schema.name)).contains(&id_text));
+
+    // A message that meets another instance's turn for longer than --lease-wait is not
+    // stored: the chat says so; sent again after that turn, it is answered once.
+    let mut a = Instance::spawn("a", &["--store", &shared_url], &id_text, &emulator_url);
+    let quick = ["--store", &shared_url, "--lease-wait", "0.2"];
+    let mut c = Instance::spawn("c", &quick, &id_text, &emulator_url);
+    let calls = emulator.received().len();
+    emulator.inject(Fault::SlowFirstByte { millis: 2500 });
+    a.say("fifth from a");
+    let deadline = Instant::now() + PATIENCE;
+    while emulator.received().len() == calls {
+        assert!(Instant::now() < deadline, "a never called the model");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.say("fifth from c");
+    let said = c.wait_for_line("busy");
+    assert!(said.contains("your message was not stored; send it again"), "{said}");
+    wait_until(&runtime, &store, id, "a's fifth answered", |s| answered(s, "fifth from a"));
+    c.say("fifth from c");
+    wait_until(&runtime, &store, id, "c's fifth answered", |s| answered(s, "fifth from c"));
+    let stored = runtime.block_on(store.load(id)).unwrap();
+    let count = stored.messages().iter().filter(|m| m.message.text() == "fifth from c").count();
+    assert_eq!(count, 1, "stored once, when sent again");
+    a.show_and_quit();
+    // A turn failed (the busy one): the chat's exit status says so.
+    assert_eq!(c.quit().code(), Some(1));
 
     runtime.block_on(emulator.shutdown());
 }
