@@ -381,6 +381,7 @@ impl Turn<'_> {
             ..Default::default()
         });
         turn.open_turn_thinking = self.log.open_turn_thinking();
+        turn.caching = inner.defaults.caching;
         turn.recorded_fixes = self.log.replay.clone();
         turn
     }
