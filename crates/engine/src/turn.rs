@@ -341,7 +341,7 @@ impl Turn<'_> {
             return Err(EngineError::Invalid { id: self.id, diagnostics });
         };
         let trimmed = if context.trim {
-            trim(self.log.messages(), &turn, defaults.policy, &context)
+            trim(self.log.messages(), &turn, defaults.policy, &context, size.unwrap_or(0))
         } else {
             None
         };
