@@ -56,7 +56,9 @@ pub(crate) struct Trimmed {
 
 /// The request over `history` with the fewest oldest whole turns left out that fits the
 /// budget and leaves out at least the chunked amount (the request over the whole history is
-/// estimated at `full_tokens`), or `None` when no cut does.
+/// estimated at `full_tokens`), or `None` when no cut does. A cut `kept` from the turn's
+/// earlier request is taken again when it still fits: within a turn the cut moves only when
+/// it must.
 ///
 /// A cut only falls where a user turn starts (a user message with no tool results), so no
 /// tool_use is separated from its result and the request still starts with a user message;
@@ -73,22 +75,23 @@ pub(crate) fn trim(
     policy: Policy,
     context: &ContextPolicy,
     full_tokens: u64,
+    kept: Option<usize>,
 ) -> Option<Trimmed> {
     let last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
     let first = first_cut(history, context, full_tokens);
-    (first.max(1)..=last_start).filter(|&cut| is_plain_user(&history[cut].message)).find_map(
-        |cut| {
-            let prepared = Assembler::view(&history[cut..], &turn, policy);
-            let body = prepared.body()?;
-            (estimate_tokens(body.len()) <= context.budget_tokens).then_some(Trimmed {
-                prepared,
-                body,
-                left_out: cut,
-            })
-        },
-    )
+    let kept = kept.filter(|&cut| cut >= 1 && cut <= last_start);
+    let cuts = (first.max(1)..=last_start).filter(|&cut| is_plain_user(&history[cut].message));
+    kept.into_iter().chain(cuts).find_map(|cut| {
+        let prepared = Assembler::view(&history[cut..], &turn, policy);
+        let body = prepared.body()?;
+        (estimate_tokens(body.len()) <= context.budget_tokens).then_some(Trimmed {
+            prepared,
+            body,
+            left_out: cut,
+        })
+    })
 }
 
 /// The first message a cut may fall at: where the stored messages before it hold at least
@@ -133,7 +136,7 @@ mod tests {
         let history = &history(turns)[..turns * 2 - 1];
         let turn = TurnConfig::new("us.anthropic.claude-sonnet-4-20250514-v1:0", Api::Converse);
         let full = Assembler::view(history, &turn, Policy::Repair).body().unwrap().len();
-        let trimmed = trim(history, &turn, Policy::Repair, context, estimate_tokens(full));
+        let trimmed = trim(history, &turn, Policy::Repair, context, estimate_tokens(full), None);
         trimmed.expect("a cut fits").left_out
     }
 

@@ -54,6 +54,11 @@ pub(crate) struct Turn<'a> {
     pub(crate) has_input: bool,
     /// Whether an append of what was pending (the turn's input first of all) succeeded.
     pub(crate) input_stored: bool,
+    /// How many stored messages the context budget left out of this turn's last request:
+    /// the later requests of the turn keep that cut while it fits, so the thinking of the
+    /// tool loop in progress stays after the prefix it was produced after, and the cached
+    /// prefix stays put.
+    pub(crate) left_out: Option<usize>,
 }
 
 /// A request ready to send.
@@ -341,7 +346,8 @@ impl Turn<'_> {
             return Err(EngineError::Invalid { id: self.id, diagnostics });
         };
         let trimmed = if context.trim {
-            trim(self.log.messages(), &turn, defaults.policy, &context, size.unwrap_or(0))
+            let messages = self.log.messages();
+            trim(messages, &turn, defaults.policy, &context, size.unwrap_or(0), self.left_out)
         } else {
             None
         };
@@ -359,6 +365,7 @@ impl Turn<'_> {
             });
         };
         tracing::info!(left_out, "old turns left out of the request");
+        self.left_out = Some(left_out);
         let fixes = prepared.assembly().fixes.iter().filter(|f| f.action.changes_history());
         let origins = origins(left_out, self.log.messages().len() - left_out, fixes);
         Ok(Outgoing { prepared, body, turn, origins })

@@ -1,9 +1,13 @@
 //! Prompt caching against the emulator: the planner's points on the requests, the cache's
-//! writes and reads in each call's usage, and the ledger adding them up.
+//! writes and reads in each call's usage, the ledger adding them up, and a trim that moves
+//! the cached prefix explained.
 
 use verbatim_model::Usage;
 use verbatim_protocol::assemble::{AutoCaching, Caching};
+use verbatim_protocol::cache_diff::{Cause, compare};
 use verbatim_protocol::pricing::PriceTable;
+
+use crate::ContextPolicy;
 
 use super::*;
 
@@ -79,4 +83,50 @@ async fn without_the_planner_no_point_is_sent_and_nothing_is_cached() {
     assert!(rig.bodies().iter().all(|b| points(b) == 0));
     let ledger = session.ledger(&PriceTable::new()).await.unwrap();
     assert!(ledger.lines.iter().all(|l| l.usage.cache_read_input_tokens.unwrap_or(0) == 0));
+}
+
+/// The causes `explain-cache` gives between each request the emulator received and the next.
+fn causes(rig: &Rig) -> Vec<Option<Cause>> {
+    let requests: Vec<_> = rig
+        .emulator
+        .received()
+        .iter()
+        .map(|r| verbatim_protocol::converse::decode_request(&r.body).unwrap())
+        .collect();
+    requests.windows(2).map(|w| compare(&w[0], &w[1]).divergence.map(|d| d.cause)).collect()
+}
+
+#[tokio::test]
+async fn a_trim_that_moves_the_prefix_is_explained_and_a_chunked_one_moves_it_seldom() {
+    let mut moved = Vec::new();
+    for chunk in [false, true] {
+        let rig = Rig::new(Behaviour::Text).await;
+        let budget = 1600;
+        let context = if chunk {
+            ContextPolicy { chunk_tokens: budget / 2, ..ContextPolicy::trimming(budget) }
+        } else {
+            ContextPolicy { budget_tokens: budget, trim: true, chunk_tokens: 0 }
+        };
+        let engine = rig
+            .builder()
+            .configure(|d| {
+                d.context = Some(context);
+                d.caching = Caching::Auto(AutoCaching::default());
+            })
+            .build()
+            .unwrap();
+        let session = engine.create().await.unwrap();
+        for turn in 0..24 {
+            session.send(format!("Turn {turn}: {}", "words ".repeat(40))).await.unwrap();
+        }
+        let causes = causes(&rig);
+        let trims =
+            causes.iter().filter(|c| matches!(c, Some(Cause::TrimmedAtTheFront { .. }))).count();
+        // Nothing else ever moves the prefix.
+        assert!(causes.iter().flatten().all(|c| matches!(c, Cause::TrimmedAtTheFront { .. })));
+        moved.push(trims);
+    }
+    let (fewest, chunked) = (moved[0], moved[1]);
+    assert!(fewest >= 8, "the fewest-turns cut moves at nearly every turn once over: {fewest}");
+    assert!(chunked * 3 <= fewest, "chunked {chunked}, fewest {fewest}");
 }
