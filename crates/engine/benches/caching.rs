@@ -11,7 +11,9 @@
 //! the sixth turn on.
 //!
 //! The strategies:
-//! - no caching: no cache point, the budget leaving out the fewest turns that fit;
+//! - no caching: no cache point, the budget leaving out the fewest turns that fit (at the
+//!   start of each turn, with the same room for the turn's tool loop as below, so no strategy
+//!   cuts inside a tool loop);
 //! - one moving point: what peers do: a cache point at the end of the last message of each
 //!   request (written into the body on its way out), the same budget. The service's lookback
 //!   lets each call read what the call before wrote while the start of the request stays put;
@@ -181,7 +183,8 @@ async fn run(moving_point: bool, caching: Caching, context: ContextPolicy) -> Ru
 fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
-    let fewest = ContextPolicy { budget_tokens: BUDGET, trim: true, chunk_tokens: 0 };
+    // Every strategy keeps the same room for a turn's tool loop, so none cuts inside one.
+    let fewest = ContextPolicy { chunk_tokens: 0, ..ContextPolicy::trimming(BUDGET) };
     let chunked = ContextPolicy::trimming(BUDGET);
     let planner = Caching::Auto(AutoCaching::default());
     let runs = runtime.block_on(async {

@@ -29,12 +29,33 @@ pub struct ContextPolicy {
     /// this much (see the module docs); 0 leaves out the fewest turns that fit, which moves
     /// the cut, and the cached prefix, at every turn.
     pub chunk_tokens: u64,
+    /// The room a turn's first request leaves under the budget for the tool loop that
+    /// follows it: turns are left out when that request exceeds `budget_tokens -
+    /// headroom_tokens`, so the loop's later requests fit with the same cut. A cut made in
+    /// the middle of a tool loop moves the prefix that loop's thinking was produced after
+    /// (refused on models that bind thinking to it); 0 leaves no room.
+    pub headroom_tokens: u64,
 }
 
 impl ContextPolicy {
-    /// A budget of `budget_tokens` that leaves old turns out in chunks of a quarter of it.
+    /// A budget of `budget_tokens` that leaves old turns out in chunks of a quarter of it and
+    /// keeps a quarter of it free at the start of each turn for its tool loop.
     pub fn trimming(budget_tokens: u64) -> ContextPolicy {
-        ContextPolicy { budget_tokens, trim: true, chunk_tokens: budget_tokens / 4 }
+        ContextPolicy {
+            budget_tokens,
+            trim: true,
+            chunk_tokens: budget_tokens / 4,
+            headroom_tokens: budget_tokens / 4,
+        }
+    }
+
+    /// The budget a request is held to: less the headroom at the start of a turn.
+    pub(crate) fn limit(&self, turn_start: bool) -> u64 {
+        if turn_start {
+            self.budget_tokens.saturating_sub(self.headroom_tokens)
+        } else {
+            self.budget_tokens
+        }
     }
 }
 
@@ -76,32 +97,27 @@ pub(crate) fn trim(
     context: &ContextPolicy,
     full_tokens: u64,
     kept: Option<usize>,
+    limit: u64,
 ) -> Option<Trimmed> {
     let last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
-    let first = first_cut(history, context, full_tokens);
+    let first = first_cut(history, context.chunk_tokens, full_tokens.saturating_sub(limit));
     let kept = kept.filter(|&cut| cut >= 1 && cut <= last_start);
     let cuts = (first.max(1)..=last_start).filter(|&cut| is_plain_user(&history[cut].message));
     kept.into_iter().chain(cuts).find_map(|cut| {
         let prepared = Assembler::view(&history[cut..], &turn, policy);
         let body = prepared.body()?;
-        (estimate_tokens(body.len()) <= context.budget_tokens).then_some(Trimmed {
-            prepared,
-            body,
-            left_out: cut,
-        })
+        (estimate_tokens(body.len()) <= limit).then_some(Trimmed { prepared, body, left_out: cut })
     })
 }
 
 /// The first message a cut may fall at: where the stored messages before it hold at least
 /// the tokens to leave out rounded up to a whole number of chunks (1 when chunks are off).
-fn first_cut(history: &[HistoryMessage], context: &ContextPolicy, full_tokens: u64) -> usize {
-    let chunk = context.chunk_tokens;
+fn first_cut(history: &[HistoryMessage], chunk: u64, over: u64) -> usize {
     if chunk == 0 {
         return 1;
     }
-    let over = full_tokens.saturating_sub(context.budget_tokens);
     let target = over.div_ceil(chunk).max(1) * chunk;
     let mut before = 0u64;
     for (i, message) in history.iter().enumerate() {
@@ -136,13 +152,16 @@ mod tests {
         let history = &history(turns)[..turns * 2 - 1];
         let turn = TurnConfig::new("us.anthropic.claude-sonnet-4-20250514-v1:0", Api::Converse);
         let full = Assembler::view(history, &turn, Policy::Repair).body().unwrap().len();
-        let trimmed = trim(history, &turn, Policy::Repair, context, estimate_tokens(full), None);
+        let full = estimate_tokens(full);
+        let trimmed =
+            trim(history, &turn, Policy::Repair, context, full, None, context.budget_tokens);
         trimmed.expect("a cut fits").left_out
     }
 
     #[test]
     fn chunked_cuts_stay_put_for_several_turns_where_single_ones_move_every_turn() {
-        let single = ContextPolicy { budget_tokens: 2400, trim: true, chunk_tokens: 0 };
+        let single =
+            ContextPolicy { budget_tokens: 2400, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
         let chunked = ContextPolicy::trimming(2400);
         let singles: Vec<usize> = (30..42).map(|turns| cut(turns, &single)).collect();
         let chunks: Vec<usize> = (30..42).map(|turns| cut(turns, &chunked)).collect();

@@ -319,9 +319,9 @@ impl Turn<'_> {
         let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
         let context = defaults.context;
         let size = full.body_len().map(estimate_tokens);
-        if let Some(body) =
-            full.body().filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens)))
-        {
+        // The first request of a turn leaves the context budget's headroom for its tool loop.
+        let limit = context.map(|c| c.limit(self.steps <= 1 && self.left_out.is_none()));
+        if let Some(body) = full.body().filter(|_| limit.is_none_or(|l| size <= Some(l))) {
             let fixes: Vec<Fix> = full
                 .assembly()
                 .fixes
@@ -347,7 +347,9 @@ impl Turn<'_> {
         };
         let trimmed = if context.trim {
             let messages = self.log.messages();
-            trim(messages, &turn, defaults.policy, &context, size.unwrap_or(0), self.left_out)
+            let limit = limit.unwrap_or(context.budget_tokens);
+            let full = size.unwrap_or(0);
+            trim(messages, &turn, defaults.policy, &context, full, self.left_out, limit)
         } else {
             None
         };
