@@ -319,9 +319,11 @@ impl Turn<'_> {
         let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
         let context = defaults.context;
         let size = full.body_len().map(estimate_tokens);
-        // The first request of a turn leaves the context budget's headroom for its tool loop.
+        // The first request of a turn leaves the context budget's headroom for its tool loop;
+        // once the turn has left old turns out, its later requests keep doing so.
         let limit = context.map(|c| c.limit(self.steps <= 1 && self.left_out.is_none()));
-        if let Some(body) = full.body().filter(|_| limit.is_none_or(|l| size <= Some(l))) {
+        let fits = self.left_out.is_none() && limit.is_none_or(|l| size <= Some(l));
+        if let Some(body) = full.body().filter(|_| fits) {
             let fixes: Vec<Fix> = full
                 .assembly()
                 .fixes
