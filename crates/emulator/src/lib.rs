@@ -9,7 +9,9 @@
 //! `stream` in the body, the `anthropic-version` and `anthropic-beta` headers, the API key as
 //! a bearer token or `x-api-key` (never both) or SigV4 for service `bedrock-mantle` or
 //! `bedrock`; the whole `message` or first-party server-sent events; refusals as Anthropic
-//! error objects with the texts InvokeModel gives. Other paths (`/anthropic/v1/models` too)
+//! error objects with the texts InvokeModel gives. Token counting is served at
+//! `POST /model/{id}/count-tokens` and `POST /anthropic/v1/messages/count_tokens` (mantle's
+//! route; the emulator serves it whatever the host). Other paths (`/anthropic/v1/models` too)
 //! get what the service answers a path it does not route: HTTP 200 with
 //! `UnknownOperationException`.
 //!
@@ -30,6 +32,14 @@
 //! satisfy its schema, and answers in text once the result arrives. Its thinking blocks are
 //! signed with an HMAC over the thinking text, the model and the conversation before them, so
 //! a replayed block verifies and an altered one does not.
+//!
+//! Input tokens are counted by one deterministic tokenizer (`tokens.rs`), shared by the
+//! replies' usage and the counting routes. A prompt cache (`prompt_cache.rs`) keyed by the
+//! prefix through each cache point, with TTLs on an injectable [`Clock`]
+//! ([`EmulatorConfig::clock`]) and the minimum cacheable length of each model, makes usage
+//! report cache reads and writes (`cacheReadInputTokens` / `cacheWriteInputTokens`,
+//! `cache_read_input_tokens` / `cache_creation_input_tokens`); input, reads and writes always
+//! add up to the request's count.
 //!
 //! What the model does can be chosen ([`Behaviour`]): by a model id named `emulator.NAME`
 //! (`emulator.parallel`, `emulator.steps-5`, ...) or by a [`Script`] (JSON) that names a
@@ -53,9 +63,11 @@ mod checks;
 mod connections;
 mod constraints;
 mod conversation;
+mod count_tokens;
 mod faults;
 mod messages;
 mod model;
+mod prompt_cache;
 mod schema;
 mod script;
 mod server;
@@ -64,10 +76,12 @@ mod sigv4;
 #[cfg(test)]
 mod tests;
 mod thinking_blocks;
+mod tokens;
 mod versions;
 mod wire;
 
 pub use faults::{Fault, FaultRates, FaultRatesError, StreamException};
+pub use prompt_cache::{Clock, LOOKBACK, ManualClock, SystemClock};
 pub use script::{Behaviour, Script, ScriptError};
 
 use std::fmt;
@@ -107,6 +121,9 @@ pub struct EmulatorConfig {
     /// How long a client may take to send a request's whole body once its headers are in;
     /// past it the answer is HTTP 408 and the connection is closed. Default 30 s.
     pub body_read_timeout: Duration,
+    /// The prompt cache's clock: entries expire by it. Default [`SystemClock`]; a test gives
+    /// a [`ManualClock`] to move time on.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The default [`EmulatorConfig::header_read_timeout`].
@@ -124,6 +141,7 @@ impl Default for EmulatorConfig {
             script: Script::default(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            clock: Arc::new(SystemClock::default()),
         }
     }
 }
@@ -138,6 +156,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("script", &self.script)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -199,6 +218,7 @@ impl Emulator {
             received: Mutex::new(Vec::new()),
             faults: Mutex::new(faults),
             requests: AtomicU64::new(0),
+            prompt_cache: prompt_cache::PromptCache::default(),
         });
         let (stop, stopped) = oneshot::channel();
         let app = server::router(state.clone());

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::checks::{self, Refusal, validation};
 use crate::conversation::Dialect;
 use crate::faults::Fault;
-use crate::server::{self, Piece};
+use crate::server::{self, Piece, State};
 use crate::versions::{self, Surface};
 use crate::{EmulatorConfig, model, wire};
 
@@ -95,17 +95,18 @@ pub(crate) fn model_of(body: &Value) -> Option<&str> {
 /// A call read from its envelope: the model, whether it streams, and the conversation as an
 /// InvokeModel body.
 #[derive(Debug)]
-struct Call {
-    model: String,
+pub(crate) struct Call {
+    pub(crate) model: String,
     stream: bool,
-    body: Value,
+    /// The conversation, judged as an InvokeModel body.
+    pub(crate) body: Value,
 }
 
 /// Reads and judges the envelope: `model` and `stream` in the body, the version and the
 /// betas in the headers. The texts for a missing or mistyped `model` or `stream` and a missing
 /// version header are the first-party API's (no recording from these hosts has them); a
 /// version a model does not take gets InvokeModel's text for the same fault.
-fn envelope(body: &Value, headers: &HeaderMap) -> Result<Call, Refusal> {
+pub(crate) fn envelope(body: &Value, headers: &HeaderMap) -> Result<Call, Refusal> {
     let Value::Object(fields) = body else {
         // Not an object: the shared schema check names what it is.
         return Err(checks::check(Dialect::Anthropic, body, "", b"").err().unwrap_or_else(|| {
@@ -207,7 +208,7 @@ pub(crate) fn refuse(refusal: &Refusal, id: &str) -> Response {
 
 /// Judges a call and answers it, whole or as server-sent events.
 pub(crate) fn answer(
-    config: &EmulatorConfig,
+    state: &State,
     body: &Value,
     headers: &HeaderMap,
     id: &str,
@@ -217,6 +218,7 @@ pub(crate) fn answer(
         Ok(call) => call,
         Err(refusal) => return refuse(&refusal, id),
     };
+    let config = &state.config;
     let secret = &config.signing_secret;
     let conversation = match checks::check(Dialect::Anthropic, &call.body, &call.model, secret) {
         Ok(conversation) => conversation,
@@ -224,7 +226,9 @@ pub(crate) fn answer(
     };
     let key = model::model_key(&call.model);
     let behaviour = config.script.behaviour(&call.model, &key);
-    let reply = model::answer(secret, &call.model, &behaviour, &conversation);
+    let mut reply = model::answer(secret, &call.model, &behaviour, &conversation);
+    (reply.input_tokens, reply.cache) =
+        state.input_usage(Dialect::Anthropic, &call.body, &call.model);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !call.stream {
         if let Some(Fault::Reset { .. }) = fault {

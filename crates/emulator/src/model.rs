@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::conversation::{Block, Conversation, Msg, ToolDef, is_blank};
+use crate::prompt_cache::CacheUsage;
 use crate::script::Behaviour;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -28,8 +29,12 @@ const SIGNATURE_TAG: &[u8] = b"vbemu1";
 pub(crate) struct Reply {
     pub(crate) blocks: Vec<Block>,
     pub(crate) stop_reason: &'static str,
+    /// Input tokens neither read from the prompt cache nor written to it
+    /// ([`crate::tokens`], [`crate::prompt_cache`]).
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
+    /// What the request's cache points did, when it had any.
+    pub(crate) cache: Option<CacheUsage>,
 }
 
 /// The geographic prefix and ARN wrapping taken off a model id, so a signature made under
@@ -294,9 +299,8 @@ pub(crate) fn answer(
         "max_tokens" => conversation.max_tokens.unwrap_or(64).clamp(1, 4096),
         _ => blocks.iter().map(block_size).sum::<usize>() as u64 / 4 + 1,
     };
-    let input_tokens =
-        messages.iter().flat_map(|m| &m.blocks).map(block_size).sum::<usize>() as u64 / 4 + 1;
-    Reply { blocks, stop_reason, input_tokens, output_tokens }
+    // The input is counted by the server, which reads the whole body ([`crate::tokens`]).
+    Reply { blocks, stop_reason, input_tokens: 0, output_tokens, cache: None }
 }
 
 fn block_size(block: &Block) -> usize {

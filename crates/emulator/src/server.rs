@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::checks::{self, Refusal};
 use crate::conversation::Dialect;
 use crate::faults::{Fault, Faults};
-use crate::{EmulatorConfig, Received, messages, model, sigv4, wire};
+use crate::prompt_cache::{self, CacheUsage, PromptCache};
+use crate::{EmulatorConfig, Received, count_tokens, messages, model, sigv4, tokens, wire};
 
 pub(crate) struct State {
     pub(crate) config: EmulatorConfig,
@@ -24,6 +25,28 @@ pub(crate) struct State {
     pub(crate) faults: Mutex<Faults>,
     /// Requests seen, for unique request ids.
     pub(crate) requests: AtomicU64,
+    /// The prompt cache every request reads and writes.
+    pub(crate) prompt_cache: PromptCache,
+}
+
+impl State {
+    /// The input tokens of a checked body and what its cache points read and write, the cache
+    /// updated: the reply's input usage.
+    pub(crate) fn input_usage(
+        &self,
+        dialect: Dialect,
+        body: &Value,
+        model_id: &str,
+    ) -> (u64, Option<CacheUsage>) {
+        let key = model::model_key(model_id);
+        let prompt = tokens::read(dialect, body, &key);
+        let usage = self.prompt_cache.serve(
+            &prompt,
+            prompt_cache::minimum_tokens(&key),
+            self.config.clock.now(),
+        );
+        (usage.input, (!prompt.points.is_empty()).then_some(usage))
+    }
 }
 
 /// The largest body accepted: Bedrock's `Body` blob maximum (rules R5.1). Larger bodies get
@@ -126,7 +149,7 @@ pub(crate) fn json_response(status: u16, id: &str, body: &Value) -> Response {
 }
 
 /// Bedrock's error answer: status, `x-amzn-ErrorType`, `x-amzn-RequestId`, `{"message"}`.
-fn refuse(refusal: &Refusal, id: &str) -> Response {
+pub(crate) fn refuse(refusal: &Refusal, id: &str) -> Response {
     let mut response = json_response(refusal.status, id, &json!({ "message": refusal.message }));
     let kind =
         format!("{}:http://internal.amazon.com/coral/com.amazon.bedrock/", refusal.exception);
@@ -255,13 +278,24 @@ async fn handle(
     if path == messages::PATH && method == Method::POST {
         return handle_messages(&state, &method, &uri, &headers, &body, path, &id).await;
     }
+    if path == count_tokens::MESSAGES_PATH && method == Method::POST {
+        if let Err(refusal) = messages::authenticate(&state.config, &method, &uri, &headers, &body)
+        {
+            return messages::refuse(&refusal, &id);
+        }
+        return count_tokens::messages(&state, &headers, &body, &id);
+    }
     let segments: Vec<&str> = path.split('/').collect();
     let (model_id, operation) = match segments[..] {
         ["", "model", id_segment, operation] if method == Method::POST => {
             match (percent_decode(id_segment), operation) {
                 (
                     Some(model_id),
-                    "converse" | "converse-stream" | "invoke" | "invoke-with-response-stream",
+                    "converse"
+                    | "converse-stream"
+                    | "invoke"
+                    | "invoke-with-response-stream"
+                    | "count-tokens",
                 ) => (model_id, operation.to_owned()),
                 _ => return unknown_operation(&id),
             }
@@ -289,9 +323,10 @@ async fn handle(
             },
             &id,
         ),
-        (None, None) => {
-            answer(&state.config, &model_id, &operation, stream, &body, &id, fault.as_ref())
+        (None, None) if operation == "count-tokens" => {
+            count_tokens::model(&state, &model_id, &body, &id)
         }
+        (None, None) => answer(&state, &model_id, &operation, stream, &body, &id, fault.as_ref()),
     };
     let received = Received {
         path,
@@ -354,7 +389,7 @@ async fn handle_messages(
         ),
         (None, None) => {
             let value = parsed.as_ref().unwrap_or(&Value::Null);
-            messages::answer(&state.config, value, headers, id, fault.as_ref())
+            messages::answer(state, value, headers, id, fault.as_ref())
         }
     };
     let received = Received {
@@ -369,7 +404,7 @@ async fn handle_messages(
 }
 
 fn answer(
-    config: &EmulatorConfig,
+    state: &State,
     model_id: &str,
     operation: &str,
     stream: bool,
@@ -391,6 +426,7 @@ fn answer(
             id,
         );
     };
+    let config = &state.config;
     let secret = &config.signing_secret;
     let checked = checks::check(dialect, &parsed, model_id, secret).and_then(|conversation| {
         // Betas are refused on the InvokeModel route only: that is where the refusals were
@@ -406,7 +442,8 @@ fn answer(
     };
     let key = model::model_key(model_id);
     let behaviour = config.script.behaviour(model_id, &key);
-    let reply = model::answer(secret, model_id, &behaviour, &conversation);
+    let mut reply = model::answer(secret, model_id, &behaviour, &conversation);
+    (reply.input_tokens, reply.cache) = state.input_usage(dialect, &parsed, model_id);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !stream {
         if let Some(Fault::Reset { .. }) = fault {

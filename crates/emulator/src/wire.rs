@@ -113,12 +113,32 @@ pub(crate) fn converse_body(reply: &Reply) -> Value {
     })
 }
 
+/// Converse's usage: with cache points, the cache's counts too (and the total holds them, as
+/// recorded: fixtures/real `converse_claude_sonnet45_cache_write_then_read.json`).
 fn usage_converse(reply: &Reply) -> Value {
-    json!({
+    let cache = reply.cache.unwrap_or_default();
+    let mut usage = json!({
         "inputTokens": reply.input_tokens,
         "outputTokens": reply.output_tokens,
-        "totalTokens": reply.input_tokens + reply.output_tokens,
-    })
+        "totalTokens": reply.input_tokens + cache.read + cache.write + reply.output_tokens,
+    });
+    if reply.cache.is_some() {
+        usage["cacheReadInputTokens"] = json!(cache.read);
+        usage["cacheWriteInputTokens"] = json!(cache.write);
+    }
+    usage
+}
+
+/// Anthropic's usage (whole body and `message_start`): with cache points, the cache's counts
+/// too (as recorded: fixtures/real `invoke_claude35haiku_prompt_cache_write_read.json`).
+fn usage_anthropic(reply: &Reply) -> Value {
+    let mut usage = json!({ "input_tokens": reply.input_tokens });
+    if let Some(cache) = reply.cache {
+        usage["cache_creation_input_tokens"] = json!(cache.write);
+        usage["cache_read_input_tokens"] = json!(cache.read);
+    }
+    usage["output_tokens"] = json!(reply.output_tokens);
+    usage
 }
 
 /// A whole Anthropic Messages response body.
@@ -132,7 +152,7 @@ pub(crate) fn anthropic_body(reply: &Reply, model: &str, id: &str) -> Value {
         "content": content,
         "stop_reason": reply.stop_reason,
         "stop_sequence": null,
-        "usage": { "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens },
+        "usage": usage_anthropic(reply),
     })
 }
 
@@ -229,6 +249,13 @@ pub(crate) fn anthropic_stream(reply: &Reply, model: &str, id: &str) -> Vec<Vec<
                 "firstByteLatency": 21,
             }),
         );
+        if let Some(cache) = reply.cache {
+            // The names of the response headers of a cached call, recorded
+            // (`X-Amzn-Bedrock-Cache-Read-Input-Token-Count`), as metrics keys.
+            let metrics = &mut stop["amazon-bedrock-invocationMetrics"];
+            metrics["cacheReadInputTokenCount"] = json!(cache.read);
+            metrics["cacheWriteInputTokenCount"] = json!(cache.write);
+        }
     }
     events
         .into_iter()

@@ -1,5 +1,15 @@
 //! Context limits: when a request would exceed a budget, whole old turns are left out of the
 //! request (never out of the store). Pure: no I/O.
+//!
+//! Leaving out the fewest turns that fit moves the start of the request at every turn once
+//! the budget is reached, and with it the prompt cache's prefix: every message is written to
+//! the cache again on every call. So turns are left out in chunks
+//! ([`ContextPolicy::chunk_tokens`]): the tokens left out are rounded up to a multiple of the
+//! chunk, counted over the stored messages (which never change), so the cut is a function of
+//! the history that stays where it is while the conversation grows by up to a chunk, and
+//! the cached prefix with it. A larger chunk keeps the prefix for more turns and sends less
+//! of the past; a quarter of the budget ([`ContextPolicy::trimming`]) keeps it for a quarter
+//! of the budget's worth of turns.
 
 use bytes::Bytes;
 use verbatim_model::HistoryMessage;
@@ -14,6 +24,39 @@ pub struct ContextPolicy {
     pub budget_tokens: u64,
     /// Leave whole old turns out of the request until it fits (true), or fail (false).
     pub trim: bool,
+    /// Leave out old turns in chunks of at least this many tokens (by [`estimate_tokens`]
+    /// over the stored messages), so the cut stays put while the conversation grows by up to
+    /// this much (see the module docs); 0 leaves out the fewest turns that fit, which moves
+    /// the cut, and the cached prefix, at every turn.
+    pub chunk_tokens: u64,
+    /// The room a turn's first request leaves under the budget for the tool loop that
+    /// follows it: turns are left out when that request exceeds `budget_tokens -
+    /// headroom_tokens`, so the loop's later requests fit with the same cut. A cut made in
+    /// the middle of a tool loop moves the prefix that loop's thinking was produced after
+    /// (refused on models that bind thinking to it); 0 leaves no room.
+    pub headroom_tokens: u64,
+}
+
+impl ContextPolicy {
+    /// A budget of `budget_tokens` that leaves old turns out in chunks of a quarter of it and
+    /// keeps a quarter of it free at the start of each turn for its tool loop.
+    pub fn trimming(budget_tokens: u64) -> ContextPolicy {
+        ContextPolicy {
+            budget_tokens,
+            trim: true,
+            chunk_tokens: budget_tokens / 4,
+            headroom_tokens: budget_tokens / 4,
+        }
+    }
+
+    /// The budget a request is held to: less the headroom at the start of a turn.
+    pub(crate) fn limit(&self, turn_start: bool) -> u64 {
+        if turn_start {
+            self.budget_tokens.saturating_sub(self.headroom_tokens)
+        } else {
+            self.budget_tokens
+        }
+    }
 }
 
 /// A request body's size in tokens, estimated as one token per four bytes of its JSON. A
@@ -33,7 +76,10 @@ pub(crate) struct Trimmed {
 }
 
 /// The request over `history` with the fewest oldest whole turns left out that fits the
-/// budget, or `None` when no cut does.
+/// budget and leaves out at least the chunked amount (the request over the whole history is
+/// estimated at `full_tokens`), or `None` when no cut does. A cut `kept` from the turn's
+/// earlier request is taken again when it still fits: within a turn the cut moves only when
+/// it must.
 ///
 /// A cut only falls where a user turn starts (a user message with no tool results), so no
 /// tool_use is separated from its result and the request still starts with a user message;
@@ -49,17 +95,83 @@ pub(crate) fn trim(
     turn: &TurnConfig,
     policy: Policy,
     context: &ContextPolicy,
+    full_tokens: u64,
+    kept: Option<usize>,
+    limit: u64,
 ) -> Option<Trimmed> {
     let last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
-    (1..=last_start).filter(|&cut| is_plain_user(&history[cut].message)).find_map(|cut| {
+    let first = first_cut(history, context.chunk_tokens, full_tokens.saturating_sub(limit));
+    let kept = kept.filter(|&cut| cut >= 1 && cut <= last_start);
+    let cuts = (first.max(1)..=last_start).filter(|&cut| is_plain_user(&history[cut].message));
+    kept.into_iter().chain(cuts).find_map(|cut| {
         let prepared = Assembler::view(&history[cut..], &turn, policy);
         let body = prepared.body()?;
-        (estimate_tokens(body.len()) <= context.budget_tokens).then_some(Trimmed {
-            prepared,
-            body,
-            left_out: cut,
-        })
+        (estimate_tokens(body.len()) <= limit).then_some(Trimmed { prepared, body, left_out: cut })
     })
+}
+
+/// The first message a cut may fall at: where the stored messages before it hold at least
+/// the tokens to leave out rounded up to a whole number of chunks (1 when chunks are off).
+fn first_cut(history: &[HistoryMessage], chunk: u64, over: u64) -> usize {
+    if chunk == 0 {
+        return 1;
+    }
+    let target = over.div_ceil(chunk).max(1) * chunk;
+    let mut before = 0u64;
+    for (i, message) in history.iter().enumerate() {
+        if before >= target {
+            return i;
+        }
+        let size = serde_json::to_vec(&message.message).map_or(0, |v| v.len());
+        before += estimate_tokens(size);
+    }
+    history.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use verbatim_model::{Api, Message};
+
+    use super::*;
+
+    fn history(turns: usize) -> Vec<HistoryMessage> {
+        (0..turns)
+            .flat_map(|n| {
+                [
+                    Message::user_text(format!("question {n} {}", "words ".repeat(30))),
+                    Message::assistant_text(format!("answer {n} {}", "words ".repeat(30))),
+                ]
+            })
+            .map(HistoryMessage::from)
+            .collect()
+    }
+
+    fn cut(turns: usize, context: &ContextPolicy) -> usize {
+        let history = &history(turns)[..turns * 2 - 1];
+        let turn = TurnConfig::new("us.anthropic.claude-sonnet-4-20250514-v1:0", Api::Converse);
+        let full = Assembler::view(history, &turn, Policy::Repair).body().unwrap().len();
+        let full = estimate_tokens(full);
+        let trimmed =
+            trim(history, &turn, Policy::Repair, context, full, None, context.budget_tokens);
+        trimmed.expect("a cut fits").left_out
+    }
+
+    #[test]
+    fn chunked_cuts_stay_put_for_several_turns_where_single_ones_move_every_turn() {
+        let single =
+            ContextPolicy { budget_tokens: 2400, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
+        let chunked = ContextPolicy::trimming(2400);
+        let singles: Vec<usize> = (30..42).map(|turns| cut(turns, &single)).collect();
+        let chunks: Vec<usize> = (30..42).map(|turns| cut(turns, &chunked)).collect();
+        let moves = |cuts: &[usize]| cuts.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(moves(&singles), singles.len() - 1, "{singles:?}");
+        assert!(moves(&chunks) <= singles.len() / 3, "{chunks:?}");
+        // Every cut falls at a user turn's start and leaves out at least as much.
+        for (single, chunk) in singles.iter().zip(&chunks) {
+            assert_eq!(chunk % 2, 0);
+            assert!(chunk >= single);
+        }
+    }
 }

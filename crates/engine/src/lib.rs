@@ -76,7 +76,7 @@ pub use settle::INTERRUPTED;
 pub use tool::{EMPTY_OUTPUT, FnTool, Tool, ToolError, ToolOutput};
 
 use verbatim_model::{Api, SessionId, SystemPrompt, ThinkingConfig};
-use verbatim_protocol::assemble::Policy;
+use verbatim_protocol::assemble::{Caching, Policy};
 use verbatim_store::{NewSession, SessionStore, StoreError};
 use verbatim_transport::Transport;
 
@@ -105,6 +105,11 @@ pub struct Defaults {
     pub policy: Policy,
     /// The context budget, if any.
     pub context: Option<ContextPolicy>,
+    /// Where the requests' cache points go: as the history and configuration hold them
+    /// (`Caching::Manual`, the default), none, or planned by the protocol's planner
+    /// (`Caching::Auto`: tools, system and moving points in the messages, within Bedrock's
+    /// rules; see `verbatim_protocol::assemble::Caching`).
+    pub caching: Caching,
     /// How long a turn's lease on its session lasts unless renewed; the turn renews it every
     /// third of this while it runs. A process that dies holding it keeps other instances out
     /// of the session until it expires (30 s by default).
@@ -128,6 +133,7 @@ impl Default for Defaults {
             tool_timeout: Duration::from_secs(60),
             policy: Policy::Repair,
             context: None,
+            caching: Caching::Manual,
             lease_ttl: Duration::from_secs(30),
             lease_wait: Duration::from_secs(5),
         }

@@ -276,6 +276,7 @@ impl Session {
             origins: Vec::new(),
             has_input: false,
             input_stored: false,
+            left_out: None,
         };
         let reply = match turn.run(input).await {
             Err(EngineError::Conflict { id, expected, actual, .. }) => {

@@ -54,6 +54,11 @@ pub(crate) struct Turn<'a> {
     pub(crate) has_input: bool,
     /// Whether an append of what was pending (the turn's input first of all) succeeded.
     pub(crate) input_stored: bool,
+    /// How many stored messages the context budget left out of this turn's last request:
+    /// the later requests of the turn keep that cut while it fits, so the thinking of the
+    /// tool loop in progress stays after the prefix it was produced after, and the cached
+    /// prefix stays put.
+    pub(crate) left_out: Option<usize>,
 }
 
 /// A request ready to send.
@@ -314,9 +319,11 @@ impl Turn<'_> {
         let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
         let context = defaults.context;
         let size = full.body_len().map(estimate_tokens);
-        if let Some(body) =
-            full.body().filter(|_| context.is_none_or(|c| size <= Some(c.budget_tokens)))
-        {
+        // The first request of a turn leaves the context budget's headroom for its tool loop;
+        // once the turn has left old turns out, its later requests keep doing so.
+        let limit = context.map(|c| c.limit(self.steps <= 1 && self.left_out.is_none()));
+        let fits = self.left_out.is_none() && limit.is_none_or(|l| size <= Some(l));
+        if let Some(body) = full.body().filter(|_| fits) {
             let fixes: Vec<Fix> = full
                 .assembly()
                 .fixes
@@ -341,7 +348,10 @@ impl Turn<'_> {
             return Err(EngineError::Invalid { id: self.id, diagnostics });
         };
         let trimmed = if context.trim {
-            trim(self.log.messages(), &turn, defaults.policy, &context)
+            let messages = self.log.messages();
+            let limit = limit.unwrap_or(context.budget_tokens);
+            let full = size.unwrap_or(0);
+            trim(messages, &turn, defaults.policy, &context, full, self.left_out, limit)
         } else {
             None
         };
@@ -359,6 +369,7 @@ impl Turn<'_> {
             });
         };
         tracing::info!(left_out, "old turns left out of the request");
+        self.left_out = Some(left_out);
         let fixes = prepared.assembly().fixes.iter().filter(|f| f.action.changes_history());
         let origins = origins(left_out, self.log.messages().len() - left_out, fixes);
         Ok(Outgoing { prepared, body, turn, origins })
@@ -385,6 +396,7 @@ impl Turn<'_> {
         turn.model_fields = settings.model_fields.clone();
         turn.unmapped = settings.unmapped.clone();
         turn.open_turn_thinking = self.log.open_turn_thinking();
+        turn.caching = inner.defaults.caching;
         turn.recorded_fixes = self.log.replay.clone();
         turn
     }

@@ -16,8 +16,8 @@ const SONNET: &str = "us.anthropic.claude-sonnet-5";
 
 /// An answer: status, headers (names lower-cased) and the body, de-chunked.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(super) struct Answer {
+    pub(super) status: u16,
     headers: Vec<(String, String)>,
     body: String,
 }
@@ -27,7 +27,7 @@ impl Answer {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
@@ -76,7 +76,7 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 /// Sends one request with `headers` and reads the whole answer.
-async fn send(
+pub(super) async fn send(
     emulator: &Emulator,
     method: &str,
     path: &str,
@@ -112,8 +112,8 @@ async fn send(
     Answer { status, headers, body }
 }
 
-const BEARER: (&str, &str) = ("authorization", "Bearer verbatim-emulator-api-key");
-const NEWEST: (&str, &str) = ("anthropic-version", "2026-10-21");
+pub(super) const BEARER: (&str, &str) = ("authorization", "Bearer verbatim-emulator-api-key");
+pub(super) const NEWEST: (&str, &str) = ("anthropic-version", "2026-10-21");
 
 /// Posts `body` with the API key as a bearer token, version 2026-10-21 and `extra` headers.
 async fn post(emulator: &Emulator, body: &Value, extra: &[(&str, &str)]) -> Answer {
@@ -340,7 +340,7 @@ async fn other_paths_under_anthropic_get_the_coral_200() {
     let emulator = start().await;
     for (method, path) in [
         ("GET", "/anthropic/v1/models"),
-        ("POST", "/anthropic/v1/messages/count_tokens"),
+        ("GET", "/anthropic/v1/messages/count_tokens"),
         ("GET", PATH),
     ] {
         let answer = send(&emulator, method, path, &[BEARER, NEWEST], "{}").await;

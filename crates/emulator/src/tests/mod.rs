@@ -2,5 +2,6 @@
 //! or broken client gets, refusals that need no HTTP client to show, and the Messages API
 //! route.
 
+mod caching;
 mod connections;
 mod messages;

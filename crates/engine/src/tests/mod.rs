@@ -118,6 +118,7 @@ macro_rules! wrapping_store {
     };
 }
 
+mod caching;
 mod kept;
 mod lease;
 mod model_ids;

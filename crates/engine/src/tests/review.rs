@@ -139,7 +139,12 @@ async fn trimming_on_a_prefix_bound_model_keeps_a_tool_loop_going_and_records_no
         session.send(format!("Turn {i}: {}", "padding ".repeat(60))).await.unwrap();
     }
     let full = rig.bodies().last().unwrap().to_string().len() as u64 / 4;
-    let budget = ContextPolicy { budget_tokens: full * 2 / 3, trim: true };
+    let budget = ContextPolicy {
+        budget_tokens: full * 2 / 3,
+        trim: true,
+        chunk_tokens: 0,
+        headroom_tokens: 0,
+    };
     let trimming = build(Some(budget)).open(session.id()).await.unwrap();
     let reply = trimming.send("One more loop").await.unwrap();
     assert!(reply.complete && reply.steps == 3, "{reply:?}");

@@ -194,7 +194,8 @@ async fn over_the_context_budget_old_turns_are_left_out_of_the_request_not_the_s
     }
     let full = rig.bodies().last().unwrap().to_string().len() as u64 / 4;
 
-    let budget = ContextPolicy { budget_tokens: full / 2, trim: true };
+    let budget =
+        ContextPolicy { budget_tokens: full / 2, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
     let trimming = rig.builder().configure(|d| d.context = Some(budget)).build().unwrap();
     let same = trimming.open(session.id()).await.unwrap();
     same.send("Short").await.unwrap();
@@ -206,14 +207,15 @@ async fn over_the_context_budget_old_turns_are_left_out_of_the_request_not_the_s
     assert_eq!(messages.last().unwrap()["content"][0]["text"], "Short");
     assert_eq!(same.history().await.unwrap().len(), 10, "the store keeps every message");
 
-    let strict = ContextPolicy { budget_tokens: full / 2, trim: false };
+    let strict =
+        ContextPolicy { budget_tokens: full / 2, trim: false, chunk_tokens: 0, headroom_tokens: 0 };
     let failing = rig.builder().configure(|d| d.context = Some(strict)).build().unwrap();
     let error = failing.open(session.id()).await.unwrap().send("More").await.unwrap_err();
     assert!(
         matches!(error, EngineError::ContextBudget { trimmed: false, budget, .. } if budget == full / 2),
         "{error}"
     );
-    let tiny = ContextPolicy { budget_tokens: 10, trim: true };
+    let tiny = ContextPolicy { budget_tokens: 10, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
     let hopeless = rig.builder().configure(|d| d.context = Some(tiny)).build().unwrap();
     let error = hopeless.open(session.id()).await.unwrap().send("More").await.unwrap_err();
     assert!(matches!(error, EngineError::ContextBudget { trimmed: true, .. }), "{error}");

@@ -107,10 +107,8 @@ impl Assembler {
                 let (mut assembly, same) = assemble_request_from(history, earlier, turn, policy);
                 let unchanged = !assembly.fixes.iter().any(|f| f.action.changes_history());
                 let body = match &last.body {
-                    Some(previous) if unchanged => {
-                        assembly.write_body_after(turn.api, previous, same)
-                    }
-                    _ => assembly.write_body(turn.api, None),
+                    Some(previous) if unchanged => assembly.write_body_after(turn, previous, same),
+                    _ => assembly.write_body(turn, None),
                 };
                 (assembly, body, unchanged.then_some(same))
             }
@@ -118,7 +116,7 @@ impl Assembler {
                 let mut assembly = assemble_request(history, turn, policy);
                 let previous =
                     self.last.as_ref().and_then(|l| l.body.as_ref().map(|b| (b, &l.messages[..])));
-                let body = assembly.write_body(turn.api, previous);
+                let body = assembly.write_body(turn, previous);
                 (assembly, body, None)
             }
         };
@@ -130,7 +128,7 @@ impl Assembler {
     /// from it.
     pub fn view(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Prepared {
         let mut assembly = assemble_request(history, turn, policy);
-        let body = assembly.write_body(turn.api, None);
+        let body = assembly.write_body(turn, None);
         Prepared { assembly, body, moved: None, whole: false }
     }
 

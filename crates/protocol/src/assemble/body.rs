@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use verbatim_model::{Api, Message, Request};
 
+use super::caching::Plan;
 use crate::{EncodeError, anthropic, converse};
 
 /// A request body as sent, and where each message's JSON lies in it.
@@ -28,23 +29,37 @@ pub(crate) struct Body {
     /// The byte range of each message in `text`.
     messages: Vec<Range<usize>>,
     reused: usize,
+    /// How many leading messages are written as the request holds them, no cache point
+    /// planned in them or left out of them: only those may be copied into a later body.
+    plain: usize,
 }
 
 impl Body {
     /// Writes the body of `request` for `api`. When `previous` is given (an earlier body and
     /// the messages it was written from), the text of every leading message of `request`
     /// equal to the message at the same place there is copied from it.
+    #[cfg(test)]
     pub(crate) fn write(
         api: Api,
         request: &Request,
         previous: Option<(&Body, &[Message])>,
     ) -> Result<Body, EncodeError> {
+        Body::write_planned(api, request, &Plan::default(), previous)
+    }
+
+    /// [`Body::write`] with the cache points `plan` places (see [`Plan`]).
+    pub(crate) fn write_planned(
+        api: Api,
+        request: &Request,
+        plan: &Plan,
+        previous: Option<(&Body, &[Message])>,
+    ) -> Result<Body, EncodeError> {
         match previous {
             Some((body, messages)) if body.messages.len() == messages.len() => {
                 let same = request.messages.iter().zip(messages).take_while(|(a, b)| a == b);
-                Body::write_after(api, request, body, same.count())
+                Body::write_after_planned(api, request, plan, body, same.count())
             }
-            _ => Body::write_reusing(api, request, None, 0),
+            _ => Body::write_reusing(api, request, plan, None, 0),
         }
     }
 
@@ -52,32 +67,49 @@ impl Body {
     /// `same` of those `previous` was written from (moved from that request, say, as
     /// [`super::assemble_request_from`] does): their text is copied without
     /// comparing them. Messages that are not would be written as the earlier ones.
+    #[cfg(test)]
     pub(crate) fn write_after(
         api: Api,
         request: &Request,
         previous: &Body,
         same: usize,
     ) -> Result<Body, EncodeError> {
+        Body::write_after_planned(api, request, &Plan::default(), previous, same)
+    }
+
+    /// [`Body::write_after`] with the cache points `plan` places: the messages it changes,
+    /// here or in `previous`, are written afresh.
+    pub(crate) fn write_after_planned(
+        api: Api,
+        request: &Request,
+        plan: &Plan,
+        previous: &Body,
+        same: usize,
+    ) -> Result<Body, EncodeError> {
         let reused = if previous.api == api {
-            same.min(previous.messages.len()).min(request.messages.len())
+            same.min(previous.messages.len())
+                .min(request.messages.len())
+                .min(previous.plain)
+                .min(plan.first_changed(request))
         } else {
             0
         };
-        Body::write_reusing(api, request, Some(previous), reused)
+        Body::write_reusing(api, request, plan, Some(previous), reused)
     }
 
     /// Writes the body, copying the text of the first `reused` messages from `previous`.
     fn write_reusing(
         api: Api,
         request: &Request,
+        plan: &Plan,
         previous: Option<&Body>,
         reused: usize,
     ) -> Result<Body, EncodeError> {
         // Everything but the messages, encoded as usual, in the usual key order.
         let shell = Request {
             messages: Vec::new(),
-            system: request.system.clone(),
-            tools: request.tools.clone(),
+            system: plan.system(&request.system).into_owned(),
+            tools: plan.tools(&request.tools).into_owned(),
             tool_choice: request.tool_choice.clone(),
             inference: request.inference.clone(),
             top_k: request.top_k,
@@ -88,7 +120,7 @@ impl Body {
         };
         // On an error, the error encoding the whole request gives (the dialects encode the
         // parts in different orders, so the first error found may differ).
-        let whole_error = |error| match super::encode(api, request) {
+        let whole_error = |error| match super::encode(api, &plan.apply(request)) {
             Err(whole) => whole,
             Ok(_) => error,
         };
@@ -124,9 +156,10 @@ impl Body {
                 } else {
                     // A message that does not encode fails the whole request too, whose
                     // error (with the message's path in the body) is the one returned.
+                    let message = plan.message(i, message);
                     let value = match api {
-                        Api::Converse => converse::encode_message(message),
-                        Api::InvokeModel | Api::Messages => anthropic::encode_message(message),
+                        Api::Converse => converse::encode_message(&message),
+                        Api::InvokeModel | Api::Messages => anthropic::encode_message(&message),
                     }
                     .map_err(whole_error)?;
                     serde_json::to_writer(&mut out, &value).expect("writing to a Vec");
@@ -138,7 +171,8 @@ impl Body {
         }
         assert!(wrote_messages, "every request body has its messages");
         out.push(b'}');
-        Ok(Body { api, text: Bytes::from(out), messages: ranges, reused })
+        let plain = plan.first_changed(request);
+        Ok(Body { api, text: Bytes::from(out), messages: ranges, reused, plain })
     }
 
     /// The body's bytes (a cheap clone: the buffer is shared).

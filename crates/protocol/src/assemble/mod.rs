@@ -22,9 +22,12 @@
 mod action;
 mod assembler;
 pub(crate) mod body;
+mod caching;
 mod check;
 mod prefix;
 mod wire;
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,12 +38,14 @@ use verbatim_model::{
 
 pub use action::{Action, ReplayError};
 pub use assembler::{Assembler, Prepared};
+pub use caching::{AutoCaching, CacheTtl, Caching, place_cache_points};
 pub use prefix::prefix_hash;
 
 use crate::capability::{Capabilities, capabilities};
 use crate::rules::Rule;
 use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse, messages_api};
 use body::Body;
+use caching::Plan;
 
 /// How bad a violation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -131,6 +136,11 @@ pub struct TurnConfig {
     /// when known (`Some(None)`: it started without thinking). A tool loop is one assistant
     /// turn, so the setting may only change at the next user turn.
     pub open_turn_thinking: Option<Option<ThinkingConfig>>,
+    /// Where cache points go: as the history and configuration hold them
+    /// ([`Caching::Manual`], the default), none, or planned ([`Caching::Auto`]). The points
+    /// are placed on the body sent; the request the checks see and the prefix hash are
+    /// without planned points.
+    pub caching: Caching,
     /// Fixes decided on earlier requests, in order. Those that change the history
     /// ([`Action::changes_history`]) are replayed first, each checked against its guard;
     /// settings fixes are decided again for every request.
@@ -156,6 +166,7 @@ impl TurnConfig {
             model_fields: None,
             recorded_tools: Vec::new(),
             open_turn_thinking: None,
+            caching: Caching::Manual,
             recorded_fixes: Vec::new(),
             unmapped: Default::default(),
         }
@@ -187,10 +198,13 @@ impl Assembly {
     /// as [`assemble`] records it.
     pub(crate) fn write_body(
         &mut self,
-        api: Api,
+        turn: &TurnConfig,
         previous: Option<(&Body, &[Message])>,
     ) -> Option<Body> {
-        let written = self.is_valid().then(|| Body::write(api, &self.request, previous));
+        let written = self.is_valid().then(|| {
+            let plan = Plan::new(&turn.caching, &self.request, capabilities(Some(&turn.model_id)));
+            Body::write_planned(turn.api, &self.request, &plan, previous)
+        });
         self.body_written(written)
     }
 
@@ -198,12 +212,14 @@ impl Assembly {
     /// `same` that `previous` was written from (see [`Body::write_after`]).
     pub(crate) fn write_body_after(
         &mut self,
-        api: Api,
+        turn: &TurnConfig,
         previous: &Body,
         same: usize,
     ) -> Option<Body> {
-        let written =
-            self.is_valid().then(|| Body::write_after(api, &self.request, previous, same));
+        let written = self.is_valid().then(|| {
+            let plan = Plan::new(&turn.caching, &self.request, capabilities(Some(&turn.model_id)));
+            Body::write_after_planned(turn.api, &self.request, &plan, previous, same)
+        });
         self.body_written(written)
     }
 
@@ -242,7 +258,13 @@ pub(crate) struct State<'h> {
 pub fn assemble(history: &[HistoryMessage], turn: &TurnConfig, policy: Policy) -> Assembly {
     let mut assembly = assemble_request(history, turn, policy);
     if assembly.is_valid() {
-        match encode(turn.api, &assembly.request) {
+        let plan = Plan::new(&turn.caching, &assembly.request, capabilities(Some(&turn.model_id)));
+        let planned = if plan.is_manual() {
+            Cow::Borrowed(&assembly.request)
+        } else {
+            Cow::Owned(plan.apply(&assembly.request))
+        };
+        match encode(turn.api, &planned) {
             Ok(body) => assembly.body = Some(body),
             Err(error) => assembly.diagnostics.insert(0, check::unrepresentable(error)),
         }

@@ -158,6 +158,12 @@ pub struct Capabilities {
     pub video_in_tool_result: bool,
     /// Whether a `cachePoint` may appear in `toolConfig.tools`.
     pub cache_point_in_tools: bool,
+    /// The fewest tokens a cache point's prefix must hold to be written (bedrock-rules R1.9:
+    /// 1,024 for Claude 3.7 Sonnet, Sonnet 4 and Opus 4, taken for the other Claude models;
+    /// 2,048 for Claude 3.5 Haiku; 4,096 for the Claude Haiku models after it, the Strands
+    /// documentation's figure; 1,000 for Nova). The same on every surface. `None`: the
+    /// model is not known to cache, and automatic caching places no point.
+    pub cache_min_tokens: Option<u32>,
     /// The `anthropic_version` values accepted, per surface.
     pub anthropic_versions: AnthropicVersions,
     /// Beta flags known refused.
@@ -195,6 +201,7 @@ const CLAUDE: Capabilities = Capabilities {
     s3_media: false,
     video_in_tool_result: false,
     cache_point_in_tools: true,
+    cache_min_tokens: Some(1024),
     anthropic_versions: LEGACY_VERSIONS,
     betas: NO_REFUSED_BETAS,
     sampling: Sampling::Accepted,
@@ -224,6 +231,7 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     s3_media: false,
     video_in_tool_result: false,
     cache_point_in_tools: true,
+    cache_min_tokens: None,
     anthropic_versions: LEGACY_VERSIONS,
     betas: NO_REFUSED_BETAS,
     sampling: Sampling::Accepted,
@@ -262,14 +270,14 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ),
     (
         "claude-haiku-5-5",
-        current(row(
+        haiku(current(row(
             "claude-haiku-5.5",
             ALWAYS_ADAPTIVE,
             false,
             ForcedToolChoice::Never,
             true,
             128_000,
-        )),
+        ))),
     ),
     (
         "claude-fable-5-1",
@@ -402,7 +410,14 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ),
     (
         "claude-haiku-4-5",
-        row("claude-haiku-4.5", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
+        haiku(row(
+            "claude-haiku-4.5",
+            MANUAL,
+            true,
+            ForcedToolChoice::WithoutThinking,
+            false,
+            64_000,
+        )),
     ),
     (
         "claude-opus-4-1",
@@ -421,6 +436,13 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         row("claude-3.7-sonnet", MANUAL, true, ForcedToolChoice::WithoutThinking, false, 64_000),
     ),
     // Older Claude: no thinking.
+    (
+        "claude-3-5-haiku",
+        Capabilities {
+            cache_min_tokens: Some(2048),
+            ..row("claude-3.5", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 8_192)
+        },
+    ),
     (
         "claude-3-5",
         row("claude-3.5", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 8_192),
@@ -450,6 +472,7 @@ pub const TABLE: &[(&str, Capabilities)] = &[
             family: "amazon-nova",
             thinking: NO_THINKING,
             cache_point_in_tools: false,
+            cache_min_tokens: Some(1000),
             video: true,
             s3_media: true,
             ..CLAUDE
@@ -468,6 +491,11 @@ impl Capabilities {
 /// `toolResult.status` granted where Bedrock was recorded taking it.
 const fn other_family(family: &'static str, tool_result_status: bool) -> Capabilities {
     Capabilities { family, tool_result_status, ..CONSERVATIVE }
+}
+
+/// A Claude Haiku row after 3.5: a prefix of 4,096 tokens at least is cached.
+const fn haiku(row: Capabilities) -> Capabilities {
+    Capabilities { cache_min_tokens: Some(4096), ..row }
 }
 
 /// A row of the current generation: Opus 4.7 and later, which also take `2026-10-21`, and
