@@ -221,6 +221,10 @@ fn the_readme_commands_run_in_order_as_written() {
                 let run = shell.run("verbatim demo", "");
                 ok(&run, line);
                 assert!(run.stdout.contains("resum"), "{line}: {run:?}");
+                // The answer reports what every tool of the turn returned, the time too.
+                let answer = run.stdout.lines().find(|l| l.starts_with("Here is what the tools"));
+                let answer = answer.unwrap_or_else(|| panic!("{line}: no answer: {run:?}"));
+                assert!(answer.contains("Europe/Paris: 09:30"), "{answer}");
                 assert!(shell.cwd().join("verbatim-data").is_dir(), "{line}: ./verbatim-data");
             }
             "cargo test --workspace" => say_skipped(line, "this test is part of it"),

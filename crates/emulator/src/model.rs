@@ -171,6 +171,9 @@ struct Situation<'a> {
     question: String,
     /// The texts of the tool results the last message carries.
     results: Vec<&'a str>,
+    /// The texts of every tool result since the last plain user message, in order, each once:
+    /// what the final answer of a tool loop reports.
+    turn_results: Vec<&'a str>,
     /// Tool-result rounds since the last plain user message: steps taken in this turn.
     steps: usize,
 }
@@ -194,6 +197,17 @@ fn situation(messages: &[Msg]) -> Situation<'_> {
         .filter(|m| m.role == "user")
         .take_while(|m| m.has_tool_results())
         .count();
+    let mut turn_results: Vec<&str> = Vec::new();
+    let rounds = messages.iter().rev().filter(|m| m.role == "user").take(steps);
+    let mut rounds: Vec<&Msg> = rounds.collect();
+    rounds.reverse();
+    for block in rounds.iter().flat_map(|m| &m.blocks) {
+        if let Block::ToolResult { text, .. } = block
+            && !turn_results.contains(&text.as_str())
+        {
+            turn_results.push(text);
+        }
+    }
     let question = messages
         .iter()
         .rev()
@@ -209,7 +223,7 @@ fn situation(messages: &[Msg]) -> Situation<'_> {
                 .join(" ")
         })
         .unwrap_or_default();
-    Situation { question, results, steps }
+    Situation { question, results, turn_results, steps }
 }
 
 /// The reply of `behaviour` to `conversation`.
@@ -220,7 +234,7 @@ pub(crate) fn answer(
     conversation: &Conversation,
 ) -> Reply {
     let messages = &conversation.messages;
-    let Situation { question, results, steps } = situation(messages);
+    let Situation { question, results, turn_results, steps } = situation(messages);
     // Taken once: every signature and call id of the reply comes after the same prefix.
     let digest = prefix_digest(messages);
     // DeepSeek R1 always reasons, whatever the request asks, and does not sign its reasoning
@@ -292,8 +306,9 @@ pub(crate) fn answer(
     } else if results.is_empty() {
         blocks.push(Block::Text(format!("Hello! You said: {question}")));
     } else {
-        let summary: String = results.join(" ").chars().take(200).collect();
-        blocks.push(Block::Text(format!("Here is what the tool returned: {summary}")));
+        let summary: String = turn_results.join("; ").chars().take(400).collect();
+        let what = if turn_results.len() > 1 { "the tools" } else { "the tool" };
+        blocks.push(Block::Text(format!("Here is what {what} returned: {summary}")));
     }
     let output_tokens = match stop_reason {
         "max_tokens" => conversation.max_tokens.unwrap_or(64).clamp(1, 4096),
