@@ -168,8 +168,8 @@ pub struct Received {
     pub path: String,
     /// The model id, decoded (on the Messages API, the body's `model`; empty when it has none).
     pub model_id: String,
-    /// `converse`, `converse-stream`, `invoke`, `invoke-with-response-stream`, or `messages`
-    /// for the Messages API, streamed or not.
+    /// `converse`, `converse-stream`, `invoke`, `invoke-with-response-stream`, `messages`
+    /// for the Messages API, streamed or not, or `count-tokens` for either counting route.
     pub operation: String,
     /// The body as it arrived.
     pub body: Vec<u8>,

@@ -283,7 +283,20 @@ async fn handle(
         {
             return messages::refuse(&refusal, &id);
         }
-        return count_tokens::messages(&state, &headers, &body, &id);
+        let response = count_tokens::messages(&state, &headers, &body, &id);
+        let model_id = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| messages::model_of(&v).map(str::to_owned))
+            .unwrap_or_default();
+        let received = Received {
+            path,
+            model_id,
+            operation: "count-tokens".to_owned(),
+            body: body.to_vec(),
+            status: response.status().as_u16(),
+            fault: None,
+        };
+        return record(&state, received, response).await;
     }
     let segments: Vec<&str> = path.split('/').collect();
     let (model_id, operation) = match segments[..] {

@@ -31,14 +31,10 @@ pub(crate) fn text_tokens(text: &str) -> u64 {
 /// One item of the prefix: a tool definition, a system block or a content block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Item {
-    /// Its tokens.
-    pub(crate) tokens: u64,
     /// The tokens of the prefix through it.
     pub(crate) through: u64,
     /// The digest of the prefix through it (model, then every item so far).
     pub(crate) digest: [u8; 32],
-    /// Whether it is the last item of its list (tools, system, a message's content).
-    pub(crate) last_of_list: bool,
 }
 
 /// A cache point: after which item, and its time to live in seconds.
@@ -88,13 +84,11 @@ impl Reader {
         self.hasher.update([0]);
         let through = self.prompt.total() + tokens;
         let digest = self.hasher.clone().finalize().into();
-        self.prompt.items.push(Item { tokens, through, digest, last_of_list: false });
+        self.prompt.items.push(Item { through, digest });
     }
 
+    /// Ends a list (tools, system, a message's content): the next item starts another.
     fn end_list(&mut self) {
-        if let Some(last) = self.prompt.items.last_mut() {
-            last.last_of_list = true;
-        }
         self.hasher.update([1]);
     }
 

@@ -118,6 +118,8 @@ async fn the_three_counting_routes_count_one_conversation_alike() {
     assert!(n > 10, "{by_converse}");
     assert_eq!(by_invoke, json!({"inputTokens": n}));
     assert_eq!(by_messages, json!({"input_tokens": n}));
+    let operations: Vec<String> = emulator.received().into_iter().map(|r| r.operation).collect();
+    assert_eq!(operations, ["count-tokens"; 3]);
 
     // What the model would refuse, counting refuses too; a body without `input` is refused.
     let bad = json!({"input": {"converse": {"messages": [{"role": "user", "content": [{"text": " "}]}]}}});
