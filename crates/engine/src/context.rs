@@ -35,6 +35,12 @@ pub struct ContextPolicy {
     /// the middle of a tool loop moves the prefix that loop's thinking was produced after
     /// (refused on models that bind thinking to it); 0 leaves no room.
     pub headroom_tokens: u64,
+    /// When the estimate says a request is over the budget, ask the model's own count first
+    /// (Bedrock's CountTokens through the transport, [`verbatim_transport::Transport::count_tokens`]):
+    /// a request the count finds within the budget goes whole, and otherwise the turns left
+    /// out are chosen by estimates scaled to the count. A count that fails falls back to the
+    /// estimate. Costs one count call per request the estimate finds too long.
+    pub count_tokens: bool,
 }
 
 impl ContextPolicy {
@@ -46,6 +52,7 @@ impl ContextPolicy {
             trim: true,
             chunk_tokens: budget_tokens / 4,
             headroom_tokens: budget_tokens / 4,
+            count_tokens: false,
         }
     }
 
@@ -95,26 +102,27 @@ pub(crate) fn trim(
     turn: &TurnConfig,
     policy: Policy,
     context: &ContextPolicy,
-    full_tokens: u64,
+    full: Size,
     kept: Option<usize>,
     limit: u64,
 ) -> Option<Trimmed> {
+    let Size { tokens: full_tokens, scale } = full;
     let last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
-    let first = first_cut(history, context.chunk_tokens, full_tokens.saturating_sub(limit));
+    let first = first_cut(history, context.chunk_tokens, full_tokens.saturating_sub(limit), scale);
     let kept = kept.filter(|&cut| cut >= 1 && cut <= last_start);
     let cuts = (first.max(1)..=last_start).filter(|&cut| is_plain_user(&history[cut].message));
     kept.into_iter().chain(cuts).find_map(|cut| {
         let prepared = Assembler::view(&history[cut..], &turn, policy);
         let body = prepared.body()?;
-        (estimate_tokens(body.len()) <= limit).then_some(Trimmed { prepared, body, left_out: cut })
+        (scaled(body.len(), scale) <= limit).then_some(Trimmed { prepared, body, left_out: cut })
     })
 }
 
 /// The first message a cut may fall at: where the stored messages before it hold at least
 /// the tokens to leave out rounded up to a whole number of chunks (1 when chunks are off).
-fn first_cut(history: &[HistoryMessage], chunk: u64, over: u64) -> usize {
+fn first_cut(history: &[HistoryMessage], chunk: u64, over: u64, scale: f64) -> usize {
     if chunk == 0 {
         return 1;
     }
@@ -125,9 +133,25 @@ fn first_cut(history: &[HistoryMessage], chunk: u64, over: u64) -> usize {
             return i;
         }
         let size = serde_json::to_vec(&message.message).map_or(0, |v| v.len());
-        before += estimate_tokens(size);
+        before += scaled(size, scale);
     }
     history.len()
+}
+
+/// The size of the request over the whole history: its tokens, and the ratio of tokens to
+/// [`estimate_tokens`] by which the sizes of shorter requests are judged (1.0 unless the
+/// model counted it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Size {
+    pub(crate) tokens: u64,
+    pub(crate) scale: f64,
+}
+
+/// [`estimate_tokens`] times `scale` (the ratio of a counted request to its estimate; 1.0
+/// without a count), rounded up.
+pub(crate) fn scaled(body_len: usize, scale: f64) -> u64 {
+    let estimate = estimate_tokens(body_len);
+    if scale == 1.0 { estimate } else { (estimate as f64 * scale).ceil() as u64 }
 }
 
 #[cfg(test)]
@@ -152,16 +176,21 @@ mod tests {
         let history = &history(turns)[..turns * 2 - 1];
         let turn = TurnConfig::new("us.anthropic.claude-sonnet-4-20250514-v1:0", Api::Converse);
         let full = Assembler::view(history, &turn, Policy::Repair).body().unwrap().len();
-        let full = estimate_tokens(full);
+        let size = Size { tokens: estimate_tokens(full), scale: 1.0 };
         let trimmed =
-            trim(history, &turn, Policy::Repair, context, full, None, context.budget_tokens);
+            trim(history, &turn, Policy::Repair, context, size, None, context.budget_tokens);
         trimmed.expect("a cut fits").left_out
     }
 
     #[test]
     fn chunked_cuts_stay_put_for_several_turns_where_single_ones_move_every_turn() {
-        let single =
-            ContextPolicy { budget_tokens: 2400, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
+        let single = ContextPolicy {
+            budget_tokens: 2400,
+            trim: true,
+            chunk_tokens: 0,
+            headroom_tokens: 0,
+            count_tokens: false,
+        };
         let chunked = ContextPolicy::trimming(2400);
         let singles: Vec<usize> = (30..42).map(|turns| cut(turns, &single)).collect();
         let chunks: Vec<usize> = (30..42).map(|turns| cut(turns, &chunked)).collect();

@@ -24,7 +24,7 @@ use verbatim_store::{Append, Entry, Lease, StoreError, ToolCallState};
 use verbatim_transport::{Call, Exception, TransportError};
 
 use crate::call::call_model;
-use crate::context::{Trimmed, trim};
+use crate::context::{Size, Trimmed, trim};
 use crate::estimate_tokens;
 use crate::log::{Log, tool_uses};
 use crate::settle::lifecycle;
@@ -243,7 +243,7 @@ impl Turn<'_> {
     /// before its call. A crash during the call leaves the input stored or not, never a reply
     /// without it. (Text and thinking of a dropped reply may have been reported as events.)
     async fn call_once(&mut self) -> Result<(verbatim_model::Response, Provenance), EngineError> {
-        let prepared = match self.build_request() {
+        let prepared = match self.build_request().await {
             Ok(prepared) => prepared,
             Err(error) => {
                 // Nothing is sent: the input is stored all the same, as the turn asked.
@@ -313,16 +313,38 @@ impl Turn<'_> {
     /// set and the request exceeds it, whole old turns are left out instead (see
     /// [`crate::ContextPolicy`]): that shortened request is a view, and its fixes are not
     /// recorded.
-    fn build_request(&mut self) -> Result<Outgoing, EngineError> {
+    async fn build_request(&mut self) -> Result<Outgoing, EngineError> {
         let turn = self.turn_config();
-        let defaults = &self.engine.inner.defaults;
+        let engine = self.engine;
+        let defaults = &engine.inner.defaults;
         let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
         let context = defaults.context;
-        let size = full.body_len().map(estimate_tokens);
+        let mut size = full.body_len().map(estimate_tokens);
         // The first request of a turn leaves the context budget's headroom for its tool loop;
         // once the turn has left old turns out, its later requests keep doing so.
         let limit = context.map(|c| c.limit(self.steps <= 1 && self.left_out.is_none()));
-        let fits = self.left_out.is_none() && limit.is_none_or(|l| size <= Some(l));
+        let over = |size: Option<u64>| limit.is_some_and(|l| size.is_none_or(|s| s > l));
+        // Over the budget by the estimate: the model's own count decides, when asked for.
+        let mut scale = 1.0;
+        if self.left_out.is_none()
+            && over(size)
+            && context.is_some_and(|c| c.count_tokens)
+            && let (Some(body), Some(estimate)) = (full.body(), size)
+        {
+            let beta = full.assembly().request.beta.as_deref();
+            let call = messages_headers(Call::new(turn.api, turn.model_id.clone(), body), beta);
+            match engine.inner.transport.count_tokens(call).await {
+                Ok(counted) => {
+                    tracing::debug!(counted, estimate, "the model counted the request");
+                    scale = counted as f64 / estimate.max(1) as f64;
+                    size = Some(counted);
+                }
+                Err(error) => {
+                    tracing::info!(%error, "no token count: the estimate decides");
+                }
+            }
+        }
+        let fits = self.left_out.is_none() && !over(size);
         if let Some(body) = full.body().filter(|_| fits) {
             let fixes: Vec<Fix> = full
                 .assembly()
@@ -351,6 +373,7 @@ impl Turn<'_> {
             let messages = self.log.messages();
             let limit = limit.unwrap_or(context.budget_tokens);
             let full = size.unwrap_or(0);
+            let full = Size { tokens: full, scale };
             trim(messages, &turn, defaults.policy, &context, full, self.left_out, limit)
         } else {
             None

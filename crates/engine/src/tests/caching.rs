@@ -105,7 +105,13 @@ async fn a_trim_that_moves_the_prefix_is_explained_and_a_chunked_one_moves_it_se
         let context = if chunk {
             ContextPolicy { chunk_tokens: budget / 2, ..ContextPolicy::trimming(budget) }
         } else {
-            ContextPolicy { budget_tokens: budget, trim: true, chunk_tokens: 0, headroom_tokens: 0 }
+            ContextPolicy {
+                budget_tokens: budget,
+                trim: true,
+                chunk_tokens: 0,
+                headroom_tokens: 0,
+                count_tokens: false,
+            }
         };
         let engine = rig
             .builder()

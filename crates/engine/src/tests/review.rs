@@ -144,6 +144,7 @@ async fn trimming_on_a_prefix_bound_model_keeps_a_tool_loop_going_and_records_no
         trim: true,
         chunk_tokens: 0,
         headroom_tokens: 0,
+        count_tokens: false,
     };
     let trimming = build(Some(budget)).open(session.id()).await.unwrap();
     let reply = trimming.send("One more loop").await.unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 use verbatim_emulator::Behaviour;
 use verbatim_model::{Api, ContentBlock, Role, StopReason};
 use verbatim_store::SessionStore as _;
+use verbatim_transport::Transport as _;
 
 use super::*;
 use crate::{ContextPolicy, EngineError, Event, Settled};
@@ -194,8 +195,13 @@ async fn over_the_context_budget_old_turns_are_left_out_of_the_request_not_the_s
     }
     let full = rig.bodies().last().unwrap().to_string().len() as u64 / 4;
 
-    let budget =
-        ContextPolicy { budget_tokens: full / 2, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
+    let budget = ContextPolicy {
+        budget_tokens: full / 2,
+        trim: true,
+        chunk_tokens: 0,
+        headroom_tokens: 0,
+        count_tokens: false,
+    };
     let trimming = rig.builder().configure(|d| d.context = Some(budget)).build().unwrap();
     let same = trimming.open(session.id()).await.unwrap();
     same.send("Short").await.unwrap();
@@ -207,15 +213,26 @@ async fn over_the_context_budget_old_turns_are_left_out_of_the_request_not_the_s
     assert_eq!(messages.last().unwrap()["content"][0]["text"], "Short");
     assert_eq!(same.history().await.unwrap().len(), 10, "the store keeps every message");
 
-    let strict =
-        ContextPolicy { budget_tokens: full / 2, trim: false, chunk_tokens: 0, headroom_tokens: 0 };
+    let strict = ContextPolicy {
+        budget_tokens: full / 2,
+        trim: false,
+        chunk_tokens: 0,
+        headroom_tokens: 0,
+        count_tokens: false,
+    };
     let failing = rig.builder().configure(|d| d.context = Some(strict)).build().unwrap();
     let error = failing.open(session.id()).await.unwrap().send("More").await.unwrap_err();
     assert!(
         matches!(error, EngineError::ContextBudget { trimmed: false, budget, .. } if budget == full / 2),
         "{error}"
     );
-    let tiny = ContextPolicy { budget_tokens: 10, trim: true, chunk_tokens: 0, headroom_tokens: 0 };
+    let tiny = ContextPolicy {
+        budget_tokens: 10,
+        trim: true,
+        chunk_tokens: 0,
+        headroom_tokens: 0,
+        count_tokens: false,
+    };
     let hopeless = rig.builder().configure(|d| d.context = Some(tiny)).build().unwrap();
     let error = hopeless.open(session.id()).await.unwrap().send("More").await.unwrap_err();
     assert!(matches!(error, EngineError::ContextBudget { trimmed: true, .. }), "{error}");
@@ -231,4 +248,63 @@ async fn the_builder_names_what_it_lacks() {
     let no_model = Engine::builder().store(rig.store()).transport(rig.transport.clone());
     let error = no_model.build().unwrap().create().await.unwrap_err();
     assert!(error.to_string().contains("no default model"), "{error}");
+}
+
+/// With `count_tokens`, a request the estimate finds over the budget is counted by the model
+/// (CountTokens through the transport) and goes whole when the count is within it; without,
+/// the estimate trims it.
+#[tokio::test]
+async fn a_counted_budget_sends_whole_what_the_estimate_would_trim() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let engine = rig.builder().build().unwrap();
+    let session = engine.create().await.unwrap();
+    for i in 0..4 {
+        session.send(format!("Message number {i} {}", "padding ".repeat(40))).await.unwrap();
+    }
+    let version = session.load().await.unwrap().info.version;
+    // The request "Short" makes, as sent without a budget: its estimate and its count.
+    let reference = session.fork(version).await.unwrap();
+    reference.send("Short").await.unwrap();
+    let whole = rig.emulator.received().last().unwrap().body.clone();
+    let estimate = crate::estimate_tokens(whole.len());
+    let model = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+    let call = verbatim_transport::Call::new(Api::Converse, model, whole.clone());
+    let counted = rig.transport.count_tokens(call).await.unwrap();
+    assert!(counted < estimate, "the estimate is the conservative one: {counted} {estimate}");
+    let budget_tokens = (counted + estimate) / 2;
+
+    let budget = |count_tokens| ContextPolicy {
+        budget_tokens,
+        trim: true,
+        chunk_tokens: 0,
+        headroom_tokens: 0,
+        count_tokens,
+    };
+    let sent_messages = |count_tokens: bool| {
+        let rig = &rig;
+        let session = &session;
+        async move {
+            let engine = rig
+                .builder()
+                .configure(|d| d.context = Some(budget(count_tokens)))
+                .build()
+                .unwrap();
+            let fork = engine.open(session.fork(version).await.unwrap().id()).await.unwrap();
+            let before = rig.emulator.received().len();
+            fork.send("Short").await.unwrap();
+            let received = rig.emulator.received();
+            let operations: Vec<String> =
+                received[before..].iter().map(|r| r.operation.clone()).collect();
+            let body: Value = serde_json::from_slice(&received.last().unwrap().body).unwrap();
+            (body["messages"].as_array().unwrap().len(), operations)
+        }
+    };
+    let whole_messages =
+        serde_json::from_slice::<Value>(&whole).unwrap()["messages"].as_array().unwrap().len();
+    let (counted_messages, operations) = sent_messages(true).await;
+    assert_eq!(operations, ["count-tokens", "converse-stream"]);
+    assert_eq!(counted_messages, whole_messages, "sent whole: the count is within the budget");
+    let (estimated_messages, operations) = sent_messages(false).await;
+    assert_eq!(operations, ["converse-stream"]);
+    assert!(estimated_messages < whole_messages, "the estimate trims");
 }
