@@ -14,6 +14,7 @@ mod lease;
 mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod proxy;
 mod python_sdk;
 mod salvage;
 mod secrets;
