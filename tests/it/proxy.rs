@@ -284,3 +284,69 @@ async fn a_proxy_killed_between_two_turns_is_started_again_and_the_loop_continue
     let roles: Vec<Role> = sessions[0].iter().map(|m| m.message.role).collect();
     assert_eq!(roles, [Role::User, Role::Assistant, Role::User, Role::Assistant]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_sdk_on_both_surfaces_runs_unchanged_through_the_proxy() {
+    let available = sdk_available(
+        crate::anthropic_sdk::sdk_available(),
+        "VERBATIM_REQUIRE_ANTHROPIC_SDK",
+        "anthropic[bedrock]",
+        "pip install \"anthropic[bedrock]>=2,<3\"",
+    );
+    if !available {
+        return;
+    }
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let proxy = proxy(&emulator, store.clone(), Mode::Observe).await;
+    let url = proxy.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut command = crate::anthropic_sdk::anthropic_python();
+        command.env("VERBATIM_PROXIED", "1");
+        run_script_with(command, crate::anthropic_sdk::script(), url)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "anthropic_sdk.py through the proxy failed:\n{stderr}\n{stdout}");
+    let seen: Value = serde_json::from_str(&stdout).unwrap();
+    for name in ["bedrock_tool_loop", "mantle_tool_loop", "mantle_stream_loop"] {
+        let tool_loop = &seen[name];
+        assert_eq!(strings(&tool_loop["first_kinds"]), ["thinking", "tool_use"], "{name}");
+        assert_eq!(tool_loop["final_stop_reason"], "end_turn", "{name}: {tool_loop}");
+    }
+    for name in ["bedrock_stream", "mantle_stream"] {
+        let events = strings(&seen[name]["events"]);
+        assert_eq!(events.last(), Some(&"message_stop"), "{name}: {events:?}");
+    }
+    // The altered signatures were put back by the proxy, and the model took them.
+    for name in ["bedrock_tampered", "mantle_tampered"] {
+        assert_eq!(seen[name]["status"], 200, "{name}: {}", seen[name]);
+    }
+    let received = emulator.received();
+    assert_eq!(received.len(), 12);
+    assert!(
+        received.iter().all(|r| r.status == 200),
+        "{:?}",
+        received.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(proxy.upstream_calls(), 12);
+
+    let sessions = recorded(store.as_ref()).await;
+    let restored = sessions
+        .iter()
+        .flatten()
+        .filter_map(|m| m.provenance.as_ref())
+        .filter(|p| p.notes.iter().any(|n| n.contains("restored the stored thinking")))
+        .count();
+    assert_eq!(restored, 2, "both tampered turns are recorded as restored");
+    let surfaces: Vec<Api> =
+        sessions.iter().flatten().filter_map(|m| m.provenance.as_ref().map(|p| p.api)).collect();
+    assert!(
+        surfaces.contains(&Api::InvokeModel) && surfaces.contains(&Api::Messages),
+        "{surfaces:?}"
+    );
+    proxy.shutdown().await;
+}

@@ -37,10 +37,22 @@ pub(crate) struct Sessions {
 
 #[derive(Default)]
 struct Index {
-    /// Prefix key (exact or without thinking) to the session holding the assistant message
-    /// that answered it.
-    by_key: HashMap<String, SessionId>,
+    /// Prefix key (exact or without thinking) to the sessions holding an assistant message
+    /// that answered it, newest first (conversations that start alike share their first keys).
+    by_key: HashMap<String, Vec<SessionId>>,
     last_scan: Option<Instant>,
+}
+
+/// The most sessions kept under one key.
+const PER_KEY: usize = 16;
+
+impl Index {
+    fn insert(&mut self, key: String, id: SessionId) {
+        let ids = self.by_key.entry(key).or_default();
+        ids.retain(|known| *known != id);
+        ids.insert(0, id);
+        ids.truncate(PER_KEY);
+    }
 }
 
 /// The session a call continues, as it stands.
@@ -98,10 +110,11 @@ impl Sessions {
             match self.store.load(id).await {
                 Ok(session) => {
                     let history = session.history();
-                    if let Continues::Yes { restored } =
-                        restore(history.messages(), &mut request.messages)
-                    {
-                        return Ok(Located { id, history, restored });
+                    let mut candidate = request.messages.clone();
+                    let continues = restore(history.messages(), &mut candidate);
+                    if let Some(located) = self.continued(id, history, continues).await? {
+                        request.messages = candidate;
+                        return Ok(located);
                     }
                     tracing::info!(session = %id, "the request does not continue the session it names: a new session starts");
                 }
@@ -113,11 +126,11 @@ impl Sessions {
         } else {
             let keys = lookup_keys(request);
             if !keys.is_empty() {
-                if let Some(found) = self.find(&keys, request).await? {
+                if let Some(found) = self.find(&keys, model_id, request).await? {
                     return Ok(found);
                 }
                 if self.scan().await?
-                    && let Some(found) = self.find(&keys, request).await?
+                    && let Some(found) = self.find(&keys, model_id, request).await?
                 {
                     return Ok(found);
                 }
@@ -129,12 +142,23 @@ impl Sessions {
     async fn find(
         &self,
         keys: &[String],
+        model_id: &str,
         request: &mut Request,
     ) -> Result<Option<Located>, StoreError> {
         let ids: Vec<SessionId> = {
             let index = self.index();
-            keys.iter().filter_map(|key| index.by_key.get(key).copied()).collect()
+            let mut ids: Vec<SessionId> = Vec::new();
+            for id in keys.iter().filter_map(|key| index.by_key.get(key)).flatten() {
+                if !ids.contains(id) {
+                    ids.push(*id);
+                }
+            }
+            ids
         };
+        // The first candidate the request continues, one on the same model first: thinking is
+        // bound to the model that wrote it, and conversations that start alike on two models
+        // share their first keys.
+        let mut fallback = None;
         for id in ids {
             let history = match self.store.load(id).await {
                 Ok(session) => session.history(),
@@ -142,12 +166,47 @@ impl Sessions {
                 Err(error) => return Err(error),
             };
             let mut candidate = request.messages.clone();
-            if let Continues::Yes { restored } = restore(history.messages(), &mut candidate) {
+            let continues = restore(history.messages(), &mut candidate);
+            if continues == Continues::No {
+                continue;
+            }
+            if history.config().model == model_id {
+                let located = self.continued(id, history, continues).await?;
                 request.messages = candidate;
-                return Ok(Some(Located { id, history, restored }));
+                return Ok(located);
+            }
+            if fallback.is_none() {
+                fallback = Some((id, history, continues, candidate));
             }
         }
+        if let Some((id, history, continues, candidate)) = fallback {
+            let located = self.continued(id, history, continues).await?;
+            request.messages = candidate;
+            return Ok(located);
+        }
         Ok(None)
+    }
+
+    /// The session a request continues, given how it stands against session `id`: the session
+    /// itself, or a fork of it where the request goes back to an earlier point.
+    async fn continued(
+        &self,
+        id: SessionId,
+        history: History,
+        continues: Continues,
+    ) -> Result<Option<Located>, StoreError> {
+        match continues {
+            Continues::Yes { restored } => Ok(Some(Located { id, history, restored })),
+            Continues::Earlier { at, restored } => {
+                let through = history.seqs()[at - 1];
+                let fork = self.store.fork(id, through).await?;
+                tracing::info!(session = %id, fork = %fork.id, "the request goes back to an earlier point: it continues a fork");
+                let history = self.store.load(fork.id).await?.history();
+                self.add(fork.id, &history);
+                Ok(Some(Located { id: fork.id, history, restored }))
+            }
+            Continues::No => Ok(None),
+        }
     }
 
     /// Reads the recent proxy sessions into the index; false when one was read too recently.
@@ -198,8 +257,8 @@ impl Sessions {
                 .as_ref()
                 .and_then(|p| p.prefix_hash.clone())
                 .unwrap_or_else(|| exact_key(&request, i));
-            index.by_key.insert(exact, id);
-            index.by_key.insert(stripped_key(&request, i), id);
+            index.insert(exact, id);
+            index.insert(stripped_key(&request, i), id);
         }
     }
 
@@ -259,8 +318,8 @@ impl Sessions {
         if answered {
             let upto = request.messages.len();
             let mut index = self.index();
-            index.by_key.insert(exact_key(request, upto), located.id);
-            index.by_key.insert(stripped_key(request, upto), located.id);
+            index.insert(exact_key(request, upto), located.id);
+            index.insert(stripped_key(request, upto), located.id);
         }
         Ok(())
     }

@@ -14,6 +14,15 @@ pub(crate) enum Continues {
         /// The indexes of the assistant messages whose stored thinking was put back.
         restored: Vec<usize>,
     },
+    /// The incoming messages are the first `at` stored ones (after restoring thinking), and
+    /// the session went on past them: the request goes back to an earlier point (a retry, a
+    /// regenerated answer), which continues a fork of the session at that point.
+    Earlier {
+        /// How many stored messages the request holds.
+        at: usize,
+        /// As for [`Continues::Yes`].
+        restored: Vec<usize>,
+    },
     /// They differ: the incoming conversation is not this session's continuation.
     No,
 }
@@ -21,7 +30,7 @@ pub(crate) enum Continues {
 /// Puts the stored thinking back into `incoming` where only thinking differs, and says whether
 /// `incoming` continues `stored`.
 pub(crate) fn restore(stored: &[HistoryMessage], incoming: &mut [Message]) -> Continues {
-    if incoming.len() < stored.len() {
+    if incoming.is_empty() {
         return Continues::No;
     }
     let mut restored = Vec::new();
@@ -40,6 +49,9 @@ pub(crate) fn restore(stored: &[HistoryMessage], incoming: &mut [Message]) -> Co
             continue;
         }
         return Continues::No;
+    }
+    if incoming.len() < stored.len() {
+        return Continues::Earlier { at: incoming.len(), restored };
     }
     Continues::Yes { restored }
 }
@@ -104,6 +116,7 @@ mod tests {
         let mut edited = vec![Message::user_text("other question"), assistant(None)];
         assert_eq!(restore(&stored, &mut edited), Continues::No);
         let mut shorter = vec![Message::user_text("weather?")];
-        assert_eq!(restore(&stored, &mut shorter), Continues::No);
+        assert_eq!(restore(&stored, &mut shorter), Continues::Earlier { at: 1, restored: vec![] });
+        assert_eq!(restore(&stored, &mut []), Continues::No);
     }
 }
