@@ -15,6 +15,7 @@ mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod proxy;
+mod proxy_wire;
 mod python_sdk;
 mod salvage;
 mod secrets;
