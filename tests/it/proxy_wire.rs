@@ -385,3 +385,35 @@ fn store_files_contain(dir: &Path, needle: &[u8]) -> bool {
     }
     found
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_sends_the_fixed_request_and_records_its_fixes_and_observe_sends_it_unchanged() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broken = r#"{"messages":[{"role":"user","content":[{"text":"Hi"}]},{"role":"user","content":[{"text":"Hello"}]}]}"#;
+    for (mode, expected) in
+        [(Mode::Repair, "proxy repaired: "), (Mode::Observe, "proxy observed: ")]
+    {
+        let store: Arc<dyn SessionStore> =
+            Arc::new(SledStore::open(dir.path().join(mode.as_str())).unwrap());
+        let proxy = proxy(&emulator, store.clone(), mode, Limits::default()).await;
+        let client = client(&proxy, Auth::api_key(CLIENT_KEY));
+        let answer = client.send(Call::new(Api::Converse, MODEL, broken)).await;
+        let sent = emulator.received().pop().unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+        let query = ListQuery { tag: Some("proxy".to_owned()), ..ListQuery::default() };
+        let listed = store.list(&query).await.unwrap().sessions;
+        let messages = store.load(listed[0].id).await.unwrap().messages();
+        if mode == Mode::Repair {
+            answer.unwrap();
+            assert_eq!(sent["messages"].as_array().unwrap().len(), 1, "merged: {sent}");
+            let notes = &messages.last().unwrap().provenance.as_ref().unwrap().notes;
+            assert!(notes.iter().any(|n| n.starts_with(expected)), "{notes:?}");
+        } else {
+            // Observed: sent as it came; the emulator's own refusal passes.
+            assert_eq!(sent["messages"].as_array().unwrap().len(), 2);
+            let _ = answer;
+        }
+        proxy.shutdown().await;
+    }
+}
