@@ -51,6 +51,22 @@ async fn proxy(emulator: &Emulator, store: Arc<dyn SessionStore>, mode: Mode) ->
     Proxy::start(config).await.unwrap()
 }
 
+/// An emulator, a sled store in a new directory and a proxy between, in `mode`.
+struct Setup {
+    emulator: Emulator,
+    dir: tempfile::TempDir,
+    store: Arc<dyn SessionStore>,
+    proxy: Proxy,
+}
+
+async fn setup(mode: Mode) -> Setup {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let proxy = proxy(&emulator, store.clone(), mode).await;
+    Setup { emulator, dir, store, proxy }
+}
+
 /// Runs `script` with `args` (the endpoint first) and reads the JSON it prints.
 async fn run(script: PathBuf, url: String, args: &[&str]) -> Value {
     let name = script.file_name().unwrap().to_string_lossy().into_owned();
@@ -84,10 +100,7 @@ async fn boto3_through_the_proxy_runs_every_operation_and_the_sessions_hold_what
     if !boto3() {
         return;
     }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let proxy = proxy(&emulator, store.clone(), Mode::Observe).await;
+    let Setup { emulator, store, proxy, .. } = setup(Mode::Observe).await;
     let url = proxy.url();
     let out = tokio::task::spawn_blocking(move || {
         run_script_with(python(), crate::python_sdk::script(), url)
@@ -160,10 +173,7 @@ async fn a_client_that_strips_or_blanks_thinking_gets_it_restored_and_the_loop_i
     if !boto3() {
         return;
     }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let proxy = proxy(&emulator, store.clone(), Mode::Guard).await;
+    let Setup { emulator, dir, store, proxy } = setup(Mode::Guard).await;
     for step in ["strip", "blank"] {
         let state = dir.path().join(format!("{step}.json"));
         let state = state.to_str().unwrap();
@@ -196,10 +206,7 @@ async fn guard_refuses_a_broken_history_with_bedrocks_text_and_calls_no_model() 
     if !boto3() {
         return;
     }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let proxy = proxy(&emulator, store.clone(), Mode::Guard).await;
+    let Setup { emulator, dir, proxy, .. } = setup(Mode::Guard).await;
     let state = dir.path().join("state.json");
     let state = state.to_str().unwrap();
     run(script("proxy_client.py"), proxy.url(), &["first", state]).await;
@@ -225,15 +232,15 @@ async fn proxy_observe(emulator: &Emulator, dir: &tempfile::TempDir) -> Proxy {
     proxy(emulator, store, Mode::Observe).await
 }
 
-/// A `verbatim serve` process on `data`, and its URL (read from its first line).
-fn serve(data: &Path, upstream: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--mode", "guard", "--upstream", upstream])
+/// `verbatim serve` on the sled directory `data`, forwarding to `upstream` with the API key
+/// `upstream_key`, away from the user's AWS configuration; clients add their keys.
+pub(crate) fn serve_command(data: &Path, upstream: &str, upstream_key: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--upstream", upstream])
         .arg("--data")
         .arg(data)
-        .args(["--api-key", DEFAULT_API_KEY, "--access-key-id", DEFAULT_ACCESS_KEY_ID])
-        .args(["--secret-access-key", DEFAULT_SECRET_ACCESS_KEY])
-        .env("AWS_BEARER_TOKEN_BEDROCK", DEFAULT_API_KEY)
+        .env("AWS_BEARER_TOKEN_BEDROCK", upstream_key)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -242,10 +249,13 @@ fn serve(data: &Path, upstream: &str) -> (Child, String) {
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
         .env_remove("VERBATIM_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
+    command
+}
+
+/// Starts `command` (a [`serve_command`]) and reads its URL from its first line.
+pub(crate) fn spawn_serve(mut command: Command) -> (Child, String) {
+    let mut child = command.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     let url = line
@@ -254,6 +264,17 @@ fn serve(data: &Path, upstream: &str) -> (Child, String) {
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
     (child, url)
+}
+
+/// A guarding `verbatim serve` taking the emulator's keys from clients, and its URL.
+fn serve(data: &Path, upstream: &str) -> (Child, String) {
+    let mut command = serve_command(data, upstream, DEFAULT_API_KEY);
+    command
+        .args(["--mode", "guard", "--api-key", DEFAULT_API_KEY])
+        .args(["--access-key-id", DEFAULT_ACCESS_KEY_ID])
+        .args(["--secret-access-key", DEFAULT_SECRET_ACCESS_KEY])
+        .stderr(Stdio::inherit());
+    spawn_serve(command)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,10 +317,7 @@ async fn the_anthropic_sdk_on_both_surfaces_runs_unchanged_through_the_proxy() {
     if !available {
         return;
     }
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
-    let proxy = proxy(&emulator, store.clone(), Mode::Observe).await;
+    let Setup { emulator, store, proxy, .. } = setup(Mode::Observe).await;
     let url = proxy.url();
     let out = tokio::task::spawn_blocking(move || {
         let mut command = crate::anthropic_sdk::anthropic_python();

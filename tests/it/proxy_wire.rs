@@ -4,12 +4,13 @@
 //! and slow bodies and hostile bodies are answered before any upstream call; the upstream's
 //! secret never reaches a client, the store, `Debug` output or a log line at `RUST_LOG=trace`.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::proxy::{serve_command, spawn_serve};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use verbatim_emulator::{Emulator, EmulatorConfig, Fault, StreamException};
@@ -296,30 +297,9 @@ async fn the_upstream_secret_reaches_no_client_no_store_no_debug_output_and_no_l
     let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &emulator.url(),
-            "--api-key",
-            CLIENT_KEY,
-        ])
-        .arg("--data")
-        .arg(&data)
-        .env("AWS_BEARER_TOKEN_BEDROCK", UPSTREAM_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "trace")
-        .env_remove("AWS_PROFILE")
-        .env_remove("VERBATIM_STORE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = serve_command(&data, &emulator.url(), UPSTREAM_KEY);
+    command.args(["--api-key", CLIENT_KEY]).env("RUST_LOG", "trace").stderr(Stdio::piped());
+    let (mut child, url) = spawn_serve(command);
     // Read as it comes: a full pipe would stop the logging process.
     let mut stderr_pipe = child.stderr.take().unwrap();
     let logged = std::thread::spawn(move || {
@@ -327,10 +307,6 @@ async fn the_upstream_secret_reaches_no_client_no_store_no_debug_output_and_no_l
         let _ = stderr_pipe.read_to_string(&mut text);
         text
     });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
     let config = HttpConfig::new("us-east-1", Auth::api_key(CLIENT_KEY))
         .with_endpoint_url(url)
         .with_retry(RetryConfig { max_attempts: 1, ..RetryConfig::default() })
@@ -403,16 +379,18 @@ async fn repair_sends_the_fixed_request_and_records_its_fixes_and_observe_sends_
         let sent: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
         let query = ListQuery { tag: Some("proxy".to_owned()), ..ListQuery::default() };
         let listed = store.list(&query).await.unwrap().sessions;
-        let messages = store.load(listed[0].id).await.unwrap().messages();
         if mode == Mode::Repair {
             answer.unwrap();
+            let messages = store.load(listed[0].id).await.unwrap().messages();
             assert_eq!(sent["messages"].as_array().unwrap().len(), 1, "merged: {sent}");
             let notes = &messages.last().unwrap().provenance.as_ref().unwrap().notes;
             assert!(notes.iter().any(|n| n.starts_with(expected)), "{notes:?}");
         } else {
-            // Observed: sent as it came; the emulator's own refusal passes.
+            // Observed: sent as it came; the emulator's own refusal passes, and a refused
+            // exchange leaves no session.
             assert_eq!(sent["messages"].as_array().unwrap().len(), 2);
-            let _ = answer;
+            assert_eq!(answer.unwrap_err().api().map(|e| e.status), Some(400));
+            assert!(listed.is_empty());
         }
         proxy.shutdown().await;
     }

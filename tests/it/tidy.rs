@@ -80,6 +80,7 @@ fn dependencies_point_inward() {
         ["verbatim-model", "verbatim-protocol", "verbatim-store", "verbatim-transport"],
         "the proxy puts the store, the rules and the transport between a client and Bedrock"
     );
+    assert_eq!(deps_in("proxy", true), ["verbatim-emulator"], "its bench runs on the emulator");
     assert_eq!(
         workspace_deps("emulator"),
         Vec::<String>::new(),

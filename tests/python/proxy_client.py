@@ -23,57 +23,16 @@ import json
 import sys
 import traceback
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ACCESS_KEY_ID = "AKIAVERBATIMEMULATOR"
-SECRET_ACCESS_KEY = "verbatim-emulator-secret-access-key"
-MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-THINKING = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
-TOOLS = {
-    "tools": [
-        {
-            "toolSpec": {
-                "name": "get_weather",
-                "description": "The current weather of a city",
-                "inputSchema": {
-                    "json": {
-                        "type": "object",
-                        "required": ["city"],
-                        "properties": {"city": {"type": "string"}},
-                    }
-                },
-            }
-        }
-    ]
-}
-QUESTION = {"role": "user", "content": [{"text": "What is the weather in Bergen?"}]}
+# The same client, model, tool and thinking setting as the boto3 emulator test.
+from bedrock_sdk import MODEL, client, kinds, tool_result, user_text, with_tools
 
-
-def client(endpoint):
-    return boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=10, read_timeout=60),
-    )
-
-
-def kinds(content):
-    return [next(iter(block)) for block in content]
+QUESTION = user_text("What is the weather in Bergen?")
 
 
 def call(bedrock, messages):
-    return bedrock.converse(
-        modelId=MODEL,
-        messages=messages,
-        toolConfig=TOOLS,
-        additionalModelRequestFields=THINKING,
-        inferenceConfig={"maxTokens": 2048},
-    )
+    return with_tools(bedrock.converse, MODEL, messages)
 
 
 def main():
@@ -100,10 +59,9 @@ def main():
             if "reasoningContent" in block:
                 block["reasoningContent"]["reasoningText"]["text"] = ""
     if step == "broken":
-        follow = {"role": "user", "content": [{"text": "Never mind the tool."}]}
+        follow = user_text("Never mind the tool.")
     else:
-        result = {"toolUseId": tool_use["toolUseId"], "content": [{"text": "Windy, 9 C"}]}
-        follow = {"role": "user", "content": [{"toolResult": result}]}
+        follow = tool_result(tool_use["toolUseId"], "Windy, 9 C")
     try:
         response = call(bedrock, messages + [follow])
     except ClientError as error:

@@ -183,8 +183,7 @@ impl Call {
                             tracing::warn!(
                                 "proxy: restored thinking could not be encoded; sent as received"
                             );
-                            let Located { id, history, .. } = located;
-                            let located = Located { id, history, restored: Vec::new() };
+                            let located = Located { restored: Vec::new(), ..located };
                             let report = assemble::validate_call(
                                 api,
                                 model_id,

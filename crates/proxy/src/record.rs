@@ -14,10 +14,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::{SubsecRound as _, Utc};
 use verbatim_model::{Api, HistoryMessage, Message, Provenance, Request, Role, SessionId};
 use verbatim_protocol::assemble::prefix_hash;
 use verbatim_store::{
-    Append, ConfigChange, Entry, History, ListQuery, NewSession, SessionStore, StoreError,
+    Append, ConfigChange, Entry, History, ListQuery, NewSession, Record, Session, SessionInfo,
+    SessionStore, StoreError, new_session_id,
 };
 
 use crate::restore::{Continues, restore, without_thinking};
@@ -61,6 +63,9 @@ pub(crate) struct Located {
     pub(crate) history: History,
     /// The assistant messages whose stored thinking was put back, by index.
     pub(crate) restored: Vec<usize>,
+    /// A session not stored yet: it is stored whole with the exchange's records (one write,
+    /// after the model answered, so a new conversation's first byte waits for no disk).
+    pub(crate) new: Option<NewSession>,
 }
 
 /// The key of the prefix before message `upto`, exact.
@@ -196,14 +201,14 @@ impl Sessions {
         continues: Continues,
     ) -> Result<Option<Located>, StoreError> {
         match continues {
-            Continues::Yes { restored } => Ok(Some(Located { id, history, restored })),
+            Continues::Yes { restored } => Ok(Some(Located { id, history, restored, new: None })),
             Continues::Earlier { at, restored } => {
                 let through = history.seqs()[at - 1];
                 let fork = self.store.fork(id, through).await?;
                 tracing::info!(session = %id, fork = %fork.id, "the request goes back to an earlier point: it continues a fork");
                 let history = self.store.load(fork.id).await?.history();
                 self.add(fork.id, &history);
-                Ok(Some(Located { id: fork.id, history, restored }))
+                Ok(Some(Located { id: fork.id, history, restored, new: None }))
             }
             Continues::No => Ok(None),
         }
@@ -262,6 +267,7 @@ impl Sessions {
         }
     }
 
+    /// A new session, stored with the exchange's first records.
     async fn create(
         &self,
         api: Api,
@@ -274,9 +280,9 @@ impl Sessions {
         new.thinking = request.thinking.clone();
         new.tags = vec![TAG.to_owned()];
         new.metadata.insert("surface".to_owned(), api.as_str().into());
-        let info = self.store.create(new).await?;
-        let session = self.store.load(info.id).await?;
-        Ok(Located { id: info.id, history: session.history(), restored: Vec::new() })
+        let id = new_session_id()?;
+        let history = Session { info: info(id, new.clone(), 0), records: Vec::new() }.history();
+        Ok(Located { id, history, restored: Vec::new(), new: Some(new) })
     }
 
     /// Appends the exchange: configuration changes, the request's new messages and, when the
@@ -313,8 +319,22 @@ impl Sessions {
         if entries.is_empty() {
             return Ok(());
         }
-        let version = located.history.version();
-        self.store.append(located.id, Append::new(version, entries)).await?;
+        match &located.new {
+            None => {
+                let version = located.history.version();
+                self.store.append(located.id, Append::new(version, entries)).await?;
+            }
+            Some(new) => {
+                let at = Utc::now();
+                let records: Vec<Record> = entries
+                    .into_iter()
+                    .zip(1..)
+                    .map(|(entry, seq)| Record { seq, at, entry })
+                    .collect();
+                let info = info(located.id, new.clone(), records.len() as u64);
+                self.store.put(Session { info, records }).await?;
+            }
+        }
         if answered {
             let upto = request.messages.len();
             let mut index = self.index();
@@ -323,6 +343,12 @@ impl Sessions {
         }
         Ok(())
     }
+}
+
+/// The info of session `id`, new now, at `version`.
+fn info(id: SessionId, start: NewSession, version: u64) -> SessionInfo {
+    let now = Utc::now().trunc_subsecs(6);
+    SessionInfo { id, start, created_at: now, updated_at: now, version, origin: None }
 }
 
 /// The provenance of a reply to `request` on `api`.

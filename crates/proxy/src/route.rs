@@ -1,6 +1,7 @@
 //! Which operation a request path names.
 
 use verbatim_model::Api;
+use verbatim_protocol::model_id;
 
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,25 +49,8 @@ impl Route {
             "count-tokens" => (Api::Converse, Op::CountTokens),
             _ => return None,
         };
-        Some(Route { api, model_id: Some(percent_decode(segment)?), op })
+        Some(Route { api, model_id: Some(model_id::from_path_segment(segment)?), op })
     }
-}
-
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
