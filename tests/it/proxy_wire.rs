@@ -208,6 +208,7 @@ async fn bad_auth_oversized_slow_and_hostile_requests_are_answered_before_any_up
     let limits = Limits {
         max_body: 4096,
         body_read_timeout: Duration::from_millis(300),
+        header_read_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
     let proxy = proxy(&emulator, store.clone(), Mode::Guard, limits).await;
@@ -254,6 +255,12 @@ async fn bad_auth_oversized_slow_and_hostile_requests_are_answered_before_any_up
     );
     let (head, _) = raw_open(&proxy, slow).await;
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    // Slow headers: the connection is closed.
+    let mut tcp = TcpStream::connect(proxy.addr()).await.unwrap();
+    tcp.write_all(format!("POST {path} HTTP/1.1\r\nhost: proxy\r\n").as_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a client stalled inside its headers is disconnected");
     // Hostile bodies: not JSON, not an object, a history that breaks a rule.
     for body in [
         "{\"messages\": [",

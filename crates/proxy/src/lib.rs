@@ -30,6 +30,7 @@
 //! One process per sled directory (sled locks it); any number on one PostgreSQL store.
 
 mod client_auth;
+mod connections;
 mod exchange;
 mod fold;
 mod judge;
@@ -83,6 +84,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// The largest whole (non-streamed) answer read from upstream (default 64 MiB).
     pub max_response: usize,
+    /// How long a client may take to send a request's headers, also while a connection
+    /// waits idle for its next request (default 10 s); past it the connection is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -91,6 +95,7 @@ impl Default for Limits {
             max_body: 25_000_000,
             body_read_timeout: Duration::from_secs(30),
             max_response: verbatim_transport::MAX_RESPONSE_BYTES,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -181,20 +186,8 @@ impl Proxy {
         let shared = Arc::new(Shared { config, sessions, upstream_calls: AtomicU64::new(0) });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = exchange::router(shared.clone());
-        let task = tokio::spawn(async move {
-            use axum::serve::ListenerExt as _;
-            // Streams pass frame by frame: without TCP_NODELAY small frames wait for the
-            // client's delayed ACK.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serve.await {
-                tracing::warn!(%error, "proxy: serving stopped");
-            }
-        });
+        let header_read_timeout = shared.config.limits.header_read_timeout;
+        let task = tokio::spawn(connections::serve(listener, app, header_read_timeout, stopped));
         Ok(Proxy { addr, shared, stop: Some(stop), task })
     }
 
