@@ -21,6 +21,7 @@ mod explain;
 mod migrate;
 mod render;
 mod salvage;
+mod serve;
 mod sessions;
 mod shell;
 mod transcript;
@@ -72,6 +73,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// List, show, export, import, fork, rewind and remove stored sessions.
     Sessions(sessions::SessionsArgs),
+    /// Serve a Bedrock Runtime proxy that forwards any SDK's calls and records them byte for
+    /// byte (`--mode guard` refuses broken requests before they cost a model call).
+    Serve(serve::ServeArgs),
     /// Open a damaged sled store (one other commands refuse as damaged) with what can still be
     /// read. The damaged files are kept in a `damaged-<time>` folder of the store.
     Salvage(salvage::SalvageArgs),
@@ -310,6 +314,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Demo(args) => demo::demo(&args),
         Command::Chat(args) => chat::chat(&args),
         Command::Sessions(args) => sessions::sessions(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Salvage(args) => salvage::salvage(&args),
         #[cfg(feature = "postgres")]
         Command::Migrate(args) => migrate::migrate(&args),

@@ -17,13 +17,13 @@ const BEDROCK_MODEL: &str = "global.anthropic.claude-opus-4-7";
 const MANTLE_MODEL: &str = "anthropic.claude-opus-4-7";
 const PROFILE_MODEL: &str = "us.anthropic.claude-sonnet-5";
 
-fn script() -> PathBuf {
+pub(crate) fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/anthropic_sdk.py")
 }
 
 /// `python3` as the boto3 test runs it, and without the variables the Anthropic SDK reads for
 /// its keys and base URLs.
-fn anthropic_python() -> Command {
+pub(crate) fn anthropic_python() -> Command {
     let mut command = python();
     for name in [
         "ANTHROPIC_API_KEY",
@@ -40,7 +40,7 @@ fn anthropic_python() -> Command {
 }
 
 /// Whether `python3 -c "import anthropic"` finds the SDK with its Bedrock extra (botocore).
-fn sdk_available() -> bool {
+pub(crate) fn sdk_available() -> bool {
     runs(anthropic_python(), "import anthropic, botocore; anthropic.AnthropicBedrockMantle")
 }
 

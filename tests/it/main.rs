@@ -14,6 +14,8 @@ mod lease;
 mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod proxy;
+mod proxy_wire;
 mod python_sdk;
 mod readme;
 mod salvage;

@@ -14,7 +14,7 @@ const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 /// The emulator's model whose thinking comes back redacted (the script's `REDACTED_MODEL`).
 const REDACTED: &str = "us.emulator.redacted";
 
-fn script() -> PathBuf {
+pub(crate) fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/bedrock_sdk.py")
 }
 
@@ -70,7 +70,7 @@ pub(crate) fn runs(mut command: Command, code: &str) -> bool {
 }
 
 /// Whether `python3 -c "import boto3"` succeeds.
-fn boto3_available() -> bool {
+pub(crate) fn boto3_available() -> bool {
     runs(python(), "import boto3, botocore")
 }
 
@@ -85,6 +85,20 @@ pub(crate) fn run_script_with(mut command: Command, script: PathBuf, url: String
         .expect("python3 runs")
 }
 
+/// Whether an SDK is there to run: `available`, or else (said on standard error) false when
+/// the variable `require` is unset, which CI sets, and a failure when it is set.
+pub(crate) fn sdk_available(available: bool, require: &str, what: &str, install: &str) -> bool {
+    if !available {
+        let required = std::env::var_os(require).is_some_and(|v| !v.is_empty());
+        assert!(!required, "{require} is set but python3 has no {what}: install it ({install})");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: python3 with {what} not found; set {require}=1 to require it"
+        );
+    }
+    available
+}
+
 /// Runs an SDK script against a new emulator and reads the JSON it prints (with the emulator,
 /// to look at what it received); `None` (said on
 /// standard error) when `available` is false and the variable `require` is unset, which CI
@@ -97,13 +111,7 @@ pub(crate) async fn sdk_script(
     command: Command,
     script: PathBuf,
 ) -> Option<(Value, Emulator)> {
-    if !available {
-        let required = std::env::var_os(require).is_some_and(|v| !v.is_empty());
-        assert!(!required, "{require} is set but python3 has no {what}: install it ({install})");
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: python3 with {what} not found; set {require}=1 to require it"
-        );
+    if !sdk_available(available, require, what, install) {
         return None;
     }
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();

@@ -76,6 +76,12 @@ fn dependencies_point_inward() {
     );
     assert_eq!(deps_in("engine", true), ["verbatim-emulator"], "its tests run on the emulator");
     assert_eq!(
+        workspace_deps("proxy"),
+        ["verbatim-model", "verbatim-protocol", "verbatim-store", "verbatim-transport"],
+        "the proxy puts the store, the rules and the transport between a client and Bedrock"
+    );
+    assert_eq!(deps_in("proxy", true), ["verbatim-emulator"], "its bench runs on the emulator");
+    assert_eq!(
         workspace_deps("emulator"),
         Vec::<String>::new(),
         "the emulator is a second implementation of the wire and shares no code with ours"

@@ -20,11 +20,15 @@ Runs, in this order:
   8. mantle tampered       the loop's second request with one signature altered: refused
   9. bedrock tampered      the same on InvokeModel: refused
 
+Through `verbatim serve` (VERBATIM_PROXIED=1 in the environment), steps 8 and 9 are accepted:
+the proxy restores the stored thinking.
+
 Prints one JSON object on stdout with what the SDK parsed. Any unexpected exception ends the
 run with a traceback on stderr and a non-zero exit.
 """
 
 import json
+import os
 import sys
 import traceback
 
@@ -137,14 +141,19 @@ def tool_loop(client, model, stream=False):
 
 
 def tampered(client, model, replay):
-    """The loop's second request with the thinking signature altered by one character."""
+    """The loop's second request with the thinking signature altered by one character.
+
+    Through `verbatim serve` (VERBATIM_PROXIED=1) the proxy puts the stored thinking back, and
+    the request is accepted; straight to the emulator it is refused."""
     messages = json.loads(json.dumps(replay))
     block = messages[1]["content"][0]
     assert block["type"] == "thinking", block
     signature = block["signature"]
     block["signature"] = ("B" if signature[0] != "B" else "C") + signature[1:]
     try:
-        turn(client, model, messages, False)
+        message = turn(client, model, messages, False)
+        if os.environ.get("VERBATIM_PROXIED") == "1":
+            return {"status": 200, "stop_reason": message.stop_reason}
     except anthropic.BadRequestError as error:
         body = error.body if isinstance(error.body, dict) else {}
         inner = body.get("error") if isinstance(body.get("error"), dict) else body

@@ -157,16 +157,16 @@ impl HttpConfig {
 /// Talks to Bedrock Runtime (or anything speaking its wire) over HTTP. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpTransport {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    client: reqwest::Client,
+pub(crate) struct Inner {
+    pub(crate) client: reqwest::Client,
     /// The runtime endpoint without a trailing `/`.
     base: String,
     /// The mantle endpoint without a trailing `/`.
     mantle_base: String,
-    config: HttpConfig,
+    pub(crate) config: HttpConfig,
     bucket: TokenBucket,
 }
 
@@ -209,9 +209,9 @@ impl HttpTransport {
 
     /// Where a call goes and the name it is signed for: Messages API calls to the configured
     /// host, everything else to runtime as `bedrock`.
-    fn target(&self, call: &Call) -> (&str, &'static str) {
+    pub(crate) fn target(&self, api: Api) -> (&str, &'static str) {
         let inner = &self.inner;
-        match (call.api, inner.config.messages_host) {
+        match (api, inner.config.messages_host) {
             (Api::Messages, MessagesHost::Mantle) => {
                 (&inner.mantle_base, MessagesHost::Mantle.signing_name())
             }
@@ -265,6 +265,60 @@ impl HttpTransport {
         unreachable!("max_attempts is at least 1 and every iteration returns or continues")
     }
 
+    /// Adds the credentials to `headers`: the API key as a bearer token, or a SigV4 signature
+    /// (for `service`) over every header already in `headers`, the host (from `url`) and
+    /// `body`. Signed afresh on every call, with credentials asked of the provider again.
+    pub(crate) async fn authorize(
+        &self,
+        url: &str,
+        service: &str,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), TransportError> {
+        let inner = &self.inner;
+        match &inner.config.auth {
+            // `Authorization: Bearer` on every host, as the Anthropic SDKs' mantle clients send
+            // it; never `x-api-key` beside it (a 400 on runtime `/anthropic`).
+            Auth::ApiKey(key) => {
+                let mut value =
+                    HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
+                        TransportError::Config {
+                            message: "the API key has characters a header cannot carry".to_owned(),
+                        }
+                    })?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            Auth::SigV4(provider) => {
+                let credentials = provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| TransportError::Credentials { message: error_chain(&e) })?;
+                let to_sign: Vec<(&str, &str)> = headers
+                    .iter()
+                    .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                    .collect();
+                let scope = SigningScope {
+                    service,
+                    region: &inner.config.region,
+                    time: inner.config.clock.now(),
+                };
+                let signed = sign_sigv4_scoped("POST", url, &to_sign, body, &credentials, &scope)?;
+                for (name, value) in signed {
+                    let mut value = HeaderValue::try_from(value).map_err(|_| {
+                        TransportError::Request { message: format!("signed header {name}") }
+                    })?;
+                    value.set_sensitive(true);
+                    let name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                        TransportError::Request { message: format!("signed header {name}") }
+                    })?;
+                    headers.insert(name, value);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends one attempt of `call` with `body` (the bytes sent) and returns the response if
     /// its status is a success.
     async fn post(
@@ -285,7 +339,7 @@ impl HttpTransport {
         body: &Bytes,
     ) -> Result<reqwest::Response, Failure> {
         let inner = &self.inner;
-        let (base, service) = self.target(call);
+        let (base, service) = self.target(call.api);
         let url = format!("{base}{path}");
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -296,44 +350,7 @@ impl HttpTransport {
             let name = HeaderName::try_from(name.as_str()).map_err(|_| bad())?;
             headers.append(name, HeaderValue::try_from(value.as_str()).map_err(|_| bad())?);
         }
-        match &inner.config.auth {
-            // `Authorization: Bearer` on every host, as the Anthropic SDKs' mantle clients send
-            // it; never `x-api-key` beside it (a 400 on runtime `/anthropic`).
-            Auth::ApiKey(key) => {
-                let mut value =
-                    HeaderValue::try_from(format!("Bearer {}", key.expose())).map_err(|_| {
-                        TransportError::Config {
-                            message: "the API key has characters a header cannot carry".to_owned(),
-                        }
-                    })?;
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            }
-            Auth::SigV4(provider) => {
-                let credentials = provider
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| TransportError::Credentials { message: error_chain(&e) })?;
-                let mut to_sign = vec![("content-type", "application/json")];
-                to_sign.extend(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-                let scope = SigningScope {
-                    service,
-                    region: &inner.config.region,
-                    time: inner.config.clock.now(),
-                };
-                let signed = sign_sigv4_scoped("POST", &url, &to_sign, body, &credentials, &scope)?;
-                for (name, value) in signed {
-                    let mut value = HeaderValue::try_from(value).map_err(|_| {
-                        TransportError::Request { message: format!("signed header {name}") }
-                    })?;
-                    value.set_sensitive(true);
-                    let name = HeaderName::try_from(name.as_str()).map_err(|_| {
-                        TransportError::Request { message: format!("signed header {name}") }
-                    })?;
-                    headers.insert(name, value);
-                }
-            }
-        }
+        self.authorize(&url, service, &mut headers, body).await?;
         let response = inner
             .client
             .post(&url)
@@ -360,7 +377,10 @@ impl HttpTransport {
     }
 
     /// A whole response body, refused past `max_response_bytes`.
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, TransportError> {
+    pub(crate) async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+    ) -> Result<Bytes, TransportError> {
         let limit = self.inner.config.max_response_bytes;
         let status = response.status().as_u16();
         let too_large = || TransportError::UnexpectedResponse {

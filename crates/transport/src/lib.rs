@@ -29,6 +29,10 @@
 //! - streams are decoded as they arrive: event-stream frames, or server-sent events on the
 //!   Messages API (`ping` and events without a name or data skipped).
 //!
+//! [`HttpTransport::forward`] passes on a request that arrived elsewhere (the proxy's): its
+//! bytes unchanged, signed afresh with the transport's credentials, the answer handed back as
+//! it arrives.
+//!
 //! Dropping a future or an [`EventStream`] cancels the request and closes its connection.
 //! Secrets (API keys, AWS credentials) are kept in types whose `Debug` redacts them and never
 //! appear in errors or logs.
@@ -43,6 +47,7 @@ mod auth;
 mod env;
 mod error;
 mod events;
+mod forward;
 mod http;
 mod messages;
 mod response;
@@ -58,6 +63,7 @@ use bytes::Bytes;
 
 pub use auth::{Auth, SigningScope, sign_sigv4, sign_sigv4_scoped};
 pub use error::{ApiError, Exception, TransportError};
+pub use forward::{Forward, Forwarded};
 pub use http::{Clock, HttpConfig, HttpTransport, MAX_RESPONSE_BYTES, SystemClock, Timeouts};
 pub use messages::MessagesHost;
 pub use retry::RetryConfig;

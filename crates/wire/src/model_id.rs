@@ -27,6 +27,25 @@ pub fn path_segment(id: &str) -> String {
     out
 }
 
+/// The model id a path segment names: [`path_segment`] undone, any `%XX` decoded. `None` when
+/// an escape is not two hex digits or the bytes are not UTF-8.
+pub fn from_path_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Geographic prefixes of cross-region inference profiles (`us.anthropic.…`).
 const PROFILE_PREFIXES: &[&str] =
     &["us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.", "us-gov."];
@@ -68,6 +87,12 @@ mod tests {
         );
         assert_eq!(path_segment("a/b c~d_e"), "a%2Fb%20c~d_e");
         assert_eq!(path_segment("é"), "%C3%A9");
+        for id in ["us.anthropic.claude-sonnet-4-20250514-v1:0", "a/b c~d_e", "é", ""] {
+            assert_eq!(from_path_segment(&path_segment(id)).as_deref(), Some(id));
+        }
+        assert_eq!(from_path_segment("v1:0").as_deref(), Some("v1:0"));
+        assert_eq!(from_path_segment("%zz"), None);
+        assert_eq!(from_path_segment("%C3"), None);
     }
 
     #[test]

@@ -1,0 +1,61 @@
+//! Accepting connections and serving HTTP/1.1 on each with a header read timeout, which
+//! `axum::serve` does not set: a client that sends part of its headers and stops (or leaves a
+//! connection idle between requests) is dropped after [`Limits::header_read_timeout`]
+//! (crate::Limits), so half-open connections cannot pile up. Streamed answers go out with
+//! `TCP_NODELAY`, frame by frame.
+
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+
+/// Serves `app` on `listener` until `stop` fires (or its sender is dropped), then lets the
+/// requests in progress finish and returns once every connection closed.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let (closing, closed) = watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                tracing::warn!(%error, "proxy: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let mut finish = closed.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(tcp), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = finish.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(%error, "proxy: connection ended");
+            }
+        });
+    }
+    drop(listener);
+    drop(closed);
+    let _ = closing.send(());
+    closing.closed().await;
+}
