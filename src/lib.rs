@@ -44,6 +44,8 @@ pub use verbatim_protocol::{
 };
 pub use verbatim_store as store;
 pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
+#[cfg(feature = "dynamodb")]
+pub use verbatim_store::{DynamoOptions, DynamoStore};
 #[cfg(feature = "postgres")]
 pub use verbatim_store::{PostgresOptions, PostgresStore, SslMode};
 pub use verbatim_transport as transport;

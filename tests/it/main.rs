@@ -9,8 +9,11 @@ mod engine;
 mod faults;
 mod hostile_input;
 mod input_checks;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "dynamodb"))]
 mod lease;
+#[cfg(feature = "dynamodb")]
+#[path = "../../crates/store/tests/support/moto.rs"]
+mod moto;
 mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;

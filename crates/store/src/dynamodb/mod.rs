@@ -188,6 +188,15 @@ impl DynamoStore {
 
     /// [`DynamoStore::connect`] with options.
     pub async fn connect_with(url: &str, options: DynamoOptions) -> Result<DynamoStore, StoreError> {
+        let create = options.create_table;
+        let store = DynamoStore::unchecked(url, options).await?;
+        store.ensure_table(create).await?;
+        Ok(store)
+    }
+
+    /// A store on the table the URL names, neither checked nor created (that is
+    /// [`DynamoStore::create_table`]'s).
+    pub async fn unchecked(url: &str, options: DynamoOptions) -> Result<DynamoStore, StoreError> {
         let url = DynamoUrl::parse(url)?;
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(region) = &url.region {
@@ -196,7 +205,7 @@ impl DynamoStore {
         if let Some(endpoint) = &url.endpoint {
             loader = loader.endpoint_url(endpoint.clone());
         }
-        if let Some(credentials) = options.credentials.clone() {
+        if let Some(credentials) = options.credentials {
             loader = loader.credentials_provider(credentials);
         }
         let config = loader.load().await;
@@ -206,9 +215,7 @@ impl DynamoStore {
                 url.table
             )));
         }
-        let store = DynamoStore::from_client(Client::new(&config), &url.table, options.clock);
-        store.ensure_table(options.create_table).await?;
-        Ok(store)
+        Ok(DynamoStore::from_client(Client::new(&config), &url.table, options.clock))
     }
 
     /// A store on `table` through a client configured by the caller (its own `SdkConfig`):
