@@ -84,7 +84,8 @@ async fn open(url: &str, schema: Option<String>, pool_size: usize) -> Arc<dyn Se
     if url.starts_with("dynamodb://") {
         #[cfg(feature = "dynamodb")]
         {
-            let options = verbatim::DynamoOptions::default().with_static_credentials("testing", "testing");
+            let options =
+                verbatim::DynamoOptions::default().with_static_credentials("testing", "testing");
             return Arc::new(verbatim::DynamoStore::connect_with(url, options).await.unwrap());
         }
     }

@@ -408,7 +408,8 @@ mod dynamodb {
 
     /// A bare client of the same server.
     fn client(moto: &moto::Moto) -> aws_sdk_dynamodb::Client {
-        let credentials = aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto");
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version_latest()
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -418,7 +419,11 @@ mod dynamodb {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
-    fn item(session: &str, seq: u64, body: &[u8]) -> std::collections::HashMap<String, AttributeValue> {
+    fn item(
+        session: &str,
+        seq: u64,
+        body: &[u8],
+    ) -> std::collections::HashMap<String, AttributeValue> {
         std::collections::HashMap::from([
             ("pk".to_owned(), AttributeValue::S(session.to_owned())),
             ("sk".to_owned(), AttributeValue::S(format!("r#{seq:020}"))),
@@ -428,7 +433,12 @@ mod dynamodb {
 
     /// What an append does, bare: one transaction of a conditional update of a head item and
     /// a put of the record's bytes.
-    async fn bare_transaction(client: &aws_sdk_dynamodb::Client, table: &str, seq: u64, body: &[u8]) {
+    async fn bare_transaction(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        seq: u64,
+        body: &[u8],
+    ) {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let head = std::collections::HashMap::from([
             ("pk".to_owned(), AttributeValue::S("bare".into())),
@@ -442,7 +452,11 @@ mod dynamodb {
             .expression_attribute_values(":seq", AttributeValue::N(seq.to_string()))
             .build()
             .unwrap();
-        let put = Put::builder().table_name(table).set_item(Some(item("bare", seq, body))).build().unwrap();
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item("bare", seq, body)))
+            .build()
+            .unwrap();
         client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
@@ -482,7 +496,8 @@ mod dynamodb {
                 for _ in 0..25 {
                     let entry = message(version);
                     let start = Instant::now();
-                    version = store.append(id, Append::new(version, vec![entry])).await.unwrap().version;
+                    version =
+                        store.append(id, Append::new(version, vec![entry])).await.unwrap().version;
                     times.push(start.elapsed());
                 }
                 for _ in 0..25 {
@@ -494,7 +509,12 @@ mod dynamodb {
                 for _ in 0..25 {
                     let seq = 2_000_000 + put_times.len() as u64;
                     let start = Instant::now();
-                    bare.put_item().table_name(store.table()).set_item(Some(item("bare", seq, &body))).send().await.unwrap();
+                    bare.put_item()
+                        .table_name(store.table())
+                        .set_item(Some(item("bare", seq, &body)))
+                        .send()
+                        .await
+                        .unwrap();
                     put_times.push(start.elapsed());
                 }
             }
@@ -585,7 +605,12 @@ mod postgres {
     /// Appends `count` messages after `from`, in batches.
     /// What an append does, bare: one transaction of a conditional update of a head item and
     /// a put of the record's bytes.
-    async fn bare_transaction(client: &aws_sdk_dynamodb::Client, table: &str, seq: u64, body: &[u8]) {
+    async fn bare_transaction(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        seq: u64,
+        body: &[u8],
+    ) {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let head = std::collections::HashMap::from([
             ("pk".to_owned(), AttributeValue::S("bare".into())),
@@ -599,7 +624,11 @@ mod postgres {
             .expression_attribute_values(":seq", AttributeValue::N(seq.to_string()))
             .build()
             .unwrap();
-        let put = Put::builder().table_name(table).set_item(Some(item("bare", seq, body))).build().unwrap();
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item("bare", seq, body)))
+            .build()
+            .unwrap();
         client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())

@@ -160,8 +160,7 @@ pub(super) fn get_n<T: std::str::FromStr>(
     item: &Item,
     name: &str,
 ) -> Result<T, StoreError> {
-    get_n_opt(id, item, name)?
-        .ok_or_else(|| StoreError::corrupt(id.to_string(), name, "missing"))
+    get_n_opt(id, item, name)?.ok_or_else(|| StoreError::corrupt(id.to_string(), name, "missing"))
 }
 
 /// The session's info from its head item.
@@ -217,11 +216,8 @@ impl RawRecord {
 
     /// The items of this record in session `id`, written by `writer`: one, or one per part.
     pub(super) fn items(&self, id: SessionId, writer: u64) -> Vec<Item> {
-        let parts: Vec<&[u8]> = if self.bytes.is_empty() {
-            vec![&[]]
-        } else {
-            self.bytes.chunks(PART_BYTES).collect()
-        };
+        let parts: Vec<&[u8]> =
+            if self.bytes.is_empty() { vec![&[]] } else { self.bytes.chunks(PART_BYTES).collect() };
         let count = parts.len();
         parts
             .into_iter()

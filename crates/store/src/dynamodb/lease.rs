@@ -79,7 +79,11 @@ impl DynamoStore {
     /// [`SessionStore::renew_lease`](crate::SessionStore::renew_lease).
     pub(super) async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
         let expires = micros(self.clock.now()) + ttl_micros(ttl)?;
-        let values = [(":owner", s(lease.owner.clone())), (":expires", n(expires)), (":token", n(lease.token))];
+        let values = [
+            (":owner", s(lease.owner.clone())),
+            (":expires", n(expires)),
+            (":token", n(lease.token)),
+        ];
         let renewed = self
             .update_head(
                 lease.session,
@@ -133,6 +137,7 @@ impl DynamoStore {
 }
 
 fn expiry(id: SessionId, micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Invalid(format!("session {id}: a lease expiring at {micros} µs")))
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| {
+        StoreError::Invalid(format!("session {id}: a lease expiring at {micros} µs"))
+    })
 }

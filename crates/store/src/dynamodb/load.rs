@@ -111,10 +111,13 @@ impl DynamoStore {
             if self.head(id).await?.is_none() {
                 return Err(StoreError::NotFound(id));
             }
-            let missing = (from..=to)
-                .find(|seq| !records.iter().any(|r| r.seq == *seq))
-                .unwrap_or(from);
-            return Err(StoreError::corrupt(id.to_string(), format!("record {missing}"), "missing"));
+            let missing =
+                (from..=to).find(|seq| !records.iter().any(|r| r.seq == *seq)).unwrap_or(from);
+            return Err(StoreError::corrupt(
+                id.to_string(),
+                format!("record {missing}"),
+                "missing",
+            ));
         }
         Ok(records)
     }
@@ -123,7 +126,8 @@ impl DynamoStore {
     /// first, as far as the page needs, merged.
     pub(super) async fn list_sessions(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let limit = if query.limit == 0 { 100 } else { query.limit };
-        let shards = (0..SHARDS).map(|shard| self.list_shard(query, format!("s{shard:02}"), limit + 1));
+        let shards =
+            (0..SHARDS).map(|shard| self.list_shard(query, format!("s{shard:02}"), limit + 1));
         let found = futures_util::future::try_join_all(shards).await?;
         let mut all: Vec<SessionInfo> = found.into_iter().flatten().collect();
         all.sort_by(listing_order);
@@ -139,7 +143,9 @@ impl DynamoStore {
     ) -> Result<Vec<SessionInfo>, StoreError> {
         let low = query.updated_since.map_or_else(|| "0".to_owned(), |t| list_key(t, None));
         // Past every key of the cursor's time; those at or after the cursor are dropped below.
-        let high = query.after.map_or_else(|| "~".to_owned(), |c: Cursor| list_key(c.updated_at, Some(c.id)));
+        let high = query
+            .after
+            .map_or_else(|| "~".to_owned(), |c: Cursor| list_key(c.updated_at, Some(c.id)));
         let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {

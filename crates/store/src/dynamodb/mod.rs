@@ -187,7 +187,10 @@ impl DynamoStore {
     }
 
     /// [`DynamoStore::connect`] with options.
-    pub async fn connect_with(url: &str, options: DynamoOptions) -> Result<DynamoStore, StoreError> {
+    pub async fn connect_with(
+        url: &str,
+        options: DynamoOptions,
+    ) -> Result<DynamoStore, StoreError> {
         let create = options.create_table;
         let store = DynamoStore::unchecked(url, options).await?;
         store.ensure_table(create).await?;
@@ -241,9 +244,7 @@ where
 }
 
 /// A request the SDK could not build (a missing required field: a bug here).
-fn built<T>(
-    r: Result<T, aws_sdk_dynamodb::error::BuildError>,
-) -> Result<T, StoreError> {
+fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
     r.map_err(|e| StoreError::backend_with(format!("dynamodb: building a request: {e}"), e))
 }
 

@@ -1,7 +1,9 @@
 //! What the tests do to the table behind the store's back: read an item as stored, leave a
 //! dead staged writer's claim and records, make a table of another shape.
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use verbatim_model::SessionId;
 
 use super::DynamoStore;
@@ -28,16 +30,28 @@ impl DynamoStore {
     pub(crate) async fn dead_claim(&self, id: SessionId, writer: u64, at: i64, bytes: &[u8]) {
         let values = [(":writer".to_owned(), n(writer)), (":now".to_owned(), n(at))];
         let claimed = self
-            .update_head(id, "SET pending = :writer, pending_at = :now", "attribute_exists(pk)", values.into())
+            .update_head(
+                id,
+                "SET pending = :writer, pending_at = :now",
+                "attribute_exists(pk)",
+                values.into(),
+            )
             .await
             .unwrap();
         assert!(claimed.is_some());
-        let version: u64 = super::items::get_n(id, &self.raw_item(id, HEAD).await.unwrap(), "version").unwrap();
+        let version: u64 =
+            super::items::get_n(id, &self.raw_item(id, HEAD).await.unwrap(), "version").unwrap();
         let at = chrono::DateTime::from_timestamp_micros(at).unwrap();
         let mut items = RawRecord { seq: version + 1, at, bytes: bytes.to_vec() }.items(id, writer);
         items.pop();
         for item in items {
-            self.client.put_item().table_name(self.table.as_ref()).set_item(Some(item)).send().await.unwrap();
+            self.client
+                .put_item()
+                .table_name(self.table.as_ref())
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
         }
     }
 
@@ -69,7 +83,13 @@ impl DynamoStore {
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().unwrap())
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
             .attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name("id")

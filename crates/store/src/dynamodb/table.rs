@@ -25,7 +25,9 @@ impl DynamoStore {
             self.wait_active(table).await?;
             return Ok(false);
         }
-        let key = |name: &str, kind| built(KeySchemaElement::builder().attribute_name(name).key_type(kind).build());
+        let key = |name: &str, kind| {
+            built(KeySchemaElement::builder().attribute_name(name).key_type(kind).build())
+        };
         let string = |name: &str| {
             built(
                 AttributeDefinition::builder()
@@ -63,7 +65,10 @@ impl DynamoStore {
             Err(e) => return Err(backend(e)),
         }
         let table = self.describe().await?.ok_or_else(|| {
-            StoreError::backend_detail(format!("dynamodb: table {} vanished after its creation", self.table))
+            StoreError::backend_detail(format!(
+                "dynamodb: table {} vanished after its creation",
+                self.table
+            ))
         })?;
         self.wait_active(table).await?;
         Ok(true)

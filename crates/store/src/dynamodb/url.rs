@@ -37,7 +37,8 @@ impl DynamoUrl {
         let mut parsed = DynamoUrl { table: table.to_owned(), region: None, endpoint: None };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value).ok_or_else(|| invalid(format!("{key}: bad %-escape")))?;
+            let value =
+                percent_decode(value).ok_or_else(|| invalid(format!("{key}: bad %-escape")))?;
             if value.is_empty() {
                 return Err(invalid(format!("{key} is empty")));
             }

@@ -51,7 +51,8 @@ enum Unwritten {
 /// A random id for the items of one write (telling a record's parts from a dead writer's).
 fn writer_id() -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| StoreError::backend_detail(format!("random id: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::backend_detail(format!("random id: {e}")))?;
     Ok(u64::from_le_bytes(bytes))
 }
 
@@ -60,7 +61,11 @@ fn values(pairs: Vec<(&str, AttributeValue)>) -> HashMap<String, AttributeValue>
 }
 
 impl DynamoStore {
-    fn put_item(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = built(
             Put::builder()
                 .table_name(self.table.as_ref())
@@ -183,7 +188,8 @@ impl DynamoStore {
             return Err(StoreError::AlreadyExists(info.id));
         }
         for batch in batches(items, TX_ITEMS) {
-            let writes = batch.into_iter().map(|i| self.put_item(i, None)).collect::<Result<_, _>>()?;
+            let writes =
+                batch.into_iter().map(|i| self.put_item(i, None)).collect::<Result<_, _>>()?;
             self.transact(writes).await?;
         }
         match self.transact(vec![self.put_item(head, Some(new_head))?]).await? {
@@ -285,7 +291,9 @@ impl DynamoStore {
         });
         if items.len() + 2 <= TX_ITEMS && bytes <= TX_BYTES {
             let mut writes = vec![self.head_update(id, commit, &condition, values(vals))?];
-            writes.extend(items.into_iter().map(|i| self.put_item(i, None)).collect::<Result<Vec<_>, _>>()?);
+            writes.extend(
+                items.into_iter().map(|i| self.put_item(i, None)).collect::<Result<Vec<_>, _>>()?,
+            );
             if let Some(item) = key_item {
                 writes.push(self.put_item(item, Some("attribute_not_exists(pk)"))?);
             }
@@ -309,7 +317,9 @@ impl DynamoStore {
             // Give the claim up at once rather than leave others waiting for it to go stale.
             let mut release = HashMap::new();
             release.insert(":writer".to_owned(), n(writer));
-            let _ = self.update_head(id, "REMOVE pending, pending_at", "pending = :writer", release).await;
+            let _ = self
+                .update_head(id, "REMOVE pending, pending_at", "pending = :writer", release)
+                .await;
         }
         staged
     }
@@ -337,7 +347,9 @@ impl DynamoStore {
                     .build(),
             )?;
             let mut writes = vec![TransactWriteItem::builder().condition_check(check).build()];
-            writes.extend(batch.into_iter().map(|i| self.put_item(i, None)).collect::<Result<Vec<_>, _>>()?);
+            writes.extend(
+                batch.into_iter().map(|i| self.put_item(i, None)).collect::<Result<Vec<_>, _>>()?,
+            );
             if let Sent::Cancelled = self.transact(writes).await? {
                 return Ok(false);
             }
@@ -423,7 +435,11 @@ impl DynamoStore {
         let mut records = self.records_of(id, 1, at).await?;
         let mut info = new_info(source.start.clone(), Some(Origin::Fork { from: id, at }))?;
         info.version = at + 1;
-        records.push(RawRecord::of(at + 1, info.updated_at, &Entry::Forked { from: id, through: at }));
+        records.push(RawRecord::of(
+            at + 1,
+            info.updated_at,
+            &Entry::Forked { from: id, through: at },
+        ));
         self.write_new(&info, &records).await?;
         Ok(info)
     }
@@ -472,7 +488,10 @@ impl DynamoStore {
             .await;
         match deleted {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 return Err(StoreError::NotFound(id));
             }
             Err(e) => return Err(backend(e)),

@@ -125,10 +125,12 @@ async fn racing_appends_are_atomic_one_winner_a_round() {
             assert!(text.starts_with(&format!("round {round} writer {writer}")), "{seq}: {text}");
         }
         // The winner's retry answers as before; a loser's retry still conflicts.
-        let retry = Append::new(done.first_seq - 1, vec![user("retry")]).idempotent(format!("{round}-{writer}"));
+        let retry = Append::new(done.first_seq - 1, vec![user("retry")])
+            .idempotent(format!("{round}-{writer}"));
         assert_eq!(a.append(id, retry).await.unwrap(), *done);
         let loser = (writer + 1) % 8;
-        let retry = Append::new(done.first_seq - 1, vec![user("retry")]).idempotent(format!("{round}-{loser}"));
+        let retry = Append::new(done.first_seq - 1, vec![user("retry")])
+            .idempotent(format!("{round}-{loser}"));
         assert!(matches!(b.append(id, retry).await, Err(StoreError::Conflict { .. })));
     }
     assert_eq!(a.info(id).await.unwrap().version, version, "retries wrote nothing");
@@ -191,11 +193,10 @@ async fn a_dead_staged_writer_is_taken_over_and_its_records_never_show() {
     let done = store.append(id, Append::new(1, vec![user("two"), user("three")])).await.unwrap();
     assert_eq!(done.version, 3);
     let session = store.load(id).await.unwrap();
-    assert_eq!(session.records.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(), vec![
-        user("one"),
-        user("two"),
-        user("three")
-    ]);
+    assert_eq!(
+        session.records.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(),
+        vec![user("one"), user("two"), user("three")]
+    );
     // The dead writer's later writes, checked against its claim, are refused.
     assert!(!store.dead_writer_writes(id, 77).await);
 }
@@ -207,8 +208,8 @@ async fn entries_are_stored_as_the_json_bytes_serde_wrote() {
     };
     let store = store(&moto).await;
     let id = store.create(NewSession::new("m")).await.unwrap().id;
-    let input = serde_json::from_str(r#"{"z":1.50e300,"a":"nul \u0000 é","k":{"y":[],"b":null}}"#)
-        .unwrap();
+    let input =
+        serde_json::from_str(r#"{"z":1.50e300,"a":"nul \u0000 é","k":{"y":[],"b":null}}"#).unwrap();
     let tricky = Entry::Message(
         Message::new(
             verbatim_model::Role::Assistant,
@@ -251,7 +252,10 @@ async fn a_missing_table_is_created_or_named_and_a_foreign_one_refused() {
     let error = DynamoStore::connect_with(&foreign, options()).await.unwrap_err().to_string();
     assert!(error.contains("not a verbatim table"), "{error}");
     // Credentials never show.
-    let shown = format!("{:?}", DynamoOptions::default().with_static_credentials("AKIDSHOWN", "s3cr3t-value"));
+    let shown = format!(
+        "{:?}",
+        DynamoOptions::default().with_static_credentials("AKIDSHOWN", "s3cr3t-value")
+    );
     assert!(!shown.contains("s3cr3t") && !shown.contains("AKIDSHOWN"), "{shown}");
 }
 

@@ -62,7 +62,10 @@ impl Moto {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "{test}: moto did not listen on {address} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "{test}: moto did not listen on {address} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(moto)
