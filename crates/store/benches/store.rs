@@ -603,41 +603,6 @@ mod postgres {
     }
 
     /// Appends `count` messages after `from`, in batches.
-    /// What an append does, bare: one transaction of a conditional update of a head item and
-    /// a put of the record's bytes.
-    async fn bare_transaction(
-        client: &aws_sdk_dynamodb::Client,
-        table: &str,
-        seq: u64,
-        body: &[u8],
-    ) {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-        let head = std::collections::HashMap::from([
-            ("pk".to_owned(), AttributeValue::S("bare".into())),
-            ("sk".to_owned(), AttributeValue::S("h".into())),
-        ]);
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(head))
-            .update_expression("SET v = :seq")
-            .condition_expression("attribute_not_exists(v) OR v < :seq")
-            .expression_attribute_values(":seq", AttributeValue::N(seq.to_string()))
-            .build()
-            .unwrap();
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item("bare", seq, body)))
-            .build()
-            .unwrap();
-        client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await
-            .unwrap();
-    }
-
     async fn prefill(store: &PostgresStore, id: SessionId, from: u64, count: u64) -> u64 {
         let mut version = from;
         while version < from + count {
