@@ -113,15 +113,7 @@ pub(super) fn head_item(info: &SessionInfo) -> Item {
     item
 }
 
-/// A stored value of session `id` under `key` that `e` refused.
-pub(super) fn corrupt(
-    id: SessionId,
-    key: impl Into<String>,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
-    let (id, key, detail) = (id.to_string(), key.into(), e.to_string());
-    StoreError::Corrupt { id, key, detail, source: Some(Box::new(e)) }
-}
+pub(super) use crate::store::corrupt_by as corrupt;
 
 /// The string attribute `name` of `item`.
 pub(super) fn get_s<'a>(id: SessionId, item: &'a Item, name: &str) -> Result<&'a str, StoreError> {

@@ -82,28 +82,9 @@ impl DynamoStore {
             return Ok(Vec::new());
         }
         let mut assembler = Assembler::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table.as_ref())
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", pk(id))
-                .expression_attribute_values(":from", s(record_sk(from, 0)))
-                .expression_attribute_values(":to", s(record_sk_end(to)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in out.items() {
-                assembler.push(id, item)?;
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+        let range = (record_sk(from, 0), record_sk_end(to));
+        for item in self.session_items(id, Some(range), false).await? {
+            assembler.push(id, &item)?;
         }
         let records = assembler.finish(id)?;
         let numbered = records.iter().zip(from..).all(|(r, seq)| r.seq == seq);
@@ -120,6 +101,44 @@ impl DynamoStore {
             ));
         }
         Ok(records)
+    }
+
+    /// The items of session `id` in sort-key order (those with sort keys in `range`, both
+    /// ends included, when given; only their keys when `keys_only`), read strongly
+    /// consistently a page at a time.
+    pub(super) async fn session_items(
+        &self,
+        id: SessionId,
+        range: Option<(String, String)>,
+        keys_only: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(self.table.as_ref())
+                .expression_attribute_values(":pk", pk(id))
+                .consistent_read(true)
+                .set_exclusive_start_key(start);
+            request = match &range {
+                Some((from, to)) => request
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", s(from.clone()))
+                    .expression_attribute_values(":to", s(to.clone())),
+                None => request.key_condition_expression("pk = :pk"),
+            };
+            if keys_only {
+                request = request.projection_expression("pk, sk");
+            }
+            let out = request.send().await.map_err(backend)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// [`SessionStore::list`](crate::SessionStore::list): each partition of the index newest

@@ -16,11 +16,11 @@ use verbatim_model::SessionId;
 
 use super::items::{
     HEAD, Item, RawRecord, get_n, get_n_opt, head_item, idempotency_sk, item_bytes, key, list_key,
-    micros, n, pk, s,
+    micros, n, s,
 };
 use super::{DynamoStore, PENDING_STALE, backend, built};
 use crate::lease::check_token;
-use crate::store::{check_fork, check_numbering, check_rewind, new_info, now};
+use crate::store::{archive_info, check_fork, check_numbering, check_rewind, new_info, now};
 use crate::{
     Append, Appended, Entry, NewSession, Origin, Rewound, Session, SessionInfo, StoreError,
 };
@@ -457,10 +457,7 @@ impl DynamoStore {
         check_rewind(&source, expected_version, to)?;
         let actual = source.version;
         let records = self.records_of(id, 1, actual).await?;
-        let mut archive =
-            new_info(source.start.clone(), Some(Origin::Archive { from: id, at: actual }))?;
-        archive.version = actual;
-        archive.updated_at = source.updated_at;
+        let archive = archive_info(&source)?;
         self.write_new(&archive, &records).await?;
         let rewind = Append::new(actual, vec![Entry::Rewind { to, archive: archive.id }]);
         match self.append_at(id, &rewind).await {
@@ -496,52 +493,35 @@ impl DynamoStore {
             }
             Err(e) => return Err(backend(e)),
         }
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(self.table.as_ref())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", pk(id))
-                .projection_expression("pk, sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(backend)?;
-            for batch in out.items().chunks(25) {
-                let mut requests: Vec<WriteRequest> = batch
-                    .iter()
-                    .map(|k| {
-                        built(DeleteRequest::builder().set_key(Some(k.clone())).build())
-                            .map(|d| WriteRequest::builder().delete_request(d).build())
-                    })
-                    .collect::<Result<_, _>>()?;
-                let mut pause = Duration::from_millis(10);
-                while !requests.is_empty() {
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(self.table.as_ref(), requests)
-                        .send()
-                        .await
-                        .map_err(backend)?;
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut left| left.remove(self.table.as_ref()))
-                        .unwrap_or_default();
-                    if !requests.is_empty() {
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(1));
-                    }
+        let items = self.session_items(id, None, true).await?;
+        for batch in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = batch
+                .iter()
+                .map(|k| {
+                    built(DeleteRequest::builder().set_key(Some(k.clone())).build())
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<_, _>>()?;
+            let mut pause = Duration::from_millis(10);
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.as_ref(), requests)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(self.table.as_ref()))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 }
 
