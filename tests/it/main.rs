@@ -4,6 +4,8 @@ mod agreement;
 mod anthropic_sdk;
 mod chat_cli;
 mod cli;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod emulator;
 mod engine;
 mod faults;
