@@ -43,6 +43,8 @@ pub use verbatim_protocol::{
     DecodeError, EncodeError, JsonPath, anthropic, assemble, converse, messages_api,
 };
 pub use verbatim_store as store;
+#[cfg(feature = "dynamodb")]
+pub use verbatim_store::{DynamoOptions, DynamoStore};
 pub use verbatim_store::{MemoryStore, SessionStore, SledStore};
 #[cfg(feature = "postgres")]
 pub use verbatim_store::{PostgresOptions, PostgresStore, SslMode};

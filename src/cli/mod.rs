@@ -17,7 +17,7 @@ mod check;
 mod demo;
 mod emulator;
 mod explain;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "dynamodb"))]
 mod migrate;
 mod render;
 mod salvage;
@@ -79,9 +79,9 @@ enum Command {
     /// Open a damaged sled store (one other commands refuse as damaged) with what can still be
     /// read. The damaged files are kept in a `damaged-<time>` folder of the store.
     Salvage(salvage::SalvageArgs),
-    /// Bring a PostgreSQL store's schema up to date (what opening it with `--store` also
-    /// does). Safe to run from several instances at once.
-    #[cfg(feature = "postgres")]
+    /// Bring a PostgreSQL store's schema up to date, or create a DynamoDB store's table (what
+    /// opening it with `--store` also does). Safe to run from several instances at once.
+    #[cfg(any(feature = "postgres", feature = "dynamodb"))]
     Migrate(migrate::MigrateArgs),
     /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
     /// `verbatim completions bash > ~/.local/share/bash-completion/completions/verbatim`.
@@ -97,7 +97,8 @@ pub(crate) struct StoreArgs {
     /// The directory of the embedded (sled) store.
     #[arg(long, env = "VERBATIM_DATA", default_value = "verbatim-data")]
     pub(crate) data: PathBuf,
-    /// A PostgreSQL store URL (`postgres://...`) to use instead of the data directory.
+    /// A shared store to use instead of the data directory: PostgreSQL (`postgres://...`) or
+    /// DynamoDB (`dynamodb://TABLE?region=REGION`).
     #[arg(long = "store", env = "VERBATIM_STORE", hide_env_values = true)]
     pub(crate) store_url: Option<String>,
     /// With --store: the PostgreSQL schema holding verbatim's tables (created if missing); the
@@ -118,11 +119,14 @@ impl std::fmt::Debug for StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens the store the arguments name: PostgreSQL when a URL is given (migrating its
-    /// schema if needed), otherwise the sled directory. The error never repeats the URL (it
-    /// may hold a password).
+    /// Opens the store the arguments name: DynamoDB or PostgreSQL when a URL is given
+    /// (creating the table or migrating the schema if needed), otherwise the sled directory.
+    /// The error never repeats the URL (it may hold a password).
     pub(crate) async fn open(&self) -> Result<Arc<dyn SessionStore>, String> {
         if let Some(url) = &self.store_url {
+            if url.starts_with("dynamodb://") {
+                return open_dynamodb(url).await;
+            }
             return open_postgres(url, self.schema.as_deref()).await;
         }
         let store = SledStore::open(&self.data)
@@ -172,9 +176,10 @@ impl StoreArgs {
         }
     }
 
-    /// Where sessions go, for messages: the directory, or "PostgreSQL".
+    /// Where sessions go, for messages: the directory, "PostgreSQL" or "DynamoDB".
     pub(crate) fn describe(&self) -> String {
-        match self.store_url {
+        match &self.store_url {
+            Some(url) if url.starts_with("dynamodb://") => "in DynamoDB".into(),
             Some(_) => "in PostgreSQL".into(),
             None => format!("under {} (sled)", self.data.display()),
         }
@@ -209,6 +214,19 @@ async fn open_postgres(url: &str, schema: Option<&str>) -> Result<Arc<dyn Sessio
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(_url: &str, _schema: Option<&str>) -> Result<Arc<dyn SessionStore>, String> {
     Err("--store: this build has no PostgreSQL store (feature `postgres`); use --data DIR".into())
+}
+
+#[cfg(feature = "dynamodb")]
+async fn open_dynamodb(url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    let store = verbatim_store::DynamoStore::connect(url)
+        .await
+        .map_err(|e| format!("cannot open the DynamoDB store: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn open_dynamodb(_url: &str) -> Result<Arc<dyn SessionStore>, String> {
+    Err("--store: this build has no DynamoDB store (feature `dynamodb`); use --data DIR".into())
 }
 
 /// Arguments shared by `validate` and `repair`.
@@ -316,7 +334,7 @@ pub(crate) fn run() -> ExitCode {
         Command::Sessions(args) => sessions::sessions(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Salvage(args) => salvage::salvage(&args),
-        #[cfg(feature = "postgres")]
+        #[cfg(any(feature = "postgres", feature = "dynamodb"))]
         Command::Migrate(args) => migrate::migrate(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

@@ -1,4 +1,5 @@
-//! Exactly-once tools across processes: two engine processes on one PostgreSQL session, each
+//! Exactly-once tools across processes: two engine processes on one shared session (PostgreSQL
+//! and DynamoDB, the same cases on each), each
 //! with a tool that records its runs in a file; the first is killed (SIGKILL) while its tool
 //! runs. The second, sent its input meanwhile, waits for the first's lease, takes the session
 //! over once it expired, settles the killed call as interrupted (its tool is not idempotent)
@@ -8,8 +9,9 @@
 //! tool call runs once.
 //!
 //! The test is its own child: run again with `VERBATIM_LEASE_CHILD` set (and `--exact` its
-//! name), it plays one engine process. Runs when `TEST_DATABASE_URL` is set (`.ci/run` sets
-//! it) and says it skipped otherwise.
+//! name), it plays one engine process. The PostgreSQL cases run when `TEST_DATABASE_URL` is set
+//! (`.ci/run` sets it), the DynamoDB ones on a moto server they start (`.ci/run` installs
+//! moto and sets `VERBATIM_REQUIRE_DYNAMODB=1`); each says it skipped otherwise.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -23,19 +25,81 @@ use serde_json::json;
 use verbatim::model::Role;
 use verbatim::store::{Entry, ToolCallState};
 use verbatim::{
-    Auth, ContentBlock, Engine, FnTool, HttpConfig, HttpTransport, PostgresOptions, PostgresStore,
-    SessionId, SessionStore as _, ToolError,
+    Auth, ContentBlock, Engine, FnTool, HttpConfig, HttpTransport, SessionId, SessionStore,
+    ToolError,
 };
 use verbatim_emulator::{
     Behaviour, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig, Script,
 };
 
-use crate::postgres::Schema;
-
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 const CHILD: &str = "VERBATIM_LEASE_CHILD";
-const TEST: &str =
-    "lease::a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice";
+
+/// A shared store the cases run on, kept for as long as this is (a schema of its own, or a
+/// moto server), and how a process opens it.
+struct Shared {
+    url: String,
+    /// The PostgreSQL schema.
+    schema: Option<String>,
+    _kept: Box<dyn std::any::Any>,
+}
+
+impl Shared {
+    /// A schema of its own on the `TEST_DATABASE_URL` server, or `None` (having said so).
+    #[cfg(feature = "postgres")]
+    fn postgres(test: &str, prefix: &str) -> Option<Shared> {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping {test}: TEST_DATABASE_URL is not set");
+            }
+            return None;
+        };
+        let schema = crate::postgres::Schema::new(prefix, &url);
+        Some(Shared { url, schema: Some(schema.name.clone()), _kept: Box::new(schema) })
+    }
+
+    /// A table on a moto server of its own, or `None` (having said so).
+    #[cfg(feature = "dynamodb")]
+    fn dynamodb(test: &str, prefix: &str) -> Option<Shared> {
+        let moto = crate::moto::Moto::start(test)?;
+        Some(Shared { url: moto.new_table_url(prefix), schema: None, _kept: Box::new(moto) })
+    }
+
+    async fn open(&self) -> Arc<dyn SessionStore> {
+        open(&self.url, self.schema.clone(), 16).await
+    }
+
+    /// What a child process needs to open the store.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("LEASE_STORE", self.url.clone())];
+        env.extend(self.schema.iter().map(|s| ("LEASE_SCHEMA", s.clone())));
+        env
+    }
+}
+
+/// The store `url` names (in `schema` on PostgreSQL), with a pool of `pool_size`; DynamoDB
+/// with moto's dummy credentials.
+async fn open(url: &str, schema: Option<String>, pool_size: usize) -> Arc<dyn SessionStore> {
+    if url.starts_with("dynamodb://") {
+        #[cfg(feature = "dynamodb")]
+        {
+            let options =
+                verbatim::DynamoOptions::default().with_static_credentials("testing", "testing");
+            return Arc::new(verbatim::DynamoStore::connect_with(url, options).await.unwrap());
+        }
+    }
+    #[cfg(feature = "postgres")]
+    {
+        let options = verbatim::PostgresOptions { schema, pool_size, ..Default::default() };
+        Arc::new(verbatim::PostgresStore::connect_with(url, options).await.unwrap())
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (schema, pool_size);
+        panic!("no store for {url} in this build")
+    }
+}
 
 #[derive(Deserialize)]
 struct City {
@@ -56,12 +120,7 @@ fn child() {
     let hang = var("LEASE_HANG") == "1";
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
-        let options = PostgresOptions {
-            schema: Some(var("LEASE_SCHEMA")),
-            pool_size: 2,
-            ..Default::default()
-        };
-        let store = PostgresStore::connect_with(&var("LEASE_DB"), options).await.unwrap();
+        let store = open(&var("LEASE_STORE"), std::env::var("LEASE_SCHEMA").ok(), 2).await;
         let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
         let transport =
             HttpTransport::new(HttpConfig::new("us-west-2", auth).with_endpoint_url(var("LEASE_EMULATOR")))
@@ -85,7 +144,7 @@ fn child() {
             },
         );
         let engine = Engine::builder()
-            .store(Arc::new(store))
+            .store(store)
             .transport(Arc::new(transport))
             .model(MODEL)
             .tool(tool.shared())
@@ -108,9 +167,9 @@ fn record(runs: &Path, line: &str) {
     file.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
-fn spawn(child: &Part, env: &[(&str, String)]) -> Child {
+fn spawn(test: &str, child: &Part, env: &[(&str, String)]) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args(["--exact", TEST, "--nocapture", "--test-threads", "1"]);
+    command.args(["--exact", test, "--nocapture", "--test-threads", "1"]);
     command.env(CHILD, "1").env("LEASE_NAME", child.name);
     command.env("LEASE_HANG", if child.hang { "1" } else { "0" });
     for (key, value) in env {
@@ -132,42 +191,55 @@ fn wait_for_run(runs: &Path, what: &str, found: impl Fn(&str) -> bool) {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice() {
+    const TEST: &str =
+        "lease::a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice";
     if std::env::var(CHILD).is_ok() {
         child();
         return;
     }
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping {TEST}: TEST_DATABASE_URL is not set");
-        }
+    if let Some(shared) = Shared::postgres(TEST, "verbatim_lease") {
+        killed_while_its_tool_runs(TEST, &shared);
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+#[test]
+fn on_dynamodb_a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice() {
+    const TEST: &str = "lease::on_dynamodb_a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice";
+    if std::env::var(CHILD).is_ok() {
+        child();
         return;
-    };
+    }
+    if let Some(shared) = Shared::dynamodb(TEST, "verbatim_lease") {
+        killed_while_its_tool_runs(TEST, &shared);
+    }
+}
+
+/// Test `test` on `shared` (see the module docs).
+fn killed_while_its_tool_runs(test: &str, shared: &Shared) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let script = Script { behaviour: Behaviour::Steps(2), ..Script::default() };
     let emulator =
         runtime.block_on(Emulator::start(EmulatorConfig { script, ..EmulatorConfig::default() }));
     let emulator = emulator.unwrap();
-    let schema = Schema::new("verbatim_lease", &url);
-    let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
-    let store = runtime.block_on(PostgresStore::connect_with(&url, options)).unwrap();
+    let store = runtime.block_on(shared.open());
     let id = runtime.block_on(store.create(verbatim::store::NewSession::new(MODEL))).unwrap().id;
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");
-    let env = [
-        ("LEASE_DB", url.clone()),
-        ("LEASE_SCHEMA", schema.name.clone()),
+    let mut env = shared.env();
+    env.extend([
         ("LEASE_EMULATOR", emulator.url()),
         ("LEASE_SESSION", id.to_string()),
         ("LEASE_RUNS", runs.to_str().unwrap().to_owned()),
-    ];
+    ]);
 
     // a runs its turn until its tool hangs; b is sent its input then, and meets a's lease.
-    let mut a = spawn(&Part { name: "a", hang: true }, &env);
+    let mut a = spawn(test, &Part { name: "a", hang: true }, &env);
     wait_for_run(&runs, "a's tool started", |l| l.starts_with("start a"));
-    let mut b = spawn(&Part { name: "b", hang: false }, &env);
+    let mut b = spawn(test, &Part { name: "b", hang: false }, &env);
     std::thread::sleep(Duration::from_millis(500));
     // a dies with its tool running: its lease expires (2 s) and b takes the session over.
     a.kill().unwrap();
@@ -237,25 +309,32 @@ fn a_process_killed_while_its_tool_runs_is_taken_over_and_no_call_runs_twice() {
     runtime.block_on(emulator.shutdown());
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread")]
 async fn two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_once() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_once: TEST_DATABASE_URL is not set"
-            );
-        }
-        return;
-    };
+    let test = "two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_once";
+    if let Some(shared) = Shared::postgres(test, "verbatim_lease_engines") {
+        two_engines_sending_at_once(&shared).await;
+    }
+}
+
+#[cfg(feature = "dynamodb")]
+#[tokio::test(flavor = "multi_thread")]
+async fn two_engines_sending_at_once_on_dynamodb_take_turns_and_each_call_runs_once() {
+    let test = "two_engines_sending_at_once_on_dynamodb_take_turns_and_each_call_runs_once";
+    if let Some(shared) = Shared::dynamodb(test, "verbatim_lease_engines") {
+        two_engines_sending_at_once(&shared).await;
+    }
+}
+
+/// Two engines, each on a store of its own, sending on one session at once.
+async fn two_engines_sending_at_once(shared: &Shared) {
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let schema = Schema::new("verbatim_lease_engines", &url);
-    let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut engines = Vec::new();
-    // Two stores, two pools: two instances of an app on one database.
+    // Two stores, two pools or clients: two instances of an app on one shared store.
     for name in ["a", "b"] {
-        let store = PostgresStore::connect_with(&url, options.clone()).await.unwrap();
+        let store = shared.open().await;
         let auth = Auth::credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, None);
         let config = HttpConfig::new("us-west-2", auth).with_endpoint_url(emulator.url());
         let runs = runs.clone();
@@ -272,7 +351,7 @@ async fn two_engines_sending_at_once_on_postgres_take_turns_and_each_call_runs_o
             },
         );
         let engine = Engine::builder()
-            .store(Arc::new(store))
+            .store(store)
             .transport(Arc::new(HttpTransport::new(config).unwrap()))
             .model(MODEL)
             .tool(tool.shared())

@@ -4,13 +4,18 @@ mod agreement;
 mod anthropic_sdk;
 mod chat_cli;
 mod cli;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod emulator;
 mod engine;
 mod faults;
 mod hostile_input;
 mod input_checks;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "dynamodb"))]
 mod lease;
+#[cfg(feature = "dynamodb")]
+#[path = "../../crates/store/tests/support/moto.rs"]
+mod moto;
 mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;

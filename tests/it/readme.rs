@@ -85,6 +85,38 @@ struct Shell {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     database: Option<(String, Schema)>,
+    /// The DynamoDB deployment, once a line needs it.
+    #[cfg(feature = "dynamodb")]
+    dynamo: Option<Dynamo>,
+}
+
+/// The README's DynamoDB deployment, on loopback: a table on a moto server, and Bedrock played
+/// by an emulator that takes the deployment's (dummy) AWS credentials.
+#[cfg(feature = "dynamodb")]
+struct Dynamo {
+    _moto: crate::moto::Moto,
+    url: String,
+    /// Dropped before the runtime it runs on (fields drop in order).
+    emulator: verbatim_emulator::Emulator,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[cfg(feature = "dynamodb")]
+impl Dynamo {
+    const README_URL: &str = "dynamodb://chat-sessions?region=eu-west-1";
+
+    fn start() -> Option<Dynamo> {
+        let moto = crate::moto::Moto::start("the_readme_commands_run_in_order_as_written")?;
+        let url = moto.new_table_url("readme");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let config = verbatim_emulator::EmulatorConfig {
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+            ..Default::default()
+        };
+        let emulator = runtime.block_on(verbatim_emulator::Emulator::start(config)).unwrap();
+        Some(Dynamo { _moto: moto, url, emulator, _runtime: runtime })
+    }
 }
 
 impl Shell {
@@ -202,13 +234,60 @@ fn listens(shell: &Shell, line: &str, says: &str) -> String {
     listening
 }
 
+/// A line of the README's DynamoDB deployment: run on moto with the table's URL in place of
+/// the example's, the deployment's credentials (dummy) and its Bedrock (an emulator) exported
+/// with the store; skipped, saying so, without moto or the `dynamodb` feature.
+#[cfg(feature = "dynamodb")]
+fn dynamodb_line(shell: &mut Shell, line: &str) {
+    if shell.dynamo.is_none() {
+        shell.dynamo = Dynamo::start();
+    }
+    let Some(dynamo) = &shell.dynamo else {
+        return say_skipped(line, "python3 has no moto server");
+    };
+    let line = line.replace(Dynamo::README_URL, &dynamo.url);
+    let emulator = dynamo.emulator.url();
+    for (name, value) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &emulator),
+    ] {
+        shell.export(&format!("{name}={value}"));
+    }
+    if let Some(assignment) = line.strip_prefix("export ") {
+        shell.export(assignment);
+        // The deployment's sessions: one to continue by id below.
+        let run = shell.run("verbatim chat --message Hello", "");
+        ok(&run, "a first session in DynamoDB");
+        assert!(run.stdout.contains(&format!("Talking to {emulator}")), "{run:?}");
+    } else {
+        let run = shell.run(&line, "");
+        ok(&run, &line);
+        assert!(run.stdout.contains("created"), "{line}: {run:?}");
+    }
+}
+
+#[cfg(not(feature = "dynamodb"))]
+fn dynamodb_line(_shell: &mut Shell, line: &str) {
+    say_skipped(line, "this build has no DynamoDB store (feature `dynamodb`)");
+}
+
 #[test]
 fn the_readme_commands_run_in_order_as_written() {
     let database = std::env::var("TEST_DATABASE_URL").ok().map(|url| {
         let schema = Schema::new("verbatim_readme", &url);
         (url, schema)
     });
-    let mut shell = Shell { dir: tempfile::tempdir().unwrap(), env: Vec::new(), database };
+    let mut shell = Shell {
+        dir: tempfile::tempdir().unwrap(),
+        env: Vec::new(),
+        database,
+        #[cfg(feature = "dynamodb")]
+        dynamo: None,
+    };
     if let Some((_, schema)) = &shell.database {
         let name = schema.name.clone();
         shell.env.push(("VERBATIM_SCHEMA".into(), name));
@@ -236,7 +315,10 @@ fn the_readme_commands_run_in_order_as_written() {
                 assert!(answer.contains("Europe/Paris: 09:30"), "{answer}");
                 assert!(shell.cwd().join("verbatim-data").is_dir(), "{line}: ./verbatim-data");
             }
-            "cargo test --workspace" => say_skipped(line, "this test is part of it"),
+            _ if line.starts_with("cargo test --workspace") => {
+                say_skipped(line, "this test is part of it")
+            }
+            _ if line.contains("dynamodb://") => dynamodb_line(&mut shell, line),
             "cargo install cargo-fuzz" | "fuzz/run 300000" => {
                 say_skipped(line, ".ci/run runs the fuzz targets")
             }

@@ -16,9 +16,12 @@
 //!
 //! [`SessionStore`] is the trait every backend implements; [`SledStore`] is the embedded
 //! default (one directory, durable appends with group commit); `PostgresStore` (feature
-//! `postgres`) shares sessions between app instances; [`MemoryStore`] is the in-memory
+//! `postgres`) shares sessions between app instances, as `DynamoStore` (feature `dynamodb`) does
+//! in a DynamoDB table; [`MemoryStore`] is the in-memory
 //! reference the conformance suite checks backends against.
 
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod entry;
 pub mod export;
 mod fix_record;
@@ -36,6 +39,8 @@ mod sled_store;
 mod store;
 mod wal;
 
+#[cfg(feature = "dynamodb")]
+pub use dynamodb::{DynamoOptions, DynamoStore, DynamoUrl, PART_BYTES, PENDING_STALE};
 pub use entry::{
     ConfigChange, Entry, NewSession, Origin, Record, Session, SessionInfo, ToolCallEvent,
     ToolCallState,

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use verbatim_model::SessionId;
 
 use crate::lease::LeaseState;
-use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
+use crate::store::{
+    archive_info, check_fork, check_numbering, check_rewind, listing_order, new_info, now, page,
+};
 use crate::{
     Append, Appended, Clock, Entry, Lease, ListQuery, NewSession, Origin, Page, Record, Rewound,
     Session, SessionInfo, SessionStore, StoreError, SystemClock,
@@ -180,14 +182,8 @@ impl SessionStore for MemoryStore {
     ) -> Result<Rewound, StoreError> {
         self.with(|sessions| {
             let source = &get(sessions, id)?.session;
-            let actual = source.info.version;
             check_rewind(&source.info, expected_version, to)?;
-            let origin = Origin::Archive { from: id, at: actual };
-            let mut archive = new_info(source.info.start.clone(), Some(origin))?;
-            archive.version = actual;
-            // The archive holds the source's history as it stood: its times are the history's.
-            archive.created_at = source.info.created_at;
-            archive.updated_at = source.info.updated_at;
+            let archive = archive_info(&source.info)?;
             let records = source.records.clone();
             let archived = Stored::new(Session { info: archive.clone(), records });
             sessions.insert(archive.id, archived);

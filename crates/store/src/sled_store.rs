@@ -45,7 +45,9 @@ use verbatim_model::SessionId;
 
 use crate::sealed;
 use crate::sled_dir::{Released, migrate, owner_only_dir, wait_until_released};
-use crate::store::{check_fork, check_numbering, check_rewind, listing_order, new_info, now, page};
+use crate::store::{
+    archive_info, check_fork, check_numbering, check_rewind, listing_order, new_info, now, page,
+};
 use crate::wal::{Committed, Precheck, SEGMENT_BYTES, Wal, Writes};
 use crate::{
     Append, Appended, Clock, Entry, Lease, ListQuery, NewSession, Origin, Page, Record, Rewound,
@@ -617,12 +619,7 @@ impl SessionStore for SledStore {
                     check_rewind(&source, expected_version, to)?;
                     // The archive and the rewind record go in one batch: both or neither.
                     let records = inner.records(id, 1, source.version)?;
-                    let origin = Origin::Archive { from: id, at: source.version };
-                    let mut archive = new_info(source.start.clone(), Some(origin))?;
-                    archive.version = source.version;
-                    // The archive holds the source's history as it stood: its times are the history's.
-                    archive.created_at = source.created_at;
-                    archive.updated_at = source.updated_at;
+                    let archive = archive_info(&source)?;
                     let mut writes = Writes::default();
                     inner.write_session(&mut writes, &archive, &records);
                     let now = now();

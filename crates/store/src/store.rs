@@ -387,6 +387,28 @@ pub(crate) fn new_info(
     })
 }
 
+/// The info of the archive a rewind of `source` keeps: every record it has, as it was last
+/// updated.
+pub(crate) fn archive_info(source: &SessionInfo) -> Result<SessionInfo, StoreError> {
+    let origin = Origin::Archive { from: source.id, at: source.version };
+    let mut archive = new_info(source.start.clone(), Some(origin))?;
+    archive.version = source.version;
+    // The archive holds the source's history as it stood: its times are the history's.
+    archive.created_at = source.created_at;
+    archive.updated_at = source.updated_at;
+    Ok(archive)
+}
+
+/// A stored value of session `id` under `key` that `e` refused to read, kept as the source.
+pub(crate) fn corrupt_by(
+    id: SessionId,
+    key: impl Into<String>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    let (id, key, detail) = (id.to_string(), key.into(), e.to_string());
+    StoreError::Corrupt { id, key, detail, source: Some(Box::new(e)) }
+}
+
 /// Checks that a fork of `source` at record `at` is possible.
 pub(crate) fn check_fork(source: &SessionInfo, at: u64) -> Result<(), StoreError> {
     if at > source.version {

@@ -4,8 +4,9 @@
 //!   test kills it with SIGKILL at random moments (seeded), reopens the store, and checks that
 //!   every acknowledged record is there byte for byte, that no record is partial, and that the
 //!   store opens without repair. 50 kills by default (`VERBATIM_CRASH_KILLS` to change).
-//! - The same kills against the PostgreSQL store when `TEST_DATABASE_URL` is set (it says it
-//!   skipped otherwise).
+//! - The same kills against the PostgreSQL store when `TEST_DATABASE_URL` is set, and against
+//!   the DynamoDB store on a moto server it starts (feature `dynamodb`; each says it skipped
+//!   otherwise, DynamoDB unless `VERBATIM_REQUIRE_DYNAMODB=1`).
 //! - A second process opening a store that is open gets a clear error.
 //! - Storage damage after a kill (`crash/damage.rs`): never a store that opens with less than
 //!   was acknowledged.
@@ -72,6 +73,8 @@ fn child(dir: &Path, mode: &str) {
         let store: Box<dyn SessionStore> = match mode {
             #[cfg(feature = "postgres")]
             "append-postgres" => Box::new(postgres::open(dir).await),
+            #[cfg(feature = "dynamodb")]
+            "append-dynamodb" => Box::new(dynamodb::open(dir).await),
             _ => Box::new(open(&dir.join("store")).unwrap()),
         };
         let mut version = store.info(id).await.unwrap().version;
@@ -245,6 +248,48 @@ fn main() {
     sled_survives_sigkill(root.path());
     #[cfg(feature = "postgres")]
     postgres::survives_sigkill();
+    #[cfg(feature = "dynamodb")]
+    dynamodb::survives_sigkill();
+}
+
+#[cfg(feature = "dynamodb")]
+#[path = "support/moto.rs"]
+mod moto;
+
+/// The same kills against DynamoDB, on a moto server of its own.
+#[cfg(feature = "dynamodb")]
+mod dynamodb {
+    use super::*;
+    use verbatim_store::{DynamoOptions, DynamoStore};
+
+    /// The store at the URL in the file `url` of `dir`, as the children open it.
+    pub(super) async fn open(dir: &Path) -> DynamoStore {
+        let url = std::fs::read_to_string(dir.join("url")).unwrap();
+        let options = DynamoOptions { create_table: false, ..Default::default() }
+            .with_static_credentials("testing", "testing");
+        DynamoStore::connect_with(&url, options).await.unwrap()
+    }
+
+    pub(super) fn survives_sigkill() {
+        let Some(moto) = moto::Moto::start("sigkill (dynamodb)") else { return };
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("url"), moto.new_table_url("verbatim_crash")).unwrap();
+        let runtime = runtime();
+        let id = runtime.block_on(async {
+            let url = std::fs::read_to_string(root.path().join("url")).unwrap();
+            let options = DynamoOptions::default().with_static_credentials("testing", "testing");
+            let store = DynamoStore::connect_with(&url, options).await.unwrap();
+            store.create(NewSession::new("m")).await.unwrap().id
+        });
+        let reopen = |runtime: &tokio::runtime::Runtime, id| {
+            runtime.block_on(async {
+                let store = open(root.path()).await;
+                (store.load(id).await.unwrap_or_else(|e| panic!("load fails: {e}")), 0)
+            })
+        };
+        let backend = Backend { name: "dynamodb", child_mode: "append-dynamodb", reopen: &reopen };
+        acknowledged_records_survive_sigkill(root.path(), id, backend);
+    }
 }
 
 /// The same kills against PostgreSQL (`TEST_DATABASE_URL`), in a schema of its own.

@@ -27,15 +27,7 @@ pub(super) fn version(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// A stored value of session `id` under `key` that `e` refused.
-pub(super) fn corrupt(
-    id: SessionId,
-    key: impl Into<String>,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> StoreError {
-    let (id, key, detail) = (id.to_string(), key.into(), e.to_string());
-    StoreError::Corrupt { id, key, detail, source: Some(Box::new(e)) }
-}
+pub(super) use crate::store::corrupt_by as corrupt;
 
 pub(super) fn session_info(row: &Row) -> Result<SessionInfo, StoreError> {
     let id = session_id(row.get(0));

@@ -17,7 +17,7 @@ use super::load::Lock;
 use super::rows::{to_json, uuid, version};
 use super::{PostgresStore, backend, violates};
 use crate::lease::check_token;
-use crate::store::{check_fork, check_numbering, check_rewind, new_info, now};
+use crate::store::{archive_info, check_fork, check_numbering, check_rewind, new_info, now};
 use crate::{
     Append, Appended, Entry, NewSession, Origin, Record, Rewound, Session, SessionInfo, StoreError,
 };
@@ -137,12 +137,7 @@ impl PostgresStore {
         let source = Self::info_with(&tx, id, Lock::Write).await?;
         check_rewind(&source, expected_version, to)?;
         let actual = source.version;
-        let mut archive =
-            new_info(source.start.clone(), Some(Origin::Archive { from: id, at: actual }))?;
-        archive.version = actual;
-        // The archive holds the source's history as it stood: its times are the history's.
-        archive.created_at = source.created_at;
-        archive.updated_at = source.updated_at;
+        let archive = archive_info(&source)?;
         Self::insert_session(&tx, &archive, &[]).await?;
         Self::copy_records(&tx, id, archive.id, actual).await?;
         let now = now();

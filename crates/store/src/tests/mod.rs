@@ -2,6 +2,8 @@
 //! reference and on sled, and sled's own durability and crash tests.
 
 mod conformance;
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
 mod fixtures;
 mod history;
 mod import;
