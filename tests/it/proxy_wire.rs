@@ -149,7 +149,7 @@ async fn streams_pass_and_a_cut_or_failed_stream_is_never_recorded_as_a_reply() 
     // The client stops at the exception frame; the proxy records once the stream ends.
     let mut recorded = sessions(store.as_ref()).await;
     for _ in 0..50 {
-        if recorded.iter().all(|s| !s.is_empty()) {
+        if recorded.len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
