@@ -50,7 +50,7 @@ async fn proxy(
         }],
     };
     let upstream = HttpTransport::new(config).unwrap();
-    Proxy::start(ProxyConfig { upstream, store, auth, mode, limits }).await.unwrap()
+    Proxy::start(ProxyConfig { upstream, store, auth, mode, limits, tls: None }).await.unwrap()
 }
 
 /// A client of the proxy: the transport, without retries.
@@ -445,6 +445,7 @@ async fn a_client_that_goes_away_mid_stream_cancels_the_upstream_call() {
         auth,
         mode: Mode::Observe,
         limits: Limits::default(),
+        tls: None,
     };
     let proxy = Proxy::start(config).await.unwrap();
     let client = client(&proxy, Auth::api_key(CLIENT_KEY));
