@@ -39,46 +39,17 @@ pub(crate) async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let mut finish = closed.clone();
+        let finish = closed.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
             let Some(tls) = tls else {
-                let connection = builder.serve_connection(TokioIo::new(tcp), service);
-                tokio::pin!(connection);
-                let result = tokio::select! {
-                    result = connection.as_mut() => result,
-                    _ = finish.changed() => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
-                };
-                if let Err(error) = result {
-                    tracing::debug!(%error, "proxy: connection ended");
-                }
-                return;
+                return connection(tcp, service, header_read_timeout, finish).await;
             };
             // The handshake is bounded like the headers that follow it.
-            let tcp = match tokio::time::timeout(header_read_timeout, tls.accept(tcp)).await {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, "proxy: TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let connection = builder.serve_connection(TokioIo::new(tcp), service);
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = finish.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, "proxy: connection ended");
+            match tokio::time::timeout(header_read_timeout, tls.accept(tcp)).await {
+                Ok(Ok(tls)) => connection(tls, service, header_read_timeout, finish).await,
+                Ok(Err(error)) => tracing::debug!(%error, "proxy: TLS handshake failed"),
+                Err(_) => tracing::debug!("proxy: TLS handshake timed out"),
             }
         });
     }
@@ -86,4 +57,29 @@ pub(crate) async fn serve(
     drop(closed);
     let _ = closing.send(());
     closing.closed().await;
+}
+
+/// Serves one connection until it ends, or until `finish` says to finish its requests.
+async fn connection<I>(
+    io: I,
+    service: TowerToHyperService<Router>,
+    header_read_timeout: Duration,
+    mut finish: watch::Receiver<()>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = finish.changed() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "proxy: connection ended");
+    }
 }
