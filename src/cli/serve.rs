@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use verbatim_proxy::{ClientAuth, IssuedCredentials, Limits, Mode, Proxy, ProxyConfig};
+use verbatim_proxy::{ClientAuth, IssuedCredentials, Limits, Mode, Proxy, ProxyConfig, Tls};
 use verbatim_transport::{HttpConfig, HttpTransport, MessagesHost, Secret};
 
 use super::{StoreArgs, secret_arg};
@@ -45,6 +45,13 @@ pub(crate) struct ServeArgs {
     /// Its secret.
     #[arg(long, env = "VERBATIM_PROXY_SECRET_ACCESS_KEY", hide_env_values = true, requires = "access_key_id", value_parser = secret_arg)]
     secret_access_key: Option<Secret>,
+    /// Serve HTTPS with this certificate chain (PEM; botocore sends a bearer token only over
+    /// HTTPS).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -57,6 +64,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("api_keys", &self.api_keys)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &self.secret_access_key)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .finish()
     }
 }
@@ -124,7 +133,16 @@ async fn start(args: &ServeArgs) -> Result<Proxy, String> {
         ModeArg::Guard => Mode::Guard,
         ModeArg::Repair => Mode::Repair,
     };
-    let config = ProxyConfig { upstream, store, auth, mode, limits: Limits::default() };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            };
+            Some(Tls { cert_pem: read(cert)?, key_pem: read(key)? })
+        }
+        _ => None,
+    };
+    let config = ProxyConfig { upstream, store, auth, mode, limits: Limits::default(), tls };
     let proxy = Proxy::bind(args.listen, config).await.map_err(|e| e.to_string())?;
     say!(
         "verbatim serve listening on {} (mode {}, sessions {})",

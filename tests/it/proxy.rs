@@ -16,7 +16,7 @@ use verbatim_emulator::{
 };
 use verbatim_model::{Api, HistoryMessage, Role};
 use verbatim_protocol::{anthropic, converse};
-use verbatim_proxy::{ClientAuth, IssuedCredentials, Limits, Mode, Proxy, ProxyConfig};
+use verbatim_proxy::{ClientAuth, IssuedCredentials, Limits, Mode, Proxy, ProxyConfig, Tls};
 use verbatim_store::{ListQuery, SessionStore, SledStore};
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret};
 
@@ -46,8 +46,14 @@ async fn proxy(emulator: &Emulator, store: Arc<dyn SessionStore>, mode: Mode) ->
         .with_endpoint_url(emulator.url())
         .with_mantle_endpoint_url(emulator.url());
     let upstream = HttpTransport::new(config).unwrap();
-    let config =
-        ProxyConfig { upstream, store, auth: client_auth(), mode, limits: Limits::default() };
+    let config = ProxyConfig {
+        upstream,
+        store,
+        auth: client_auth(),
+        mode,
+        limits: Limits::default(),
+        tls: None,
+    };
     Proxy::start(config).await.unwrap()
 }
 
@@ -366,5 +372,77 @@ async fn the_anthropic_sdk_on_both_surfaces_runs_unchanged_through_the_proxy() {
         surfaces.contains(&Api::InvokeModel) && surfaces.contains(&Api::Messages),
         "{surfaces:?}"
     );
+    proxy.shutdown().await;
+}
+
+/// boto3 sends a Bedrock API key (`AWS_BEARER_TOKEN_BEDROCK`) only over HTTPS: through a proxy
+/// serving TLS with a certificate of a test CA (`AWS_CA_BUNDLE`), it goes as a bearer token
+/// and the call is answered; the proxy takes no SigV4 credentials here, so the bearer token is
+/// what was accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_sends_its_api_key_over_tls_to_the_proxy() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    if !boto3() {
+        return;
+    }
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "verbatim proxy test CA");
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    server.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    let cert_pem = server.signed_by(&key, &issuer).unwrap().pem();
+    let tls = Tls { cert_pem: cert_pem.into_bytes(), key_pem: key.serialize_pem().into_bytes() };
+
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path().join("data")).unwrap());
+    let config = HttpConfig::new("us-east-1", Auth::api_key(DEFAULT_API_KEY))
+        .with_endpoint_url(emulator.url());
+    let auth =
+        ClientAuth { api_keys: vec![Secret::new("client-bearer-key")], credentials: Vec::new() };
+    let upstream = HttpTransport::new(config).unwrap();
+    let config = ProxyConfig {
+        upstream,
+        store,
+        auth,
+        mode: Mode::Guard,
+        limits: Limits::default(),
+        tls: Some(tls),
+    };
+    let proxy = Proxy::start(config).await.unwrap();
+    assert!(proxy.url().starts_with("https://127.0.0.1:"), "{}", proxy.url());
+    let code = r#"
+import json, sys, boto3
+client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=sys.argv[1])
+answer = client.converse(
+    modelId="us.anthropic.claude-sonnet-4-20250514-v1:0",
+    messages=[{"role": "user", "content": [{"text": "Hello there"}]}],
+)
+sent = answer["ResponseMetadata"]["HTTPHeaders"]
+print(json.dumps({"stop_reason": answer["stopReason"], "session": sent.get("x-verbatim-session")}))
+"#;
+    let url = proxy.url();
+    let out = tokio::task::spawn_blocking(move || {
+        python()
+            .env("AWS_BEARER_TOKEN_BEDROCK", "client-bearer-key")
+            .env("AWS_CA_BUNDLE", &ca_file)
+            .args(["-c", code, &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(seen["stop_reason"], "end_turn", "{seen}");
+    assert!(seen["session"].is_string(), "{seen}");
+    assert_eq!(proxy.upstream_calls(), 1);
     proxy.shutdown().await;
 }

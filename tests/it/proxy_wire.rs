@@ -50,7 +50,7 @@ async fn proxy(
         }],
     };
     let upstream = HttpTransport::new(config).unwrap();
-    Proxy::start(ProxyConfig { upstream, store, auth, mode, limits }).await.unwrap()
+    Proxy::start(ProxyConfig { upstream, store, auth, mode, limits, tls: None }).await.unwrap()
 }
 
 /// A client of the proxy: the transport, without retries.
@@ -149,7 +149,7 @@ async fn streams_pass_and_a_cut_or_failed_stream_is_never_recorded_as_a_reply() 
     // The client stops at the exception frame; the proxy records once the stream ends.
     let mut recorded = sessions(store.as_ref()).await;
     for _ in 0..50 {
-        if recorded.iter().all(|s| !s.is_empty()) {
+        if recorded.len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -401,4 +401,76 @@ async fn repair_sends_the_fixed_request_and_records_its_fixes_and_observe_sends_
         }
         proxy.shutdown().await;
     }
+}
+
+/// A Messages API upstream that answers every request with an SSE stream sending one event
+/// every 50 ms until it cannot write; the flag says it could not (the proxy hung up).
+async fn endless_upstream() -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancelled.clone();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 65536];
+        let _ = tcp.read(&mut request).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let event = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n";
+        let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+        if tcp.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..200 {
+            if tcp.write_all(chunk.as_bytes()).await.is_err() {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (url, cancelled)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_mid_stream_cancels_the_upstream_call() {
+    let (url, cancelled) = endless_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let config = HttpConfig::new("us-east-1", Auth::api_key(UPSTREAM_KEY)).with_endpoint_url(url);
+    let auth = ClientAuth { api_keys: vec![Secret::new(CLIENT_KEY)], credentials: Vec::new() };
+    let upstream = HttpTransport::new(config).unwrap();
+    let config = ProxyConfig {
+        upstream,
+        store: store.clone(),
+        auth,
+        mode: Mode::Observe,
+        limits: Limits::default(),
+        tls: None,
+    };
+    let proxy = Proxy::start(config).await.unwrap();
+    let client = client(&proxy, Auth::api_key(CLIENT_KEY));
+    let body = r#"{"max_tokens":100,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let mut events =
+        client.stream(Call::new(Api::Messages, "anthropic.claude-opus-4-7", body)).await.unwrap();
+    events.next().await.unwrap().unwrap();
+    drop(events);
+    drop(client);
+    for _ in 0..100 {
+        if cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst), "the upstream stream went on");
+    // Nothing of it is a reply; the input alone is recorded.
+    let mut recorded = sessions(store.as_ref()).await;
+    for _ in 0..50 {
+        if !recorded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        recorded = sessions(store.as_ref()).await;
+    }
+    assert_eq!(recorded, [vec![Role::User]]);
+    proxy.shutdown().await;
 }

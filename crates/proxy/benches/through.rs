@@ -116,7 +116,7 @@ fn main() {
         let upstream = client(emulator.url());
         let auth = ClientAuth { api_keys: vec![Secret::new(DEFAULT_API_KEY)], credentials: Vec::new() };
         let config =
-            ProxyConfig { upstream, store, auth, mode: Mode::Observe, limits: Limits::default() };
+            ProxyConfig { upstream, store, auth, mode: Mode::Observe, limits: Limits::default(), tls: None };
         let proxy = Proxy::start(config).await.expect("the proxy");
         let (direct, through) = (client(emulator.url()), client(proxy.url()));
         // Warm both paths' connections.

@@ -113,6 +113,52 @@ pub struct ProxyConfig {
     pub mode: Mode,
     /// Bounds on requests.
     pub limits: Limits,
+    /// Serve HTTPS with this certificate and key (botocore sends a bearer token only over
+    /// HTTPS); plain HTTP when `None`.
+    pub tls: Option<Tls>,
+}
+
+/// A server certificate chain and its private key, PEM.
+#[derive(Clone)]
+pub struct Tls {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_pem: Vec<u8>,
+    /// The private key (PEM).
+    pub key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tls { key: [redacted], .. }")
+    }
+}
+
+impl Tls {
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, ProxyError> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |what: &str, error: &dyn fmt::Display| ProxyError::Tls {
+            message: format!("{what}: {error}"),
+        };
+        let certs = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid("the certificate", &e))?;
+        if certs.is_empty() {
+            return Err(ProxyError::Tls {
+                message: "the certificate file holds no certificate".to_owned(),
+            });
+        }
+        let key =
+            PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| invalid("the key", &e))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid("TLS versions", &e))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| invalid("the certificate and key", &e))?;
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 impl fmt::Debug for ProxyConfig {
@@ -122,6 +168,7 @@ impl fmt::Debug for ProxyConfig {
             .field("auth", &self.auth)
             .field("mode", &self.mode)
             .field("limits", &self.limits)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +181,12 @@ pub enum ProxyError {
         "the proxy has no API key and no issued credentials: no client could call it (give --api-key or --access-key-id with --secret-access-key)"
     )]
     NoClientAuth,
+    /// The certificate or key cannot serve TLS.
+    #[error("TLS: {message}")]
+    Tls {
+        /// What is wrong (never the key).
+        message: String,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -178,6 +231,7 @@ impl Proxy {
         if config.auth.is_empty() {
             return Err(ProxyError::NoClientAuth);
         }
+        let tls = config.tls.as_ref().map(Tls::acceptor).transpose()?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ProxyError::Bind { addr, source })?;
@@ -187,7 +241,8 @@ impl Proxy {
         let (stop, stopped) = oneshot::channel::<()>();
         let app = exchange::router(shared.clone());
         let header_read_timeout = shared.config.limits.header_read_timeout;
-        let task = tokio::spawn(connections::serve(listener, app, header_read_timeout, stopped));
+        let task =
+            tokio::spawn(connections::serve(listener, app, header_read_timeout, tls, stopped));
         Ok(Proxy { addr, shared, stop: Some(stop), task })
     }
 
@@ -196,9 +251,10 @@ impl Proxy {
         self.addr
     }
 
-    /// Its endpoint URL (`http://127.0.0.1:PORT`).
+    /// Its endpoint URL (`http://127.0.0.1:PORT`, `https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.config.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// How many calls it sent upstream so far.
