@@ -417,7 +417,13 @@ impl Turn<'_> {
         turn.top_k = settings.top_k;
         turn.tool_choice = settings.tool_choice.clone();
         turn.model_fields = settings.model_fields.clone();
-        turn.unmapped = settings.unmapped.clone();
+        // Kept request keys go only to the surface whose keys they are (a session imported
+        // from an InvokeModel body goes on over Converse without them), and never the
+        // `anthropic_version` an imported body named: the engine writes the model's own.
+        let dialect = turn.api.dialect();
+        let mut kept = settings.unmapped.get(dialect).clone();
+        kept.shift_remove(verbatim_protocol::anthropic::VERSION_KEY);
+        turn.unmapped = verbatim_model::Unmapped::only(dialect, kept);
         turn.open_turn_thinking = self.log.open_turn_thinking();
         turn.caching = inner.defaults.caching;
         turn.recorded_fixes = self.log.replay.clone();

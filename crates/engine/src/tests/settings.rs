@@ -89,3 +89,29 @@ async fn an_imported_body_s_settings_are_used_when_the_session_continues() {
     assert_eq!(sent["inferenceConfig"]["topP"].to_string(), "0.9");
     assert_eq!(sent["performanceConfig"], serde_json::json!({"latency": "optimized"}));
 }
+
+/// Kept request keys of one surface are not sent to another: a session imported from an
+/// InvokeModel body (its `metadata`, a newer `anthropic_version`) goes on over Converse.
+#[tokio::test]
+async fn an_imported_body_s_keys_of_another_surface_stay_behind() {
+    let rig = Rig::new(Behaviour::Text).await;
+    let body = br#"{"anthropic_version": "2026-10-21", "max_tokens": 200,
+        "metadata": {"user_id": "u-1"}, "temperature": 0.5,
+        "messages": [{"role": "user", "content": "Hi"},
+                     {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]}]}"#;
+    let options = ImportOptions {
+        model: Some("us.anthropic.claude-sonnet-4-20250514-v1:0".into()),
+        ..ImportOptions::default()
+    };
+    let mut ids = Vec::new();
+    Importer::new("body", options)
+        .store(&*rig.store(), &body[..], |d| ids.push(d.id))
+        .await
+        .unwrap();
+    let engine = rig.builder().build().unwrap();
+    engine.open(ids[0]).await.unwrap().send("Next").await.unwrap();
+    let sent = rig.bodies().last().unwrap().clone();
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 200, "{sent}");
+    assert_eq!(sent["inferenceConfig"]["temperature"].to_string(), "0.5");
+    assert!(sent.get("metadata").is_none() && sent.get("anthropic_version").is_none(), "{sent}");
+}
