@@ -400,6 +400,7 @@ pub(crate) fn archive_info(source: &SessionInfo) -> Result<SessionInfo, StoreErr
 }
 
 /// A stored value of session `id` under `key` that `e` refused to read, kept as the source.
+#[cfg(any(feature = "postgres", feature = "dynamodb"))]
 pub(crate) fn corrupt_by(
     id: SessionId,
     key: impl Into<String>,
