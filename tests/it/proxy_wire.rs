@@ -392,6 +392,8 @@ async fn repair_sends_the_fixed_request_and_records_its_fixes_and_observe_sends_
             assert_eq!(sent["messages"].as_array().unwrap().len(), 1, "merged: {sent}");
             let notes = &messages.last().unwrap().provenance.as_ref().unwrap().notes;
             assert!(notes.iter().any(|n| n.starts_with(expected)), "{notes:?}");
+            // The fix reads as `verbatim repair` prints it, never as Rust's Debug form.
+            assert!(notes.iter().any(|n| n.contains(r#"{"op":"#)), "{notes:?}");
         } else {
             // Observed: sent as it came; the emulator's own refusal passes, and a refused
             // exchange leaves no session.

@@ -80,7 +80,11 @@ pub(crate) fn judge(
             let notes: Vec<String> = repaired
                 .fixes
                 .iter()
-                .map(|fix| format!("proxy repaired: {}: {:?}", fix.diagnostic, fix.action))
+                .map(|fix| {
+                    // The action as `verbatim repair` prints it in its fixes.
+                    let action = serde_json::to_string(&fix.action).unwrap_or_default();
+                    format!("proxy repaired: {}: {action}", fix.diagnostic)
+                })
                 .collect();
             match (encoded(api, &repaired), repaired.request) {
                 (Some(body), Some(request)) if !notes.is_empty() => {
