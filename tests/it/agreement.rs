@@ -167,6 +167,11 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
         "content.media.video_on_claude.json",
         "content.media.video_in_tool_result_claude.json",
         "content.media.video_in_tool_result_nova.json",
+        "output.schema.max_items_invoke.json",
+        "output.schema.converse_number_bounds.json",
+        "output.schema.min_items_messages.json",
+        "output.schema.converse_schema_not_a_string.json",
+        "output.schema.unknown_model_warning.json",
     ];
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let transport = signed(&emulator);
@@ -189,8 +194,8 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
             }
         }
     }
-    // Both verdicts occur: eleven breaks are errors, the other bodies pass.
-    assert_eq!((accepted, refused), (28, 11));
+    // Both verdicts occur: fifteen breaks are errors, the other bodies pass.
+    assert_eq!((accepted, refused), (34, 15));
 }
 
 /// Every rule case file: each body (the break, the near miss, every recorded 200) is accepted

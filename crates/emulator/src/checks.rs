@@ -7,7 +7,9 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
-use crate::{attachments, cache, constraints, model, schema, settings, thinking_blocks, versions};
+use crate::{
+    attachments, cache, constraints, model, schema, settings, structured, thinking_blocks, versions,
+};
 
 /// A refusal: the answer Bedrock gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,7 @@ pub(crate) fn check(
     signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
+    structured::check(dialect, body, model_id)?;
     settings::check(dialect, body, model_id)?;
     Ok(conversation)
 }

@@ -73,6 +73,7 @@ mod script;
 mod server;
 mod settings;
 mod sigv4;
+mod structured;
 #[cfg(test)]
 mod tests;
 mod thinking_blocks;

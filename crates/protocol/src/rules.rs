@@ -387,6 +387,15 @@ rules! {
         action: "Repair clamps into range and drops empty stop sequences.",
         patterns: ["inferenceconfig.temperature", "inferenceconfig.topp", "stopsequences"],
     },
+    /// A structured-output JSON Schema outside the subset the model compiles.
+    OutputSchema {
+        id: "output.schema",
+        spec: "R1.15",
+        bedrock: "The model returned the following errors: output_config.format.schema: {detail}",
+        cause: "A schema generated from a type with bounds (Pydantic, Zod: `maxItems`, `minItems` above 1, `minimum`/`maximum`) sent as structured output; Claude compiles only a subset of JSON Schema.",
+        action: "An error on Claude for the bounds Bedrock was recorded refusing (maxItems, minItems other than 0 or 1, number bounds); a warning for the rest of the documented limits and on other models. Not repaired: dropping a bound changes what was asked.",
+        patterns: ["format.schema: for '", "values other than 0 or 1 are not supported", "too many parameters with union types"],
+    },
     /// An assistant message with thinking that does not start with it.
     ThinkingFirst {
         id: "thinking.first_block",
