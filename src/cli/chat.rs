@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_engine::{Engine, EngineError, Reply, Session};
-use verbatim_model::{Api, ContentBlock, Role, SessionId, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Api, Caching, ContentBlock, Role, SessionId, ThinkingConfig, ThinkingMode};
 use verbatim_store::SessionStore;
 use verbatim_transport::{Auth, HttpConfig, HttpTransport, Secret, Transport, TransportError};
 
 use attach::Attachments;
+use caching::CachingArg;
+pub(crate) use caching::caching_text;
 use commands::command_line;
 use endpoint::{HostArg, talking_to, with_host};
 
@@ -83,6 +85,12 @@ pub(crate) struct ChatArgs {
     /// printed. Bedrock's own key is read from AWS_BEARER_TOKEN_BEDROCK, not from here.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", hide_env_values = true, value_name = "KEY", value_parser = super::secret_arg)]
     api_key: Option<Secret>,
+    /// How the requests get their prompt-cache points: `auto` plans them (tools, system and
+    /// the conversation's moving end, within Bedrock's limits), `auto-1h` as `auto` with a
+    /// one-hour TTL on tools and system, `manual` sends only those the history holds, `off`
+    /// none. Recorded with the session when given; a session without one uses `auto`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    caching: Option<CachingArg>,
     /// How long a message waits for a turn another instance runs on the same session (a
     /// shared store) before the chat says the session is busy; seconds, fractions allowed.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds_arg)]
@@ -261,6 +269,7 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
         .configure(|defaults| {
             defaults.lease_wait = args.lease_wait;
             defaults.lease_ttl = args.lease_ttl;
+            defaults.caching = Caching::from(CachingArg::Auto);
         });
     if let Some(thinking) = &thinking {
         builder = builder.thinking(thinking.clone());
@@ -281,6 +290,9 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             }
             if let Some(thinking) = thinking.clone() {
                 session.set_thinking(thinking).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(caching) = args.caching {
+                session.set_caching(caching.into()).await.map_err(|e| e.to_string())?;
             }
             Some(session)
         }
@@ -317,8 +329,13 @@ async fn run(args: &ChatArgs) -> Result<(), Stop> {
             }
         }
     }
-    let current =
-        Current { engine: &engine, session, json: args.json, attached: Attachments::default() };
+    let current = Current {
+        engine: &engine,
+        session,
+        json: args.json,
+        attached: Attachments::default(),
+        caching: args.caching.map(Caching::from),
+    };
     match &args.message {
         Some(message) if args.json => Ok(one_shot_json(current, message).await?),
         Some(message) => {
@@ -338,6 +355,8 @@ struct Current<'e> {
     json: bool,
     /// Files `/attach` read for the next message.
     attached: Attachments,
+    /// The `--caching` asked for, recorded with a session made here.
+    caching: Option<Caching>,
 }
 
 impl Current<'_> {
@@ -345,6 +364,9 @@ impl Current<'_> {
     async fn get(&mut self) -> Result<&Session, String> {
         if self.session.is_none() {
             let session = self.engine.create().await.map_err(|e| e.to_string())?;
+            if let Some(caching) = self.caching {
+                session.set_caching(caching).await.map_err(|e| e.to_string())?;
+            }
             let id = session.id();
             inform!(self.json, "Session {id} (continue it later with --session {id}).");
             self.session = Some(session);
@@ -630,6 +652,7 @@ fn report(session: &Session, chat: &Chat, result: Result<Reply, EngineError>) ->
 }
 
 mod attach;
+mod caching;
 mod commands;
 mod endpoint;
 mod prompt;

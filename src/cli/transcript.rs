@@ -153,6 +153,9 @@ fn record_text(record: &Record) -> String {
                     let json = serde_json::to_string(settings).unwrap_or_default();
                     format!("settings set to {json}")
                 }
+                ConfigChange::Caching(caching) => {
+                    format!("caching set to {}", super::chat::caching_text(caching))
+                }
             };
             format!("#{seq} [config] {what}")
         }

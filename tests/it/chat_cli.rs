@@ -401,3 +401,40 @@ async fn attach_sends_a_file_with_the_next_message() {
     let last = last.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["content"], serde_json::json!([{"text": "and now?"}]), "{last}");
 }
+
+/// `--caching`: a chat plans cache points unless told otherwise, and a mode given is recorded
+/// with the session, which keeps it when continued without one.
+#[tokio::test]
+async fn chat_plans_cache_points_and_records_the_mode_it_was_given() {
+    let emulator = emulator_with_key("my-key").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, data) = (emulator.url(), dir.path().join("store"));
+    // Long enough for a cached prefix (Claude Sonnet 4: 1,024 tokens at least).
+    let long = "Please read this carefully. ".repeat(300);
+    let points = |emulator: &Emulator| {
+        let received = emulator.received();
+        let body = String::from_utf8_lossy(&received.last().unwrap().body).into_owned();
+        body.matches("\"cachePoint\"").count()
+    };
+    let run = chat(&data, &url, &["--api-key", "my-key", "--message", &long], &[], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(points(&emulator) >= 1, "planned by default");
+
+    let args = ["--api-key", "my-key", "--caching", "off", "--message", &long, "--json"];
+    let run = chat(&data.with_extension("off"), &url, &args, &[], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(points(&emulator), 0, "--caching off sends none");
+    let out: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let id = out["session"].as_str().unwrap().to_owned();
+
+    // Continued without --caching: still off, as recorded.
+    let args = ["--api-key", "my-key", "--session", &id, "--message", &long];
+    let run = chat(&data.with_extension("off"), &url, &args, &[], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(points(&emulator), 0, "the session's recorded mode");
+    let mut show = Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    show.args(["sessions", "show", &id, "--data"]).arg(data.with_extension("off"));
+    let shown =
+        tokio::task::spawn_blocking(move || crate::sessions_cli::run(show, None)).await.unwrap();
+    assert!(shown.stdout.contains("[config] caching set to off"), "{shown:?}");
+}

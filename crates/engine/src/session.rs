@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::Instrument as _;
 use verbatim_model::{
-    ContentBlock, HistoryMessage, SessionId, Settings, SystemPrompt, ThinkingConfig, Usage,
+    Caching, ContentBlock, HistoryMessage, SessionId, Settings, SystemPrompt, ThinkingConfig, Usage,
 };
 use verbatim_protocol::assemble::Assembler;
 use verbatim_store::{Append, ConfigChange, Entry, Lease, StoreError};
@@ -142,6 +142,14 @@ impl Session {
     /// change. Without `max_tokens` the engine's default is sent.
     pub async fn set_settings(&self, settings: Settings) -> Result<(), EngineError> {
         self.configure(ConfigChange::Settings(Box::new(settings))).await
+    }
+
+    /// Sets how this session's requests get their prompt-cache points (off, as the history
+    /// holds them, or planned), from the next request on; recorded in the log like a model
+    /// change, so the session keeps it after a restart and over other engines whose default
+    /// ([`crate::Defaults::caching`]) differs.
+    pub async fn set_caching(&self, caching: Caching) -> Result<(), EngineError> {
+        self.configure(ConfigChange::Caching(caching)).await
     }
 
     /// Sets the system prompt. On models that bind thinking to the conversation prefix this

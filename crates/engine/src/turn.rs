@@ -425,7 +425,8 @@ impl Turn<'_> {
         kept.shift_remove(verbatim_protocol::anthropic::VERSION_KEY);
         turn.unmapped = verbatim_model::Unmapped::only(dialect, kept);
         turn.open_turn_thinking = self.log.open_turn_thinking();
-        turn.caching = inner.defaults.caching;
+        // The session's own choice, else the engine's.
+        turn.caching = config.caching.unwrap_or(inner.defaults.caching);
         turn.recorded_fixes = self.log.replay.clone();
         turn
     }

@@ -14,6 +14,7 @@
 //! are built from random bytes the caller supplies). It knows nothing about wire formats beyond
 //! naming the two [`Dialect`]s; the codecs live in `verbatim-protocol`.
 
+mod caching;
 mod content;
 mod ids;
 mod provenance;
@@ -23,6 +24,7 @@ pub mod tagged;
 mod unmapped;
 mod versioned;
 
+pub use caching::{AutoCaching, CacheTtl, Caching};
 pub use content::{
     CachePoint, ContentBlock, DocumentBlock, DocumentSource, ImageBlock, MediaBlock, MediaSource,
     Message, RawMember, RedactedForm, RedactedThinking, Role, S3Location, TextBlock, ThinkingBlock,

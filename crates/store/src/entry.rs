@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use verbatim_model::tagged::{self, Key, Tagged};
 use verbatim_model::{
-    HistoryMessage, JsonMap, SessionId, Settings, SystemPrompt, ThinkingConfig, Tool,
+    Caching, HistoryMessage, JsonMap, SessionId, Settings, SystemPrompt, ThinkingConfig, Tool,
     ToolResultContent, ToolUseId,
 };
 
@@ -107,6 +107,8 @@ pub enum ConfigChange {
     Thinking(Option<ThinkingConfig>),
     /// The other request settings ([`Settings`]), replacing those in force.
     Settings(Box<Settings>),
+    /// How the requests get their prompt-cache points.
+    Caching(Caching),
 }
 
 /// Where a tool call stands.

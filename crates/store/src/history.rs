@@ -6,7 +6,7 @@
 //! history that meets one is read whole again). [`Session`]'s readings go through it.
 
 use verbatim_model::{
-    HistoryMessage, Settings, SystemPrompt, ThinkingConfig, Tool, ToolUseId, Usage,
+    Caching, HistoryMessage, Settings, SystemPrompt, ThinkingConfig, Tool, ToolUseId, Usage,
 };
 
 use crate::entry::{ConfigChange, Entry, NewSession, Record, Session, ToolCallState};
@@ -26,6 +26,9 @@ pub struct Config {
     /// The other request settings: the last [`ConfigChange::Settings`], else those an import
     /// kept from the body it read (`import.settings`), else none.
     pub settings: Settings,
+    /// How the requests get their prompt-cache points: the last [`ConfigChange::Caching`],
+    /// else none (the engine's default).
+    pub caching: Option<Caching>,
 }
 
 impl Config {
@@ -37,6 +40,7 @@ impl Config {
             ConfigChange::Tools(tools) => self.tools = tools,
             ConfigChange::Thinking(thinking) => self.thinking = thinking,
             ConfigChange::Settings(settings) => self.settings = *settings,
+            ConfigChange::Caching(caching) => self.caching = Some(caching),
         }
     }
 
@@ -48,6 +52,7 @@ impl Config {
             tools: start.tools.clone(),
             thinking: start.thinking.clone(),
             settings: crate::import::start_settings(start),
+            caching: None,
         }
     }
 }

@@ -162,6 +162,7 @@ async fn after_a_store_failure_the_chat_sends_only_stored_history_and_stops_when
             session: Some(session),
             json: false,
             attached: Default::default(),
+            caching: None,
         },
         &*store,
         &chat,

@@ -3,7 +3,7 @@
 //! the cached prefix explained.
 
 use verbatim_model::Usage;
-use verbatim_protocol::assemble::{AutoCaching, Caching};
+use verbatim_protocol::assemble::{AutoCaching, CacheTtl, Caching};
 use verbatim_protocol::cache_diff::{Cause, compare};
 use verbatim_protocol::pricing::PriceTable;
 
@@ -83,6 +83,49 @@ async fn without_the_planner_no_point_is_sent_and_nothing_is_cached() {
     assert!(rig.bodies().iter().all(|b| points(b) == 0));
     let ledger = session.ledger(&PriceTable::new()).await.unwrap();
     assert!(ledger.lines.iter().all(|l| l.usage.cache_read_input_tokens.unwrap_or(0) == 0));
+}
+
+/// A session's own caching mode is recorded with it: it wins over the engine's default, and
+/// the session keeps it after a restart, under an engine whose default says otherwise.
+#[tokio::test]
+async fn a_sessions_caching_mode_is_recorded_and_outlives_a_restart() {
+    let mut rig = Rig::new(Behaviour::Text).await;
+    let system = "You are a careful assistant. Follow the house rules. ".repeat(120);
+    let build = |rig: &Rig| {
+        rig.builder()
+            .system(system.clone())
+            .configure(|d| d.caching = Caching::Off)
+            .build()
+            .unwrap()
+    };
+    let engine = build(&rig);
+    let session = engine.create().await.unwrap();
+    let id = session.id();
+    session.send("Before.").await.unwrap();
+    let auto = Caching::Auto(AutoCaching { prefix_ttl: CacheTtl::OneHour });
+    session.set_caching(auto).await.unwrap();
+    session.send("After.").await.unwrap();
+    let bodies = rig.bodies();
+    assert_eq!(points(&bodies[0]), 0, "the engine's default, off: {}", bodies[0]);
+    assert!(points(&bodies[1]) >= 1, "the session's own mode, planned: {}", bodies[1]);
+    assert!(bodies[1]["system"].to_string().contains(r#""ttl":"1h""#), "{}", bodies[1]);
+    drop(session);
+    drop(engine);
+
+    rig.restart().await;
+    let session = build(&rig).open(id).await.unwrap();
+    session.send("After the restart.").await.unwrap();
+    let last = rig.bodies().pop().unwrap();
+    assert!(points(&last) >= 1, "kept over the restart: {last}");
+    assert!(
+        session
+            .history()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !serde_json::to_string(m).unwrap().contains("cache_point")),
+        "planned points stay out of the stored history"
+    );
 }
 
 /// The causes `explain-cache` gives between each request the emulator received and the next.

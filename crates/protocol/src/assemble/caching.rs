@@ -31,49 +31,12 @@
 
 use std::borrow::Cow;
 
+pub use verbatim_model::{AutoCaching, CacheTtl, Caching};
 use verbatim_model::{
     CachePoint, ContentBlock, Message, Request, SystemBlock, SystemPrompt, TextBlock, Tool,
 };
 
 use crate::capability::Capabilities;
-
-/// How the assembler places cache points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Caching {
-    /// No cache point is sent: those in the history and configuration are left out.
-    Off,
-    /// The cache points of the history and configuration are sent as they are, and no other.
-    #[default]
-    Manual,
-    /// The planner's points are sent instead of any in the history or configuration.
-    Auto(AutoCaching),
-}
-
-/// The settings of [`Caching::Auto`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AutoCaching {
-    /// The TTL of the points on the tools and the system prompt.
-    pub prefix_ttl: CacheTtl,
-}
-
-/// A cache point's time to live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CacheTtl {
-    /// Five minutes (the default; written at 1.25 times the input price).
-    #[default]
-    FiveMinutes,
-    /// One hour (written at twice the input price).
-    OneHour,
-}
-
-impl CacheTtl {
-    fn point(self) -> CachePoint {
-        match self {
-            CacheTtl::FiveMinutes => CachePoint::default(),
-            CacheTtl::OneHour => CachePoint { ttl: Some("1h".to_owned()) },
-        }
-    }
-}
 
 /// Where the points go, and whether those already in the request are left out.
 #[derive(Debug, Clone, Default, PartialEq)]
