@@ -1,7 +1,7 @@
 //! The checks. [`check`] runs them in the order of the rule set's checklist (§9); that order
 //! is kept there and nowhere else. Each family of rules has its own file, whose header lists
 //! the rules it emits: `settings`, `tools`, `system`, `content`, `roles`, `pairing`,
-//! `thinking` and `cache`. `content` is one pass over the messages and their blocks: it hands
+//! `thinking`, `reasoning` (the families that are not Claude) and `cache`. `content` is one pass over the messages and their blocks: it hands
 //! thinking, tool and cache point blocks to the block checks of their families in the block's
 //! place, so findings keep the order of the blocks. `shape` holds the findings on raw bodies,
 //! made outside the checklist.
@@ -22,6 +22,7 @@ use crate::rules::Rule;
 mod cache;
 mod content;
 mod pairing;
+mod reasoning;
 mod roles;
 mod settings;
 mod shape;
@@ -208,6 +209,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     let mut out = CheckPass { state, context, places: &places, findings: Vec::new() };
     let shape = RequestFacts::of(&state.request, context);
     settings::settings(&mut out, &shape);
+    reasoning::settings(&mut out);
     surface::surface(&mut out);
     tools::tools(&mut out);
     system::system(&mut out);

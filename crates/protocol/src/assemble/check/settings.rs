@@ -17,7 +17,7 @@ use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::Setting;
-use crate::capability::{Sampling, other_provider};
+use crate::capability::{ReasoningSetting, Sampling, other_provider};
 use crate::rules::Rule;
 use crate::{JsonPath, anthropic};
 
@@ -188,6 +188,18 @@ fn thinking_mode(out: &mut CheckPass<'_>, request: &verbatim_model::Request) {
     if let Some(provider) = out.context.model_id.and_then(other_provider)
         && !matches!(config.mode, ThinkingMode::Disabled)
     {
+        // gpt-oss was recorded refusing it (BerriAI/litellm#13959); repair leaves it out,
+        // and the model reasons at its default effort (`reasoning_effort` sets another).
+        if caps.reasoning == ReasoningSetting::ReasoningEffort {
+            let what = format!(
+                "`thinking` is Anthropic's setting for Claude; {} takes `reasoning_effort` instead",
+                caps.family
+            );
+            let detail = "The model returned the following errors: Failed to deserialize the JSON body into the target type: thinking: unknown field thinking";
+            let action = Action::SetThinking { thinking: None };
+            out.fix(Rule::ReasoningSetting, path, what, detail, action);
+            return;
+        }
         let what = format!(
             "`thinking` is Anthropic's setting for Claude; {provider} models are not known to take it"
         );

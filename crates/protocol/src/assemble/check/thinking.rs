@@ -235,6 +235,9 @@ pub(super) fn thinking_block(
     thinking: &ThinkingBlock,
     first_thinking: Option<usize>,
 ) {
+    if super::reasoning::replayed(out, i, j, thinking) {
+        return;
+    }
     if thinking.signature.as_deref().is_none_or(str::is_empty) {
         let what = "thinking without a signature cannot be sent back";
         let at = out.block(i, j);
