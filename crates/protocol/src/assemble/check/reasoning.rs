@@ -157,3 +157,15 @@ pub(super) fn replayed(
         }
     }
 }
+
+/// Redacted reasoning sent back to a family that takes no reasoning back: `true` when judged.
+pub(super) fn replayed_redacted(out: &mut CheckPass<'_>, i: usize, j: usize) -> bool {
+    let caps = out.context.caps;
+    if caps.replayed_reasoning != ReplayedReasoning::Refused {
+        return false;
+    }
+    let what = format!("{} takes no reasoning back in its history", caps.family);
+    let drop = Some(Action::DropThinking { message: i });
+    out.push(Rule::ThinkingNotReplayable, Severity::Error, out.block(i, j), what, "", drop);
+    true
+}

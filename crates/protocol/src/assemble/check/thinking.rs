@@ -275,6 +275,9 @@ pub(super) fn redacted_block(
     redacted: &RedactedThinking,
     first_thinking: Option<usize>,
 ) {
+    if super::reasoning::replayed_redacted(out, i, j) {
+        return;
+    }
     // Checked in the form it is sent in; the other form is converted on the
     // way (base64-encoded, or decoded, which fails if it is not base64).
     let sent_as_is = matches!(
