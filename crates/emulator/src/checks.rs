@@ -66,10 +66,15 @@ pub(crate) fn check(
         families::text_only(body, family)?;
     }
     tools(dialect, &conversation)?;
-    final_thinking(dialect, messages, conversation.thinking)?;
+    if family.signs_reasoning() {
+        // Anthropic's setting; the other families' reasoning is judged by `families`.
+        final_thinking(dialect, messages, conversation.thinking)?;
+    }
     families::replayed(messages, family)?;
     thinking_blocks::check(dialect, messages, family.signs_reasoning())?;
-    signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
+    if family.signs_reasoning() {
+        signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
+    }
     families::settings(dialect, body, family)?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.

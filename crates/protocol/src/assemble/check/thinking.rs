@@ -20,6 +20,7 @@ use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
 use crate::assemble::wire::{self, Field, Setting};
+use crate::capability::ReplayedReasoning;
 use crate::model_id::base_model;
 use crate::rules::Rule;
 
@@ -106,6 +107,12 @@ pub(super) fn thinking_structure(out: &mut CheckPass<'_>, shape: &RequestFacts) 
             );
             continue;
         }
+    }
+    // What follows reads Anthropic's setting: the families whose reasoning is not Claude's
+    // (unsigned, or not taken back) are judged by their rows (`reasoning.rs`); gpt-oss's
+    // reasoning goes back across tool turns without any such setting (vercel/ai#14720).
+    if caps.replayed_reasoning != ReplayedReasoning::Signed {
+        return;
     }
     if shape.prefill {
         let i = messages.len() - 1;
