@@ -532,8 +532,8 @@ rules! {
         id: "content.media",
         spec: "R1.5",
         bedrock: "{detail}",
-        cause: "Video or audio sent to Claude (\"This model doesn't support the video content block that you provided. Update the content block and try again.\", recorded), or video inside a tool result: Claude answers the same, Nova's schema refuses the toolResult key (\"Malformed input request: #/messages/N/content/M: extraneous key [toolResult] is not permitted\").",
-        action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired.",
+        cause: "Video or audio sent to Claude (\"This model doesn't support the video content block that you provided. Update the content block and try again.\", recorded), or video inside a tool result: Claude answers the same, Nova's schema refuses the toolResult key (\"Malformed input request: #/messages/N/content/M: extraneous key [toolResult] is not permitted\"). Or an image, document, video or audio block sent to a model that takes text only (gpt-oss, DeepSeek R1, on their AWS model pages; the text Bedrock gives them is not recorded).",
+        action: "An error for a model the capability table knows, and for a text-only model; a warning on an unknown model. Not repaired.",
         patterns: ["content block that you provided", "extraneous key [toolresult]"],
     },
     /// An image, video or document named by `s3Location` on a model that does not take it.
