@@ -460,7 +460,7 @@ rules! {
         id: "thinking.not_replayable",
         spec: "families",
         bedrock: "User messages cannot contain reasoning content. Please remove the reasoning content and try again.",
-        cause: "DeepSeek R1's own reasoning (unsigned) replayed in an assistant message of the next request (langchain-ai/langchain-aws#401, aws-samples/bedrock-chat#845, zed-industries/zed#32341).",
+        cause: "DeepSeek R1's own reasoning (unsigned) replayed in an assistant message of the next request (langchain-ai/langchain-aws#401, aws-samples/bedrock-chat#845, zed-industries/zed#32341). The same text answers reasoning in a user message on any model (content.role).",
         action: "Repair drops the reasoning of that message (never turned into text).",
         patterns: ["cannot contain reasoning content"],
     },

@@ -61,3 +61,32 @@ fn anthropic_thinking_is_not_sent_to_a_family_without_a_known_setting() {
         assert!(warning.message.contains("not sent"), "{warning}");
     }
 }
+
+#[test]
+fn the_families_recorded_refusals_are_explained_by_their_rules() {
+    let cases = [
+        (
+            "User messages cannot contain reasoning content. Please remove the reasoning content and try again.",
+            Rule::ThinkingNotReplayable,
+        ),
+        (
+            "This model doesn't support the reasoningContent.reasoningText.signature field. Remove reasoningContent.reasoningText.signature and try again.",
+            Rule::ThinkingSignatureField,
+        ),
+        (
+            "The model returned the following errors: Malformed input request: the provided reasoning config value is invalid, please reformat your input and try again.",
+            Rule::ReasoningSetting,
+        ),
+        (
+            "The model returned the following errors: Failed to deserialize the JSON body into the target type: thinking: unknown field thinking, expected one of messages, model",
+            Rule::ReasoningSetting,
+        ),
+    ];
+    for (message, rule) in cases {
+        let found = crate::rules::explain(message);
+        assert!(found.iter().take(2).any(|r| *r == rule), "{message}: {found:?}");
+    }
+    // DeepSeek R1's text is the one reasoning in a user message draws too: both are named.
+    let both = crate::rules::explain(cases[0].0);
+    assert!(both.iter().take(2).any(|r| *r == Rule::BlockRole), "{both:?}");
+}
