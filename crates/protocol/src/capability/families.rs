@@ -112,8 +112,15 @@ pub(super) const LLAMA_4: Capabilities = with_status(other("meta-llama4"));
 pub(super) const LLAMA: Capabilities = other("meta-llama");
 pub(super) const PIXTRAL: Capabilities = with_status(other("mistral-pixtral"));
 pub(super) const MISTRAL: Capabilities = other("mistral");
-/// Kimi K2 (and K2 Thinking): how its reasoning is asked for on Bedrock is not recorded.
+/// Kimi K2: no reasoning setting recorded.
 pub(super) const KIMI: Capabilities = with_status(other("moonshot-kimi"));
+/// Kimi K2 Thinking: always reasons, and on Converse returns its reasoning inside the text as
+/// `<think>…</think>`, not as reasoning content (reported in JetBrains/koog#1436's review,
+/// which added it for Bedrock); no setting for it is recorded.
+pub(super) const KIMI_THINKING: Capabilities = Capabilities {
+    reasoning: ReasoningSetting::AlwaysOn,
+    ..with_status(other("moonshot-kimi-thinking"))
+};
 /// Qwen: assistant-first histories accepted (pydantic-ai's profile
 /// `bedrock_supports_leading_assistant_message`; the conservative row does not refuse them).
 pub(super) const QWEN: Capabilities = other("qwen");

@@ -475,6 +475,7 @@ pub const TABLE: &[(&str, Capabilities)] = &[
     ("meta.llama", families::LLAMA),
     ("mistral.pixtral", families::PIXTRAL),
     ("mistral.", families::MISTRAL),
+    ("kimi-k2-thinking", families::KIMI_THINKING),
     ("moonshot", families::KIMI),
     ("deepseek.r1", families::DEEPSEEK_R1),
     ("deepseek.", families::DEEPSEEK),

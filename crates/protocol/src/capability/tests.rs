@@ -145,6 +145,8 @@ fn each_family_has_its_own_reasoning_setting_and_what_it_takes_back() {
     assert_eq!(r1.replayed_reasoning, ReplayedReasoning::Refused);
     assert!(r1.text_only && gpt_oss.text_only && !nova2.text_only);
     assert_eq!(row("us.deepseek.v3-v1:0").reasoning, ReasoningSetting::NotKnown);
+    let kimi = row("moonshot.kimi-k2-thinking");
+    assert_eq!((kimi.reasoning, kimi.tool_result_status), (ReasoningSetting::AlwaysOn, true));
     // Claude's is Anthropic's `thinking`, signed; none of the others is known.
     let sonnet = row("us.anthropic.claude-sonnet-4-20250514-v1:0");
     assert_eq!(sonnet.reasoning, ReasoningSetting::Anthropic);
