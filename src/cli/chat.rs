@@ -167,6 +167,10 @@ fn thinking_line(
             ),
             true,
         )),
+        thinking::Outcome::Mapped(sent) => Ok((
+            format!("thinking: {named} asked; {model} takes its own setting, so {sent} is sent"),
+            true,
+        )),
         thinking::Outcome::Refused(why) => {
             Err(format!("thinking {named} cannot be sent to {model}: {why}"))
         }

@@ -326,6 +326,38 @@ async fn chat_says_what_thinking_is_sent_and_sends_what_it_said() {
     );
 }
 
+/// Anthropic's `thinking` is Claude's: `--thinking` on DeepSeek R1, which always reasons and
+/// takes no setting, is refused before anything is stored or sent; on gpt-oss it is sent as
+/// gpt-oss's own `reasoning_effort`, and the chat says so.
+#[tokio::test]
+async fn chat_thinking_on_other_families_is_their_own_setting_or_refused_before_sending() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let url = emulator.url();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("deepseek");
+    let args = ["--model", "us.deepseek.r1-v1:0", "--thinking", "2048"];
+    let refused = chat(&data, &url, &args, &[], "Hello\n/quit\n").await;
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("always reasons and takes no reasoning setting"),
+        "{refused:?}"
+    );
+    assert!(!data.exists(), "no store was created");
+    assert!(emulator.received().is_empty());
+
+    let args = ["--model", "openai.gpt-oss-120b-1:0", "--thinking", "2048"];
+    let out = chat(&dir.path().join("gpt-oss"), &url, &args, &[], "Hello\n/quit\n").await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("reasoning_effort \"low\" is sent"), "{out:?}");
+    let [request] = &emulator.received()[..] else { panic!("{:?}", emulator.received()) };
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(
+        body["additionalModelRequestFields"],
+        serde_json::json!({"reasoning_effort": "low"})
+    );
+    assert!(out.stdout.contains("Hello! You said: Hello"), "{out:?}");
+}
+
 /// On a terminal the chat is a line editor: a prompt, the Up arrow brings back the last line
 /// (never sent as `^[[A`), Ctrl-C clears a line without sending it, Ctrl-D leaves with exit 0.
 /// Typed at a pseudo-terminal by `tests/python/chat_pty.py` (Python's standard library only).

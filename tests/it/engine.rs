@@ -271,6 +271,47 @@ async fn a_deepseek_tool_loop_keeps_its_unsigned_reasoning_and_never_sends_it_ba
     }
 }
 
+/// gpt-oss and Nova 2 ask for reasoning in fields of their own: the session's thinking setting
+/// goes out as gpt-oss's `reasoning_effort` and Nova 2's `reasoningConfig`, never as
+/// Anthropic's `thinking`, and their unsigned reasoning goes back inside the tool loop as it
+/// came, without a signature field (which gpt-oss refuses), and is accepted.
+#[tokio::test]
+async fn gpt_oss_and_nova_2_get_their_own_reasoning_settings_and_their_reasoning_back() {
+    let cases = [
+        ("openai.gpt-oss-120b-1:0", json!({"reasoning_effort": "low"})),
+        (
+            "us.amazon.nova-2-lite-v1:0",
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"}}),
+        ),
+    ];
+    for (model, setting) in cases {
+        let emulator = emulator(Script::default()).await;
+        let engine = Engine::builder()
+            .store(Arc::new(verbatim::MemoryStore::new()))
+            .transport(transport(emulator.url()))
+            .model(model)
+            .thinking(Some(ThinkingConfig::new(ThinkingMode::Enabled { budget_tokens: 2048 })))
+            .tool(weather())
+            .build()
+            .unwrap();
+        let session = engine.create().await.unwrap();
+        let reply = session.send("Weather in Lyon?").await.unwrap();
+        assert!(reply.complete && reply.steps == 2, "{model}: {reply:?}");
+        let received = emulator.received();
+        let statuses: Vec<u16> = received.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 200], "{model}");
+        for request in &received {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["additionalModelRequestFields"], setting, "{model}");
+        }
+        // The second request sends the first reply's reasoning back, unsigned.
+        let second: serde_json::Value = serde_json::from_slice(&received[1].body).unwrap();
+        let reasoning = &second["messages"][1]["content"][0]["reasoningContent"]["reasoningText"];
+        assert!(reasoning["text"].is_string(), "{model}: {second}");
+        assert_eq!(reasoning.get("signature"), None, "{model}");
+    }
+}
+
 #[tokio::test]
 async fn a_conversation_over_the_messages_api_streamed() {
     conversation(Api::Messages, true).await;

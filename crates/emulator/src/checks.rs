@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
+use crate::families::{self, Family};
 use crate::{
     attachments, cache, constraints, model, schema, settings, structured, thinking_blocks, versions,
 };
@@ -64,11 +65,19 @@ pub(crate) fn check(
     content(dialect, messages)?;
     if dialect == Dialect::Converse {
         media(body, family)?;
+        families::text_only(body, family)?;
     }
     tools(dialect, &conversation)?;
-    final_thinking(dialect, messages, conversation.thinking)?;
-    thinking_blocks::check(dialect, messages)?;
-    signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
+    if family.signs_reasoning() {
+        // Anthropic's setting; the other families' reasoning is judged by `families`.
+        final_thinking(dialect, messages, conversation.thinking)?;
+    }
+    families::replayed(messages, family)?;
+    thinking_blocks::check(dialect, messages, family.signs_reasoning())?;
+    if family.signs_reasoning() {
+        signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
+    }
+    families::settings(dialect, body, family)?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
     structured::check(dialect, body, model_id)?;
@@ -92,27 +101,6 @@ fn system_text(dialect: Dialect, body: &Value) -> Result<(), Refusal> {
         }
     }
     Ok(())
-}
-
-/// The model families whose answers differ, as this emulator tells them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
-    Claude,
-    Nova,
-    Other,
-}
-
-impl Family {
-    fn of(model_id: &str) -> Family {
-        let key = model::model_key(model_id);
-        if key.starts_with("anthropic.claude") {
-            Family::Claude
-        } else if key.starts_with("amazon.nova") {
-            Family::Nova
-        } else {
-            Family::Other
-        }
-    }
 }
 
 /// Rules R2.2 and R2.3 as recorded. The first message: InvokeModel refuses an assistant one;
@@ -188,7 +176,7 @@ fn media(body: &Value, family: Family) -> Result<(), Refusal> {
                     if family == Family::Claude {
                         return Err(validation(if from_s3(video) { S3 } else { VIDEO }));
                     }
-                    if family == Family::Nova && in_result.is_some() {
+                    if family.is_nova() && in_result.is_some() {
                         return Err(validation(format!(
                             "The model returned the following errors: Malformed input request: #/messages/{i}/content/{j}: extraneous key [toolResult] is not permitted, please reformat your input and try again."
                         )));

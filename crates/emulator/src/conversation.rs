@@ -123,7 +123,7 @@ pub(crate) fn read(dialect: Dialect, body: &Value) -> Conversation {
                 .unwrap_or_default();
             let fields = &body["additionalModelRequestFields"];
             let thinking =
-                thinking_on(&fields["thinking"]) || thinking_on(&fields["reasoning_config"]);
+                thinking_on(&fields["thinking"]) || thinking_on(&fields["reasoningConfig"]);
             (tools, thinking, body["inferenceConfig"]["maxTokens"].as_u64())
         }
         Dialect::Anthropic => {

@@ -64,6 +64,7 @@ mod connections;
 mod constraints;
 mod conversation;
 mod count_tokens;
+mod families;
 mod faults;
 mod messages;
 mod model;

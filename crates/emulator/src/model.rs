@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::conversation::{Block, Conversation, Msg, ToolDef, is_blank};
+use crate::families::Family;
 use crate::prompt_cache::CacheUsage;
 use crate::script::Behaviour;
 
@@ -237,15 +238,21 @@ pub(crate) fn answer(
     let Situation { question, results, turn_results, steps } = situation(messages);
     // Taken once: every signature and call id of the reply comes after the same prefix.
     let digest = prefix_digest(messages);
-    // DeepSeek R1 always reasons, whatever the request asks, and does not sign its reasoning
-    // (Converse's `reasoningText` without a signature: bedrock-rules R4.9's point 7, peers.md
-    // R-THINK-5). Claude reasons when asked, signed.
-    let unsigned_reasoning = model_key(model).to_ascii_lowercase().contains("deepseek.r1");
+    // Each family's reasoning: Claude reasons when asked, signed. DeepSeek R1 and gpt-oss
+    // always reason, whatever the request asks, and do not sign it (Converse's
+    // `reasoningText` without a signature: bedrock-rules R4.9's point 7, peers.md R-THINK-5;
+    // vercel/ai#14720 for gpt-oss). Nova 2 reasons when `reasoningConfig` enables it and
+    // shows its reasoning as `[REDACTED]` (the Nova 2 user guide, reasoning capabilities).
+    // Nova 1 and the other providers' models answer in plain text.
+    let family = Family::of(model);
+    let unsigned_reasoning = !family.signs_reasoning();
     let think = || -> Option<Block> {
-        if !conversation.thinking && !unsigned_reasoning {
+        if !family.reasons(conversation.thinking) {
             return None;
         }
-        let text = if results.is_empty() {
+        let text = if family == Family::Nova2 {
+            "[REDACTED]".to_owned()
+        } else if results.is_empty() {
             format!("The user asked: {question}. Let me work out the best next step.")
         } else {
             format!("Step {steps} of the task \"{question}\" is done; deciding what comes next.")

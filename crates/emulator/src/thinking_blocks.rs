@@ -14,8 +14,10 @@ fn from_model(dialect: Dialect, message: String) -> Refusal {
     })
 }
 
-/// Checks the thinking blocks of every assistant message; the first refusal found.
-pub(crate) fn check(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
+/// Checks the thinking blocks of every assistant message; the first refusal found. `signed`:
+/// the model's reasoning carries signatures (Claude's); the other families' unsigned reasoning
+/// is judged by [`crate::families`].
+pub(crate) fn check(dialect: Dialect, messages: &[Msg], signed: bool) -> Result<(), Refusal> {
     for (i, message) in messages.iter().enumerate() {
         if message.role != "assistant" {
             continue;
@@ -25,6 +27,7 @@ pub(crate) fn check(dialect: Dialect, messages: &[Msg]) -> Result<(), Refusal> {
             // R1.8: "messages.369.content.0.thinking.signature: Field required", and an empty
             // signature the same.
             if let Block::Thinking { signature, .. } = block
+                && signed
                 && signature.as_deref().is_none_or(str::is_empty)
             {
                 let text = format!("messages.{i}.content.{j}.thinking.signature: Field required");
@@ -75,7 +78,7 @@ mod tests {
     }
 
     fn refused(assistant: Vec<Block>) -> Option<String> {
-        check(Dialect::Converse, &history(assistant)).err().map(|r| r.message)
+        check(Dialect::Converse, &history(assistant), true).err().map(|r| r.message)
     }
 
     #[test]

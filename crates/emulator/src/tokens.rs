@@ -137,7 +137,7 @@ fn converse(body: &Value, reader: &mut Reader) {
     }
     reader.end_list();
     let fields = &body["additionalModelRequestFields"];
-    reader.mix(&format!("{}{}", fields["thinking"], fields["reasoning_config"]));
+    reader.mix(&format!("{}{}", fields["thinking"], fields["reasoningConfig"]));
     reader.mix(&body["toolConfig"]["toolChoice"].to_string());
     for message in body["messages"].as_array().into_iter().flatten() {
         let role = message["role"].as_str().unwrap_or_default();

@@ -2,10 +2,6 @@
 //! from, the text Bedrock answers when it is broken, its cause and what verbatim does about it.
 //! [`explain`] maps an error message back to its rules ([`crate::explain`] to its causes).
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// What one rule is about.
 #[derive(Debug)]
 pub struct RuleInfo {
@@ -459,6 +455,24 @@ rules! {
         action: "Repair drops thinking produced by another model (never turned into text).",
         patterns: ["invalid signature in thinking block", "invalid `signature` in `thinking` block"],
     },
+    /// A signature sent back to a model whose reasoning is unsigned.
+    ThinkingSignatureField {
+        id: "thinking.signature_field",
+        spec: "families",
+        bedrock: "This model doesn't support the reasoningContent.reasoningText.signature field. Remove reasoningContent.reasoningText.signature and try again.",
+        cause: "A client that writes `signature` on every reasoning block (empty when it has none) replays gpt-oss's or Nova's unsigned reasoning, or another model's signed reasoning (strands-agents/harness-sdk#682, earendil-works/pi#686; maximhq/bifrost#6624 for Nova).",
+        action: "An error where recorded (gpt-oss, and an empty signature on Nova), a warning where not; repair drops the reasoning of that message (never turned into text, never unsigned).",
+        patterns: ["reasoningtext.signature field"],
+    },
+    /// Reasoning sent back to a model that takes none in its history.
+    ThinkingNotReplayable {
+        id: "thinking.not_replayable",
+        spec: "families",
+        bedrock: "User messages cannot contain reasoning content. Please remove the reasoning content and try again.",
+        cause: "DeepSeek R1's own reasoning (unsigned) replayed in an assistant message of the next request (langchain-ai/langchain-aws#401, aws-samples/bedrock-chat#845, zed-industries/zed#32341). The same text answers reasoning in a user message on any model (content.role).",
+        action: "Repair drops the reasoning of that message (never turned into text).",
+        patterns: ["cannot contain reasoning content"],
+    },
     /// Thinking replayed after a changed prefix on a prefix-binding model.
     ThinkingPrefix {
         id: "thinking.prefix_changed",
@@ -527,8 +541,8 @@ rules! {
         id: "content.media",
         spec: "R1.5",
         bedrock: "{detail}",
-        cause: "Video or audio sent to Claude (\"This model doesn't support the video content block that you provided. Update the content block and try again.\", recorded), or video inside a tool result: Claude answers the same, Nova's schema refuses the toolResult key (\"Malformed input request: #/messages/N/content/M: extraneous key [toolResult] is not permitted\").",
-        action: "An error for a model the capability table knows; a warning on an unknown model. Not repaired.",
+        cause: "Video or audio sent to Claude (\"This model doesn't support the video content block that you provided. Update the content block and try again.\", recorded), or video inside a tool result: Claude answers the same, Nova's schema refuses the toolResult key (\"Malformed input request: #/messages/N/content/M: extraneous key [toolResult] is not permitted\"). Or an image, document, video or audio block sent to a model that takes text only (gpt-oss, DeepSeek R1, on their AWS model pages; the text Bedrock gives them is not recorded).",
+        action: "An error for a model the capability table knows, and for a text-only model; a warning on an unknown model. Not repaired.",
         patterns: ["content block that you provided", "extraneous key [toolresult]"],
     },
     /// An image, video or document named by `s3Location` on a model that does not take it.
@@ -603,6 +617,16 @@ rules! {
         action: "An error without the beta, repaired by adding it; a warning on InvokeModel, Converse or a model that does not bind thinking to the prefix. Repair of a changed prefix on the Messages API sends the control instead of dropping the thinking itself.",
         patterns: ["thinking-binding-controls", "block_binding"],
     },
+    /// A family's own reasoning setting, sent where it is not taken or with a value it does
+    /// not take.
+    ReasoningSetting {
+        id: "reasoning.setting",
+        spec: "families",
+        bedrock: "{detail}",
+        cause: "Each family asks for reasoning in its own field of additionalModelRequestFields: Nova 2 `reasoningConfig`, gpt-oss `reasoning_effort`, Claude `thinking`; DeepSeek R1 always reasons and takes none. A setting written for one family and sent to another, or an effort the family does not take.",
+        action: "An error where Bedrock was recorded refusing it: Anthropic `thinking` on gpt-oss, repaired by leaving it out (the model reasons at its default effort); `reasoningConfig` on Nova 1, reported. A warning, left in place, where not recorded. The engine writes each family's own setting from its thinking setting, and refuses one for DeepSeek R1, which always reasons.",
+        patterns: ["reasoning config value is invalid", "unknown field thinking", "reasoningconfig"],
+    },
     /// A request body larger than Bedrock takes.
     BodySize {
         id: "request.size",
@@ -672,44 +696,7 @@ impl Rule {
     }
 }
 
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl Serialize for Rule {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.id())
-    }
-}
-
-impl<'de> Deserialize<'de> for Rule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
-        let id = String::deserialize(deserializer)?;
-        Rule::from_id(&id).ok_or_else(|| serde::de::Error::custom(format!("unknown rule `{id}`")))
-    }
-}
-
 /// The rules an error message points to, best match first ([`crate::explain::rules`]).
 pub use crate::explain::rules as explain;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_unique_and_round_trip() {
-        let mut ids: Vec<&str> = Rule::ALL.iter().map(|rule| rule.id()).collect();
-        ids.sort_unstable();
-        let count = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), count, "duplicate rule ids");
-        for &rule in Rule::ALL {
-            assert_eq!(Rule::from_id(rule.id()), Some(rule));
-            let json = serde_json::to_string(&rule).unwrap();
-            assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), rule);
-            assert!(rule.info().patterns.iter().all(|p| *p == p.to_lowercase()), "{rule}");
-        }
-    }
-}
+mod ids;

@@ -4,6 +4,7 @@
 
 use verbatim_model::{Api, HistoryMessage, InferenceConfig, Message, ThinkingConfig, ThinkingMode};
 use verbatim_protocol::assemble::{Policy, TurnConfig, assemble};
+use verbatim_protocol::capability::{self, ReasoningSetting};
 use verbatim_protocol::rules::Rule;
 
 /// What a thinking setting gives on a model.
@@ -18,6 +19,9 @@ pub(super) enum Outcome {
         /// The rule's account of why.
         why: String,
     },
+    /// Sent as the model family's own reasoning setting (gpt-oss `reasoning_effort`, Nova 2
+    /// `reasoningConfig`), named as it goes on the wire.
+    Mapped(String),
     /// Not sendable as asked on any terms the user would mean (a budget under the minimum or
     /// not below `max_tokens`): refused, with the rule's account of why.
     Refused(String),
@@ -30,12 +34,22 @@ pub(super) fn outcome(
     max_tokens: u32,
     asked: Option<&ThinkingConfig>,
 ) -> Outcome {
+    let caps = capability::capabilities(Some(model));
+    let on = asked.is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled));
+    // A family with a setting of its own gets it, written by the engine's assembly (on
+    // Converse; InvokeModel's body is Anthropic's, which these models do not take).
+    if on && api == Api::Converse && caps.reasoning.field().is_some() {
+        return Outcome::Mapped(family_setting(model, api, max_tokens, asked));
+    }
     // Anthropic's setting is Claude's: the chat does not send it to another provider's model.
-    if let Some(provider) = verbatim_protocol::capability::other_provider(model)
-        && asked.is_some_and(|t| !matches!(t.mode, ThinkingMode::Disabled))
-    {
+    if on && let Some(provider) = capability::other_provider(model) {
+        if caps.reasoning == ReasoningSetting::AlwaysOn {
+            return Outcome::Refused(format!(
+                "{model} ({provider}) always reasons and takes no reasoning setting; leave thinking off and its reasoning still comes"
+            ));
+        }
         return Outcome::Refused(format!(
-            "{model} is a model of {provider}; `thinking` is Anthropic's setting for Claude and is not sent to it"
+            "{model} is a model of {provider}; `thinking` is Anthropic's setting for Claude and is not sent to it, and no setting of its own is known"
         ));
     }
     let mut turn = TurnConfig::new(model, api);
@@ -64,6 +78,27 @@ pub(super) fn outcome(
             why: why(&fix.diagnostic.message),
         },
         None => Outcome::AsAsked,
+    }
+}
+
+/// What the assembly sends for `asked` on a family with its own setting: its field and value
+/// as they appear in `additionalModelRequestFields`.
+fn family_setting(
+    model: &str,
+    api: Api,
+    max_tokens: u32,
+    asked: Option<&ThinkingConfig>,
+) -> String {
+    let mut turn = TurnConfig::new(model, api);
+    turn.thinking = asked.cloned();
+    turn.inference = Some(InferenceConfig { max_tokens: Some(max_tokens), ..Default::default() });
+    let history = [HistoryMessage::from(Message::user_text("?"))];
+    let assembly = assemble(&history, &turn, Policy::Repair);
+    let fields = assembly.request.model_fields.unwrap_or_default();
+    let field = capability::capabilities(Some(model)).reasoning.field().unwrap_or_default();
+    match fields.get(field) {
+        Some(value) => format!("additionalModelRequestFields.{field} {value}"),
+        None => "nothing".to_owned(),
     }
 }
 
@@ -111,7 +146,19 @@ mod tests {
         let Outcome::Refused(why) = of("us.deepseek.r1-v1:0", Some(&enabled(2048))) else {
             panic!()
         };
-        assert!(why.contains("a model of DeepSeek") && why.contains("not sent"), "{why}");
+        assert!(why.contains("always reasons") && why.contains("leave thinking off"), "{why}");
         assert_eq!(of("us.deepseek.r1-v1:0", None), Outcome::AsAsked);
+        let llama = of("us.meta.llama4-maverick-17b-instruct-v1:0", Some(&enabled(2048)));
+        let Outcome::Refused(why) = llama else { panic!("{llama:?}") };
+        assert!(why.contains("a model of Meta Llama") && why.contains("not sent"), "{why}");
+        // gpt-oss and Nova 2 get their own settings.
+        assert_eq!(
+            of("openai.gpt-oss-120b-1:0", Some(&enabled(2048))),
+            Outcome::Mapped("additionalModelRequestFields.reasoning_effort \"low\"".into())
+        );
+        let Outcome::Mapped(sent) = of("us.amazon.nova-2-lite-v1:0", Some(&adaptive)) else {
+            panic!()
+        };
+        assert!(sent.contains("reasoningConfig") && sent.contains("\"medium\""), "{sent}");
     }
 }

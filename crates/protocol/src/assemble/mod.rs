@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use verbatim_model::{
     Api, HistoryMessage, InferenceConfig, Message, Provenance, Request, SystemPrompt,
-    ThinkingConfig, Tool, ToolChoice, ToolSpec,
+    ThinkingConfig, ThinkingMode, Tool, ToolChoice, ToolSpec,
 };
 
 pub use action::{Action, ReplayError};
@@ -41,7 +41,7 @@ pub use assembler::{Assembler, Prepared};
 pub use caching::{AutoCaching, CacheTtl, Caching, place_cache_points};
 pub use prefix::prefix_hash;
 
-use crate::capability::{Capabilities, capabilities};
+use crate::capability::{self, Capabilities, ReasoningSetting, capabilities};
 use crate::rules::Rule;
 use crate::{DecodeError, EncodeError, JsonPath, anthropic, converse, messages_api};
 use body::Body;
@@ -310,6 +310,10 @@ fn assemble_messages(
     turn: &TurnConfig,
     policy: Policy,
 ) -> Assembly {
+    let caps = capabilities(Some(&turn.model_id));
+    let (thinking, model_fields, not_sent) = family_reasoning(turn, caps);
+    // A family that takes no Anthropic thinking has none to keep through a loop.
+    let own_setting = turn.thinking.is_some() && thinking.is_none();
     let request = Request {
         messages,
         system: turn.system.clone(),
@@ -317,9 +321,9 @@ fn assemble_messages(
         tool_choice: turn.tool_choice.clone(),
         inference: turn.inference.clone(),
         top_k: turn.top_k,
-        thinking: turn.thinking.clone(),
+        thinking,
         beta: turn.beta.clone(),
-        model_fields: turn.model_fields.clone(),
+        model_fields,
         unmapped: turn.unmapped.clone(),
     };
     let mut state =
@@ -349,8 +353,8 @@ fn assemble_messages(
     let context = Context {
         api: turn.api,
         model_id: Some(&turn.model_id),
-        caps: capabilities(Some(&turn.model_id)),
-        open_turn_thinking: turn.open_turn_thinking.as_ref(),
+        caps,
+        open_turn_thinking: turn.open_turn_thinking.as_ref().filter(|_| !own_setting),
         recorded_tools: &turn.recorded_tools,
         headers: None,
     };
@@ -358,7 +362,57 @@ fn assemble_messages(
     if let Some(failure) = replay_failure {
         assembly.diagnostics.insert(0, failure);
     }
+    assembly.diagnostics.extend(not_sent);
     assembly
+}
+
+/// The thinking setting and model fields a turn sends. On Converse, for a family that asks
+/// for reasoning in a field of its own (gpt-oss `reasoning_effort`, Nova 2 `reasoningConfig`),
+/// the turn's thinking setting is written there ([`capability::effort_for`]) instead of as
+/// Anthropic's `thinking`, which those models do not take; a field the turn's model fields
+/// already hold is left as it is, and `disabled` sends neither (gpt-oss always reasons; Nova
+/// 2's reasoning is off by default). To another provider's model with no setting known
+/// (DeepSeek R1 always reasons; Llama, Mistral, Qwen, Kimi), Anthropic's setting is not sent
+/// at all, and a warning says so.
+fn family_reasoning(
+    turn: &TurnConfig,
+    caps: &Capabilities,
+) -> (Option<ThinkingConfig>, Option<verbatim_model::JsonMap>, Option<Diagnostic>) {
+    let unchanged = (turn.thinking.clone(), turn.model_fields.clone(), None);
+    let Some(thinking) = &turn.thinking else { return unchanged };
+    let Some(field) = caps.reasoning.field().filter(|_| turn.api == Api::Converse) else {
+        let Some(provider) = capability::other_provider(&turn.model_id) else { return unchanged };
+        if matches!(thinking.mode, ThinkingMode::Disabled) {
+            return unchanged;
+        }
+        let why = match caps.reasoning {
+            ReasoningSetting::AlwaysOn => "it always reasons and takes no reasoning setting",
+            _ => "no reasoning setting of its own is known",
+        };
+        let warning = Diagnostic {
+            rule: Rule::ThinkingMode,
+            severity: Severity::Warning,
+            path: wire::setting(turn.api, wire::Setting::Thinking),
+            message: format!(
+                "the thinking setting is not sent to {} ({provider}): `thinking` is Anthropic's setting for Claude, and {why}",
+                turn.model_id
+            ),
+        };
+        return (None, turn.model_fields.clone(), Some(warning));
+    };
+    let mut fields = turn.model_fields.clone().unwrap_or_default();
+    if let Some(effort) = capability::effort_for(thinking)
+        && !fields.contains_key(field)
+    {
+        let value = match caps.reasoning {
+            ReasoningSetting::NovaReasoningConfig => {
+                serde_json::json!({"type": "enabled", "maxReasoningEffort": effort})
+            }
+            _ => Value::from(effort),
+        };
+        fields.insert(field.to_owned(), value);
+    }
+    (None, (!fields.is_empty()).then_some(fields), None)
 }
 
 /// Checks a typed request as it would be sent to `api` for `model_id` (the conservative

@@ -11,9 +11,14 @@
 use crate::model_id::base_model;
 
 mod betas;
+mod families;
 
 pub use betas::{BINDING_CONTROLS_BETA, BetaFlags, KNOWN_BETAS};
 use betas::{NO_REFUSED_BETAS, OPUS_4_7_BETAS};
+pub use families::{
+    EFFORTS, NOVA_REASONING_CONFIG, REASONING_EFFORT, ReasoningSetting, ReplayedReasoning,
+    effort_for,
+};
 
 /// Whether a forced tool choice (`any` or a named tool) may be sent, and with which thinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +180,14 @@ pub struct Capabilities {
     /// [`BINDING_CONTROLS_BETA`]), on the Messages API only: the prefix-binding models
     /// (bedrock-rules R4.8; binding controls are documented for the Messages API alone).
     pub binding_controls: bool,
+    /// How the model's reasoning is asked for: Anthropic's `thinking` (judged by
+    /// [`Capabilities::thinking`]) or the family's own field ([`ReasoningSetting`]).
+    pub reasoning: ReasoningSetting,
+    /// What the model takes back of reasoning in the history ([`ReplayedReasoning`]).
+    pub replayed_reasoning: ReplayedReasoning,
+    /// The model takes text only: an image, document, video or audio block is refused (the
+    /// AWS model pages of gpt-oss and DeepSeek R1; see `families.rs`).
+    pub text_only: bool,
 }
 
 const fn modes(enabled: bool, adaptive: bool, disabled: bool, always_on: bool) -> ThinkingModes {
@@ -206,6 +219,9 @@ const CLAUDE: Capabilities = Capabilities {
     betas: NO_REFUSED_BETAS,
     sampling: Sampling::Accepted,
     binding_controls: false,
+    reasoning: ReasoningSetting::Anthropic,
+    replayed_reasoning: ReplayedReasoning::Signed,
+    text_only: false,
 };
 
 /// The row for ids the table does not know (application inference profiles, new models):
@@ -236,6 +252,9 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     betas: NO_REFUSED_BETAS,
     sampling: Sampling::Accepted,
     binding_controls: false,
+    reasoning: ReasoningSetting::NotKnown,
+    replayed_reasoning: ReplayedReasoning::Signed,
+    text_only: false,
 };
 
 /// The table: a model matches the first row whose pattern its base id
@@ -451,33 +470,19 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-3",
         row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096),
     ),
-    // Other providers' models: rows of the conservative kind (`known: false`: what they do not
-    // grant is a warning, never an error, and Anthropic's `thinking` is a warning too, see
-    // `other_provider`), each named, granting what Bedrock was recorded taking from it.
-    // `toolResult.status`: pydantic-ai's Bedrock cassettes, HTTP 200 (the case file
-    // `tool_result.status.unknown_model.json`).
-    ("meta.llama4", other_family("meta-llama4", true)),
-    ("meta.llama", other_family("meta-llama", false)),
-    ("mistral.pixtral", other_family("mistral-pixtral", true)),
-    ("mistral.", other_family("mistral", false)),
-    ("moonshot", other_family("moonshot-kimi", true)),
-    ("deepseek.", other_family("deepseek", false)),
-    ("openai.gpt-oss", other_family("openai-gpt-oss", false)),
-    ("qwen.", other_family("qwen", false)),
-    // Amazon Nova: no Anthropic thinking, no cache point in tools (R1.9), video input. It
-    // takes no Anthropic body on InvokeModel at all; its versions are the conservative ones.
-    (
-        "amazon.nova",
-        Capabilities {
-            family: "amazon-nova",
-            thinking: NO_THINKING,
-            cache_point_in_tools: false,
-            cache_min_tokens: Some(1000),
-            video: true,
-            s3_media: true,
-            ..CLAUDE
-        },
-    ),
+    // Other providers' models and Amazon Nova: `families.rs`, each field with its evidence.
+    ("meta.llama4", families::LLAMA_4),
+    ("meta.llama", families::LLAMA),
+    ("mistral.pixtral", families::PIXTRAL),
+    ("mistral.", families::MISTRAL),
+    ("kimi-k2-thinking", families::KIMI_THINKING),
+    ("moonshot", families::KIMI),
+    ("deepseek.r1", families::DEEPSEEK_R1),
+    ("deepseek.", families::DEEPSEEK),
+    ("openai.gpt-oss", families::GPT_OSS),
+    ("qwen.", families::QWEN),
+    ("amazon.nova-2", families::NOVA_2),
+    ("amazon.nova", families::NOVA),
 ];
 
 impl Capabilities {
@@ -485,12 +490,6 @@ impl Capabilities {
     pub fn is_claude(&self) -> bool {
         self.family.starts_with("claude")
     }
-}
-
-/// A row for another provider's family: the conservative row under the family's name, with
-/// `toolResult.status` granted where Bedrock was recorded taking it.
-const fn other_family(family: &'static str, tool_result_status: bool) -> Capabilities {
-    Capabilities { family, tool_result_status, ..CONSERVATIVE }
 }
 
 /// A Claude Haiku row after 3.5: a prefix of 4,096 tokens at least is cached.

@@ -1,6 +1,7 @@
 //! The capability table's rows, read back for the ids Bedrock users send.
 
 use super::*;
+use verbatim_model::{ThinkingConfig, ThinkingMode};
 
 #[test]
 fn ids_find_their_family_and_unknown_ids_get_the_conservative_row() {
@@ -11,7 +12,8 @@ fn ids_find_their_family_and_unknown_ids_get_the_conservative_row() {
     assert_eq!(family("us.anthropic.claude-3-7-sonnet-20250219-v1:0"), "claude-3.7-sonnet");
     assert_eq!(family("anthropic.claude-3-5-haiku-20241022-v1:0"), "claude-3.5");
     assert_eq!(family("anthropic.claude-opus-5-5"), "claude-opus-5.5");
-    assert_eq!(family("us.amazon.nova-2-lite-v1:0"), "amazon-nova");
+    assert_eq!(family("us.amazon.nova-2-lite-v1:0"), "amazon-nova-2");
+    assert_eq!(family("us.amazon.nova-pro-v1:0"), "amazon-nova");
     let app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1";
     assert_eq!(capabilities(Some(app)), &CONSERVATIVE);
     assert_eq!(capabilities(None), &CONSERVATIVE);
@@ -112,13 +114,61 @@ fn other_providers_families_have_rows_that_grant_only_what_was_recorded() {
     assert!(row("us.mistral.pixtral-large-2502-v1:0").tool_result_status);
     assert!(row("moonshot.kimi-k2-thinking").tool_result_status);
     let deepseek = row("us.deepseek.r1-v1:0");
-    assert_eq!((deepseek.family, deepseek.tool_result_status), ("deepseek", false));
+    assert_eq!((deepseek.family, deepseek.tool_result_status), ("deepseek-r1", false));
     assert_eq!(row("openai.gpt-oss-120b-1:0").family, "openai-gpt-oss");
-    // Everything else is the conservative row's: warnings, never errors.
+    // Everything else is the conservative row's (warnings, never errors), but for what was
+    // not recorded about reasoning sent back, which is a warning too.
     assert_eq!(
-        Capabilities { family: CONSERVATIVE.family, tool_result_status: false, ..*llama },
+        Capabilities {
+            family: CONSERVATIVE.family,
+            tool_result_status: false,
+            replayed_reasoning: ReplayedReasoning::Signed,
+            ..*llama
+        },
         CONSERVATIVE
     );
+    assert_eq!(llama.replayed_reasoning, ReplayedReasoning::NotKnown);
+}
+
+#[test]
+fn each_family_has_its_own_reasoning_setting_and_what_it_takes_back() {
+    let row = |id| capabilities(Some(id));
+    let gpt_oss = row("openai.gpt-oss-120b-1:0");
+    assert_eq!(gpt_oss.reasoning, ReasoningSetting::ReasoningEffort);
+    assert_eq!(gpt_oss.reasoning.field(), Some("reasoning_effort"));
+    assert_eq!(gpt_oss.replayed_reasoning, ReplayedReasoning::Unsigned { any_signature: true });
+    let nova2 = row("global.amazon.nova-2-lite-v1:0");
+    assert_eq!(nova2.reasoning.field(), Some("reasoningConfig"));
+    assert_eq!(row("us.amazon.nova-pro-v1:0").reasoning, ReasoningSetting::NoneTaken);
+    let r1 = row("us.deepseek.r1-v1:0");
+    assert_eq!((r1.family, r1.reasoning), ("deepseek-r1", ReasoningSetting::AlwaysOn));
+    assert_eq!(r1.replayed_reasoning, ReplayedReasoning::Refused);
+    assert!(r1.text_only && gpt_oss.text_only && !nova2.text_only);
+    assert_eq!(row("us.deepseek.v3-v1:0").reasoning, ReasoningSetting::NotKnown);
+    let kimi = row("moonshot.kimi-k2-thinking");
+    assert_eq!((kimi.reasoning, kimi.tool_result_status), (ReasoningSetting::AlwaysOn, true));
+    // Claude's is Anthropic's `thinking`, signed; none of the others is known.
+    let sonnet = row("us.anthropic.claude-sonnet-4-20250514-v1:0");
+    assert_eq!(sonnet.reasoning, ReasoningSetting::Anthropic);
+    assert_eq!(sonnet.replayed_reasoning, ReplayedReasoning::Signed);
+    for (pattern, caps) in TABLE {
+        assert_eq!(caps.is_claude(), caps.reasoning == ReasoningSetting::Anthropic, "{pattern}");
+        assert!(caps.is_claude() || !caps.known || caps.family.starts_with("amazon"), "{pattern}");
+    }
+}
+
+#[test]
+fn a_thinking_setting_becomes_an_effort_by_its_own_effort_or_its_budget() {
+    let of = |mode| effort_for(&ThinkingConfig::new(mode));
+    assert_eq!(of(ThinkingMode::Enabled { budget_tokens: 2048 }), Some("low"));
+    assert_eq!(of(ThinkingMode::Enabled { budget_tokens: 8192 }), Some("medium"));
+    assert_eq!(of(ThinkingMode::Enabled { budget_tokens: 16_384 }), Some("high"));
+    assert_eq!(of(ThinkingMode::Adaptive { effort: None }), Some("medium"));
+    assert_eq!(
+        of(ThinkingMode::Adaptive { effort: Some(verbatim_model::Effort::Max) }),
+        Some("high")
+    );
+    assert_eq!(of(ThinkingMode::Disabled), None);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 mod assembler;
 mod body_reuse;
+mod families;
 mod json_input;
 mod pairing;
 mod real_fixtures;

@@ -167,6 +167,7 @@ fn block_checks<'a>(
                     "You can only include images and documents if the role is user.",
                 );
             }
+            text_only(out, i, j, "image");
             image_checks(out, i, j, image);
         }
         ContentBlock::Document(doc) => {
@@ -179,6 +180,7 @@ fn block_checks<'a>(
                     "You can only include images and documents if the role is user.",
                 );
             }
+            text_only(out, i, j, "document");
             document_checks(out, seen, context.has_text, i, j, doc);
         }
         ContentBlock::Video(media) | ContentBlock::Audio(media) => {
@@ -187,7 +189,9 @@ fn block_checks<'a>(
                 ContentBlock::Video(_) => ("video", caps.video),
                 _ => ("audio", caps.audio),
             };
-            if !ok {
+            if caps.text_only {
+                text_only(out, i, j, kind);
+            } else if !ok {
                 out.not_granted(Rule::Media, out.block(i, j), kind, &unsupported_block(kind), None);
             }
             if matches!(block, ContentBlock::Video(_)) {
@@ -347,6 +351,18 @@ fn document_checks<'a>(
 
 /// Bedrock's text for a media block the model does not take (recorded for video on Claude:
 /// fixtures/real `errors_recorded_bodies.json`, `direct-binary-video-bedrock_claude`).
+/// A block other than text sent to a model that takes text only: an error, on the AWS model
+/// page's word (gpt-oss: "These OpenAI models support only text input and text output";
+/// DeepSeek R1: "Text model"). The text Bedrock answers is not recorded for these models; the
+/// one it gives Claude for video is quoted.
+fn text_only(out: &mut CheckPass<'_>, i: usize, j: usize, kind: &str) {
+    let caps = out.context.caps;
+    if caps.text_only {
+        let what = format!("{} takes text only, not {kind} blocks", caps.family);
+        out.error(Rule::Media, out.block(i, j), what, &unsupported_block(kind));
+    }
+}
+
 fn unsupported_block(kind: &str) -> String {
     format!(
         "This model doesn't support the {kind} content block that you provided. Update the content block and try again."

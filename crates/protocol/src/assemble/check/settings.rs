@@ -17,7 +17,7 @@ use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::Setting;
-use crate::capability::{Sampling, other_provider};
+use crate::capability::{ReasoningSetting, Sampling, other_provider};
 use crate::rules::Rule;
 use crate::{JsonPath, anthropic};
 
@@ -182,6 +182,19 @@ fn thinking_mode(out: &mut CheckPass<'_>, request: &verbatim_model::Request) {
     let caps = out.context.caps;
     let Some(config) = &request.thinking else { return };
     let path = out.setting(Setting::Thinking);
+    // gpt-oss was recorded refusing the field, whatever its value (BerriAI/litellm#13959);
+    // repair leaves it out, and the model reasons at its default effort (`reasoning_effort`
+    // sets another).
+    if caps.reasoning == ReasoningSetting::ReasoningEffort && out.api() == Api::Converse {
+        let what = format!(
+            "`thinking` is Anthropic's setting for Claude; {} takes `reasoning_effort` instead",
+            caps.family
+        );
+        let detail = "The model returned the following errors: Failed to deserialize the JSON body into the target type: thinking: unknown field thinking";
+        let action = Action::SetThinking { thinking: None };
+        out.fix(Rule::ReasoningSetting, path, what, detail, action);
+        return;
+    }
     // Another provider's model: Anthropic's setting is not known to be taken (nothing records
     // the answer), and it is not how those models reason (DeepSeek R1 always reasons and
     // returns its reasoning unsigned), so a warning that says so.

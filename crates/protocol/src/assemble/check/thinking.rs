@@ -20,6 +20,7 @@ use crate::JsonPath;
 use crate::assemble::Severity;
 use crate::assemble::action::{Action, is_thinking};
 use crate::assemble::wire::{self, Field, Setting};
+use crate::capability::ReplayedReasoning;
 use crate::model_id::base_model;
 use crate::rules::Rule;
 
@@ -106,6 +107,12 @@ pub(super) fn thinking_structure(out: &mut CheckPass<'_>, shape: &RequestFacts) 
             );
             continue;
         }
+    }
+    // What follows reads Anthropic's setting: the families whose reasoning is not Claude's
+    // (unsigned, or not taken back) are judged by their rows (`reasoning.rs`); gpt-oss's
+    // reasoning goes back across tool turns without any such setting (vercel/ai#14720).
+    if caps.replayed_reasoning != ReplayedReasoning::Signed {
+        return;
     }
     if shape.prefill {
         let i = messages.len() - 1;
@@ -235,6 +242,9 @@ pub(super) fn thinking_block(
     thinking: &ThinkingBlock,
     first_thinking: Option<usize>,
 ) {
+    if super::reasoning::replayed(out, i, j, thinking) {
+        return;
+    }
     if thinking.signature.as_deref().is_none_or(str::is_empty) {
         let what = "thinking without a signature cannot be sent back";
         let at = out.block(i, j);
@@ -272,6 +282,9 @@ pub(super) fn redacted_block(
     redacted: &RedactedThinking,
     first_thinking: Option<usize>,
 ) {
+    if super::reasoning::replayed_redacted(out, i, j) {
+        return;
+    }
     // Checked in the form it is sent in; the other form is converted on the
     // way (base64-encoded, or decoded, which fails if it is not base64).
     let sent_as_is = matches!(
