@@ -67,6 +67,9 @@ pub(crate) fn check(
     final_thinking(dialect, messages, conversation.thinking)?;
     thinking_blocks::check(dialect, messages)?;
     signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
+    if dialect == Dialect::Anthropic {
+        crate::compaction::check_blocks(body, secret)?;
+    }
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
     settings::check(dialect, body, model_id)?;
