@@ -62,3 +62,47 @@ pub(crate) fn applied(response: &Response) -> Option<Value> {
     let from_fields = response.model_fields.as_ref().and_then(|f| f.get(CONTEXT_MANAGEMENT_KEY));
     from_fields.or_else(|| response.unmapped.anthropic.get(CONTEXT_MANAGEMENT_KEY)).cloned()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use verbatim_model::{COMPACT_BETA, CONTEXT_MANAGEMENT_BETA, JsonMap};
+
+    use super::*;
+
+    const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+    #[test]
+    fn the_member_goes_out_as_configured_with_its_betas_once() {
+        let member = ContextManagement::new().compact(Some(1000), None).clear_thinking(None);
+        let mut turn = TurnConfig::new(MODEL, Api::InvokeModel);
+        turn.beta = Some(vec![COMPACT_BETA.to_owned()]);
+        configure(&mut turn, Some(&member)).unwrap();
+        assert_eq!(turn.model_fields.unwrap()[CONTEXT_MANAGEMENT_KEY], member.to_value());
+        assert_eq!(turn.beta.unwrap(), [COMPACT_BETA, CONTEXT_MANAGEMENT_BETA]);
+        // An imported body's member is sent as it came, with the betas it needs.
+        let kept = json!({"edits": [{"type": "clear_tool_uses_20250919"}], "future": 1});
+        let mut turn = TurnConfig::new(MODEL, Api::Messages);
+        turn.model_fields =
+            Some(JsonMap::from_iter([(CONTEXT_MANAGEMENT_KEY.into(), kept.clone())]));
+        configure(&mut turn, None).unwrap();
+        assert_eq!(turn.model_fields.unwrap()[CONTEXT_MANAGEMENT_KEY], kept);
+        assert_eq!(turn.beta.unwrap(), [CONTEXT_MANAGEMENT_BETA]);
+        // Nothing configured: nothing added.
+        let mut turn = TurnConfig::new(MODEL, Api::InvokeModel);
+        configure(&mut turn, None).unwrap();
+        assert!(turn.model_fields.is_none() && turn.beta.is_none());
+    }
+
+    #[test]
+    fn converse_refuses_the_member_by_name_configured_or_kept() {
+        let member = ContextManagement::new().compact(None, None);
+        let mut turn = TurnConfig::new(MODEL, Api::Converse);
+        let error = configure(&mut turn, Some(&member)).unwrap_err().to_string();
+        assert!(error.contains("`context_management`") && error.contains("Converse"), "{error}");
+        let mut turn = TurnConfig::new(MODEL, Api::Converse);
+        turn.model_fields =
+            Some(JsonMap::from_iter([(CONTEXT_MANAGEMENT_KEY.into(), member.to_value())]));
+        assert!(matches!(configure(&mut turn, None), Err(EngineError::Unsupported(_))));
+    }
+}

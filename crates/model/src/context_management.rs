@@ -153,3 +153,42 @@ impl ContentBlock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{TextBlock, UnknownBlock};
+
+    #[test]
+    fn the_builders_write_the_first_party_shapes_clear_thinking_first() {
+        let member = ContextManagement::new()
+            .compact(Some(100_000), Some("Keep file names."))
+            .clear_tool_uses(Some(50_000), Some(3))
+            .clear_thinking(Some(2));
+        assert_eq!(
+            member.to_value(),
+            json!({"edits": [
+                {"type": "clear_thinking_20251015", "keep": {"type": "thinking_turns", "value": 2}},
+                {"type": "compact_20260112", "trigger": {"type": "input_tokens", "value": 100000},
+                 "instructions": "Keep file names."},
+                {"type": "clear_tool_uses_20250919", "trigger": {"type": "input_tokens", "value": 50000},
+                 "keep": {"type": "tool_uses", "value": 3}}]})
+        );
+        assert_eq!(member.betas(), [COMPACT_BETA, CONTEXT_MANAGEMENT_BETA]);
+        assert_eq!(ContextManagement::new().compact(None, None).betas(), [COMPACT_BETA]);
+        assert!(ContextManagement::new().betas().is_empty());
+        // Stored as the member itself, read back equal.
+        let text = serde_json::to_string(&member).unwrap();
+        assert_eq!(serde_json::from_str::<ContextManagement>(&text).unwrap(), member);
+    }
+
+    #[test]
+    fn a_compaction_block_is_an_anthropic_unknown_block_of_its_type() {
+        let raw = |dialect, json| ContentBlock::Unknown(UnknownBlock { dialect, json });
+        let block = json!({"type": "compaction", "content": "s", "encrypted_content": "e"});
+        assert!(raw(Dialect::Anthropic, block.clone()).is_compaction());
+        assert!(!raw(Dialect::Converse, block).is_compaction());
+        assert!(!raw(Dialect::Anthropic, json!({"type": "other"})).is_compaction());
+        assert!(!ContentBlock::Text(TextBlock::new("compaction")).is_compaction());
+    }
+}
