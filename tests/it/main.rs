@@ -4,6 +4,7 @@ mod agreement;
 mod anthropic_sdk;
 mod chat_cli;
 mod cli;
+mod compaction;
 #[cfg(feature = "dynamodb")]
 mod dynamodb;
 mod emulator;

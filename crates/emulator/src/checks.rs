@@ -77,6 +77,9 @@ pub(crate) fn check(
     if family.signs_reasoning() {
         signatures(dialect, messages, model_id, secret, drops_unbound_blocks(body))?;
     }
+    if dialect == Dialect::Anthropic {
+        crate::compaction::check_blocks(body, secret)?;
+    }
     families::settings(dialect, body, family)?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.

@@ -60,6 +60,7 @@ mod attachments;
 mod betas;
 mod cache;
 mod checks;
+mod compaction;
 mod connections;
 mod constraints;
 mod conversation;

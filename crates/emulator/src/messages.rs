@@ -43,9 +43,9 @@ const BETA_HEADER: &str = "anthropic-beta";
 const SERVICES: &[&str] = &["bedrock-mantle", "bedrock"];
 
 /// Body keys of the envelope, taken off before the conversation is judged. The first-party
-/// `context_management` (compaction, context editing) was measured accepted on this surface
-/// (F1) and is not InvokeModel's, so it goes too.
-const ENVELOPE_KEYS: &[&str] = &["model", "stream", "context_management"];
+/// `context_management` (compaction, context editing), measured accepted on this surface
+/// (F1), stays: the InvokeModel body takes it too ([`crate::compaction`]).
+const ENVELOPE_KEYS: &[&str] = &["model", "stream"];
 
 /// The version a body's conversation is judged under once the header's version has been
 /// judged: InvokeModel's, which every model takes.
@@ -227,6 +227,7 @@ pub(crate) fn answer(
     let key = model::model_key(&call.model);
     let behaviour = config.script.behaviour(&call.model, &key);
     let mut reply = model::answer(secret, &call.model, &behaviour, &conversation);
+    crate::compaction::apply(&call.body, secret, &mut reply);
     (reply.input_tokens, reply.cache) =
         state.input_usage(Dialect::Anthropic, &call.body, &call.model);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);

@@ -36,6 +36,11 @@ pub(crate) struct Reply {
     pub(crate) output_tokens: u64,
     /// What the request's cache points did, when it had any.
     pub(crate) cache: Option<CacheUsage>,
+    /// The `compaction` block that opens the reply, when the request compacted
+    /// ([`crate::compaction`]).
+    pub(crate) compaction: Option<Value>,
+    /// The reply's `context_management` (`applied_edits`), when the request had one.
+    pub(crate) context_management: Option<Value>,
 }
 
 /// The geographic prefix and ARN wrapping taken off a model id, so a signature made under
@@ -322,7 +327,15 @@ pub(crate) fn answer(
         _ => blocks.iter().map(block_size).sum::<usize>() as u64 / 4 + 1,
     };
     // The input is counted by the server, which reads the whole body ([`crate::tokens`]).
-    Reply { blocks, stop_reason, input_tokens: 0, output_tokens, cache: None }
+    Reply {
+        blocks,
+        stop_reason,
+        input_tokens: 0,
+        output_tokens,
+        cache: None,
+        compaction: None,
+        context_management: None,
+    }
 }
 
 fn block_size(block: &Block) -> usize {

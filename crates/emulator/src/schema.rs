@@ -67,6 +67,9 @@ const ANTHROPIC_KEYS: &[&str] = &[
     "thinking",
     "output_config",
     "metadata",
+    // Server compaction and context editing ([`crate::compaction`]): measured accepted on the
+    // Messages API (messages-api F1), whose body is this one; taken on InvokeModel too.
+    "context_management",
 ];
 
 /// The keys each Anthropic block type may carry; other types are not checked.

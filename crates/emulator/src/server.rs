@@ -456,6 +456,9 @@ fn answer(
     let key = model::model_key(model_id);
     let behaviour = config.script.behaviour(model_id, &key);
     let mut reply = model::answer(secret, model_id, &behaviour, &conversation);
+    if dialect == Dialect::Anthropic {
+        crate::compaction::apply(&parsed, secret, &mut reply);
+    }
     (reply.input_tokens, reply.cache) = state.input_usage(dialect, &parsed, model_id);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
     if !stream {

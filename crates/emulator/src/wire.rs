@@ -143,8 +143,9 @@ fn usage_anthropic(reply: &Reply) -> Value {
 
 /// A whole Anthropic Messages response body.
 pub(crate) fn anthropic_body(reply: &Reply, model: &str, id: &str) -> Value {
-    let content: Vec<Value> = reply.blocks.iter().map(anthropic_block).collect();
-    json!({
+    let compaction = reply.compaction.iter().cloned();
+    let content: Vec<Value> = compaction.chain(reply.blocks.iter().map(anthropic_block)).collect();
+    let mut body = json!({
         "id": id,
         "type": "message",
         "role": "assistant",
@@ -153,7 +154,11 @@ pub(crate) fn anthropic_body(reply: &Reply, model: &str, id: &str) -> Value {
         "stop_reason": reply.stop_reason,
         "stop_sequence": null,
         "usage": usage_anthropic(reply),
-    })
+    });
+    if let Some(applied) = &reply.context_management {
+        body["context_management"] = applied.clone();
+    }
+    body
 }
 
 fn anthropic_block(block: &Block) -> Value {
@@ -292,8 +297,20 @@ fn anthropic_events(reply: &Reply, model: &str, id: &str) -> Vec<Value> {
     start["content"] = json!([]);
     start["stop_reason"] = Value::Null;
     start["usage"]["output_tokens"] = json!(1);
+    start.as_object_mut().map(|m| m.remove("context_management"));
     push(json!({ "type": "message_start", "message": start }));
+    // A compaction block starts empty and arrives whole in one `compaction_delta`.
+    let first = usize::from(reply.compaction.is_some());
+    if let Some(block) = &reply.compaction {
+        let opening = json!({ "type": "compaction", "content": null });
+        push(json!({ "type": "content_block_start", "index": 0, "content_block": opening }));
+        let delta = json!({ "type": "compaction_delta", "content": block["content"],
+            "encrypted_content": block["encrypted_content"] });
+        push(json!({ "type": "content_block_delta", "index": 0, "delta": delta }));
+        push(json!({ "type": "content_block_stop", "index": 0 }));
+    }
     for (index, block) in reply.blocks.iter().enumerate() {
+        let index = index + first;
         let mut opening = anthropic_block(block);
         let deltas: Vec<Value> = match block {
             Block::Text(text) => {
@@ -328,11 +345,15 @@ fn anthropic_events(reply: &Reply, model: &str, id: &str) -> Vec<Value> {
         }
         push(json!({ "type": "content_block_stop", "index": index }));
     }
-    push(json!({
+    let mut delta = json!({
         "type": "message_delta",
         "delta": { "stop_reason": reply.stop_reason, "stop_sequence": null },
         "usage": { "output_tokens": reply.output_tokens },
-    }));
+    });
+    if let Some(applied) = &reply.context_management {
+        delta["context_management"] = applied.clone();
+    }
+    push(delta);
     push(json!({ "type": "message_stop" }));
     events
 }

@@ -17,6 +17,10 @@ pub enum EngineError {
     /// The builder lacks something it needs.
     #[error("engine configuration: {0}")]
     Config(String),
+    /// The session's configuration asks for what its API cannot send (server compaction or
+    /// context editing on Converse); refused before any call.
+    #[error("{0}")]
+    Unsupported(String),
     /// A model id refused as it enters (empty, over 2048 characters, or holding a control
     /// character): a new session's model or a model switch.
     #[error(transparent)]

@@ -49,6 +49,7 @@
 //! Every turn runs in a `tracing` span naming the session and step; no secret is recorded.
 
 mod call;
+mod compaction;
 mod context;
 mod error;
 mod event;

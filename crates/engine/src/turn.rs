@@ -304,6 +304,7 @@ impl Turn<'_> {
         provenance.stop_reason = response.stop_reason.clone();
         provenance.usage = response.usage.clone();
         provenance.notes = response.notes.clone();
+        provenance.context_management = crate::compaction::applied(&response);
         Ok((response, provenance))
     }
 
@@ -314,7 +315,7 @@ impl Turn<'_> {
     /// [`crate::ContextPolicy`]): that shortened request is a view, and its fixes are not
     /// recorded.
     async fn build_request(&mut self) -> Result<Outgoing, EngineError> {
-        let turn = self.turn_config();
+        let turn = self.turn_config()?;
         let engine = self.engine;
         let defaults = &engine.inner.defaults;
         let full = self.assembler.next(self.log.messages(), &turn, defaults.policy);
@@ -398,7 +399,7 @@ impl Turn<'_> {
         Ok(Outgoing { prepared, body, turn, origins })
     }
 
-    fn turn_config(&self) -> TurnConfig {
+    fn turn_config(&self) -> Result<TurnConfig, EngineError> {
         let inner = &self.engine.inner;
         let config = self.log.config();
         let mut turn = TurnConfig::new(config.model.clone(), inner.defaults.api);
@@ -424,11 +425,12 @@ impl Turn<'_> {
         let mut kept = settings.unmapped.get(dialect).clone();
         kept.shift_remove(verbatim_protocol::anthropic::VERSION_KEY);
         turn.unmapped = verbatim_model::Unmapped::only(dialect, kept);
+        crate::compaction::configure(&mut turn, settings.context_management.as_ref())?;
         turn.open_turn_thinking = self.log.open_turn_thinking();
         // The session's own choice, else the engine's.
         turn.caching = config.caching.unwrap_or(inner.defaults.caching);
         turn.recorded_fixes = self.log.replay.clone();
-        turn
+        Ok(turn)
     }
 
     fn poisoned(&self, message: String) -> EngineError {

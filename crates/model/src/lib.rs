@@ -16,6 +16,7 @@
 
 mod caching;
 mod content;
+mod context_management;
 mod ids;
 mod provenance;
 mod request;
@@ -29,6 +30,10 @@ pub use content::{
     CachePoint, ContentBlock, DocumentBlock, DocumentSource, ImageBlock, MediaBlock, MediaSource,
     Message, RawMember, RedactedForm, RedactedThinking, Role, S3Location, TextBlock, ThinkingBlock,
     ToolResult, ToolResultBlock, ToolResultContent, ToolResultStatus, ToolUse, UnknownBlock,
+};
+pub use context_management::{
+    CLEAR_THINKING_EDIT, CLEAR_TOOL_USES_EDIT, COMPACT_BETA, COMPACT_EDIT, COMPACTION_BLOCK,
+    CONTEXT_MANAGEMENT_BETA, CONTEXT_MANAGEMENT_KEY, ContextManagement,
 };
 pub use ids::{
     MAX_MODEL_ID_CHARS, ModelIdError, SessionId, SessionIdError, ToolUseId, check_model_id,

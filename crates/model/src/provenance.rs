@@ -72,6 +72,10 @@ pub struct Provenance {
     /// here (see [`Response::notes`](crate::Response::notes)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The reply's `context_management` as received (its `applied_edits`: what server
+    /// compaction and context editing did to the request), when it carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_management: Option<serde_json::Value>,
 }
 
 impl Provenance {
@@ -86,6 +90,7 @@ impl Provenance {
             stop_reason: None,
             usage: None,
             notes: Vec::new(),
+            context_management: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
-use crate::{CachePoint, JsonMap, Message, RawMember, TextBlock, UnknownBlock, Unmapped};
+use crate::{
+    CachePoint, ContextManagement, JsonMap, Message, RawMember, TextBlock, UnknownBlock, Unmapped,
+};
 
 /// A request in canonical form, whichever dialect it came from or goes to.
 ///
@@ -69,6 +71,11 @@ pub struct Settings {
     /// Request keys of one dialect, kept as they came.
     #[serde(default, skip_serializing_if = "Unmapped::is_empty")]
     pub unmapped: Unmapped,
+    /// Server compaction and context editing (Anthropic `context_management`), sent on
+    /// InvokeModel and the Messages API with the beta flags its edits take; Converse has no
+    /// such field, and a session that sets it refuses to run there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_management: Option<ContextManagement>,
 }
 
 impl Settings {
@@ -80,6 +87,7 @@ impl Settings {
             tool_choice: request.tool_choice.clone(),
             model_fields: request.model_fields.clone(),
             unmapped: request.unmapped.clone(),
+            context_management: None,
         }
     }
 

@@ -7,7 +7,8 @@
 //! [`Rule::BlankText`] (`text.blank`), [`Rule::BlockRole`] (`content.role`), [`Rule::Image`]
 //! (`content.image`), [`Rule::Document`] (`content.document`), [`Rule::Base64`]
 //! (`content.base64`), [`Rule::Media`] (`content.media`, also for video inside a tool result),
-//! [`Rule::MediaSource`] (`content.s3`) and [`Rule::MediaCount`] (`content.count`). Through the block checks of [`super::thinking`], [`super::tools`] and
+//! [`Rule::MediaSource`] (`content.s3`), [`Rule::Unrepresentable`] (`shape.unrepresentable`,
+//! a server `compaction` block on Converse) and [`Rule::MediaCount`] (`content.count`). Through the block checks of [`super::thinking`], [`super::tools`] and
 //! [`super::cache`] it also emits `thinking.unsigned`, `thinking.foreign_model`,
 //! `tool.use_id_invalid`, `tool.name_invalid`, `tool.input_not_object`,
 //! `tool.use_id_duplicate`, `tool_result.status`, `tool_result.content`, `cache.placement`
@@ -226,6 +227,15 @@ fn block_checks<'a>(
             tool_result_media(out, i, j, result);
         }
         ContentBlock::CachePoint(point) => cache::cache_point(out, message, i, j, point),
+        ContentBlock::Unknown(_) if block.is_compaction() && out.api() == Api::Converse => {
+            // A server compaction block exists on InvokeModel and the Messages API only:
+            // Converse's content union has no member for it, so the request cannot be
+            // written (and must not be written without it: the summary replaces the turns
+            // before it).
+            let what = "a `compaction` block (server compaction) cannot be sent on Converse, whose content union has no such member; continue the session on InvokeModel or the Messages API";
+            let detail = "server compaction exists only on InvokeModel and the Messages API";
+            out.error(Rule::Unrepresentable, out.block(i, j), what, detail);
+        }
         _ => {}
     }
 }

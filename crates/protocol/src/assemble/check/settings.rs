@@ -5,13 +5,13 @@
 //! Emits [`Rule::ModelId`] (`model.id`), [`Rule::InvokeVersion`] (`invoke.version`),
 //! [`Rule::NoMessages`] (`messages.none`),
 //! [`Rule::TooManyMessages`] (`messages.too_many`), [`Rule::UnknownKey`]
-//! (`shape.unknown_key`, top-level keys), [`Rule::ThinkingMode`] (`thinking.mode`),
+//! (`shape.unknown_key`, top-level keys; `context_management` on Converse by name), [`Rule::ThinkingMode`] (`thinking.mode`),
 //! [`Rule::MaxTokens`] (`inference.max_tokens`), [`Rule::ThinkingBudget`]
 //! (`thinking.budget`), [`Rule::ThinkingSampling`] (`thinking.sampling`) and
 //! [`Rule::Sampling`] (`inference.range`).
 
 use serde_json::Number;
-use verbatim_model::{Api, InferenceConfig, ThinkingConfig, ThinkingMode};
+use verbatim_model::{Api, CONTEXT_MANAGEMENT_KEY, InferenceConfig, ThinkingConfig, ThinkingMode};
 
 use super::{CheckPass, RequestFacts};
 use crate::assemble::Severity;
@@ -47,7 +47,7 @@ const ANTHROPIC_TOP_LEVEL: &[&str] = &[
     "output_config",
     "service_tier",
     "container",
-    "context_management",
+    CONTEXT_MANAGEMENT_KEY,
     "mcp_servers",
 ];
 
@@ -171,10 +171,40 @@ fn unknown_top_level(out: &mut CheckPass<'_>) {
     };
     let unknown: Vec<String> =
         keys.into_iter().filter(|k| !known.contains(&k.as_str())).cloned().collect();
-    for key in unknown {
+    if out.api() == Api::Converse {
+        context_management_on_converse(out, &unknown);
+    }
+    let api = out.api();
+    for key in unknown.into_iter().filter(|k| !on_converse_by_name(api, k)) {
         let what = format!("`{key}` is not a field of the request this version knows");
         let path = JsonPath::root().key(key.clone());
         out.push(Rule::UnknownKey, Severity::Warning, path, what, &key, None);
+    }
+}
+
+/// True for a key [`context_management_on_converse`] reports by name.
+fn on_converse_by_name(api: Api, key: &str) -> bool {
+    api == Api::Converse && key == CONTEXT_MANAGEMENT_KEY
+}
+
+/// Server compaction and context editing (`context_management`) exist on InvokeModel and the
+/// Messages API only. A top-level `context_management` in a Converse body is an error: the
+/// Converse schema has no such member and Bedrock answers unknown keys with its schema text
+/// (bedrock-rules R1.1, R1.9: `extraneous key [...] is not permitted`). Inside
+/// `additionalModelRequestFields` it is passed to the model, and nothing records what
+/// Bedrock answers, so a warning: Converse has no content member for the `compaction` block
+/// the reply would carry.
+fn context_management_on_converse(out: &mut CheckPass<'_>, unknown: &[String]) {
+    let what = "`context_management` (server compaction and context editing) exists only on InvokeModel and the Messages API; Converse has no such field";
+    if unknown.iter().any(|k| k == CONTEXT_MANAGEMENT_KEY) {
+        let path = JsonPath::root().key(CONTEXT_MANAGEMENT_KEY);
+        out.error(Rule::UnknownKey, path, what, CONTEXT_MANAGEMENT_KEY);
+    }
+    let request = out.request();
+    if request.model_fields.as_ref().is_some_and(|f| f.contains_key(CONTEXT_MANAGEMENT_KEY)) {
+        let path = JsonPath::root().key("additionalModelRequestFields").key(CONTEXT_MANAGEMENT_KEY);
+        let what = "`context_management` in additionalModelRequestFields: Converse has no content member for the `compaction` block a compacting reply carries, and no recording shows what Bedrock answers; server compaction and context editing are InvokeModel's and the Messages API's";
+        out.push(Rule::UnknownKey, Severity::Warning, path, what, CONTEXT_MANAGEMENT_KEY, None);
     }
 }
 
