@@ -309,3 +309,27 @@ async fn the_emulator_refuses_a_compaction_block_sent_back_edited() {
     let refused = transport.send(call).await.unwrap_err();
     assert_eq!(refused.api().unwrap().message, text);
 }
+
+#[tokio::test]
+async fn a_paused_compaction_ends_the_turn_at_the_block_and_the_next_send_goes_on() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let session = engine(store, &emulator, Api::Messages, true).create().await.unwrap();
+    let paused = json!({"type": "compact_20260112", "pause_after_compaction": true,
+        "trigger": {"type": "input_tokens", "value": TRIGGER}});
+    let member = ContextManagement::new().push(paused);
+    let settings = Settings { context_management: Some(member), ..Settings::default() };
+    session.set_settings(settings).await.unwrap();
+    let long = format!("Here is everything about the trip: {}", "we go by train. ".repeat(120));
+    session.send(long).await.unwrap();
+    let reply = session.send("Hello there.").await.unwrap();
+    assert_eq!(reply.message.content.len(), 1, "the block alone: {:?}", reply.message);
+    assert!(reply.message.content[0].is_compaction());
+    let history = session.history().await.unwrap();
+    let provenance = history[3].provenance.as_ref().unwrap();
+    assert_eq!(provenance.stop_reason, Some(verbatim::StopReason::Other("compaction".into())));
+    // The next send goes on after the block, which the emulator verifies.
+    let reply = session.send("Go on.").await.unwrap();
+    assert!(reply.text().contains("Hello! You said: Go on."), "{:?}", reply.message);
+    assert!(emulator.received().iter().all(|r| r.status == 200));
+}
