@@ -1,8 +1,9 @@
 //! The same workload straight to the emulator and through `verbatim serve` in one run: one
 //! stream at a time (the latency the proxy adds), then 200 concurrent streams, then 200
 //! concurrent whole calls; time to the first event and to the last byte, p50 and p99, and
-//! requests per second. The proxy records every call in a sled store (durable appends), as it
-//! does in use. LiteLLM's proxy, the peer, runs the same workload in the same run through its
+//! requests per second, and the CPU time per call. The proxy records every call in a sled store
+//! (durable appends), as it does in use (`VERBATIM_BENCH_STORE=memory`: in memory, to tell
+//! the durable write's share apart). LiteLLM's proxy, the peer, runs the same workload in the same run through its
 //! Bedrock pass-through route when `litellm` is installed (`through/litellm.rs`); otherwise
 //! the bench says it skipped it.
 //!
@@ -38,21 +39,22 @@ fn client(url: String, key: &str) -> HttpTransport {
     HttpTransport::new(config).expect("a client")
 }
 
-/// One call's times: to the first event (or the whole body) and to the last byte.
-async fn one(client: &HttpTransport, stream: bool) -> (Duration, Duration) {
+/// One call's times: to the first event (or the whole body) and to the last byte; the error
+/// when it failed.
+async fn one(client: &HttpTransport, stream: bool) -> Result<(Duration, Duration), String> {
     let call = Call::new(Api::Converse, MODEL, BODY);
     let start = Instant::now();
     if !stream {
-        client.send(call).await.expect("an answer");
+        client.send(call).await.map_err(|e| e.to_string())?;
         let all = start.elapsed();
-        return (all, all);
+        return Ok((all, all));
     }
-    let mut events = client.stream(call).await.expect("a stream");
+    let mut events = client.stream(call).await.map_err(|e| e.to_string())?;
     let first = start.elapsed();
     while let Some(event) = events.next().await {
-        event.expect("an event");
+        event.map_err(|e| e.to_string())?;
     }
-    (first, start.elapsed())
+    Ok((first, start.elapsed()))
 }
 
 struct Figures {
@@ -63,6 +65,9 @@ struct Figures {
     /// proxy) and of `other` (LiteLLM's process) when given: unlike the latencies, it does not
     /// depend on what else the machine runs.
     cpu_per_call: f64,
+    /// Calls that failed (left out of the times), and the first failure.
+    failed: usize,
+    failure: Option<String>,
 }
 
 /// The CPU time (user and system, every thread) process `pid` (this one when `None`) used so
@@ -86,6 +91,7 @@ async fn run(
     stream: bool,
 ) -> Figures {
     let (mut first, mut last) = (Vec::new(), Vec::new());
+    let (mut failed, mut failure) = (0, None);
     let cpu_before = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
     let start = Instant::now();
     for _ in 0..rounds {
@@ -94,21 +100,31 @@ async fn run(
             tokio::spawn(async move { one(&client, stream).await })
         });
         for call in calls.collect::<Vec<_>>() {
-            let (f, l) = call.await.expect("a call");
-            first.push(f);
-            last.push(l);
+            match call.await.expect("a call") {
+                Ok((f, l)) => {
+                    first.push(f);
+                    last.push(l);
+                }
+                Err(why) => {
+                    failed += 1;
+                    failure.get_or_insert(why);
+                }
+            }
         }
     }
     let calls = (concurrency * rounds) as f64;
-    let per_second = calls / start.elapsed().as_secs_f64();
+    let per_second = (calls - failed as f64) / start.elapsed().as_secs_f64();
     let cpu_after = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
     let cpu_per_call = (cpu_after - cpu_before).as_secs_f64() * 1e6 / calls;
     first.sort();
     last.sort();
-    Figures { first, last, per_second, cpu_per_call }
+    Figures { first, last, per_second, cpu_per_call, failed, failure }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
@@ -141,6 +157,13 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)]) {
             figures.cpu_per_call - direct.cpu_per_call,
         );
     }
+    for (name, figures) in
+        std::iter::once(("straight", direct)).chain(proxies.iter().map(|(n, f)| (*n, f)))
+    {
+        if let Some(why) = &figures.failure {
+            println!("  {name}: {} calls failed (first: {why})", figures.failed);
+        }
+    }
     if let [(_, through), (peer, other)] = proxies {
         println!(
             "  requests/s through verbatim / {peer}: {:.1}x",
@@ -159,9 +182,11 @@ fn main() {
         let dir = tempfile::tempdir().expect("a directory");
         // `VERBATIM_BENCH_STORE=memory` keeps the sessions in memory instead: what the proxy
         // costs without its durable write, to tell the two apart.
-        let store: Arc<dyn SessionStore> = match std::env::var("VERBATIM_BENCH_STORE").as_deref() {
-            Ok("memory") => Arc::new(MemoryStore::new()),
-            _ => Arc::new(SledStore::open(dir.path()).expect("a store")),
+        let in_memory = std::env::var("VERBATIM_BENCH_STORE").is_ok_and(|v| v == "memory");
+        let store: Arc<dyn SessionStore> = if in_memory {
+            Arc::new(MemoryStore::new())
+        } else {
+            Arc::new(SledStore::open(dir.path()).expect("a store"))
         };
         let upstream = client(emulator.url(), DEFAULT_API_KEY);
         let auth = ClientAuth { api_keys: vec![Secret::new(DEFAULT_API_KEY)], credentials: Vec::new() };
@@ -190,7 +215,8 @@ fn main() {
             run(other, pid, 20, 1, true).await;
             run(other, pid, 20, 1, false).await;
         }
-        println!("the same workload in one run, the same emulator behind; verbatim records each call in sled");
+        let kept = if in_memory { "in memory (VERBATIM_BENCH_STORE=memory)" } else { "in sled" };
+        println!("the same workload in one run, the same emulator behind; verbatim records each call {kept}");
         if let Some(peer) = &peer {
             println!("LiteLLM {} (its Bedrock pass-through route, one process as `litellm --config` starts it)", peer.version);
         }
