@@ -21,6 +21,7 @@ mod numbers;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod proxy;
+mod proxy_record;
 mod proxy_wire;
 mod python_sdk;
 mod readme;

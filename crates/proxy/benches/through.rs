@@ -1,13 +1,20 @@
 //! The same workload straight to the emulator and through `verbatim serve` in one run: one
 //! stream at a time (the latency the proxy adds), then 200 concurrent streams, then 200
 //! concurrent whole calls; time to the first event and to the last byte, p50 and p99, and
-//! requests per second. The proxy records every call in a sled store (durable appends), as it
-//! does in use.
+//! requests per second, and the CPU time per call. The proxy records every call in a sled store
+//! (durable appends), as it does in use (`VERBATIM_BENCH_STORE=memory`: in memory, to tell
+//! the durable write's share apart). LiteLLM's proxy, the peer, runs the same workload in the same run through its
+//! Bedrock pass-through route when `litellm` is installed (`through/litellm.rs`); otherwise
+//! the bench says it skipped it.
 //!
 //! `cargo bench -p verbatim-proxy --bench through` (`VERBATIM_BENCH_ROUNDS` sets the rounds of
-//! each concurrent run, default 5).
+//! each concurrent run, default 5; `VERBATIM_LITELLM` the `litellm` executable, default the
+//! one on `PATH`).
 
 #![allow(clippy::print_stdout)]
+
+#[path = "through/litellm.rs"]
+mod litellm;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +22,7 @@ use std::time::{Duration, Instant};
 use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
 use verbatim_model::Api;
 use verbatim_proxy::{ClientAuth, Limits, Mode, Proxy, ProxyConfig};
-use verbatim_store::SledStore;
+use verbatim_store::{MemoryStore, SessionStore, SledStore};
 use verbatim_transport::{
     Auth, Call, HttpConfig, HttpTransport, RetryConfig, Secret, Timeouts, Transport,
 };
@@ -23,40 +30,69 @@ use verbatim_transport::{
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
 const BODY: &str = r#"{"messages":[{"role":"user","content":[{"text":"Hello there"}]}]}"#;
 
-fn client(url: String) -> HttpTransport {
+fn client(url: String, key: &str) -> HttpTransport {
     let timeouts = Timeouts { connect: Duration::from_secs(30), ..Timeouts::default() };
-    let config = HttpConfig::new("us-east-1", Auth::api_key(DEFAULT_API_KEY))
+    let config = HttpConfig::new("us-east-1", Auth::api_key(key))
         .with_endpoint_url(url)
         .with_retry(RetryConfig { max_attempts: 1, ..RetryConfig::default() })
         .with_timeouts(timeouts);
     HttpTransport::new(config).expect("a client")
 }
 
-/// One call's times: to the first event (or the whole body) and to the last byte.
-async fn one(client: &HttpTransport, stream: bool) -> (Duration, Duration) {
+/// One call's times: to the first event (or the whole body) and to the last byte; the error
+/// when it failed.
+async fn one(client: &HttpTransport, stream: bool) -> Result<(Duration, Duration), String> {
     let call = Call::new(Api::Converse, MODEL, BODY);
     let start = Instant::now();
     if !stream {
-        client.send(call).await.expect("an answer");
+        client.send(call).await.map_err(|e| e.to_string())?;
         let all = start.elapsed();
-        return (all, all);
+        return Ok((all, all));
     }
-    let mut events = client.stream(call).await.expect("a stream");
+    let mut events = client.stream(call).await.map_err(|e| e.to_string())?;
     let first = start.elapsed();
     while let Some(event) = events.next().await {
-        event.expect("an event");
+        event.map_err(|e| e.to_string())?;
     }
-    (first, start.elapsed())
+    Ok((first, start.elapsed()))
 }
 
 struct Figures {
     first: Vec<Duration>,
     last: Vec<Duration>,
     per_second: f64,
+    /// CPU time per call, in microseconds, of this process (client, emulator and verbatim's
+    /// proxy) and of `other` (LiteLLM's process) when given: unlike the latencies, it does not
+    /// depend on what else the machine runs.
+    cpu_per_call: f64,
+    /// Calls that failed (left out of the times), and the first failure.
+    failed: usize,
+    failure: Option<String>,
 }
 
-async fn run(client: &HttpTransport, concurrency: usize, rounds: usize, stream: bool) -> Figures {
+/// The CPU time (user and system, every thread) process `pid` (this one when `None`) used so
+/// far, from `/proc` (zero where there is none).
+fn cpu(pid: Option<u32>) -> Duration {
+    let path = pid.map_or("/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else { return Duration::ZERO };
+    // The fields after the command's closing parenthesis; utime and stime are the 14th and
+    // 15th of the line, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn run(
+    client: &HttpTransport,
+    other: Option<u32>,
+    concurrency: usize,
+    rounds: usize,
+    stream: bool,
+) -> Figures {
     let (mut first, mut last) = (Vec::new(), Vec::new());
+    let (mut failed, mut failure) = (0, None);
+    let cpu_before = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
     let start = Instant::now();
     for _ in 0..rounds {
         let calls = (0..concurrency).map(|_| {
@@ -64,44 +100,76 @@ async fn run(client: &HttpTransport, concurrency: usize, rounds: usize, stream: 
             tokio::spawn(async move { one(&client, stream).await })
         });
         for call in calls.collect::<Vec<_>>() {
-            let (f, l) = call.await.expect("a call");
-            first.push(f);
-            last.push(l);
+            match call.await.expect("a call") {
+                Ok((f, l)) => {
+                    first.push(f);
+                    last.push(l);
+                }
+                Err(why) => {
+                    failed += 1;
+                    failure.get_or_insert(why);
+                }
+            }
         }
     }
-    let per_second = (concurrency * rounds) as f64 / start.elapsed().as_secs_f64();
+    let calls = (concurrency * rounds) as f64;
+    let per_second = (calls - failed as f64) / start.elapsed().as_secs_f64();
+    let cpu_after = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
+    let cpu_per_call = (cpu_after - cpu_before).as_secs_f64() * 1e6 / calls;
     first.sort();
     last.sort();
-    Figures { first, last, per_second }
+    Figures { first, last, per_second, cpu_per_call, failed, failure }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn row(name: &str, direct: &Figures, proxied: &Figures) {
+/// One workload's figures: straight, then each proxy with what it adds to straight.
+fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)]) {
     println!(
-        "{name:<28} first p50 {:>7.2} / {:>7.2} ms (+{:.2})  p99 {:>7.2} / {:>7.2} ms (+{:.2})",
+        "{name}: straight  first p50 {:.2} p99 {:.2} ms  last p50 {:.2} p99 {:.2} ms  {:.0} req/s  cpu {:.0} us/call",
         pct(&direct.first, 0.5),
-        pct(&proxied.first, 0.5),
-        pct(&proxied.first, 0.5) - pct(&direct.first, 0.5),
         pct(&direct.first, 0.99),
-        pct(&proxied.first, 0.99),
-        pct(&proxied.first, 0.99) - pct(&direct.first, 0.99),
-    );
-    println!(
-        "{:<28} last  p50 {:>7.2} / {:>7.2} ms (+{:.2})  p99 {:>7.2} / {:>7.2} ms (+{:.2})  req/s {:.0} / {:.0}",
-        "",
         pct(&direct.last, 0.5),
-        pct(&proxied.last, 0.5),
-        pct(&proxied.last, 0.5) - pct(&direct.last, 0.5),
         pct(&direct.last, 0.99),
-        pct(&proxied.last, 0.99),
-        pct(&proxied.last, 0.99) - pct(&direct.last, 0.99),
         direct.per_second,
-        proxied.per_second,
+        direct.cpu_per_call,
     );
+    for (proxy, figures) in proxies {
+        let added = |sorted: &[Duration], base: &[Duration], p: f64| pct(sorted, p) - pct(base, p);
+        println!(
+            "  {proxy:<9} first p50 {:.2} (+{:.2}) p99 {:.2} (+{:.2}) ms  last p50 {:.2} (+{:.2}) p99 {:.2} (+{:.2}) ms  {:.0} req/s  cpu {:.0} us/call (+{:.0})",
+            pct(&figures.first, 0.5),
+            added(&figures.first, &direct.first, 0.5),
+            pct(&figures.first, 0.99),
+            added(&figures.first, &direct.first, 0.99),
+            pct(&figures.last, 0.5),
+            added(&figures.last, &direct.last, 0.5),
+            pct(&figures.last, 0.99),
+            added(&figures.last, &direct.last, 0.99),
+            figures.per_second,
+            figures.cpu_per_call,
+            figures.cpu_per_call - direct.cpu_per_call,
+        );
+    }
+    for (name, figures) in
+        std::iter::once(("straight", direct)).chain(proxies.iter().map(|(n, f)| (*n, f)))
+    {
+        if let Some(why) = &figures.failure {
+            println!("  {name}: {} calls failed (first: {why})", figures.failed);
+        }
+    }
+    if let [(_, through), (peer, other)] = proxies {
+        println!(
+            "  requests/s through verbatim / {peer}: {:.1}x",
+            through.per_second / other.per_second
+        );
+    }
 }
 
 fn main() {
@@ -112,27 +180,61 @@ fn main() {
     runtime.block_on(async {
         let emulator = Emulator::start(EmulatorConfig::default()).await.expect("the emulator");
         let dir = tempfile::tempdir().expect("a directory");
-        let store = Arc::new(SledStore::open(dir.path()).expect("a store"));
-        let upstream = client(emulator.url());
+        // `VERBATIM_BENCH_STORE=memory` keeps the sessions in memory instead: what the proxy
+        // costs without its durable write, to tell the two apart.
+        let in_memory = std::env::var("VERBATIM_BENCH_STORE").is_ok_and(|v| v == "memory");
+        let store: Arc<dyn SessionStore> = if in_memory {
+            Arc::new(MemoryStore::new())
+        } else {
+            Arc::new(SledStore::open(dir.path()).expect("a store"))
+        };
+        let upstream = client(emulator.url(), DEFAULT_API_KEY);
         let auth = ClientAuth { api_keys: vec![Secret::new(DEFAULT_API_KEY)], credentials: Vec::new() };
         let config =
             ProxyConfig { upstream, store, auth, mode: Mode::Observe, limits: Limits::default(), tls: None };
         let proxy = Proxy::start(config).await.expect("the proxy");
-        let (direct, through) = (client(emulator.url()), client(proxy.url()));
-        // Warm both paths' connections.
-        run(&direct, 20, 1, true).await;
-        run(&through, 20, 1, true).await;
-        println!("direct / through the proxy (same run, same emulator; the proxy records each call in sled)");
+        let peer = match litellm::start(&emulator.url(), MODEL) {
+            Ok(Some(peer)) => Some(peer),
+            Ok(None) => {
+                println!(
+                    "LiteLLM: skipped (no `litellm` on PATH and no VERBATIM_LITELLM); install it with {}",
+                    litellm::INSTALL
+                );
+                None
+            }
+            Err(why) => panic!("LiteLLM did not start: {why}"),
+        };
+        let (direct, through) =
+            (client(emulator.url(), DEFAULT_API_KEY), client(proxy.url(), DEFAULT_API_KEY));
+        let other = peer.as_ref().map(|peer| client(peer.url.clone(), litellm::MASTER_KEY));
+        // Warm every path's connections.
+        let pid = peer.as_ref().map(|peer| peer.pid);
+        run(&direct, None, 20, 1, true).await;
+        run(&through, None, 20, 1, true).await;
+        if let Some(other) = &other {
+            run(other, pid, 20, 1, true).await;
+            run(other, pid, 20, 1, false).await;
+        }
+        let kept = if in_memory { "in memory (VERBATIM_BENCH_STORE=memory)" } else { "in sled" };
+        println!("the same workload in one run, the same emulator behind; verbatim records each call {kept}");
+        if let Some(peer) = &peer {
+            println!("LiteLLM {} (its Bedrock pass-through route, one process as `litellm --config` starts it)", peer.version);
+        }
         for (name, concurrency, rounds, stream) in [
             ("1 stream at a time", 1, 200 * rounds / 5, true),
             ("200 concurrent streams", 200, rounds, true),
             ("200 concurrent whole calls", 200, rounds, false),
         ] {
-            // Alternated so both see the same machine.
-            let d = run(&direct, concurrency, rounds, stream).await;
-            let p = run(&through, concurrency, rounds, stream).await;
-            row(name, &d, &p);
+            // Alternated so all see the same machine.
+            let d = run(&direct, None, concurrency, rounds, stream).await;
+            let mut proxies =
+                vec![("verbatim", run(&through, None, concurrency, rounds, stream).await)];
+            if let Some(other) = &other {
+                proxies.push(("LiteLLM", run(other, pid, concurrency, rounds, stream).await));
+            }
+            rows(name, &d, &proxies);
         }
         proxy.shutdown().await;
+        drop(peer);
     });
 }

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use tokio::sync::mpsc;
 use verbatim_model::{Api, Request, SessionId};
 use verbatim_protocol::assemble::{self, BodyReport};
 use verbatim_protocol::{anthropic, converse, messages_api};
@@ -203,7 +202,8 @@ impl Call {
             Err(refusal) => {
                 tracing::info!(rule = ?refusal.rule, "proxy: guard refused a request");
                 let mut response = refusal.response(api);
-                if let Some(located) = &located {
+                // Only a session that is stored is named: a refused first call stores none.
+                if let Some(located) = located.as_ref().filter(|l| l.new.is_none()) {
                     insert_session(&mut response, located.id);
                 }
                 return response;
@@ -260,7 +260,6 @@ impl Call {
                 .response(api);
             }
         };
-        let session = recording.as_ref().map(|r| r.located.id);
         let mut response = Response::new(Body::empty());
         *response.status_mut() =
             StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -272,10 +271,11 @@ impl Call {
                 response.headers_mut().append(name, value);
             }
         }
-        if let Some(id) = session {
-            insert_session(&mut response, id);
-        }
         if !(200..300).contains(&upstream.status) {
+            // Nothing is recorded of a refused call: only a session already stored is named.
+            if let Some(recording) = recording.as_ref().filter(|r| r.located.new.is_none()) {
+                insert_session(&mut response, recording.located.id);
+            }
             *response.body_mut() =
                 Body::from(upstream.error_body(shared.config.limits.max_response).await);
             return response;
@@ -286,6 +286,11 @@ impl Call {
                     || v.starts_with("text/event-stream"))
         });
         if stream && is_stream {
+            // A stream is recorded when it ends, whole or broken off (its input alone), in
+            // the session named here (or, if another call on it was recorded first, a fork).
+            if let Some(recording) = &recording {
+                insert_session(&mut response, recording.located.id);
+            }
             *response.body_mut() = pump(shared.clone(), api, upstream, recording);
             return response;
         }
@@ -307,9 +312,12 @@ impl Call {
                 Api::InvokeModel => anthropic::decode_response(&body),
                 Api::Messages => messages_api::decode_response(&body),
             };
-            match decoded {
+            let recorded = match decoded {
                 Ok(response) => record(shared, recording, Ok(response)).await,
                 Err(error) => record(shared, recording, Err(error.to_string())).await,
+            };
+            if let Some(id) = recorded {
+                insert_session(&mut response, id);
             }
         }
         *response.body_mut() = Body::from(body);
@@ -336,12 +344,13 @@ async fn whole(mut upstream: Forwarded, limit: usize) -> Result<Bytes, String> {
 }
 
 /// Records the exchange: with the reply when the model's answer folded, else the input alone
-/// (a stream that broke off is never a reply).
+/// (a stream that broke off is never a reply). Returns the session it went into, `None` when
+/// the store failed.
 async fn record(
     shared: &Shared,
     recording: Recording,
     reply: Result<verbatim_model::Response, String>,
-) {
+) -> Option<SessionId> {
     let Recording { api, located, model_id, request, notes } = recording;
     let reply = match reply {
         Ok(response) => {
@@ -353,62 +362,78 @@ async fn record(
             None
         }
     };
-    if let Err(error) = shared.sessions.record(&located, &model_id, &request, reply).await {
-        tracing::error!(session = %located.id, %error, "proxy: the exchange could not be recorded");
+    match shared.sessions.record(&located, &model_id, &request, reply).await {
+        Ok(id) => Some(id),
+        Err(error) => {
+            tracing::error!(session = %located.id, %error, "proxy: the exchange could not be recorded");
+            None
+        }
     }
 }
 
 /// The body of a streamed answer: each chunk goes to the client as it arrives and into the
 /// fold; at the end the exchange is recorded before the body ends, so a client's next call
-/// finds it. A client that goes away drops the receiver, which ends the pump and with it the
-/// upstream call.
-fn pump(
-    shared: Arc<Shared>,
-    api: Api,
-    mut upstream: Forwarded,
-    recording: Option<Recording>,
-) -> Body {
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    tokio::spawn(async move {
-        let mut fold = Fold::new(api);
-        loop {
-            match upstream.chunk().await {
-                Ok(Some(bytes)) => {
-                    if recording.is_some() {
-                        fold.push(&bytes);
-                    }
-                    if sender.send(Ok(bytes)).await.is_err() {
-                        drop(upstream);
-                        if let Some(recording) = recording {
-                            record(
-                                &shared,
-                                recording,
-                                Err("the client went away mid-stream".to_owned()),
-                            )
-                            .await;
-                        }
-                        return;
-                    }
+/// finds it. The body reads the upstream itself as the client's connection asks for more (no
+/// task or channel between them: one wake-up per chunk, not two). A client that goes away
+/// drops the body, which ends the upstream call at once and records the input alone.
+fn pump(shared: Arc<Shared>, api: Api, upstream: Forwarded, recording: Option<Recording>) -> Body {
+    let pumping = Pumping { shared, upstream, fold: Fold::new(api), recording, done: false };
+    Body::from_stream(futures_util::stream::unfold(pumping, |mut pumping| async move {
+        if pumping.done {
+            return None;
+        }
+        match pumping.upstream.chunk().await {
+            Ok(Some(bytes)) => {
+                if pumping.recording.is_some() {
+                    pumping.fold.push(&bytes);
                 }
-                Ok(None) => {
-                    if let Some(recording) = recording {
+                Some((Ok(bytes), pumping))
+            }
+            Ok(None) => {
+                pumping.done = true;
+                if let Some(recording) = pumping.recording.take() {
+                    let fold = std::mem::replace(&mut pumping.fold, Fold::Failed(String::new()));
+                    let shared = pumping.shared.clone();
+                    // On a task of its own, awaited: a client that goes away now does not cut
+                    // the record short.
+                    let recorded = tokio::spawn(async move {
                         record(&shared, recording, fold.finish()).await;
-                    }
-                    return;
+                    });
+                    let _ = recorded.await;
                 }
-                Err(error) => {
-                    if let Some(recording) = recording {
-                        record(&shared, recording, Err(error.to_string())).await;
-                    }
-                    let _ = sender
-                        .send(Err(std::io::Error::other("the upstream stream broke off")))
-                        .await;
-                    return;
+                None
+            }
+            Err(error) => {
+                pumping.done = true;
+                if let Some(recording) = pumping.recording.take() {
+                    record(&pumping.shared, recording, Err(error.to_string())).await;
                 }
+                Some((Err(std::io::Error::other("the upstream stream broke off")), pumping))
             }
         }
-    });
-    Body::from_stream(futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
     }))
+}
+
+/// A stream being passed on.
+struct Pumping {
+    shared: Arc<Shared>,
+    upstream: Forwarded,
+    fold: Fold,
+    /// Taken once the exchange is recorded.
+    recording: Option<Recording>,
+    done: bool,
+}
+
+impl Drop for Pumping {
+    /// The client went away before the end (or the record was cut short): the input alone
+    /// is recorded, on a task of its own, since the body is gone.
+    fn drop(&mut self) {
+        let Some(recording) = self.recording.take() else { return };
+        let shared = self.shared.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                record(&shared, recording, Err("the client went away mid-stream".to_owned())).await;
+            });
+        }
+    }
 }

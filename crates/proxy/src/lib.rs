@@ -15,8 +15,10 @@
 //! - **Sessions** (`record.rs`): `x-verbatim-session` names the session; without it the
 //!   session whose stored prefix the request continues is found by the prefix hash the engine
 //!   keeps (`assemble::prefix_hash`), else a new one starts. The answer carries the id in
-//!   `x-verbatim-session`. Each exchange is appended with its provenance (surface, model,
-//!   prefix hash) and usage.
+//!   `x-verbatim-session`, only of a session that is stored (a refused first call names none).
+//!   Each exchange is appended with its provenance (surface, model, prefix hash) and usage;
+//!   of two calls continuing one session at once, the one recorded second goes into a fork at
+//!   the point both continued (a whole answer names the fork).
 //! - **Restore thinking** (`restore.rs`), in every mode: an assistant turn sent back with its
 //!   thinking dropped, blanked or re-encoded gets the stored bytes back; the provenance notes
 //!   say so.

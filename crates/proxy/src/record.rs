@@ -121,24 +121,23 @@ impl Sessions {
                         request.messages = candidate;
                         return Ok(located);
                     }
-                    tracing::info!(session = %id, "the request does not continue the session it names: a new session starts");
+                    tracing::info!(session = %id, "the request does not continue the session it names: it is looked up by its prefix");
                 }
                 Err(StoreError::NotFound(_)) => {
-                    tracing::info!(session = %id, "no such session: a new session starts");
+                    tracing::info!(session = %id, "no such session: it is looked up by its prefix");
                 }
                 Err(error) => return Err(error),
             }
-        } else {
-            let keys = lookup_keys(request);
-            if !keys.is_empty() {
-                if let Some(found) = self.find(&keys, model_id, request).await? {
-                    return Ok(found);
-                }
-                if self.scan().await?
-                    && let Some(found) = self.find(&keys, model_id, request).await?
-                {
-                    return Ok(found);
-                }
+        }
+        let keys = lookup_keys(request);
+        if !keys.is_empty() {
+            if let Some(found) = self.find(&keys, model_id, request).await? {
+                return Ok(found);
+            }
+            if self.scan().await?
+                && let Some(found) = self.find(&keys, model_id, request).await?
+            {
+                return Ok(found);
             }
         }
         self.create(api, model_id, request).await
@@ -286,14 +285,17 @@ impl Sessions {
     }
 
     /// Appends the exchange: configuration changes, the request's new messages and, when the
-    /// model answered, its message with `provenance`.
+    /// model answered, its message with `provenance`. Returns the session it went into: the
+    /// located one, or, when another call continuing the same session was recorded first (two
+    /// calls at once on one session), a fork of it at the point both continued, so neither
+    /// exchange is lost; the fork is indexed, so the next call continuing this answer finds it.
     pub(crate) async fn record(
         &self,
         located: &Located,
         model_id: &str,
         request: &Request,
         reply: Option<(Message, Provenance)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<SessionId, StoreError> {
         let config = located.history.config();
         let mut entries = Vec::new();
         if config.model != model_id {
@@ -312,17 +314,26 @@ impl Sessions {
         for message in request.messages.iter().skip(stored) {
             entries.push(Entry::Message(HistoryMessage::from(message.clone())));
         }
-        let answered = reply.is_some();
+        let answered = reply.as_ref().map(|(_, provenance)| provenance.prefix_hash.clone());
         if let Some((message, provenance)) = reply {
             entries.push(Entry::Message(HistoryMessage { message, provenance: Some(provenance) }));
         }
         if entries.is_empty() {
-            return Ok(());
+            return Ok(located.id);
         }
-        match &located.new {
+        let id = match &located.new {
             None => {
                 let version = located.history.version();
-                self.store.append(located.id, Append::new(version, entries)).await?;
+                match self.store.append(located.id, Append::new(version, entries.clone())).await {
+                    Ok(_) => located.id,
+                    Err(StoreError::Conflict { .. }) => {
+                        let fork = self.store.fork(located.id, version).await?;
+                        self.store.append(fork.id, Append::new(fork.version, entries)).await?;
+                        tracing::info!(session = %located.id, fork = %fork.id, "another call on the session was recorded first: this exchange went into a fork");
+                        fork.id
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             Some(new) => {
                 let at = Utc::now();
@@ -333,15 +344,18 @@ impl Sessions {
                     .collect();
                 let info = info(located.id, new.clone(), records.len() as u64);
                 self.store.put(Session { info, records }).await?;
+                located.id
             }
-        }
-        if answered {
+        };
+        if let Some(exact) = answered {
             let upto = request.messages.len();
+            let exact = exact.unwrap_or_else(|| exact_key(request, upto));
+            let stripped = stripped_key(request, upto);
             let mut index = self.index();
-            index.insert(exact_key(request, upto), located.id);
-            index.insert(stripped_key(request, upto), located.id);
+            index.insert(exact, id);
+            index.insert(stripped, id);
         }
-        Ok(())
+        Ok(id)
     }
 }
 
