@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use crate::conversation::{Block, Conversation, Dialect, Msg, is_blank, read};
 use crate::families::{self, Family};
 use crate::{
-    attachments, cache, constraints, model, schema, settings, structured, thinking_blocks, versions,
+    attachments, cache, constraints, model, request_fields, schema, settings, structured,
+    thinking_blocks, versions,
 };
 
 /// A refusal: the answer Bedrock gives.
@@ -83,6 +84,7 @@ pub(crate) fn check(
     families::settings(dialect, body, family)?;
     // The settings' own checks come last: which of two problems Bedrock names first is not
     // recorded, and the messages' are what a replayed history most often gets wrong.
+    request_fields::check(dialect, body)?;
     structured::check(dialect, body, model_id)?;
     settings::check(dialect, body, model_id)?;
     Ok(conversation)

@@ -70,6 +70,7 @@ mod faults;
 mod messages;
 mod model;
 mod prompt_cache;
+mod request_fields;
 mod schema;
 mod script;
 mod server;

@@ -383,6 +383,15 @@ rules! {
         action: "Repair clamps into range and drops empty stop sequences.",
         patterns: ["inferenceconfig.temperature", "inferenceconfig.topp", "stopsequences"],
     },
+    /// A Converse request member outside the API model's constraints.
+    RequestField {
+        id: "request.field",
+        spec: "R1.15",
+        bedrock: "{detail}",
+        cause: "A performanceConfig latency or service tier that does not exist (a typo, another provider's name), request metadata with too many entries or characters outside its pattern (user e-mails, JSON), too many response field paths.",
+        action: "An error on every model: the constraints are the API's. Not repaired.",
+        patterns: ["at 'performanceconfig", "at 'servicetier", "at 'requestmetadata", "at 'additionalmodelresponsefieldpaths"],
+    },
     /// A structured-output JSON Schema outside the subset the model compiles.
     OutputSchema {
         id: "output.schema",

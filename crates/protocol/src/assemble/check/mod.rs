@@ -1,11 +1,11 @@
 //! The checks. [`check`] runs them in the order of the rule set's checklist (§9); that order
 //! is kept there and nowhere else. Each family of rules has its own file, whose header lists
-//! the rules it emits: `settings`, `output_schema`, `tools`, `system`, `content`, `roles`,
-//! `pairing`, `thinking`, `reasoning` (the families that are not Claude) and `cache`.
-//! `content` is one pass over the messages and their blocks: it hands thinking, tool and cache
-//! point blocks to the block checks of their families in the block's place, so findings keep
-//! the order of the blocks. `shape` holds the findings on raw bodies, made outside the
-//! checklist.
+//! the rules it emits: `settings`, `output_schema`, `request_fields`, `tools`, `system`,
+//! `content`, `roles`, `pairing`, `thinking`, `reasoning` (the families that are not Claude)
+//! and `cache`. `content` is one pass over the messages and their blocks: it hands thinking,
+//! tool and cache point blocks to the block checks of their families in the block's place, so
+//! findings keep the order of the blocks. `shape` holds the findings on raw bodies, made
+//! outside the checklist.
 //!
 //! Each finding carries the action repair would take, when there is one. The checks stay
 //! linear in the request: the places of blocks come from a [`Places`] table built once, ids
@@ -25,6 +25,7 @@ mod content;
 mod output_schema;
 mod pairing;
 mod reasoning;
+mod request_fields;
 mod roles;
 mod settings;
 mod shape;
@@ -214,6 +215,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     reasoning::settings(&mut out);
     surface::surface(&mut out);
     output_schema::output_schema(&mut out);
+    request_fields::request_fields(&mut out);
     tools::tools(&mut out);
     system::system(&mut out);
     content::messages(&mut out);
