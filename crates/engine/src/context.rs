@@ -10,6 +10,9 @@
 //! the cached prefix with it. A larger chunk keeps the prefix for more turns and sends less
 //! of the past; a quarter of the budget ([`ContextPolicy::trimming`]) keeps it for a quarter
 //! of the budget's worth of turns.
+//!
+//! With server compaction, the turn holding the latest `compaction` block is never left out:
+//! the API reads nothing before it, and the summary would go with what it replaced.
 
 use bytes::Bytes;
 use verbatim_model::HistoryMessage;
@@ -90,7 +93,8 @@ pub(crate) struct Trimmed {
 ///
 /// A cut only falls where a user turn starts (a user message with no tool results), so no
 /// tool_use is separated from its result and the request still starts with a user message;
-/// the turn in progress is always kept. The shortened request is assembled afresh: recorded
+/// the turn in progress is always kept, and so is the turn holding the latest server
+/// `compaction` block. The shortened request is assembled afresh: recorded
 /// fixes name places in the whole history, and the assembler decides the same ones again for
 /// the messages kept (repair is deterministic). On models that bind thinking to the
 /// conversation prefix it leaves out the thinking whose prefix the cut changed, or refuses
@@ -107,7 +111,17 @@ pub(crate) fn trim(
     limit: u64,
 ) -> Option<Trimmed> {
     let Size { tokens: full_tokens, scale } = full;
-    let last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
+    let mut last_start = (0..history.len()).rev().find(|&i| is_plain_user(&history[i].message))?;
+    // Server compaction: the API reads nothing before the latest `compaction` block, whose
+    // summary stands for it. A cut may leave out what precedes that block's turn, never the
+    // block itself, or the summary would go with what it replaced.
+    if let Some(compacted) = history
+        .iter()
+        .rposition(|m| m.message.content.iter().any(verbatim_model::ContentBlock::is_compaction))
+    {
+        let turn_start = (0..=compacted).rev().find(|&i| is_plain_user(&history[i].message))?;
+        last_start = last_start.min(turn_start);
+    }
     let mut turn = turn.clone();
     turn.recorded_fixes.clear();
     let first = first_cut(history, context.chunk_tokens, full_tokens.saturating_sub(limit), scale);
@@ -180,6 +194,48 @@ mod tests {
         let trimmed =
             trim(history, &turn, Policy::Repair, context, size, None, context.budget_tokens);
         trimmed.expect("a cut fits").left_out
+    }
+
+    /// The cut a budget of `budget` tokens makes over `turns` turns whose answer `compacted`
+    /// (a turn number), if any, opens with a server compaction block.
+    fn cut_with_compaction(turns: usize, budget: u64, compacted: Option<usize>) -> Option<usize> {
+        let mut history = history(turns);
+        history.truncate(turns * 2 - 1);
+        if let Some(n) = compacted {
+            let block = serde_json::json!({"type": "compaction", "content": "summary", "encrypted_content": "sig"});
+            let unknown = verbatim_model::UnknownBlock {
+                dialect: verbatim_model::Dialect::Anthropic,
+                json: block,
+            };
+            history[2 * n + 1]
+                .message
+                .content
+                .insert(0, verbatim_model::ContentBlock::Unknown(unknown));
+        }
+        let mut turn =
+            TurnConfig::new("us.anthropic.claude-sonnet-4-20250514-v1:0", Api::InvokeModel);
+        turn.inference =
+            Some(verbatim_model::InferenceConfig { max_tokens: Some(512), ..Default::default() });
+        let full = Assembler::view(&history, &turn, Policy::Repair).body().unwrap().len();
+        let size = Size { tokens: estimate_tokens(full), scale: 1.0 };
+        let context = ContextPolicy { chunk_tokens: 0, ..ContextPolicy::trimming(budget) };
+        trim(&history, &turn, Policy::Repair, &context, size, None, budget).map(|t| t.left_out)
+    }
+
+    #[test]
+    fn a_cut_never_leaves_out_the_latest_compaction_block() {
+        let (turns, budget) = (30, 1500);
+        let free = cut_with_compaction(turns, budget, None).expect("a cut fits");
+        // A compaction block after the free cut: the cut stays where it was.
+        assert_eq!(cut_with_compaction(turns, budget, Some(free / 2 + 2)), Some(free));
+        // In the turn the free cut starts at: it is kept (the cut falls at its start).
+        assert_eq!(cut_with_compaction(turns, budget, Some(free / 2)), Some(free));
+        // In the turn before, which the free cut would leave out: the cut may fall at that
+        // turn's start at the latest, where the budget does not hold (the free cut is the
+        // first that fits), so no cut is made rather than the summary lost.
+        assert_eq!(cut_with_compaction(turns, budget, Some(free / 2 - 1)), None);
+        // Any earlier one likewise: what follows the latest block is what the API reads.
+        assert_eq!(cut_with_compaction(turns, budget, Some(2)), None);
     }
 
     #[test]
