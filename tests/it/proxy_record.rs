@@ -379,3 +379,58 @@ async fn two_calls_at_once_on_one_session_are_both_recorded_the_second_in_a_fork
     assert_eq!(main[0], forked[0], "the fork holds the history both continued");
     proxy.shutdown().await;
 }
+
+/// Any number of proxies on one PostgreSQL database: a conversation whose calls go to two
+/// proxies in turn, without naming its session, is found by its prefix in the shared store
+/// and recorded as one session, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxies_on_one_postgres_record_one_conversation_in_one_session() {
+    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "skipping two_proxies_on_one_postgres_record_one_conversation_in_one_session: TEST_DATABASE_URL is not set"
+            );
+        }
+        return;
+    };
+    let schema = crate::postgres::Schema::new("verbatim_two_proxies", &url);
+    let connect = || async {
+        let options =
+            verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
+        let store = verbatim::PostgresStore::connect_with(&url, options).await.unwrap();
+        Arc::new(store) as Arc<dyn SessionStore>
+    };
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let proxies = [
+        proxy(emulator.url(), connect().await).await,
+        proxy(emulator.url(), connect().await).await,
+    ];
+
+    let mut messages = vec![serde_json::json!({"role": "user", "content": [{"text": "Turn 0"}]})];
+    let mut ids = Vec::new();
+    for turn in 0..4 {
+        let body = serde_json::json!({"messages": messages}).to_string();
+        let (head, answer) = converse(proxies[turn % 2].addr(), &body, None).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        ids.push(session_header(&head).expect("the session is named"));
+        messages.push(serde_json::from_str::<Value>(&answer).unwrap()["output"]["message"].clone());
+        messages.push(serde_json::json!({"role": "user", "content": [{"text": format!("Turn {}", turn + 1)}]}));
+    }
+    assert!(ids.iter().all(|id| id == &ids[0]), "one session across both proxies: {ids:?}");
+    let session =
+        connect().await.load(verbatim_model::SessionId::parse(&ids[0]).unwrap()).await.unwrap();
+    let stored: Vec<String> = session
+        .messages()
+        .iter()
+        .filter(|m| m.message.role == Role::User)
+        .map(|m| format!("{:?}", m.message.content))
+        .collect();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    for (k, text) in stored.iter().enumerate() {
+        assert!(text.contains(&format!("Turn {k}")), "in order: {stored:?}");
+    }
+    for proxy in proxies {
+        proxy.shutdown().await;
+    }
+}

@@ -9,6 +9,9 @@
 //! that strips thinking (which is then restored). The proxy keeps both keys of every message it
 //! records in memory; after a restart, or for sessions another process wrote, it reads the
 //! recent sessions tagged `proxy` again (at most [`SCAN_LIMIT`], once per [`SCAN_INTERVAL`]).
+//! Where several proxies share a store and another one recorded the latest exchanges, the
+//! request's earlier assistant messages (up to [`EARLIER_KEYS`]) find the session, which is
+//! then read as it stands in the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +50,10 @@ struct Index {
 
 /// The most sessions kept under one key.
 const PER_KEY: usize = 16;
+
+/// How many assistant messages before the last a request's session is looked up by when the
+/// last one is not indexed here (another proxy on the same store recorded it).
+const EARLIER_KEYS: usize = 8;
 
 impl Index {
     fn insert(&mut self, key: String, id: SessionId) {
@@ -138,6 +145,23 @@ impl Sessions {
                 && let Some(found) = self.find(&keys, model_id, request).await?
             {
                 return Ok(found);
+            }
+            // Another instance on the same store may have recorded the latest exchanges
+            // (several proxies on one database, calls spread between them): the keys of the
+            // request's earlier assistant messages, which this one may have indexed. The
+            // session is read from the store, so it is found as it stands, those exchanges
+            // included.
+            let earlier: Vec<usize> = (0..request.messages.len())
+                .rev()
+                .filter(|&i| request.messages[i].role == Role::Assistant)
+                .skip(1)
+                .take(EARLIER_KEYS)
+                .collect();
+            for upto in earlier {
+                let keys = [exact_key(request, upto), stripped_key(request, upto)];
+                if let Some(found) = self.find(&keys, model_id, request).await? {
+                    return Ok(found);
+                }
             }
         }
         self.create(api, model_id, request).await
