@@ -434,3 +434,37 @@ async fn two_proxies_on_one_postgres_record_one_conversation_in_one_session() {
         proxy.shutdown().await;
     }
 }
+
+/// A call naming a session its request does not continue (a client that kept the header of
+/// another conversation) is recorded in the session it does continue, found by its prefix,
+/// and the named one is left as it was.
+#[tokio::test]
+async fn a_call_naming_a_session_it_does_not_continue_goes_to_the_one_it_continues() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn SessionStore> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let proxy = proxy(emulator.url(), store.clone()).await;
+    let start = |text: &str| {
+        serde_json::json!({"messages": [{"role": "user", "content": [{"text": text}]}]}).to_string()
+    };
+    let (head, _) = converse(proxy.addr(), &start("About cats"), None).await;
+    let cats = session_header(&head).unwrap();
+    let (head, answer) = converse(proxy.addr(), &start("About dogs"), None).await;
+    let dogs = session_header(&head).unwrap();
+    assert_ne!(cats, dogs);
+    let reply = &serde_json::from_str::<Value>(&answer).unwrap()["output"]["message"];
+    let next = serde_json::json!({"messages": [
+        {"role": "user", "content": [{"text": "About dogs"}]}, reply,
+        {"role": "user", "content": [{"text": "More about dogs"}]},
+    ]})
+    .to_string();
+    let (head, _) = converse(proxy.addr(), &next, Some(&cats)).await;
+    assert_eq!(session_header(&head).as_deref(), Some(dogs.as_str()), "{head}");
+    let count = |id: &str| {
+        let (store, id) = (store.clone(), verbatim_model::SessionId::parse(id).unwrap());
+        async move { store.load(id).await.unwrap().messages().len() }
+    };
+    assert_eq!(count(&dogs).await, 4, "the exchange went to the conversation it continues");
+    assert_eq!(count(&cats).await, 2, "the named session is left as it was");
+    proxy.shutdown().await;
+}
