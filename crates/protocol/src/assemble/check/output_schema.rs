@@ -47,9 +47,6 @@ const NUMBER_BOUNDS: &[&str] =
 /// Bounds on strings whose fate on Bedrock is reported both ways.
 const STRING_BOUNDS: &[&str] = &["maxLength", "minLength"];
 
-/// Keys whose values are maps of names to schemas.
-const SCHEMA_MAPS: &[&str] = &["properties", "$defs", "definitions"];
-
 /// Keys whose values are lists of schemas.
 const SCHEMA_LISTS: &[&str] = &["anyOf", "allOf", "oneOf", "prefixItems"];
 
@@ -259,16 +256,11 @@ fn walk(
             refs.pop();
         }
     }
-    for map in SCHEMA_MAPS {
-        // `$defs` are walked where they are used, through `$ref`, so that a recursive one is
-        // found as such; walking them here as well would report each problem twice.
-        if *map != "properties" {
-            continue;
-        }
-        if let Some(Value::Object(children)) = fields.get(*map) {
-            for (name, child) in children {
-                walk(root, child, &format!("{pointer}/{map}/{}", escape(name)), refs, problems);
-            }
+    // `$defs` and `definitions` are walked where they are used, through `$ref`, so that a
+    // recursive one is found as such and no problem is reported twice.
+    if let Some(Value::Object(children)) = fields.get("properties") {
+        for (name, child) in children {
+            walk(root, child, &format!("{pointer}/properties/{}", escape(name)), refs, problems);
         }
     }
     for list in SCHEMA_LISTS {
