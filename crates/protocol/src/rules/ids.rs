@@ -1,11 +1,23 @@
-//! A rule's stable id as its display and serde form: stored repairs and scripts name rules
-//! by it.
+//! A rule's stable id, the lookup by it, and its display and serde form: stored repairs and
+//! scripts name rules by it.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Rule;
+
+impl Rule {
+    /// The stable id, e.g. `tool.result_missing`.
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+
+    /// The rule with this id.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|rule| rule.id() == id)
+    }
+}
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

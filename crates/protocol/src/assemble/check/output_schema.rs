@@ -91,12 +91,12 @@ pub(super) fn output_schema(out: &mut CheckPass<'_>) {
                     Some(other) => {
                         let what = format!(
                             "the JSON schema is {} where Converse takes it as a string holding the JSON document",
-                            kind(other)
+                            verbatim_wire::json::type_name(other)
                         );
                         let detail = format!(
                             "Invalid type for parameter {}, value: {}, valid types: <class 'str'>",
                             path.dotted(),
-                            kind(other)
+                            verbatim_wire::json::type_name(other)
                         );
                         out.error(Rule::OutputSchema, path, what, &detail);
                     }
@@ -310,17 +310,6 @@ fn refusal(pointer: &str, detail: &str) -> Problem {
 
 fn documented(pointer: &str, detail: &str) -> Problem {
     Problem { pointer: pointer.to_owned(), refused: false, detail: detail.to_owned() }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A JSON pointer segment for `name` (RFC 6901).
