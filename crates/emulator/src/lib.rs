@@ -69,6 +69,7 @@ mod families;
 mod faults;
 mod messages;
 mod model;
+mod pace;
 mod prompt_cache;
 mod request_fields;
 mod schema;
@@ -85,6 +86,7 @@ mod versions;
 mod wire;
 
 pub use faults::{Fault, FaultRates, FaultRatesError, StreamException};
+pub use pace::Pace;
 pub use prompt_cache::{Clock, LOOKBACK, ManualClock, SystemClock};
 pub use script::{Behaviour, Script, ScriptError};
 
@@ -217,10 +219,12 @@ impl Emulator {
         let faults =
             faults::Faults::new(config.script.faults.clone(), config.script.fault_rates.clone());
         let header_read_timeout = config.header_read_timeout;
+        let pace = config.script.pace;
         let state = Arc::new(server::State {
             config,
             received: Mutex::new(Vec::new()),
             faults: Mutex::new(faults),
+            pace: Mutex::new(pace),
             requests: AtomicU64::new(0),
             prompt_cache: prompt_cache::PromptCache::default(),
         });
@@ -243,6 +247,11 @@ impl Emulator {
     /// Queues a fault for the next request that has none queued before it.
     pub fn inject(&self, fault: Fault) {
         self.state.faults.lock().unwrap_or_else(|e| e.into_inner()).push(fault);
+    }
+
+    /// Sets the model's pace from the next answer on (it starts as the script's `pace`).
+    pub fn set_pace(&self, pace: Pace) {
+        *self.state.pace.lock().unwrap_or_else(|e| e.into_inner()) = pace;
     }
 
     /// The requests received so far, in order.

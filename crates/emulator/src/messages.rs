@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use crate::checks::{self, Refusal, validation};
 use crate::conversation::Dialect;
 use crate::faults::Fault;
+use crate::pace::Wait;
 use crate::server::{self, Piece, State};
 use crate::versions::{self, Surface};
 use crate::{EmulatorConfig, model, wire};
@@ -231,12 +232,17 @@ pub(crate) fn answer(
     (reply.input_tokens, reply.cache) =
         state.input_usage(Dialect::Anthropic, &call.body, &call.model);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
+    let pace = state.pace();
     if !call.stream {
         if let Some(Fault::Reset { .. }) = fault {
             return server::cut_response("application/json");
         }
         let mut response =
             server::json_response(200, id, &wire::anthropic_body(&reply, &call.model, &message_id));
+        if !pace.is_immediate() {
+            let events = wire::messages_sse(&reply, &call.model, &message_id).len();
+            response.extensions_mut().insert(Wait(pace.whole(events)));
+        }
         if let Ok(value) = HeaderValue::from_str(id) {
             response.headers_mut().insert("request-id", value);
         }
@@ -258,7 +264,7 @@ pub(crate) fn answer(
         }
         _ => {}
     }
-    let mut response = Response::new(Body::from_stream(server::pieces(sent)));
+    let mut response = Response::new(Body::from_stream(server::pieces(sent, pace)));
     let response_headers = response.headers_mut();
     response_headers
         .insert("content-type", HeaderValue::from_static("text/event-stream; charset=utf-8"));

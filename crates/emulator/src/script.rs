@@ -11,12 +11,14 @@
 //!   "behaviour": "interleaved",
 //!   "models": { "us.anthropic.claude-sonnet-4-20250514-v1:0": { "steps": 5 } },
 //!   "faults": [ { "kind": "throttle" }, { "kind": "reset", "after": 3 } ],
-//!   "fault_rates": { "seed": 7, "throttle": 0.05, "internal": 0.01 }
+//!   "fault_rates": { "seed": 7, "throttle": 0.05, "internal": 0.01 },
+//!   "pace": { "first_event_millis": 400, "event_millis": 20 }
 //! }
 //! ```
 //!
 //! Every key is optional. `faults` are served in order to the first requests; `fault_rates`
-//! then draws faults at random (deterministically, from `seed`).
+//! then draws faults at random (deterministically, from `seed`). `pace` spaces a streamed
+//! answer's events in time, as a model's are (default: at once).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +26,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::faults::{Fault, FaultRates, FaultRatesError};
+use crate::pace::Pace;
 
 /// How the emulated model answers. Thinking blocks appear only when the request turns
 /// thinking on, and are always signed.
@@ -124,6 +127,8 @@ pub struct Script {
     pub faults: Vec<Fault>,
     /// Faults drawn at random for the other requests.
     pub fault_rates: FaultRates,
+    /// How fast the model answers.
+    pub pace: Pace,
 }
 
 /// A script file that could not be read.

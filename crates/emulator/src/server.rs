@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::checks::{self, Refusal};
 use crate::conversation::Dialect;
 use crate::faults::{Fault, Faults};
+use crate::pace::{Pace, Wait};
 use crate::prompt_cache::{self, CacheUsage, PromptCache};
 use crate::{EmulatorConfig, Received, count_tokens, messages, model, sigv4, tokens, wire};
 
@@ -23,6 +24,8 @@ pub(crate) struct State {
     pub(crate) config: EmulatorConfig,
     pub(crate) received: Mutex<Vec<Received>>,
     pub(crate) faults: Mutex<Faults>,
+    /// The model's pace, which a test may change while it runs.
+    pub(crate) pace: Mutex<Pace>,
     /// Requests seen, for unique request ids.
     pub(crate) requests: AtomicU64,
     /// The prompt cache every request reads and writes.
@@ -30,6 +33,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The model's pace now.
+    pub(crate) fn pace(&self) -> Pace {
+        *self.pace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The input tokens of a checked body and what its cache points read and write, the cache
     /// updated: the reply's input usage.
     pub(crate) fn input_usage(
@@ -352,9 +360,11 @@ async fn handle(
     record(&state, received, response).await
 }
 
-/// Records a request and hands its answer back after the fault's delay, if any.
+/// Records a request and hands its answer back after the fault's delay, if any, and the time a
+/// whole answer takes at the model's pace.
 async fn record(state: &State, received: Received, response: Response) -> Response {
-    let delay = received.fault.as_ref().map(Fault::delay).unwrap_or_default();
+    let delay = received.fault.as_ref().map(Fault::delay).unwrap_or_default()
+        + response.extensions().get::<Wait>().map_or(Duration::ZERO, |wait| wait.0);
     // Recorded before a slow first byte, so a client that gives up is still seen to have asked.
     state.received.lock().unwrap_or_else(|e| e.into_inner()).push(received);
     tokio::time::sleep(delay).await;
@@ -461,6 +471,11 @@ fn answer(
     }
     (reply.input_tokens, reply.cache) = state.input_usage(dialect, &parsed, model_id);
     let message_id = format!("msg_bdrk_emu{}", &id.replace('-', "")[..20]);
+    let pace = state.pace();
+    let frames = || match dialect {
+        Dialect::Converse => wire::converse_stream(&reply),
+        Dialect::Anthropic => wire::anthropic_stream(&reply, &key, &message_id),
+    };
     if !stream {
         if let Some(Fault::Reset { .. }) = fault {
             return cut_response("application/json");
@@ -469,12 +484,13 @@ fn answer(
             Dialect::Converse => wire::converse_body(&reply),
             Dialect::Anthropic => wire::anthropic_body(&reply, &key, &message_id),
         };
-        return json_response(200, id, &body);
+        let mut response = json_response(200, id, &body);
+        if !pace.is_immediate() {
+            response.extensions_mut().insert(Wait(pace.whole(frames().len())));
+        }
+        return response;
     }
-    let frames = match dialect {
-        Dialect::Converse => wire::converse_stream(&reply),
-        Dialect::Anthropic => wire::anthropic_stream(&reply, &key, &message_id),
-    };
+    let frames = frames();
     let mut sent: Vec<Piece> = frames.into_iter().map(|f| Piece::Frame(Bytes::from(f))).collect();
     match fault {
         Some(Fault::StreamException { after, exception }) => {
@@ -487,7 +503,7 @@ fn answer(
         }
         _ => {}
     }
-    let mut response = Response::new(Body::from_stream(pieces(sent)));
+    let mut response = Response::new(Body::from_stream(pieces(sent, pace)));
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/vnd.amazon.eventstream"));
     if let Ok(value) = HeaderValue::from_str(id) {
@@ -501,7 +517,7 @@ fn answer(
 
 /// An answer whose head goes out and whose body is cut: a reset connection.
 pub(crate) fn cut_response(content_type: &'static str) -> Response {
-    let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut])));
+    let mut response = Response::new(Body::from_stream(pieces(vec![Piece::Cut], Pace::default())));
     response.headers_mut().insert("content-type", HeaderValue::from_static(content_type));
     response
 }
@@ -514,22 +530,26 @@ pub(crate) enum Piece {
     Cut,
 }
 
-/// A body that hands its pieces over one by one, yielding between them, so the client sees
-/// frames arrive separately as from the service.
+/// A body that hands its pieces over one by one, yielding between them (or waiting, at the
+/// model's pace), so the client sees frames arrive separately as from the service.
 pub(crate) fn pieces(
     pieces: Vec<Piece>,
+    pace: Pace,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures_util::stream::unfold(pieces.into_iter(), |mut rest| async move {
-        tokio::task::yield_now().await;
-        match rest.next()? {
-            Piece::Frame(frame) => Some((Ok(frame), rest)),
-            Piece::Cut => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "fault injected: connection reset",
-                )),
-                rest,
-            )),
+    futures_util::stream::unfold((pieces.into_iter(), 0), move |(mut rest, index)| async move {
+        let wait = pace.before_event(index);
+        if wait.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(wait).await;
         }
+        let piece = match rest.next()? {
+            Piece::Frame(frame) => Ok(frame),
+            Piece::Cut => Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "fault injected: connection reset",
+            )),
+        };
+        Some((piece, (rest, index + 1)))
     })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use verbatim_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
-    Fault, StreamException,
+    Fault, Pace, StreamException,
 };
 
 use super::collect;
@@ -139,6 +139,36 @@ async fn a_slow_first_byte_times_out_on_every_attempt() {
     let error = HttpTransport::new(config).unwrap().send(hello()).await.unwrap_err();
     assert!(matches!(error, TransportError::Timeout { waiting_for: "the response" }), "{error}");
     assert_eq!(emulator.received().len(), 2, "both attempts were given up on");
+}
+
+#[tokio::test]
+async fn a_paced_model_spaces_its_events_and_holds_a_whole_answer_as_long() {
+    let emulator = emulator().await;
+    let transport = transport(&emulator);
+    emulator.set_pace(Pace { first_event_millis: 300, event_millis: 40 });
+    let start = std::time::Instant::now();
+    let mut events = transport.stream(hello()).await.unwrap();
+    let first = start.elapsed();
+    let mut count = 0;
+    // The first event comes out of `next` too.
+    while let Some(event) = events.next().await {
+        event.unwrap();
+        count += 1;
+    }
+    let streamed = start.elapsed();
+    assert!(first >= Duration::from_millis(300), "first event after {first:?}");
+    let at_pace = Duration::from_millis(300 + 40 * (count - 1));
+    assert!(count > 3 && streamed >= at_pace, "{count} events in {streamed:?}");
+    let start = std::time::Instant::now();
+    transport.send(hello()).await.unwrap();
+    let whole = start.elapsed();
+    assert!(whole >= at_pace, "a whole answer after {whole:?}, its stream took {at_pace:?}");
+
+    emulator.set_pace(Pace::default());
+    let start = std::time::Instant::now();
+    let mut events = transport.stream(hello()).await.unwrap();
+    while events.next().await.is_some() {}
+    assert!(start.elapsed() < Duration::from_millis(300), "back at once: {:?}", start.elapsed());
 }
 
 #[tokio::test]
