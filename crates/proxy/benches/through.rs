@@ -1,15 +1,18 @@
 //! The same workload straight to the emulator and through `verbatim serve` in one run: one
-//! stream at a time (the latency the proxy adds), then 200 concurrent streams, then 200
-//! concurrent whole calls; time to the first event and to the last byte, p50 and p99, and
-//! requests per second, and the CPU time per call. The proxy records every call in a sled store
-//! (durable appends), as it does in use (`VERBATIM_BENCH_STORE=memory`: in memory, to tell
-//! the durable write's share apart). LiteLLM's proxy, the peer, runs the same workload in the same run through its
+//! stream at a time (the latency the proxy adds), then 200 concurrent streams and 200
+//! concurrent whole calls as fast as the machine goes (its capacity), then 200 streams kept
+//! open at a model's pace (the emulator takes 500 ms to the first event and 25 ms between
+//! events; 200 clients each stream one call after another, their first calls spread out):
+//! time to the first event and to the last byte, p50 and p99, requests per second, and the
+//! CPU time per call. The proxy records every call in a sled store (durable appends), as it
+//! does in use (`VERBATIM_BENCH_STORE=memory`: in memory, to tell the durable write's share
+//! apart). LiteLLM's proxy, the peer, runs the same workload in the same run through its
 //! Bedrock pass-through route when `litellm` is installed (`through/litellm.rs`); otherwise
 //! the bench says it skipped it.
 //!
 //! `cargo bench -p verbatim-proxy --bench through` (`VERBATIM_BENCH_ROUNDS` sets the rounds of
-//! each concurrent run, default 5; `VERBATIM_LITELLM` the `litellm` executable, default the
-//! one on `PATH`).
+//! each concurrent run, default 5, twice that at the model's pace; `VERBATIM_LITELLM` the
+//! `litellm` executable, default the one on `PATH`).
 
 #![allow(clippy::print_stdout)]
 
@@ -19,7 +22,7 @@ mod litellm;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig};
+use verbatim_emulator::{DEFAULT_API_KEY, Emulator, EmulatorConfig, Pace};
 use verbatim_model::Api;
 use verbatim_proxy::{ClientAuth, Limits, Mode, Proxy, ProxyConfig};
 use verbatim_store::{MemoryStore, SessionStore, SledStore};
@@ -28,6 +31,8 @@ use verbatim_transport::{
 };
 
 const MODEL: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+/// The model's pace in the last workload: milliseconds to the first event and between events.
+const PACE: (u64, u64) = (500, 25);
 const BODY: &str = r#"{"messages":[{"role":"user","content":[{"text":"Hello there"}]}]}"#;
 
 fn client(url: String, key: &str) -> HttpTransport {
@@ -83,32 +88,66 @@ fn cpu(pid: Option<u32>) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// How a workload's calls start.
+#[derive(Clone, Copy)]
+enum Arrival {
+    /// `concurrency` calls at once, the next round once all are done: as fast as the machine
+    /// goes, so the latencies are mostly the wait for a core.
+    Rounds,
+    /// `concurrency` clients, each making its calls one after another, their first calls
+    /// spread evenly over this time: streams open throughout, as a model's users open them,
+    /// not in bursts.
+    Spread(Duration),
+}
+
 async fn run(
     client: &HttpTransport,
     other: Option<u32>,
     concurrency: usize,
     rounds: usize,
     stream: bool,
+    arrival: Arrival,
 ) -> Figures {
     let (mut first, mut last) = (Vec::new(), Vec::new());
     let (mut failed, mut failure) = (0, None);
+    let mut collect = |result: Result<(Duration, Duration), String>| match result {
+        Ok((f, l)) => {
+            first.push(f);
+            last.push(l);
+        }
+        Err(why) => {
+            failed += 1;
+            failure.get_or_insert(why);
+        }
+    };
     let cpu_before = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
     let start = Instant::now();
-    for _ in 0..rounds {
-        let calls = (0..concurrency).map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { one(&client, stream).await })
-        });
-        for call in calls.collect::<Vec<_>>() {
-            match call.await.expect("a call") {
-                Ok((f, l)) => {
-                    first.push(f);
-                    last.push(l);
+    match arrival {
+        Arrival::Rounds => {
+            for _ in 0..rounds {
+                let calls = (0..concurrency).map(|_| {
+                    let client = client.clone();
+                    tokio::spawn(async move { one(&client, stream).await })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    collect(call.await.expect("a call"));
                 }
-                Err(why) => {
-                    failed += 1;
-                    failure.get_or_insert(why);
-                }
+            }
+        }
+        Arrival::Spread(over) => {
+            let clients = (0..concurrency).map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(over.mul_f64(i as f64 / concurrency as f64)).await;
+                    let mut results = Vec::with_capacity(rounds);
+                    for _ in 0..rounds {
+                        results.push(one(&client, stream).await);
+                    }
+                    results
+                })
+            });
+            for client in clients.collect::<Vec<_>>() {
+                client.await.expect("a client").into_iter().for_each(&mut collect);
             }
         }
     }
@@ -130,7 +169,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// One workload's figures: straight, then each proxy with what it adds to straight.
-fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)]) {
+fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)], arrival: Arrival) {
     println!(
         "{name}: straight  first p50 {:.2} p99 {:.2} ms  last p50 {:.2} p99 {:.2} ms  {:.0} req/s  cpu {:.0} us/call",
         pct(&direct.first, 0.5),
@@ -164,7 +203,19 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)]) {
             println!("  {name}: {} calls failed (first: {why})", figures.failed);
         }
     }
-    if let [(_, through), (peer, other)] = proxies {
+    if let (Arrival::Spread(_), [(_, through), ..]) = (arrival, proxies) {
+        // The clients wait for the model: what is served is what they ask for, unless a
+        // proxy cannot keep up.
+        println!(
+            "  requests/s here is the load the clients offer: straight {:.0}, through verbatim {:.0}{}",
+            direct.per_second,
+            through.per_second,
+            proxies.get(1).map_or(String::new(), |(peer, other)| format!(
+                ", through {peer} {:.0}",
+                other.per_second
+            )),
+        );
+    } else if let [(_, through), (peer, other)] = proxies {
         println!(
             "  requests/s through verbatim / {peer}: {:.1}x",
             through.per_second / other.per_second
@@ -209,30 +260,43 @@ fn main() {
         let other = peer.as_ref().map(|peer| client(peer.url.clone(), litellm::MASTER_KEY));
         // Warm every path's connections.
         let pid = peer.as_ref().map(|peer| peer.pid);
-        run(&direct, None, 20, 1, true).await;
-        run(&through, None, 20, 1, true).await;
+        run(&direct, None, 20, 1, true, Arrival::Rounds).await;
+        run(&through, None, 20, 1, true, Arrival::Rounds).await;
         if let Some(other) = &other {
-            run(other, pid, 20, 1, true).await;
-            run(other, pid, 20, 1, false).await;
+            run(other, pid, 20, 1, true, Arrival::Rounds).await;
+            run(other, pid, 20, 1, false, Arrival::Rounds).await;
         }
         let kept = if in_memory { "in memory (VERBATIM_BENCH_STORE=memory)" } else { "in sled" };
         println!("the same workload in one run, the same emulator behind; verbatim records each call {kept}");
         if let Some(peer) = &peer {
             println!("LiteLLM {} (its Bedrock pass-through route, one process as `litellm --config` starts it)", peer.version);
         }
-        for (name, concurrency, rounds, stream) in [
-            ("1 stream at a time", 1, 200 * rounds / 5, true),
-            ("200 concurrent streams", 200, rounds, true),
-            ("200 concurrent whole calls", 200, rounds, false),
+        let paced = Pace { first_event_millis: PACE.0, event_millis: PACE.1 };
+        let spread = Arrival::Spread(Duration::from_millis(PACE.0 + 10 * PACE.1));
+        for (name, concurrency, rounds, stream, arrival) in [
+            ("1 stream at a time", 1, 200 * rounds / 5, true, Arrival::Rounds),
+            ("200 concurrent streams", 200, rounds, true, Arrival::Rounds),
+            ("200 concurrent whole calls", 200, rounds, false, Arrival::Rounds),
+            ("200 streams open at a model's pace", 200, 2 * rounds, true, spread),
         ] {
-            // Alternated so all see the same machine.
-            let d = run(&direct, None, concurrency, rounds, stream).await;
-            let mut proxies =
-                vec![("verbatim", run(&through, None, concurrency, rounds, stream).await)];
-            if let Some(other) = &other {
-                proxies.push(("LiteLLM", run(other, pid, concurrency, rounds, stream).await));
+            if let Arrival::Spread(_) = arrival {
+                emulator.set_pace(paced);
+                println!(
+                    "the model now takes {} ms to its first event and {} ms between events; 200 clients stream one call after another, their first calls spread over {} ms",
+                    PACE.0,
+                    PACE.1,
+                    PACE.0 + 10 * PACE.1
+                );
             }
-            rows(name, &d, &proxies);
+            // Alternated so all see the same machine.
+            let d = run(&direct, None, concurrency, rounds, stream, arrival).await;
+            let mut proxies =
+                vec![("verbatim", run(&through, None, concurrency, rounds, stream, arrival).await)];
+            if let Some(other) = &other {
+                proxies
+                    .push(("LiteLLM", run(other, pid, concurrency, rounds, stream, arrival).await));
+            }
+            rows(name, &d, &proxies, arrival);
         }
         proxy.shutdown().await;
         drop(peer);
