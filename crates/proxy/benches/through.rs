@@ -11,8 +11,10 @@
 //! the bench says it skipped it.
 //!
 //! `cargo bench -p verbatim-proxy --bench through` (`VERBATIM_BENCH_ROUNDS` sets the rounds of
-//! each concurrent run, default 5, twice that at the model's pace; `VERBATIM_LITELLM` the
-//! `litellm` executable, default the one on `PATH`).
+//! each concurrent run, default 5, and at the model's pace the blocks of 4 calls per client
+//! in which straight and verbatim take turns; `VERBATIM_BENCH_ONLY=pace`
+//! runs only the workload at the model's pace; `VERBATIM_LITELLM` the `litellm` executable,
+//! default the one on `PATH`).
 
 #![allow(clippy::print_stdout)]
 
@@ -62,17 +64,47 @@ async fn one(client: &HttpTransport, stream: bool) -> Result<(Duration, Duration
     Ok((first, start.elapsed()))
 }
 
+#[derive(Default)]
 struct Figures {
+    /// The times of the calls that succeeded, sorted.
     first: Vec<Duration>,
     last: Vec<Duration>,
-    per_second: f64,
-    /// CPU time per call, in microseconds, of this process (client, emulator and verbatim's
-    /// proxy) and of `other` (LiteLLM's process) when given: unlike the latencies, it does not
-    /// depend on what else the machine runs.
-    cpu_per_call: f64,
+    /// Calls made, and the time they took.
+    calls: usize,
+    elapsed: Duration,
+    /// The CPU time of this process (client, emulator and verbatim's proxy) and of `other`
+    /// (LiteLLM's process) when given: unlike the latencies, it does not depend on what else
+    /// the machine runs.
+    cpu: Duration,
     /// Calls that failed (left out of the times), and the first failure.
     failed: usize,
     failure: Option<String>,
+}
+
+impl Figures {
+    /// Requests served per second.
+    fn per_second(&self) -> f64 {
+        (self.calls - self.failed) as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU time per call, in microseconds.
+    fn cpu_per_call(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.calls as f64
+    }
+
+    /// Both runs' figures as one.
+    fn merge(mut self, other: Figures) -> Figures {
+        self.first.extend(other.first);
+        self.last.extend(other.last);
+        self.first.sort();
+        self.last.sort();
+        self.calls += other.calls;
+        self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+        self.failed += other.failed;
+        self.failure = self.failure.or(other.failure);
+        self
+    }
 }
 
 /// The CPU time (user and system, every thread) process `pid` (this one when `None`) used so
@@ -151,13 +183,11 @@ async fn run(
             }
         }
     }
-    let calls = (concurrency * rounds) as f64;
-    let per_second = (calls - failed as f64) / start.elapsed().as_secs_f64();
-    let cpu_after = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)));
-    let cpu_per_call = (cpu_after - cpu_before).as_secs_f64() * 1e6 / calls;
+    let elapsed = start.elapsed();
+    let cpu = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid))) - cpu_before;
     first.sort();
     last.sort();
-    Figures { first, last, per_second, cpu_per_call, failed, failure }
+    Figures { first, last, calls: concurrency * rounds, elapsed, cpu, failed, failure }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -176,8 +206,8 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)], arrival: Arri
         pct(&direct.first, 0.99),
         pct(&direct.last, 0.5),
         pct(&direct.last, 0.99),
-        direct.per_second,
-        direct.cpu_per_call,
+        direct.per_second(),
+        direct.cpu_per_call(),
     );
     for (proxy, figures) in proxies {
         let added = |sorted: &[Duration], base: &[Duration], p: f64| pct(sorted, p) - pct(base, p);
@@ -191,9 +221,9 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)], arrival: Arri
             added(&figures.last, &direct.last, 0.5),
             pct(&figures.last, 0.99),
             added(&figures.last, &direct.last, 0.99),
-            figures.per_second,
-            figures.cpu_per_call,
-            figures.cpu_per_call - direct.cpu_per_call,
+            figures.per_second(),
+            figures.cpu_per_call(),
+            figures.cpu_per_call() - direct.cpu_per_call(),
         );
     }
     for (name, figures) in
@@ -208,17 +238,17 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)], arrival: Arri
         // proxy cannot keep up.
         println!(
             "  requests/s here is the load the clients offer: straight {:.0}, through verbatim {:.0}{}",
-            direct.per_second,
-            through.per_second,
+            direct.per_second(),
+            through.per_second(),
             proxies.get(1).map_or(String::new(), |(peer, other)| format!(
                 ", through {peer} {:.0}",
-                other.per_second
+                other.per_second()
             )),
         );
     } else if let [(_, through), (peer, other)] = proxies {
         println!(
             "  requests/s through verbatim / {peer}: {:.1}x",
-            through.per_second / other.per_second
+            through.per_second() / other.per_second()
         );
     }
 }
@@ -273,29 +303,41 @@ fn main() {
         }
         let paced = Pace { first_event_millis: PACE.0, event_millis: PACE.1 };
         let spread = Arrival::Spread(Duration::from_millis(PACE.0 + 10 * PACE.1));
-        for (name, concurrency, rounds, stream, arrival) in [
-            ("1 stream at a time", 1, 200 * rounds / 5, true, Arrival::Rounds),
-            ("200 concurrent streams", 200, rounds, true, Arrival::Rounds),
-            ("200 concurrent whole calls", 200, rounds, false, Arrival::Rounds),
-            ("200 streams open at a model's pace", 200, 2 * rounds, true, spread),
+        // `VERBATIM_BENCH_ONLY=pace`: only the workload at a model's pace.
+        let only_pace = std::env::var("VERBATIM_BENCH_ONLY").is_ok_and(|v| v == "pace");
+        // Each workload: its name, concurrency, calls per client, whether it streams, how the
+        // calls start, and in how many blocks straight and verbatim take turns (so that both
+        // see the same machine as it drifts; LiteLLM, slower by far, runs one block).
+        for (name, concurrency, rounds, stream, arrival, blocks) in [
+            ("1 stream at a time", 1, 200 * rounds / 5, true, Arrival::Rounds, 1),
+            ("200 concurrent streams", 200, rounds, true, Arrival::Rounds, 1),
+            ("200 concurrent whole calls", 200, rounds, false, Arrival::Rounds, 1),
+            ("200 streams open at a model's pace", 200, 4, true, spread, rounds),
         ] {
-            if let Arrival::Spread(_) = arrival {
+            if only_pace && matches!(arrival, Arrival::Rounds) {
+                continue;
+            }
+            if let Arrival::Spread(over) = arrival {
                 emulator.set_pace(paced);
                 println!(
-                    "the model now takes {} ms to its first event and {} ms between events; 200 clients stream one call after another, their first calls spread over {} ms",
+                    "the model now takes {} ms to its first event and {} ms between events; 200 clients stream {rounds} calls one after another, their first calls spread over {} ms; straight and verbatim take turns {blocks} times",
                     PACE.0,
                     PACE.1,
-                    PACE.0 + 10 * PACE.1
+                    over.as_millis(),
                 );
             }
-            // Alternated so all see the same machine.
-            let d = run(&direct, None, concurrency, rounds, stream, arrival).await;
-            let mut proxies =
-                vec![("verbatim", run(&through, None, concurrency, rounds, stream, arrival).await)];
-            if let Some(other) = &other {
-                proxies
-                    .push(("LiteLLM", run(other, pid, concurrency, rounds, stream, arrival).await));
+            let (mut d, mut through_figures) = (Figures::default(), Figures::default());
+            let mut peer_figures = None;
+            for block in 0..blocks {
+                d = d.merge(run(&direct, None, concurrency, rounds, stream, arrival).await);
+                through_figures = through_figures
+                    .merge(run(&through, None, concurrency, rounds, stream, arrival).await);
+                if let Some(other) = other.as_ref().filter(|_| block == 0) {
+                    peer_figures = Some(run(other, pid, concurrency, rounds, stream, arrival).await);
+                }
             }
+            let mut proxies = vec![("verbatim", through_figures)];
+            proxies.extend(peer_figures.map(|figures| ("LiteLLM", figures)));
             rows(name, &d, &proxies, arrival);
         }
         proxy.shutdown().await;
