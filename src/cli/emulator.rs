@@ -29,8 +29,8 @@ pub(crate) struct EmulatorArgs {
     /// The Bedrock API key accepted as `Authorization: Bearer`.
     #[arg(long, env = "VERBATIM_EMULATOR_API_KEY", default_value = DEFAULT_API_KEY, hide_env_values = true)]
     api_key: String,
-    /// A script (JSON): behaviour per model id, faults to inject. Fault rates must lie
-    /// between 0 and 1 and add up to 1 at most.
+    /// A script (JSON): behaviour per model id, faults to inject, the model's pace. Fault
+    /// rates must lie between 0 and 1 and add up to 1 at most.
     #[arg(long)]
     script: Option<PathBuf>,
     /// Seconds a client may take to send a request's headers (also while idle between

@@ -46,7 +46,8 @@
 //! behaviour per model id and faults to inject. Faults ([`Fault`]) are Bedrock's own:
 //! throttling (429 with its texts), 500, 503, exception frames in the middle of a stream, a
 //! connection cut mid-stream, a slow first byte; queued per request with
-//! [`Emulator::inject`] or drawn at [`FaultRates`]. Streamed answers go out frame by frame.
+//! [`Emulator::inject`] or drawn at [`FaultRates`]. Streamed answers go out frame by frame,
+//! at once or at a model's [`Pace`] (time to the first event and between events).
 //!
 //! A client has [`EmulatorConfig::header_read_timeout`] to send a request's headers (the
 //! connection is closed past it) and [`EmulatorConfig::body_read_timeout`] to send its body

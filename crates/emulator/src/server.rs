@@ -537,13 +537,15 @@ pub(crate) fn pieces(
     pace: Pace,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::unfold((pieces.into_iter(), 0), move |(mut rest, index)| async move {
+        // The next piece is taken before the wait, so the stream ends with its last piece.
+        let next = rest.next()?;
         let wait = pace.before_event(index);
         if wait.is_zero() {
             tokio::task::yield_now().await;
         } else {
             tokio::time::sleep(wait).await;
         }
-        let piece = match rest.next()? {
+        let piece = match next {
             Piece::Frame(frame) => Ok(frame),
             Piece::Cut => Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,

@@ -184,7 +184,9 @@ async fn run(
         }
     }
     let elapsed = start.elapsed();
-    let cpu = cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid))) - cpu_before;
+    // Saturating: a peer that exited reads as zero.
+    let cpu =
+        (cpu(None) + other.map_or(Duration::ZERO, |pid| cpu(Some(pid)))).saturating_sub(cpu_before);
     first.sort();
     last.sort();
     Figures { first, last, calls: concurrency * rounds, elapsed, cpu, failed, failure }
@@ -254,8 +256,11 @@ fn rows(name: &str, direct: &Figures, proxies: &[(&str, Figures)], arrival: Arri
 }
 
 fn main() {
-    let rounds: usize =
-        std::env::var("VERBATIM_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("VERBATIM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
+        .max(1);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
@@ -290,8 +295,9 @@ fn main() {
         let other = peer.as_ref().map(|peer| client(peer.url.clone(), litellm::MASTER_KEY));
         // Warm every path's connections.
         let pid = peer.as_ref().map(|peer| peer.pid);
-        run(&direct, None, 20, 1, true, Arrival::Rounds).await;
-        run(&through, None, 20, 1, true, Arrival::Rounds).await;
+        // 200, as many as the concurrent workloads keep open.
+        run(&direct, None, 200, 1, true, Arrival::Rounds).await;
+        run(&through, None, 200, 1, true, Arrival::Rounds).await;
         if let Some(other) = &other {
             run(other, pid, 20, 1, true, Arrival::Rounds).await;
             run(other, pid, 20, 1, false, Arrival::Rounds).await;
@@ -305,10 +311,11 @@ fn main() {
         let spread = Arrival::Spread(Duration::from_millis(PACE.0 + 10 * PACE.1));
         // `VERBATIM_BENCH_ONLY=pace`: only the workload at a model's pace.
         let only_pace = std::env::var("VERBATIM_BENCH_ONLY").is_ok_and(|v| v == "pace");
-        // Each workload: its name, concurrency, calls per client, whether it streams, how the
-        // calls start, and in how many blocks straight and verbatim take turns (so that both
-        // see the same machine as it drifts; LiteLLM, slower by far, runs one block).
-        for (name, concurrency, rounds, stream, arrival, blocks) in [
+        // Each workload: its name, concurrency, calls per client (in each block), whether it
+        // streams, how the calls start, and in how many blocks straight and verbatim take
+        // turns (so that both see the same machine as it drifts; LiteLLM, slower by far, runs
+        // one block).
+        for (name, concurrency, calls_each, stream, arrival, blocks) in [
             ("1 stream at a time", 1, 200 * rounds / 5, true, Arrival::Rounds, 1),
             ("200 concurrent streams", 200, rounds, true, Arrival::Rounds, 1),
             ("200 concurrent whole calls", 200, rounds, false, Arrival::Rounds, 1),
@@ -320,7 +327,7 @@ fn main() {
             if let Arrival::Spread(over) = arrival {
                 emulator.set_pace(paced);
                 println!(
-                    "the model now takes {} ms to its first event and {} ms between events; 200 clients stream {rounds} calls one after another, their first calls spread over {} ms; straight and verbatim take turns {blocks} times",
+                    "the model now takes {} ms to its first event and {} ms between events; 200 clients stream {calls_each} calls one after another, their first calls spread over {} ms; straight and verbatim take turns {blocks} times",
                     PACE.0,
                     PACE.1,
                     over.as_millis(),
@@ -329,11 +336,11 @@ fn main() {
             let (mut d, mut through_figures) = (Figures::default(), Figures::default());
             let mut peer_figures = None;
             for block in 0..blocks {
-                d = d.merge(run(&direct, None, concurrency, rounds, stream, arrival).await);
+                d = d.merge(run(&direct, None, concurrency, calls_each, stream, arrival).await);
                 through_figures = through_figures
-                    .merge(run(&through, None, concurrency, rounds, stream, arrival).await);
+                    .merge(run(&through, None, concurrency, calls_each, stream, arrival).await);
                 if let Some(other) = other.as_ref().filter(|_| block == 0) {
-                    peer_figures = Some(run(other, pid, concurrency, rounds, stream, arrival).await);
+                    peer_figures = Some(run(other, pid, concurrency, calls_each, stream, arrival).await);
                 }
             }
             let mut proxies = vec![("verbatim", through_figures)];

@@ -169,6 +169,25 @@ async fn a_whole_answer_is_a_message_and_the_request_is_recorded_as_messages() {
 }
 
 #[tokio::test]
+async fn a_paced_model_holds_the_stream_and_the_whole_answer_as_long() {
+    let emulator = start().await;
+    emulator.set_pace(crate::Pace { first_event_millis: 200, event_millis: 30 });
+    let mut body = question(OPUS);
+    body["stream"] = json!(true);
+    let started = std::time::Instant::now();
+    let answer = post(&emulator, &body, &[]).await;
+    let streamed = started.elapsed();
+    let events = answer.events().len();
+    let at_pace = Duration::from_millis(200 + 30 * (events as u64 - 1));
+    assert!(events > 3 && streamed >= at_pace, "{events} events in {streamed:?}");
+    body["stream"] = json!(false);
+    let started = std::time::Instant::now();
+    assert_eq!(post(&emulator, &body, &[]).await.status, 200);
+    let whole = started.elapsed();
+    assert!(whole >= at_pace, "a whole answer after {whole:?}, its stream took {at_pace:?}");
+}
+
+#[tokio::test]
 async fn a_stream_is_first_party_sse_and_folds_to_the_whole_answer() {
     let emulator = start().await;
     let mut body = tool_turn(SONNET);
