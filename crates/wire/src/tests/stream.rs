@@ -176,6 +176,91 @@ fn signature_only_reasoning_folds_to_empty_text_and_goes_back_as_an_empty_string
     );
 }
 
+/// A signature may come in several deltas, and a reply may hold several signed blocks
+/// (interleaved thinking): each block's pieces are joined in order, byte for byte, and no
+/// piece leaks into another block.
+#[test]
+fn converse_signatures_in_pieces_join_per_block() {
+    let signature = |index: u32, piece: &str| json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": piece}}});
+    let response = converse_events(&[
+        ("messageStart", json!({"role": "assistant"})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "First, "}}})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "look."}}})),
+        ("contentBlockDelta", signature(0, "EqQBCkYIBxgC")),
+        ("contentBlockDelta", signature(0, "KkA+/x==")),
+        ("contentBlockStop", json!({"contentBlockIndex": 0})),
+        ("contentBlockStart", json!({"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1", "name": "f"}}})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{\"n\":1.50}"}}})),
+        ("contentBlockStop", json!({"contentBlockIndex": 1})),
+        ("contentBlockDelta", json!({"contentBlockIndex": 2, "delta": {"reasoningContent": {"text": "Then answer."}}})),
+        ("contentBlockDelta", signature(2, "Ep0C")),
+        ("contentBlockDelta", signature(2, "")),
+        ("contentBlockDelta", signature(2, "CkYIBx")),
+        ("contentBlockDelta", signature(2, "gC/+==")),
+        ("contentBlockStop", json!({"contentBlockIndex": 2})),
+        ("messageStop", json!({"stopReason": "tool_use"})),
+        ("metadata", json!({"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}})),
+    ])
+    .unwrap();
+    let message = converse::encode_message(&response.message).unwrap();
+    assert_eq!(
+        message["content"][0],
+        json!({"reasoningContent": {"reasoningText": {"text": "First, look.", "signature": "EqQBCkYIBxgCKkA+/x=="}}})
+    );
+    assert_eq!(
+        message["content"][2],
+        json!({"reasoningContent": {"reasoningText": {"text": "Then answer.", "signature": "Ep0CCkYIBxgC/+=="}}})
+    );
+    assert_eq!(message["content"][1]["toolUse"]["input"].to_string(), r#"{"n":1.50}"#);
+}
+
+/// The same on InvokeModel and the Messages API: `signature_delta` pieces join per block.
+#[test]
+fn anthropic_signatures_in_pieces_join_per_block() {
+    let thinking = |index: u32| json!({"type": "content_block_start", "index": index, "content_block": {"type": "thinking", "thinking": "", "signature": ""}});
+    let delta = |index: u32, delta: Value| json!({"type": "content_block_delta", "index": index, "delta": delta});
+    let signature = |index: u32, piece: &str| {
+        delta(index, json!({"type": "signature_delta", "signature": piece}))
+    };
+    let stop = |index: u32| json!({"type": "content_block_stop", "index": index});
+    let events = [
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        thinking(0),
+        delta(0, json!({"type": "thinking_delta", "thinking": "One."})),
+        signature(0, "EqQB"),
+        signature(0, "CkYI+/=="),
+        stop(0),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+        delta(1, json!({"type": "text_delta", "text": "Between."})),
+        stop(1),
+        thinking(2),
+        delta(2, json!({"type": "thinking_delta", "thinking": "Two."})),
+        signature(2, "Ep0C"),
+        signature(2, "CkYIBxgC"),
+        signature(2, "x/=="),
+        stop(2),
+        json!({"type": "content_block_start", "index": 3, "content_block": {"type": "text", "text": ""}}),
+        delta(3, json!({"type": "text_delta", "text": "Done."})),
+        stop(3),
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 9}}),
+        json!({"type": "message_stop"}),
+    ];
+    let mut accumulator = AnthropicAccumulator::new();
+    for event in &events {
+        accumulator.push(event.to_string().as_bytes()).unwrap();
+    }
+    let response = accumulator.finish().unwrap();
+    let message = anthropic::encode_message(&response.message).unwrap();
+    assert_eq!(
+        message["content"][0],
+        json!({"type": "thinking", "thinking": "One.", "signature": "EqQBCkYI+/=="})
+    );
+    assert_eq!(
+        message["content"][2],
+        json!({"type": "thinking", "thinking": "Two.", "signature": "Ep0CCkYIBxgCx/=="})
+    );
+}
+
 #[test]
 fn converse_blocks_are_keyed_by_index_not_arrival_order() {
     let response = converse_events(&[
