@@ -163,6 +163,83 @@ async fn a_tool_that_outlives_its_timeout_is_answered_as_failed() {
     assert_eq!(lifecycle(&session).await.last().unwrap().1, "failed");
 }
 
+/// Whatever a tool returns, the next request is one Bedrock takes: JSON of any kind (an
+/// array, a number, null) goes back as its JSON text, and nothing at all or blank text as a
+/// fixed placeholder, since Bedrock refuses blank tool-result text.
+#[tokio::test]
+async fn odd_tool_outputs_go_back_as_text_bedrock_takes() {
+    let rig = Rig::new(Behaviour::Steps(5)).await;
+    let outputs = std::sync::Mutex::new(std::collections::VecDeque::from([
+        ToolOutput::Json(json!([1, "a"])),
+        ToolOutput::Json(json!(42)),
+        ToolOutput::Json(Value::Null),
+        ToolOutput::Text(String::new()),
+        ToolOutput::Text(" \n".to_owned()),
+    ]));
+    let tool =
+        crate::FnTool::new("get_weather", "Weather", json!({"type": "object"}), move |_: Value| {
+            let next = outputs.lock().unwrap().pop_front().expect("five calls");
+            async move { Ok::<_, ToolError>(next) }
+        });
+    let engine = rig.builder().tool(tool.shared()).build().unwrap();
+    let session = engine.create().await.unwrap();
+    let reply = session.send("Weather?").await.unwrap();
+    assert!(reply.complete);
+    assert!(rig.statuses().iter().all(|s| *s == 200), "{:?}", rig.statuses());
+    let history = session.history().await.unwrap();
+    let results: Vec<&str> = history
+        .iter()
+        .flat_map(|m| &m.message.content)
+        .filter_map(|block| match block {
+            ContentBlock::ToolResult(result) => match result.content.as_ref()? {
+                verbatim_model::ToolResultContent::Blocks(blocks) => match &blocks[..] {
+                    [verbatim_model::ToolResultBlock::Text { text }] => Some(text.as_str()),
+                    _ => None,
+                },
+                verbatim_model::ToolResultContent::Text(text) => Some(text.as_str()),
+            },
+            _ => None,
+        })
+        .collect();
+    let empty = crate::EMPTY_OUTPUT;
+    assert_eq!(results, [r#"[1,"a"]"#, "42", "null", empty, empty]);
+}
+
+/// A session whose recorded tools include one this engine does not have (recorded by the
+/// proxy for another client, say): the model's call to it is answered as an error result that
+/// names it, marked failed, and the loop goes on to the model's answer.
+#[tokio::test]
+async fn a_call_to_a_tool_the_engine_lacks_is_answered_as_an_error_and_the_loop_goes_on() {
+    let rig = Rig::new(Behaviour::Steps(2)).await;
+    let weather = Probe::new("get_weather");
+    let time = Probe::new("get_time");
+    let recorded = [weather.as_ref() as &dyn Tool, time.as_ref()]
+        .map(|tool| verbatim_model::Tool::Spec(crate::tool::spec(tool)));
+    let engine = rig.builder().tool(weather.clone()).build().unwrap();
+    let mut new = verbatim_store::NewSession::new(MODEL);
+    new.tools = Some(recorded.to_vec());
+    let session = engine.create_with(new).await.unwrap();
+    let reply = session.send("Weather and time?").await.unwrap();
+    assert!(reply.complete);
+    assert_eq!((weather.calls(), time.calls()), (1, 0));
+    assert!(rig.statuses().iter().all(|s| *s == 200), "{:?}", rig.statuses());
+    let history = session.history().await.unwrap();
+    let results: Vec<_> = history
+        .iter()
+        .flat_map(|m| &m.message.content)
+        .filter_map(|block| match block {
+            ContentBlock::ToolResult(result) => Some(result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[1].status, Some(verbatim_model::ToolResultStatus::Error));
+    let said = format!("{:?}", results[1].content);
+    assert!(said.contains("no tool named get_time is available"), "{said}");
+    let states: Vec<_> = lifecycle(&session).await.into_iter().map(|(_, state)| state).collect();
+    assert_eq!(states.last(), Some(&"failed"), "{states:?}");
+}
+
 #[tokio::test]
 async fn a_second_turn_on_a_session_already_in_a_turn_is_refused_as_busy() {
     let rig = Rig::new(Behaviour::Claude).await;
