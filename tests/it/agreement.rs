@@ -185,6 +185,9 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
         "thinking.not_replayable.deepseek_r1_reasoning.json",
         "thinking.unsigned.llama_not_recorded_warning.json",
         "content.media.image_on_text_only_gpt_oss.json",
+        "tool.results_alone.llama4_text_beside_results.json",
+        "tool.results_alone.claude3_opus_text_beside_results.json",
+        "tool.results_alone.mistral_not_recorded_warning.json",
     ];
     let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
     let transport = signed(&emulator);
@@ -207,9 +210,9 @@ async fn the_emulator_and_the_validator_agree_on_the_evidence_cases() {
             }
         }
     }
-    // Both verdicts occur: twenty-four breaks are errors (five of them the other families'),
-    // the other bodies pass.
-    assert_eq!((accepted, refused), (50, 24));
+    // Both verdicts occur: twenty-six breaks are errors (six of them the other families', one
+    // Claude 3 Opus'), the other bodies pass.
+    assert_eq!((accepted, refused), (54, 26));
 }
 
 /// Every rule case file: each body (the break, the near miss, every recorded 200) is accepted

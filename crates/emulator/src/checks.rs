@@ -67,6 +67,7 @@ pub(crate) fn check(
     if dialect == Dialect::Converse {
         media(body, family)?;
         families::text_only(body, family)?;
+        families::results_alone(body, model_id)?;
     }
     tools(dialect, &conversation)?;
     if family.signs_reasoning() {

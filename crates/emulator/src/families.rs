@@ -1,8 +1,9 @@
 //! The model families whose answers differ, as this emulator tells them apart by their ids,
 //! and what the families that are not Claude refuse: Anthropic's `thinking` on gpt-oss,
 //! `reasoningConfig` on Nova 1, a reasoning signature on gpt-oss (and an empty one on Nova),
-//! any reasoning sent back to DeepSeek R1, and media to the text-only models. Written from the
-//! recorded answers (the texts below), not from the validator's capability table.
+//! any reasoning sent back to DeepSeek R1, media to the text-only models, and tool results
+//! beside text in one turn to Llama 4 and Claude 3 Opus. Written from the recorded answers (the
+//! texts below), not from the validator's capability table.
 
 use serde_json::Value;
 
@@ -157,6 +158,33 @@ pub(crate) fn text_only(body: &Value, family: Family) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Tool results beside other blocks (text, an image) in one user message on Converse, to the
+/// models recorded refusing it: Llama 4 ("messages.4.content: Conversation blocks and tool
+/// result blocks cannot be provided in the same turn.", recorded with Llama 4 Maverick in
+/// strands-agents/harness-sdk#1223) and Claude 3 Opus (the same text, reported in
+/// BerriAI/litellm#6053). Later Claude models take the results first and text after them.
+pub(crate) fn results_alone(body: &Value, model_id: &str) -> Result<(), Refusal> {
+    let key = model_key(model_id).to_ascii_lowercase();
+    if !(key.starts_with("meta.llama4") || key.starts_with("anthropic.claude-3-opus")) {
+        return Ok(());
+    }
+    let messages = body["messages"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for (i, message) in messages.iter().enumerate() {
+        if message["role"] != "user" {
+            continue;
+        }
+        let content = message["content"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let (results, others): (Vec<&Value>, Vec<&Value>) =
+            content.iter().partition(|block| block.get("toolResult").is_some());
+        if !results.is_empty() && !others.is_empty() {
+            return Err(validation(format!(
+                "messages.{i}.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -223,6 +251,34 @@ mod tests {
         assert!(refusal(&image, GPT_OSS).unwrap().contains("the image content block"));
         assert!(refusal(&image, R1).is_some());
         assert_eq!(refusal(&image, LLAMA), None);
+    }
+
+    #[test]
+    fn tool_results_beside_text_are_refused_by_llama_4_and_claude_3_opus_only() {
+        let turn = |last: Value| {
+            json!({"messages": [
+                {"role": "user", "content": [{"text": "Weather?"}]},
+                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "w", "input": {}}}]},
+                {"role": "user", "content": last}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "w", "inputSchema": {"json": {"type": "object"}}}}]}})
+        };
+        let result = json!({"toolResult": {"toolUseId": "t1", "content": [{"text": "18C"}]}});
+        let mixed = turn(json!([result, {"text": "And tomorrow?"}]));
+        let alone = turn(json!([result]));
+        let opus_3 = "anthropic.claude-3-opus-20240229-v1:0";
+        for model in [LLAMA, opus_3] {
+            assert_eq!(
+                refusal(&mixed, model).as_deref(),
+                Some(
+                    "messages.2.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
+                ),
+                "{model}"
+            );
+            assert_eq!(refusal(&alone, model), None, "{model}");
+        }
+        for model in [CLAUDE, GPT_OSS, "mistral.mistral-large-2407-v1:0"] {
+            assert_eq!(refusal(&mixed, model), None, "{model}");
+        }
     }
 
     /// The reasoning block of `model`'s reply to `body`, if any: its text and signature.

@@ -239,6 +239,15 @@ rules! {
         action: "Repair moves the results to the front, keeping their order and the order of the rest.",
         patterns: ["at the beginning of this message", "must begin with a matching number of tool_result blocks"],
     },
+    /// Tool results beside other blocks in one user message, to a model that takes them alone.
+    ResultsAlone {
+        id: "tool.results_alone",
+        spec: "R3.4",
+        bedrock: "{at}: Conversation blocks and tool result blocks cannot be provided in the same turn.",
+        cause: "Text, an image or a document in the user message that carries tool results, sent on Converse to a model that takes the results alone: a framework that merged the next user message into the results' turn.",
+        action: "Reported: an error on the models recorded refusing it (Llama 4, Claude 3 Opus), a warning where it is not known. Not repaired.",
+        patterns: ["conversation blocks and tool result blocks cannot be provided in the same turn"],
+    },
     /// A tool use id used twice in the request.
     DuplicateToolUseId {
         id: "tool.use_id_duplicate",

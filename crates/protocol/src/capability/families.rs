@@ -49,6 +49,24 @@ pub const REASONING_EFFORT: &str = "reasoning_effort";
 /// The efforts both families' settings take.
 pub const EFFORTS: &[&str] = &["low", "medium", "high"];
 
+/// Whether a user message on Converse may hold tool results beside other blocks (text, an
+/// image, a document) in the same turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultsBeside {
+    /// Taken: Claude 3.5 and later, where the results come first and the rest after them
+    /// (bedrock-rules R3.4: "Claude accepts toolResult followed by text in the same turn";
+    /// the case `tool.results_first.text_before_result`'s near miss).
+    Taken,
+    /// Refused: "messages.4.content: Conversation blocks and tool result blocks cannot be
+    /// provided in the same turn." (recorded for Llama 4 Maverick:
+    /// strands-agents/harness-sdk#1223; reported for Claude 3 Opus on Converse:
+    /// BerriAI/litellm#6053).
+    Refused,
+    /// Not recorded either way (langchain-ai/langchain-aws#141 reports the refusal without
+    /// its model): a warning.
+    NotKnown,
+}
+
 /// What a model takes back of the reasoning in its history (Converse `reasoningContent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayedReasoning {
@@ -108,7 +126,11 @@ const fn with_status(row: Capabilities) -> Capabilities {
 
 /// Llama 4: no reasoning setting; images taken (multimodal). Two user messages in a row:
 /// some recorded 200s, a refusal reported (the case `roles.alternate.two_users_not_claude`).
-pub(super) const LLAMA_4: Capabilities = with_status(other("meta-llama4"));
+pub(super) const LLAMA_4: Capabilities = Capabilities {
+    // Tool results beside text in one user message: refused (`ResultsBeside::Refused`).
+    results_beside: ResultsBeside::Refused,
+    ..with_status(other("meta-llama4"))
+};
 pub(super) const LLAMA: Capabilities = other("meta-llama");
 pub(super) const PIXTRAL: Capabilities = with_status(other("mistral-pixtral"));
 pub(super) const MISTRAL: Capabilities = other("mistral");
@@ -180,6 +202,7 @@ pub(super) const NOVA: Capabilities = Capabilities {
     // reasoningContent.reasoningText.signature field" (reported for Nova:
     // maximhq/bifrost#6624, which also reports leaving the field out as what Nova takes).
     replayed_reasoning: ReplayedReasoning::Unsigned { any_signature: false },
+    results_beside: ResultsBeside::NotKnown,
     ..CLAUDE
 };
 

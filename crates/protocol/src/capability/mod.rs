@@ -17,7 +17,7 @@ pub use betas::{BINDING_CONTROLS_BETA, BetaFlags, KNOWN_BETAS};
 use betas::{NO_REFUSED_BETAS, OPUS_4_7_BETAS};
 pub use families::{
     EFFORTS, NOVA_REASONING_CONFIG, REASONING_EFFORT, ReasoningSetting, ReplayedReasoning,
-    effort_for,
+    ResultsBeside, effort_for,
 };
 
 /// Whether a forced tool choice (`any` or a named tool) may be sent, and with which thinking.
@@ -188,6 +188,8 @@ pub struct Capabilities {
     /// The model takes text only: an image, document, video or audio block is refused (the
     /// AWS model pages of gpt-oss and DeepSeek R1; see `families.rs`).
     pub text_only: bool,
+    /// Whether a user message on Converse may hold tool results beside other blocks.
+    pub results_beside: ResultsBeside,
 }
 
 const fn modes(enabled: bool, adaptive: bool, disabled: bool, always_on: bool) -> ThinkingModes {
@@ -222,6 +224,7 @@ const CLAUDE: Capabilities = Capabilities {
     reasoning: ReasoningSetting::Anthropic,
     replayed_reasoning: ReplayedReasoning::Signed,
     text_only: false,
+    results_beside: ResultsBeside::Taken,
 };
 
 /// The row for ids the table does not know (application inference profiles, new models):
@@ -255,6 +258,7 @@ pub const CONSERVATIVE: Capabilities = Capabilities {
     reasoning: ReasoningSetting::NotKnown,
     replayed_reasoning: ReplayedReasoning::Signed,
     text_only: false,
+    results_beside: ResultsBeside::NotKnown,
 };
 
 /// The table: a model matches the first row whose pattern its base id
@@ -466,9 +470,21 @@ pub const TABLE: &[(&str, Capabilities)] = &[
         "claude-3-5",
         row("claude-3.5", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 8_192),
     ),
+    // Claude 3: tool results beside text refused on Converse, reported for Opus
+    // (`ResultsBeside::Refused`); not recorded for Sonnet and Haiku.
+    (
+        "claude-3-opus",
+        Capabilities {
+            results_beside: ResultsBeside::Refused,
+            ..row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096)
+        },
+    ),
     (
         "claude-3",
-        row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096),
+        Capabilities {
+            results_beside: ResultsBeside::NotKnown,
+            ..row("claude-3", NO_THINKING, true, ForcedToolChoice::WithoutThinking, false, 4_096)
+        },
     ),
     // Other providers' models and Amazon Nova: `families.rs`, each field with its evidence.
     ("meta.llama4", families::LLAMA_4),

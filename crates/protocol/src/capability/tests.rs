@@ -117,17 +117,30 @@ fn other_providers_families_have_rows_that_grant_only_what_was_recorded() {
     assert_eq!((deepseek.family, deepseek.tool_result_status), ("deepseek-r1", false));
     assert_eq!(row("openai.gpt-oss-120b-1:0").family, "openai-gpt-oss");
     // Everything else is the conservative row's (warnings, never errors), but for what was
-    // not recorded about reasoning sent back, which is a warning too.
+    // not recorded about reasoning sent back, which is a warning too, and tool results beside
+    // text in one turn, recorded refused.
     assert_eq!(
         Capabilities {
             family: CONSERVATIVE.family,
             tool_result_status: false,
             replayed_reasoning: ReplayedReasoning::Signed,
+            results_beside: ResultsBeside::NotKnown,
             ..*llama
         },
         CONSERVATIVE
     );
     assert_eq!(llama.replayed_reasoning, ReplayedReasoning::NotKnown);
+    assert_eq!(llama.results_beside, ResultsBeside::Refused);
+    assert_eq!(row("anthropic.claude-3-opus-20240229-v1:0").results_beside, ResultsBeside::Refused);
+    assert_eq!(
+        row("anthropic.claude-3-haiku-20240307-v1:0").results_beside,
+        ResultsBeside::NotKnown
+    );
+    assert_eq!(
+        row("us.anthropic.claude-sonnet-4-20250514-v1:0").results_beside,
+        ResultsBeside::Taken
+    );
+    assert_eq!(row("mistral.mistral-large-2407-v1:0").results_beside, ResultsBeside::NotKnown);
 }
 
 #[test]

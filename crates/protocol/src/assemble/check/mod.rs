@@ -221,6 +221,7 @@ pub(crate) fn check(state: &State<'_>, context: &Context<'_>) -> Vec<Finding> {
     content::messages(&mut out);
     roles::roles(&mut out);
     pairing::pairing(&mut out);
+    pairing::results_alone(&mut out);
     // Decided after the history is settled: whether the request continues a tool loop
     // decides how a forced tool choice is resolved.
     tools::tool_choice(&mut out, &state.request, &shape);

@@ -5,13 +5,13 @@
 //!
 //! Emits [`Rule::ResultUnexpected`] (`tool.result_unexpected`), [`Rule::ResultCount`]
 //! (`tool.result_count`), [`Rule::ResultsFirst`] (`tool.results_first`),
-//! [`Rule::ResultMissing`] (`tool.result_missing`) and [`Rule::ToolConfigMissing`]
-//! (`tool.config_missing`).
+//! [`Rule::ResultMissing`] (`tool.result_missing`), [`Rule::ToolConfigMissing`]
+//! (`tool.config_missing`) and [`Rule::ResultsAlone`] (`tool.results_alone`).
 
 use std::collections::HashSet;
 
 use verbatim_model::{
-    ContentBlock, Message, Role, Tool, ToolResult, ToolResultBlock, ToolResultContent,
+    Api, ContentBlock, Message, Role, Tool, ToolResult, ToolResultBlock, ToolResultContent,
     ToolResultStatus, ToolSpec,
 };
 
@@ -20,6 +20,7 @@ use super::{CheckPass, answered_in_message, has_results};
 use crate::assemble::Severity;
 use crate::assemble::action::Action;
 use crate::assemble::wire::{self, Setting};
+use crate::capability::ResultsBeside;
 use crate::rules::Rule;
 
 /// The text of the error result repair adds for a tool use that has none.
@@ -231,5 +232,40 @@ pub(super) fn pairing(out: &mut CheckPass<'_>) {
             "",
             Action::SetTools { tools: Some(tools) },
         );
+    }
+}
+
+/// A user message holding tool results beside other blocks, on Converse, to a model that takes
+/// the results alone in their turn (bedrock-rules R3.4): an error where Bedrock was recorded
+/// refusing it, a warning where whether the model takes it is not known.
+pub(super) fn results_alone(out: &mut CheckPass<'_>) {
+    if out.api() != Api::Converse {
+        return;
+    }
+    let caps = out.context.caps;
+    let severity = match caps.results_beside {
+        ResultsBeside::Taken => return,
+        ResultsBeside::Refused => Severity::Error,
+        ResultsBeside::NotKnown => Severity::Warning,
+    };
+    let state = out.state;
+    for (i, message) in state.request.messages.iter().enumerate() {
+        if message.role != Role::User || !has_results(message) {
+            continue;
+        }
+        let other = message.content.iter().position(|b| !matches!(b, ContentBlock::ToolResult(_)));
+        let Some(j) = other else { continue };
+        let kind = message.content[j].kind_name();
+        let what = match severity {
+            Severity::Error => {
+                format!("{} takes tool results alone in their turn, not beside {kind}", caps.family)
+            }
+            _ => format!(
+                "tool results beside {kind} in one turn, sent to {}, which is not recorded taking or refusing it; some models refuse it",
+                caps.family
+            ),
+        };
+        let at = wire::message(i).key("content");
+        out.push_at(Rule::ResultsAlone, severity, out.block(i, j), &at, what, "", None);
     }
 }
