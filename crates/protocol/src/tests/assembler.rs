@@ -512,6 +512,33 @@ fn tool_result_then_injected_text_become_one_user_message_results_first() {
     );
 }
 
+/// The same history for Llama 4, which refuses tool results beside text in one turn
+/// (`tool.results_alone`) and is not recorded refusing two user messages in a row (a warning):
+/// repair leaves the two user messages apart, and the request draws no error.
+#[test]
+fn for_llama_4_tool_results_and_injected_text_stay_in_their_own_messages() {
+    const LLAMA_4: &str = "us.meta.llama4-maverick-17b-instruct-v1:0";
+    let history = vec![
+        user(vec![ContentBlock::text("Weather?")]),
+        assistant(LLAMA_4, vec![tool_use("t1")]),
+        user(vec![tool_result("t1")]),
+        user(vec![ContentBlock::text("<notice>")]),
+    ];
+    let repaired = assemble(&history, &turn(LLAMA_4), Policy::Repair);
+    assert!(repaired.is_valid(), "{:?}", repaired.diagnostics);
+    assert_eq!(repaired.request.messages.len(), 4);
+    assert!(!rules(&repaired).contains(&Rule::ResultsAlone), "{:?}", repaired.diagnostics);
+    // Merged by hand, the same turn is an error.
+    let merged = vec![
+        history[0].clone(),
+        history[1].clone(),
+        user(vec![tool_result("t1"), ContentBlock::text("<notice>")]),
+    ];
+    let refused = assemble(&merged, &turn(LLAMA_4), Policy::Repair);
+    assert!(!refused.is_valid());
+    assert!(rules(&refused).contains(&Rule::ResultsAlone), "{:?}", refused.diagnostics);
+}
+
 #[test]
 fn invoke_model_bodies_carry_the_bedrock_version_and_no_model_or_stream() {
     let history = vec![user(vec![ContentBlock::text("Hi")])];
