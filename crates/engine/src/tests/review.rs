@@ -43,6 +43,16 @@ async fn a_reply_that_reuses_a_tool_use_id_is_not_stored_and_runs_nothing() {
     let history = session.history().await.unwrap();
     assert_eq!(history.len(), 3, "the second reply was not stored");
     assert_eq!(history[2].message.role, Role::User);
+    // The session is not stuck: resumed, the model is asked again from the stored results,
+    // and its fresh answer ends the turn.
+    transport.push_reply(test_data("final_answer.json"));
+    let reply = session.resume().await.unwrap().expect("the open turn is resumed");
+    assert!(reply.complete);
+    assert_eq!(transport.calls().len(), 3);
+    assert_eq!(transport.calls()[2].body, transport.calls()[1].body, "the same request again");
+    let history = session.history().await.unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(probe.calls(), 1, "nothing ran twice");
 }
 
 #[tokio::test]
