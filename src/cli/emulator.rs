@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use verbatim_emulator::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_API_KEY, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
-    Script,
+    Pace, Script,
 };
 
 /// Arguments of `verbatim emulator`. Its `Debug` hides the secret and the key.
@@ -40,6 +40,13 @@ pub(crate) struct EmulatorArgs {
     /// Seconds a client may take to send a request's body; past it the answer is HTTP 408.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     body_timeout: u64,
+    /// Milliseconds the model takes to a streamed answer's first event (a whole answer waits
+    /// as long as its stream would take). Overrides the script's `pace`.
+    #[arg(long)]
+    first_event_millis: Option<u64>,
+    /// Milliseconds between a streamed answer's events. Overrides the script's `pace`.
+    #[arg(long)]
+    event_millis: Option<u64>,
 }
 
 impl std::fmt::Debug for EmulatorArgs {
@@ -53,12 +60,14 @@ impl std::fmt::Debug for EmulatorArgs {
             .field("script", &self.script)
             .field("header_timeout", &self.header_timeout)
             .field("body_timeout", &self.body_timeout)
+            .field("first_event_millis", &self.first_event_millis)
+            .field("event_millis", &self.event_millis)
             .finish()
     }
 }
 
 pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
-    let script = match &args.script {
+    let mut script = match &args.script {
         Some(path) => match Script::load(path) {
             Ok(script) => script,
             Err(error) => {
@@ -68,6 +77,10 @@ pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
         },
         None => Script::default(),
     };
+    script.pace.first_event_millis =
+        args.first_event_millis.unwrap_or(script.pace.first_event_millis);
+    script.pace.event_millis = args.event_millis.unwrap_or(script.pace.event_millis);
+    let pace = script.pace;
     let config = EmulatorConfig {
         access_key_id: args.access_key_id.clone(),
         secret_access_key: args.secret_access_key.clone(),
@@ -106,6 +119,13 @@ pub(crate) fn emulator(args: &EmulatorArgs) -> ExitCode {
         }
         if args.api_key == DEFAULT_API_KEY {
             say!("  or: export AWS_BEARER_TOKEN_BEDROCK={DEFAULT_API_KEY}");
+        }
+        if pace != Pace::default() {
+            say!(
+                "  the model answers at its pace: first event after {} ms, then one every {} ms",
+                pace.first_event_millis,
+                pace.event_millis
+            );
         }
         std::future::pending::<()>().await;
         drop(emulator);

@@ -328,7 +328,7 @@ async fn the_emulator_command_serves_with_the_given_key_and_script_until_stopped
 
     let script = data("emulator_script.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args(["emulator", "--port", "0", "--script"])
+        .args(["emulator", "--port", "0", "--first-event-millis", "300", "--script"])
         .arg(&script)
         .env("VERBATIM_EMULATOR_API_KEY", "a-test-key")
         .stdout(Stdio::piped())
@@ -357,10 +357,14 @@ async fn the_emulator_command_serves_with_the_given_key_and_script_until_stopped
     // The script's one fault, then its behaviour for this model: two tool calls at once.
     let throttled = transport("a-test-key").send(call()).await.unwrap_err();
     assert_eq!(throttled.api().unwrap().status, 429);
+    let started = std::time::Instant::now();
     let reply = transport("a-test-key").send(call()).await.unwrap();
+    let waited = started.elapsed();
     let reply = json(std::str::from_utf8(&reply.body).unwrap());
     let content = reply["output"]["message"]["content"].as_array().unwrap();
     assert_eq!(content.iter().filter(|b| b.get("toolUse").is_some()).count(), 2, "{reply}");
+    // `--first-event-millis`: the model takes its time, the answer comes no sooner.
+    assert!(waited >= std::time::Duration::from_millis(300), "answered after {waited:?}");
     drop(served);
 
     let (code, _) = verbatim(&["emulator", "--script", "no/such/script.json"], None);
