@@ -48,7 +48,11 @@ pub(crate) async fn send_to(
 }
 
 async fn stream(transport: &HttpTransport, api: Api, body: &Value) -> Response {
-    let mut events = transport.stream(Call::new(api, MODEL, body.to_string())).await.unwrap();
+    stream_from(transport, api, MODEL, body).await
+}
+
+async fn stream_from(transport: &HttpTransport, api: Api, model: &str, body: &Value) -> Response {
+    let mut events = transport.stream(Call::new(api, model, body.to_string())).await.unwrap();
     let mut converse = ConverseAccumulator::new();
     let mut anthropic = AnthropicAccumulator::new();
     while let Some(event) = events.next().await {
@@ -106,6 +110,39 @@ async fn all_four_operations_answer_bodies_the_protocol_decodes() {
         operations,
         ["converse", "converse-stream", "invoke", "invoke-with-response-stream"]
     );
+}
+
+/// Scenario 20: a streamed reply folds into the message the same call answers whole, for
+/// replies with signed and redacted thinking, several tool calls at once and thinking between
+/// calls, on Converse and InvokeModel.
+#[tokio::test]
+async fn streamed_and_whole_replies_are_the_same_message_for_every_shape() {
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let transport = signed(&emulator);
+    let converse = json!({"messages": [{"role": "user", "content": [{"text": "Weather in Lyon?"}]}],
+        "toolConfig": tools_converse(), "additionalModelRequestFields": thinking_converse()});
+    let invoke = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "get_weather", "description": "Weather of a city",
+            "input_schema": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}],
+        "messages": [{"role": "user", "content": "Weather in Lyon?"}]});
+    let (mut kinds, mut most_calls) = (std::collections::BTreeSet::new(), 0);
+    for behaviour in ["claude", "redacted", "parallel", "interleaved"] {
+        let model = format!("us.emulator.{behaviour}");
+        for (api, body) in [(Api::Converse, &converse), (Api::InvokeModel, &invoke)] {
+            let whole = send_to(&transport, api, &model, body).await.unwrap();
+            let streamed = stream_from(&transport, api, &model, body).await;
+            assert_eq!(whole.message, streamed.message, "{behaviour} on {api:?}");
+            assert_eq!(whole.stop_reason, streamed.stop_reason, "{behaviour} on {api:?}");
+            kinds.extend(whole.message.content.iter().map(|b| b.kind_name()));
+            let calls = whole.message.content.iter().filter(|b| b.kind_name() == "toolUse");
+            most_calls = most_calls.max(calls.count());
+        }
+    }
+    // Every shape was there to compare.
+    let shapes = ["reasoningContent.reasoningText", "reasoningContent.redactedContent", "toolUse"];
+    assert!(shapes.iter().all(|k| kinds.contains(k)), "{kinds:?}");
+    assert!(most_calls >= 2, "parallel calls compared");
 }
 
 #[tokio::test]
