@@ -143,6 +143,44 @@ async fn the_step_limit_stops_a_loop_before_its_tools_and_resume_finishes_it() {
     assert!(rig.statuses().iter().all(|s| *s == 200));
 }
 
+/// Scenario 34: two resumes of one open loop at once (two handles, as two workers retrying
+/// the same job would): one finishes the loop, the other is refused as busy or finds nothing
+/// left; every call runs once and the history holds one answer per call.
+#[tokio::test]
+async fn two_resumes_at_once_finish_the_loop_once() {
+    let rig = Rig::new(Behaviour::Steps(3)).await;
+    let weather = Probe::new("get_weather");
+    let engine =
+        rig.builder().tool(weather.clone()).configure(|d| d.max_steps = 2).build().unwrap();
+    let session = engine.create().await.unwrap();
+    assert!(!session.send("Plan it").await.unwrap().complete);
+    assert_eq!(weather.calls(), 1);
+    let other = engine.open(session.id()).await.unwrap();
+    let (a, b) = tokio::join!(session.resume(), other.resume());
+    let outcomes = [a, b].map(|outcome| match outcome {
+        Ok(Some(reply)) => {
+            assert!(reply.complete);
+            "finished"
+        }
+        Ok(None) => "nothing left",
+        Err(EngineError::Busy { .. }) => "busy",
+        Err(error) => panic!("{error}"),
+    });
+    assert_eq!(outcomes.iter().filter(|o| **o == "finished").count(), 1, "{outcomes:?}");
+    assert_eq!(weather.calls(), 3, "each call ran once");
+    let history = session.history().await.unwrap();
+    let (mut uses, mut results) = (0, 0);
+    for block in history.iter().flat_map(|m| &m.message.content) {
+        match block {
+            ContentBlock::ToolUse(_) => uses += 1,
+            ContentBlock::ToolResult(_) => results += 1,
+            _ => {}
+        }
+    }
+    assert_eq!((uses, results), (3, 3));
+    assert_eq!(history.last().unwrap().message.role, Role::Assistant);
+}
+
 #[tokio::test]
 async fn a_tool_that_outlives_its_timeout_is_answered_as_failed() {
     let rig = Rig::new(Behaviour::Claude).await;
