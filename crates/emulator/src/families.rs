@@ -174,8 +174,11 @@ pub(crate) fn results_alone(body: &Value, model_id: &str) -> Result<(), Refusal>
             continue;
         }
         let content = message["content"].as_array().map(Vec::as_slice).unwrap_or_default();
-        let (results, others): (Vec<&Value>, Vec<&Value>) =
-            content.iter().partition(|block| block.get("toolResult").is_some());
+        // A cache point marks a place; it is not conversation content.
+        let (results, others): (Vec<&Value>, Vec<&Value>) = content
+            .iter()
+            .filter(|block| block.get("cachePoint").is_none())
+            .partition(|block| block.get("toolResult").is_some());
         if !results.is_empty() && !others.is_empty() {
             return Err(validation(format!(
                 "messages.{i}.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
@@ -265,6 +268,7 @@ mod tests {
         let result = json!({"toolResult": {"toolUseId": "t1", "content": [{"text": "18C"}]}});
         let mixed = turn(json!([result, {"text": "And tomorrow?"}]));
         let alone = turn(json!([result]));
+        let cached = turn(json!([result, {"cachePoint": {"type": "default"}}]));
         let opus_3 = "anthropic.claude-3-opus-20240229-v1:0";
         for model in [LLAMA, opus_3] {
             assert_eq!(
@@ -275,6 +279,7 @@ mod tests {
                 "{model}"
             );
             assert_eq!(refusal(&alone, model), None, "{model}");
+            assert_eq!(refusal(&cached, model), None, "{model}: a cache point is no content");
         }
         for model in [CLAUDE, GPT_OSS, "mistral.mistral-large-2407-v1:0"] {
             assert_eq!(refusal(&mixed, model), None, "{model}");

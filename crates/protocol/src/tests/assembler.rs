@@ -537,6 +537,11 @@ fn for_llama_4_tool_results_and_injected_text_stay_in_their_own_messages() {
     let refused = assemble(&merged, &turn(LLAMA_4), Policy::Repair);
     assert!(!refused.is_valid());
     assert!(rules(&refused).contains(&Rule::ResultsAlone), "{:?}", refused.diagnostics);
+    // A cache point after the results is a marker, not content beside them.
+    let mut cached = history[..3].to_vec();
+    cached[2].message.content.push(ContentBlock::CachePoint(Default::default()));
+    let assembly = assemble(&cached, &turn(LLAMA_4), Policy::Strict);
+    assert!(!rules(&assembly).contains(&Rule::ResultsAlone), "{:?}", assembly.diagnostics);
 }
 
 #[test]

@@ -253,7 +253,11 @@ pub(super) fn results_alone(out: &mut CheckPass<'_>) {
         if message.role != Role::User || !has_results(message) {
             continue;
         }
-        let other = message.content.iter().position(|b| !matches!(b, ContentBlock::ToolResult(_)));
+        // A cache point is a marker, not conversation content: it is not counted.
+        let other = message
+            .content
+            .iter()
+            .position(|b| !matches!(b, ContentBlock::ToolResult(_) | ContentBlock::CachePoint(_)));
         let Some(j) = other else { continue };
         let kind = message.content[j].kind_name();
         let what = match severity {
