@@ -157,16 +157,13 @@ async fn a_compacted_session_round_trips_byte_exact_on_memory_and_sled() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_compacted_session_round_trips_byte_exact_on_postgres() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping a_compacted_session_round_trips_byte_exact_on_postgres: TEST_DATABASE_URL is not set"
-            );
-        }
+    let Some(schema) = crate::postgres::Schema::for_test(
+        "a_compacted_session_round_trips_byte_exact_on_postgres",
+        "verbatim_compaction",
+    ) else {
         return;
     };
-    let schema = crate::postgres::Schema::new("verbatim_compaction", &url);
+    let url = schema.url.clone();
     let options =
         verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = verbatim::PostgresStore::connect_with(&url, options).await.unwrap();

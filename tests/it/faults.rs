@@ -35,14 +35,12 @@ async fn sled_sessions_survive_faults_at_1_10_and_50_percent() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sessions_survive_faults_at_10_and_50_percent() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping postgres_sessions_survive_faults: TEST_DATABASE_URL is not set");
-        }
+    let Some(schema) =
+        crate::postgres::Schema::for_test("postgres_sessions_survive_faults", "verbatim_faults")
+    else {
         return;
     };
-    let schema = super::postgres::Schema::new("verbatim_faults", &url);
+    let url = schema.url.clone();
     let options =
         verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = Arc::new(verbatim::PostgresStore::connect_with(&url, options).await.unwrap());

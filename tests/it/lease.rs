@@ -48,14 +48,8 @@ impl Shared {
     /// A schema of its own on the `TEST_DATABASE_URL` server, or `None` (having said so).
     #[cfg(feature = "postgres")]
     fn postgres(test: &str, prefix: &str) -> Option<Shared> {
-        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("skipping {test}: TEST_DATABASE_URL is not set");
-            }
-            return None;
-        };
-        let schema = crate::postgres::Schema::new(prefix, &url);
+        let schema = crate::postgres::Schema::for_test(test, prefix)?;
+        let url = schema.url.clone();
         Some(Shared { url, schema: Some(schema.name.clone()), _kept: Box::new(schema) })
     }
 

@@ -122,14 +122,12 @@ async fn memory_and_sled_stores_keep_the_text_of_numbers() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_keeps_the_text_of_numbers() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping postgres_keeps_the_text_of_numbers: TEST_DATABASE_URL is not set");
-        }
+    let Some(schema) =
+        crate::postgres::Schema::for_test("postgres_keeps_the_text_of_numbers", "verbatim_numbers")
+    else {
         return;
     };
-    let schema = crate::postgres::Schema::new("verbatim_numbers", &url);
+    let url = schema.url.clone();
     let options =
         verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = verbatim::PostgresStore::connect_with(&url, options).await.unwrap();

@@ -28,6 +28,19 @@ pub(crate) struct Schema {
 }
 
 impl Schema {
+    /// A schema for `test` on the `TEST_DATABASE_URL` server, or `None` when the variable is
+    /// not set, having said that `test` skipped (`.ci/run` sets it, so CI never skips).
+    pub(crate) fn for_test(test: &str, prefix: &str) -> Option<Schema> {
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping {test}: TEST_DATABASE_URL is not set");
+            }
+            return None;
+        };
+        Some(Schema::new(prefix, &url))
+    }
+
     pub(crate) fn new(prefix: &str, url: &str) -> Schema {
         let mut random = [0u8; 6];
         getrandom::fill(&mut random).unwrap();
@@ -166,18 +179,14 @@ fn answered(session: &Session, input: &str) -> bool {
 
 #[test]
 fn two_engines_in_two_processes_share_a_session() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping two_engines_in_two_processes_share_a_session: TEST_DATABASE_URL is not set"
-            );
-        }
+    let Some(schema) =
+        Schema::for_test("two_engines_in_two_processes_share_a_session", "verbatim_share")
+    else {
         return;
     };
+    let url = schema.url.clone();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let emulator = runtime.block_on(Emulator::start(EmulatorConfig::default())).unwrap();
-    let schema = Schema::new("verbatim_share", &url);
     let options = PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
     let store = runtime.block_on(PostgresStore::connect_with(&url, options)).unwrap();
     let id = runtime.block_on(store.create(verbatim::store::NewSession::new(MODEL))).unwrap().id;

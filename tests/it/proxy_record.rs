@@ -385,16 +385,13 @@ async fn two_calls_at_once_on_one_session_are_both_recorded_the_second_in_a_fork
 /// and recorded as one session, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_proxies_on_one_postgres_record_one_conversation_in_one_session() {
-    let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipping two_proxies_on_one_postgres_record_one_conversation_in_one_session: TEST_DATABASE_URL is not set"
-            );
-        }
+    let Some(schema) = crate::postgres::Schema::for_test(
+        "two_proxies_on_one_postgres_record_one_conversation_in_one_session",
+        "verbatim_two_proxies",
+    ) else {
         return;
     };
-    let schema = crate::postgres::Schema::new("verbatim_two_proxies", &url);
+    let url = schema.url.clone();
     let connect = || async {
         let options =
             verbatim::PostgresOptions { schema: Some(schema.name.clone()), ..Default::default() };
